@@ -1,0 +1,44 @@
+//! The sandbox framework every simulator is built on: loopback serving, a record of
+//! what was received, deduplication by message id as real receivers do, optional XSD
+//! validation, and fault injection over an HTTP control API.
+//!
+//! Each simulator mounts under its own prefix (`/generic`, ...) and gets
+//! `<prefix>/_sandbox/{received,stats,faults}` beside its protocol endpoints.
+
+mod control;
+pub mod faults;
+mod recorder;
+
+use std::net::SocketAddr;
+
+pub use control::control_router;
+pub use faults::{Fault, FaultKind, FaultPlan};
+pub use recorder::{Received, Recorder, Stats};
+
+use axum::Router;
+
+/// The default address `knudepunkt sandbox` serves on; `environments/dev.yaml` points here.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8790";
+
+/// All simulators under one router.
+pub fn router() -> (Router, SandboxHandles) {
+    let generic = crate::generic_http::simulator::GenericReceiver::new(None);
+    let router = Router::new().nest("/generic", generic.router());
+    (router, SandboxHandles { generic })
+}
+
+/// Direct access to the simulators' state, for tests running them in-process.
+#[derive(Clone)]
+pub struct SandboxHandles {
+    pub generic: crate::generic_http::simulator::GenericReceiver,
+}
+
+/// Serves `router` on `addr` until the task is dropped; returns the bound address.
+pub async fn serve(addr: &str, router: Router) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let handle = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Ok((local, handle))
+}

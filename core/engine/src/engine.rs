@@ -1,0 +1,428 @@
+//! The engine as a library: submit through the outbox, accept inbound messages
+//! idempotently, deliver synchronously, and run the workers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::AnyConnection;
+use thiserror::Error;
+use tokio::sync::{Notify, mpsc, watch};
+use tracing::{Instrument, info_span};
+
+use crate::checksum::{ChecksumError, Sha256Digest};
+use crate::delivery::{AdapterRegistry, DeliveryOutcome, Reply};
+use crate::ids::{IdempotencyKey, MessageId};
+use crate::journal::{self, InsertOutcome, Journal, JournalError, NewMessage, Recorded};
+use crate::message::{Direction, ErrorKind, MessageState, now_ms};
+use crate::metrics::Metrics;
+use crate::route::{Route, RouteSet};
+use crate::transform::TransformError;
+use crate::worker;
+
+#[derive(Debug, Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("no route {0:?} in this environment")]
+    UnknownRoute(String),
+    #[error("route {route}: {source}")]
+    Transform { route: String, source: TransformError },
+    #[error("inbound message {external_id} on route {route} refused: {source}")]
+    Integrity {
+        route: String,
+        external_id: String,
+        source: ChecksumError,
+    },
+    #[error("inbound message {external_id} on route {route} refused: declared {declared} bytes, received {actual}")]
+    SizeMismatch {
+        route: String,
+        external_id: String,
+        declared: usize,
+        actual: usize,
+    },
+}
+
+/// How the workers run.
+#[derive(Clone, Debug)]
+pub struct EngineOptions {
+    /// Deliveries in flight at once in this instance.
+    pub concurrency: usize,
+    /// Messages claimed per round trip to the journal.
+    pub claim_batch: i64,
+    /// How long a claim holds before another worker may take the message over.
+    pub lease: Duration,
+    /// How often idle workers look for due messages (they are also woken on submit).
+    pub poll_interval: Duration,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            concurrency: 64,
+            claim_batch: 128,
+            lease: Duration::from_secs(60),
+            poll_interval: Duration::from_millis(200),
+        }
+    }
+}
+
+/// A message handed to the engine by a library caller.
+#[derive(Clone, Debug)]
+pub struct Outbound<'a> {
+    pub route: &'a str,
+    pub event: &'a serde_json::Value,
+}
+
+/// A message taken in from an external system.
+#[derive(Clone, Debug)]
+pub struct Inbound<'a> {
+    pub route: &'a str,
+    /// The sender's id for the message (BeskedId, MedCom letter id, ...): the dedup key.
+    pub external_id: &'a str,
+    pub payload: &'a [u8],
+    pub content_type: &'a str,
+    pub correlation_id: Option<&'a str>,
+    /// The size the sender declared, if it did.
+    pub declared_size: Option<usize>,
+    /// The SHA-256 the sender declared, if it did.
+    pub declared_sha256: Option<&'a str>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Submitted {
+    Journaled(MessageId),
+    /// Already journaled under the same idempotency key; nothing new was written.
+    Duplicate(MessageId),
+    /// The route's filter turned the input away.
+    Filtered,
+}
+
+impl Submitted {
+    pub fn id(&self) -> Option<MessageId> {
+        match self {
+            Submitted::Journaled(id) | Submitted::Duplicate(id) => Some(*id),
+            Submitted::Filtered => None,
+        }
+    }
+}
+
+/// Why a synchronous delivery did not get the receiver's 2xx.
+#[derive(Debug, Error)]
+pub enum SyncFailure {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("the receiver refused message {id}: {error}")]
+    Refused { id: MessageId, error: String, reply: Option<Reply> },
+    #[error("message {id} was not delivered within the deadline ({attempts} attempts, last: {error})")]
+    Deadline { id: MessageId, attempts: i64, error: String },
+}
+
+pub(crate) struct Inner {
+    pub journal: Journal,
+    pub routes: Arc<RouteSet>,
+    pub adapters: AdapterRegistry,
+    pub options: EngineOptions,
+    pub wake: Notify,
+    pub metrics: Metrics,
+    pub recorder: mpsc::UnboundedSender<Recorded>,
+    recorder_rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Recorded>>>,
+    pub shutdown: watch::Sender<bool>,
+}
+
+/// The engine; cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) inner: Arc<Inner>,
+}
+
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl Engine {
+    pub fn new(journal: Journal, routes: Arc<RouteSet>, adapters: AdapterRegistry, options: EngineOptions) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (shutdown, _) = watch::channel(false);
+        Engine {
+            inner: Arc::new(Inner {
+                journal,
+                routes,
+                adapters,
+                options,
+                wake: Notify::new(),
+                metrics: Metrics::new(),
+                recorder: tx,
+                recorder_rx: std::sync::Mutex::new(Some(rx)),
+                shutdown,
+            }),
+        }
+    }
+
+    pub fn journal(&self) -> &Journal {
+        &self.inner.journal
+    }
+
+    pub fn routes(&self) -> &Arc<RouteSet> {
+        &self.inner.routes
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Tells idle workers there may be work (call after committing a submit).
+    pub fn wake(&self) {
+        self.inner.wake.notify_waiters();
+        self.inner.wake.notify_one();
+    }
+
+    fn route(&self, id: &str) -> Result<&Arc<Route>, EngineError> {
+        self.inner.routes.get(id).ok_or_else(|| EngineError::UnknownRoute(id.to_string()))
+    }
+
+    fn prepare(&self, route: &Route, event: &serde_json::Value, claim: Option<(String, i64)>, origin: &str) -> Result<Option<NewMessage>, EngineError> {
+        let id = MessageId::new();
+        let rendered = self
+            .inner
+            .routes
+            .render(route, event, id, &now_rfc3339())
+            .map_err(|source| EngineError::Transform {
+                route: route.id.clone(),
+                source,
+            })?;
+        Ok(rendered.map(|r| NewMessage {
+            id,
+            route: route.id.clone(),
+            direction: Direction::Outbound,
+            correlation_id: r.correlation_id,
+            idempotency_key: r.idempotency_key,
+            checksum: Sha256Digest::of(&r.payload),
+            payload: r.payload,
+            content_type: route.content_type.clone(),
+            external_ids: Default::default(),
+            deadline_at: None,
+            claim,
+            origin: Some(origin.to_string()),
+        }))
+    }
+
+    /// Journals an outbound message on `conn`, which should be the caller's own
+    /// transaction: if it rolls back, nothing is sent; if it commits, the message is
+    /// delivered. Call [`Engine::wake`] after the commit for the lowest latency.
+    pub async fn submit(&self, conn: &mut AnyConnection, out: Outbound<'_>) -> Result<Submitted, EngineError> {
+        let route = self.route(out.route)?.clone();
+        let Some(msg) = self.prepare(&route, out.event, None, "submitted")? else {
+            return Ok(Submitted::Filtered);
+        };
+        let outcome = journal::outbox_insert(conn, &msg, now_ms()).await?;
+        self.inner.metrics.submitted.get_or_create(&Metrics::route(&route.id)).inc();
+        Ok(match outcome {
+            InsertOutcome::Inserted(id) => Submitted::Journaled(id),
+            InsertOutcome::Duplicate(id) => Submitted::Duplicate(id),
+        })
+    }
+
+    /// Journals an event for every route that listens to it, in the caller's transaction.
+    pub async fn publish(
+        &self,
+        conn: &mut AnyConnection,
+        event_name: &str,
+        event: &serde_json::Value,
+    ) -> Result<Vec<(String, Submitted)>, EngineError> {
+        let routes: Vec<String> = self.inner.routes.for_event(event_name).iter().map(|r| r.id.clone()).collect();
+        let mut out = Vec::with_capacity(routes.len());
+        for route in routes {
+            let s = self.submit(conn, Outbound { route: &route, event }).await?;
+            out.push((route, s));
+        }
+        Ok(out)
+    }
+
+    /// Submits in a transaction of its own and wakes the workers.
+    pub async fn submit_now(&self, out: Outbound<'_>) -> Result<Submitted, EngineError> {
+        let mut tx = self.inner.journal.begin().await?;
+        let s = self.submit(&mut tx, out).await?;
+        tx.commit().await.map_err(JournalError::from)?;
+        self.wake();
+        Ok(s)
+    }
+
+    /// Takes in a message from an external system exactly once: a second message with
+    /// the same external id on the same route is acknowledged and not applied again.
+    /// Declared sizes and digests are checked before anything is written.
+    pub async fn accept_inbound(&self, inbound: Inbound<'_>) -> Result<Submitted, EngineError> {
+        let route = self.route(inbound.route)?.clone();
+        if let Some(declared) = inbound.declared_size {
+            if declared != inbound.payload.len() {
+                return Err(EngineError::SizeMismatch {
+                    route: route.id.clone(),
+                    external_id: inbound.external_id.to_string(),
+                    declared,
+                    actual: inbound.payload.len(),
+                });
+            }
+        }
+        let checksum = Sha256Digest::of(inbound.payload);
+        if let Some(declared) = inbound.declared_sha256 {
+            let integrity = |source| EngineError::Integrity {
+                route: route.id.clone(),
+                external_id: inbound.external_id.to_string(),
+                source,
+            };
+            Sha256Digest::parse_hex(declared)
+                .map_err(integrity)?
+                .verify(inbound.payload)
+                .map_err(integrity)?;
+        }
+        let msg = NewMessage {
+            id: MessageId::new(),
+            route: route.id.clone(),
+            direction: Direction::Inbound,
+            correlation_id: inbound.correlation_id.map(str::to_string),
+            idempotency_key: IdempotencyKey::new(inbound.external_id),
+            payload: inbound.payload.to_vec(),
+            content_type: inbound.content_type.to_string(),
+            checksum,
+            external_ids: [("sender_id".to_string(), inbound.external_id.to_string())].into(),
+            deadline_at: None,
+            claim: None,
+            origin: Some("inbound".into()),
+        };
+        let mut tx = self.inner.journal.begin().await?;
+        let outcome = journal::outbox_insert(&mut tx, &msg, now_ms()).await?;
+        tx.commit().await.map_err(JournalError::from)?;
+        self.wake();
+        Ok(match outcome {
+            InsertOutcome::Inserted(id) => Submitted::Journaled(id),
+            InsertOutcome::Duplicate(id) => Submitted::Duplicate(id),
+        })
+    }
+
+    /// Journals the message already claimed, delivers it at once and waits for the
+    /// receiver's answer, retrying within `deadline`. The journal stays the source of
+    /// truth: a crash mid-way leaves an in-flight message another worker finishes.
+    pub async fn deliver_sync(
+        &self,
+        route_id: &str,
+        event: &serde_json::Value,
+        deadline: Duration,
+    ) -> Result<(MessageId, Option<Reply>), SyncFailure> {
+        let started = tokio::time::Instant::now();
+        let route = self.route(route_id)?.clone();
+        let token = uuid::Uuid::now_v7().to_string();
+        let lease_ms = self.inner.options.lease.as_millis() as i64;
+        let Some(msg) = self.prepare(&route, event, Some((token.clone(), now_ms() + lease_ms)), "synchronous http")? else {
+            return Err(SyncFailure::Refused {
+                id: MessageId::new(),
+                error: "the route's filter turned the input away".into(),
+                reply: None,
+            });
+        };
+        let mut conn = self.inner.journal.pool().acquire().await.map_err(|e| EngineError::from(JournalError::from(e)))?;
+        let outcome = journal::outbox_insert(&mut conn, &msg, now_ms()).await.map_err(EngineError::from)?;
+        drop(conn);
+        let id = match outcome {
+            InsertOutcome::Inserted(id) => id,
+            InsertOutcome::Duplicate(existing) => {
+                // Already journaled: answer from the journal rather than send twice.
+                let m = self.inner.journal.get(existing).await.map_err(EngineError::from)?;
+                return match m.state {
+                    MessageState::Delivered | MessageState::Accepted => Ok((existing, None)),
+                    s => Err(SyncFailure::Refused {
+                        id: existing,
+                        error: format!("a message with this idempotency key is already journaled and is {s}"),
+                        reply: None,
+                    }),
+                };
+            }
+        };
+        self.inner.metrics.submitted.get_or_create(&Metrics::route(&route.id)).inc();
+        let span = info_span!("deliver_sync", message_id = %id, route = %route.id, correlation_id = msg.correlation_id.as_deref().unwrap_or(""));
+        let mut attempt = 1i64;
+        async {
+            loop {
+                let outcome = worker::attempt(&self.inner, &route, &msg_as_claimed(&msg, &token, attempt)).await;
+                match outcome {
+                    DeliveryOutcome::Transient { error, retry_after } => {
+                        let delay = route.redelivery.next_delay(attempt as u32, retry_after);
+                        let out_of_budget = !route.redelivery.may_retry(attempt as u32);
+                        if out_of_budget || started.elapsed() + delay >= deadline {
+                            let why = format!("synchronous caller's deadline passed after {attempt} attempts; last error: {error}");
+                            worker::record(&self.inner, &route, id, &token, attempt, msg.correlation_id.as_deref(), MessageState::Dead, None, Some((ErrorKind::Deadline, why)), None, msg_created(&msg));
+                            return Err(SyncFailure::Deadline { id, attempts: attempt, error });
+                        }
+                        self.inner.metrics.retried.get_or_create(&Metrics::route(&route.id)).inc();
+                        self.inner
+                            .journal
+                            .retry_in_place(id, &token, attempt, &error, now_ms() + lease_ms)
+                            .await
+                            .map_err(EngineError::from)?;
+                        tokio::time::sleep(delay).await;
+                        attempt += 1;
+                    }
+                    other => {
+                        let reply = worker::finish(&self.inner, &route, id, &token, attempt, msg.correlation_id.as_deref(), &Default::default(), other.clone(), msg_created(&msg));
+                        return match other {
+                            DeliveryOutcome::Permanent { error, reply } => Err(SyncFailure::Refused { id, error, reply }),
+                            _ => Ok((id, reply)),
+                        };
+                    }
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Starts the workers and the outcome recorder. They run until [`Engine::shutdown`].
+    pub fn start(&self) -> tokio::task::JoinHandle<()> {
+        let rx = self
+            .inner
+            .recorder_rx
+            .lock()
+            .expect("recorder lock")
+            .take()
+            .expect("Engine::start called twice");
+        let inner = self.inner.clone();
+        tokio::spawn(async move {
+            let (drain, drained) = tokio::sync::oneshot::channel();
+            let recorder = tokio::spawn(worker::run_recorder(inner.clone(), rx, drained));
+            // Returns once shutdown is asked for and every delivery in flight is done.
+            worker::run_claimer(inner.clone()).await;
+            let _ = drain.send(());
+            let _ = recorder.await;
+        })
+    }
+
+    /// Stops claiming, waits for deliveries in flight, writes their outcomes.
+    pub async fn shutdown(&self, handle: tokio::task::JoinHandle<()>) {
+        let _ = self.inner.shutdown.send(true);
+        self.wake();
+        let _ = handle.await;
+    }
+}
+
+fn msg_created(msg: &NewMessage) -> i64 {
+    // UUIDv7 carries its creation time in milliseconds.
+    let (secs, nanos) = msg.id.as_uuid().get_timestamp().map(|t| t.to_unix()).unwrap_or((0, 0));
+    secs as i64 * 1000 + (nanos / 1_000_000) as i64
+}
+
+fn msg_as_claimed(msg: &NewMessage, token: &str, attempt: i64) -> journal::Claimed {
+    journal::Claimed {
+        id: msg.id,
+        route: msg.route.clone(),
+        direction: msg.direction,
+        correlation_id: msg.correlation_id.clone(),
+        idempotency_key: msg.idempotency_key.as_str().to_string(),
+        payload: msg.payload.clone(),
+        content_type: msg.content_type.clone(),
+        checksum: msg.checksum.to_hex(),
+        attempt,
+        claimed_from: MessageState::Pending,
+        external_ids: msg.external_ids.clone(),
+        deadline_at: msg.deadline_at,
+        created_at: msg_created(msg),
+        claim_token: token.to_string(),
+    }
+}

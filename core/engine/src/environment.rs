@@ -1,0 +1,215 @@
+//! Endpoint profiles: `environments/{dev,test,preprod,prod}.yaml`.
+//!
+//! A profile names every endpoint routes deliver to. URLs may use `${VAR}` or
+//! `${VAR:-default}` so that one file serves a machine whose ports differ. An endpoint may
+//! state the tier its remote side belongs to; a test profile that points at a preprod or
+//! prod system is refused (seed B3.214: test talks to test, preprod to preprod).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+use serde_saphyr::Spanned;
+use thiserror::Error;
+
+pub const ENVIRONMENTS: [&str; 4] = ["dev", "test", "preprod", "prod"];
+
+#[derive(Debug, Error)]
+pub enum EnvironmentError {
+    #[error("{file}: cannot read: {source}")]
+    Read { file: String, source: std::io::Error },
+    #[error("{file}:{line}:{column}: {message}")]
+    Parse {
+        file: String,
+        line: u64,
+        column: u64,
+        message: String,
+    },
+    #[error("{file}:{line}: {message}")]
+    Invalid { file: String, line: u64, message: String },
+    #[error("unknown environment {0:?}: expected one of dev, test, preprod, prod")]
+    Unknown(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnvironmentFile {
+    /// Must match the file name.
+    name: Spanned<String>,
+    /// Whether this profile points at the sandbox of simulated systems.
+    #[serde(default)]
+    sandbox: bool,
+    endpoints: BTreeMap<String, Spanned<EndpointFile>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EndpointFile {
+    url: String,
+    #[serde(default = "default_timeout", deserialize_with = "de_duration")]
+    timeout: Duration,
+    /// The tier of the remote system: sandbox, test, preprod or prod.
+    #[serde(default)]
+    tier: Option<String>,
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    humantime::parse_duration(&s).map_err(|e| serde::de::Error::custom(format!("{s:?} is not a duration: {e}")))
+}
+
+/// One resolved endpoint.
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    pub name: String,
+    pub url: String,
+    pub timeout: Duration,
+    pub tier: Option<String>,
+}
+
+/// A loaded endpoint profile.
+#[derive(Clone, Debug)]
+pub struct Environment {
+    pub name: String,
+    pub sandbox: bool,
+    pub file: PathBuf,
+    pub endpoints: BTreeMap<String, Endpoint>,
+}
+
+impl Environment {
+    pub fn load(dir: &Path, name: &str) -> Result<Self, EnvironmentError> {
+        if !ENVIRONMENTS.contains(&name) {
+            return Err(EnvironmentError::Unknown(name.to_string()));
+        }
+        let path = dir.join(format!("{name}.yaml"));
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(&path).map_err(|source| EnvironmentError::Read {
+            file: file.clone(),
+            source,
+        })?;
+        Self::parse(&text, &file, name, &path)
+    }
+
+    fn parse(text: &str, file: &str, name: &str, path: &Path) -> Result<Self, EnvironmentError> {
+        let parsed: EnvironmentFile = serde_saphyr::from_str(text).map_err(|e| {
+            let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
+            EnvironmentError::Parse {
+                file: file.to_string(),
+                line,
+                column,
+                message: crate::route::plain_message(&e),
+            }
+        })?;
+        if parsed.name.value != name {
+            return Err(EnvironmentError::Invalid {
+                file: file.to_string(),
+                line: parsed.name.referenced.line(),
+                message: format!("profile is named {:?} but the file is for {name:?}", parsed.name.value),
+            });
+        }
+        let mut endpoints = BTreeMap::new();
+        for (key, ep) in parsed.endpoints {
+            let line = ep.referenced.line();
+            let ep = ep.value;
+            if let Some(tier) = &ep.tier {
+                let allowed = match name {
+                    "dev" => tier == "sandbox" || tier == "dev",
+                    other => tier == other,
+                };
+                if !allowed {
+                    return Err(EnvironmentError::Invalid {
+                        file: file.to_string(),
+                        line,
+                        message: format!(
+                            "endpoint {key:?} belongs to tier {tier:?}; the {name} profile may only reach {name} systems"
+                        ),
+                    });
+                }
+            }
+            let url = expand_vars(&ep.url).map_err(|message| EnvironmentError::Invalid {
+                file: file.to_string(),
+                line,
+                message: format!("endpoint {key:?}: {message}"),
+            })?;
+            endpoints.insert(
+                key.clone(),
+                Endpoint {
+                    name: key,
+                    url,
+                    timeout: ep.timeout,
+                    tier: ep.tier,
+                },
+            );
+        }
+        Ok(Environment {
+            name: name.to_string(),
+            sandbox: parsed.sandbox,
+            file: path.to_path_buf(),
+            endpoints,
+        })
+    }
+
+    pub fn endpoint(&self, name: &str) -> Option<&Endpoint> {
+        self.endpoints.get(name)
+    }
+}
+
+/// Expands `${VAR}` and `${VAR:-default}` from the process environment.
+pub fn expand_vars(s: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find('}').ok_or_else(|| format!("unclosed ${{ in {s:?}"))?;
+        let expr = &after[..end];
+        let (var, default) = match expr.split_once(":-") {
+            Some((v, d)) => (v, Some(d)),
+            None => (expr, None),
+        };
+        match (std::env::var(var).ok().filter(|v| !v.is_empty()), default) {
+            (Some(v), _) => out.push_str(&v),
+            (None, Some(d)) => out.push_str(d),
+            (None, None) => return Err(format!("environment variable {var} is not set and has no default")),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expands_defaults() {
+        assert_eq!(
+            expand_vars("http://${KP_SURELY_UNSET_VAR:-127.0.0.1:9}/x").unwrap(),
+            "http://127.0.0.1:9/x"
+        );
+        assert!(expand_vars("${KP_SURELY_UNSET_VAR}").unwrap_err().contains("KP_SURELY_UNSET_VAR"));
+    }
+
+    #[test]
+    fn test_profile_cannot_reach_prod() {
+        let text = "name: test\nendpoints:\n  sf1601:\n    url: https://prod.example/\n    tier: prod\n";
+        let err = Environment::parse(text, "test.yaml", "test", Path::new("test.yaml")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "test.yaml:4: endpoint \"sf1601\" belongs to tier \"prod\"; the test profile may only reach test systems"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_name_the_line() {
+        let text = "name: dev\nendpoints:\n  a:\n    url: http://x/\n    tiemout: 5s\n";
+        let err = Environment::parse(text, "dev.yaml", "dev", Path::new("dev.yaml")).unwrap_err();
+        assert!(err.to_string().starts_with("dev.yaml:5:"), "{err}");
+    }
+}

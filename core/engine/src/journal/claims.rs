@@ -1,0 +1,241 @@
+//! Workers claim due messages under a lease and record each attempt's outcome.
+//!
+//! A claim is one UPDATE over the due index; on PostgreSQL its subquery takes
+//! `FOR UPDATE SKIP LOCKED`, on SQLite the single writer serialises claims. An outcome
+//! is written only while its claim token still holds, so a worker whose lease ran out
+//! (and whose message another worker took) cannot overwrite the newer attempt.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Backend, Journal, JournalError, parse_id, parse_state};
+use crate::ids::MessageId;
+use crate::message::{Direction, ErrorKind, ExternalIds, MessageState};
+
+/// A message a worker now holds.
+#[derive(Clone, Debug)]
+pub struct Claimed {
+    pub id: MessageId,
+    pub route: String,
+    pub direction: Direction,
+    pub correlation_id: Option<String>,
+    pub idempotency_key: String,
+    pub payload: Vec<u8>,
+    pub content_type: String,
+    pub checksum: String,
+    /// This attempt's number, from 1.
+    pub attempt: i64,
+    pub claimed_from: MessageState,
+    pub external_ids: ExternalIds,
+    pub deadline_at: Option<i64>,
+    pub created_at: i64,
+    pub claim_token: String,
+}
+
+/// What became of one attempt.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub id: MessageId,
+    pub claim_token: String,
+    pub attempt: i64,
+    pub state: MessageState,
+    /// Next attempt for `retrying`; the confirmation deadline for `accepted`.
+    pub due_at: Option<i64>,
+    pub error: Option<(ErrorKind, String)>,
+    pub external_ids: Option<ExternalIds>,
+    pub detail: Option<String>,
+    pub route: String,
+    pub correlation_id: Option<String>,
+}
+
+const RETURNING: &str = "RETURNING id, route, direction, correlation_id, idempotency_key, payload, content_type, checksum, \
+     attempts, claimed_from, external_ids, deadline_at, created_at";
+
+fn claimed_from_row(row: &AnyRow, token: &str) -> Result<Claimed, JournalError> {
+    let id: String = row.try_get("id")?;
+    let direction: String = row.try_get("direction")?;
+    let claimed_from: Option<String> = row.try_get("claimed_from")?;
+    let external_ids: String = row.try_get("external_ids")?;
+    Ok(Claimed {
+        id: parse_id(&id)?,
+        route: row.try_get("route")?,
+        direction: Direction::parse(&direction).ok_or_else(|| JournalError::Corrupt {
+            id: id.clone(),
+            what: format!("direction {direction:?}"),
+        })?,
+        correlation_id: row.try_get("correlation_id")?,
+        idempotency_key: row.try_get("idempotency_key")?,
+        payload: row.try_get("payload")?,
+        content_type: row.try_get("content_type")?,
+        checksum: row.try_get("checksum")?,
+        attempt: row.try_get("attempts")?,
+        claimed_from: parse_state(&id, claimed_from.as_deref().unwrap_or("pending"))?,
+        external_ids: serde_json::from_str(&external_ids).unwrap_or_default(),
+        deadline_at: row.try_get("deadline_at")?,
+        created_at: row.try_get("created_at")?,
+        claim_token: token.to_string(),
+    })
+}
+
+impl Journal {
+    /// Claims up to `limit` due messages (pending or retrying whose time has come, or
+    /// in flight whose lease ran out) for `lease_ms`.
+    pub async fn claim_due(
+        &self,
+        limit: i64,
+        lease_ms: i64,
+        now: i64,
+    ) -> Result<Vec<Claimed>, JournalError> {
+        let token = uuid::Uuid::now_v7().to_string();
+        let skip_locked = match self.backend {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE messages SET claimed_from = state, state = 'in_flight', attempts = attempts + 1, claim_token = $1, \
+             lease_until = $2, due_at = $2, updated_at = $3 \
+             WHERE id IN (SELECT id FROM messages WHERE state IN ('pending', 'retrying', 'in_flight') AND due_at <= $3 \
+             ORDER BY due_at LIMIT $4{skip_locked}) {RETURNING}"
+        );
+        let mut tx = self.pool.begin().await?;
+        // Only constants are spliced into this statement.
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&token)
+            .bind(now + lease_ms)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?;
+        if rows.is_empty() {
+            tx.rollback().await?;
+            return Ok(Vec::new());
+        }
+        sqlx::query(
+            "INSERT INTO message_transitions (message_id, from_state, to_state, at, attempt, detail) \
+             SELECT id, claimed_from, 'in_flight', $1, attempts, NULL FROM messages WHERE claim_token = $2",
+        )
+        .bind(now)
+        .bind(&token)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter().map(|r| claimed_from_row(r, &token)).collect()
+    }
+
+    /// Writes a batch of outcomes in one transaction. Returns how many still held their
+    /// claim (the others were taken over after their lease ran out and are left alone).
+    pub async fn record(&self, outcomes: &[Recorded], now: i64) -> Result<usize, JournalError> {
+        if outcomes.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.pool.begin().await?;
+        let mut applied = 0;
+        for o in outcomes {
+            let external_ids = o
+                .external_ids
+                .as_ref()
+                .map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "{}".into()));
+            let (deadline, due) = match o.state {
+                MessageState::Accepted => (o.due_at, None),
+                _ => (None, o.due_at),
+            };
+            let updated = sqlx::query(
+                "UPDATE messages SET state = $1, due_at = $2, deadline_at = COALESCE($3, deadline_at), \
+                 last_error_kind = $4, last_error = $5, external_ids = COALESCE($6, external_ids), \
+                 claim_token = NULL, lease_until = NULL, updated_at = $7 \
+                 WHERE id = $8 AND claim_token = $9",
+            )
+            .bind(o.state.as_str())
+            .bind(due)
+            .bind(deadline)
+            .bind(o.error.as_ref().map(|(k, _)| k.as_str()))
+            .bind(o.error.as_ref().map(|(_, e)| e.as_str()))
+            .bind(external_ids)
+            .bind(now)
+            .bind(o.id.to_string())
+            .bind(&o.claim_token)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if updated == 0 {
+                continue;
+            }
+            applied += 1;
+            let detail = o
+                .detail
+                .clone()
+                .or_else(|| o.error.as_ref().map(|(k, e)| format!("{}: {e}", k.as_str())));
+            sqlx::query(
+                "INSERT INTO message_transitions (message_id, from_state, to_state, at, attempt, detail) VALUES ($1, 'in_flight', $2, $3, $4, $5)",
+            )
+            .bind(o.id.to_string())
+            .bind(o.state.as_str())
+            .bind(now)
+            .bind(o.attempt)
+            .bind(detail)
+            .execute(&mut *tx)
+            .await?;
+            if o.state == MessageState::Dead {
+                sqlx::query(
+                    "INSERT INTO engine_notifications (message_id, route, correlation_id, kind, detail, created_at) VALUES ($1, $2, $3, 'dead_letter', $4, $5)",
+                )
+                .bind(o.id.to_string())
+                .bind(&o.route)
+                .bind(o.correlation_id.as_deref())
+                .bind(o.error.as_ref().map(|(_, e)| e.as_str()))
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(applied)
+    }
+
+    /// A synchronous delivery failed transiently and will try again itself: count the
+    /// attempt and keep the claim.
+    pub async fn retry_in_place(
+        &self,
+        id: MessageId,
+        token: &str,
+        attempt: i64,
+        error: &str,
+        lease_until: i64,
+    ) -> Result<(), JournalError> {
+        let now = crate::message::now_ms();
+        let mut tx = self.pool.begin().await?;
+        let updated = sqlx::query(
+            "UPDATE messages SET attempts = $1, last_error_kind = 'transient', last_error = $2, lease_until = $3, \
+             due_at = $3, updated_at = $4 WHERE id = $5 AND claim_token = $6",
+        )
+        .bind(attempt + 1)
+        .bind(error)
+        .bind(lease_until)
+        .bind(now)
+        .bind(id.to_string())
+        .bind(token)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if updated == 1 {
+            for (from, to, n, detail) in [
+                ("in_flight", "retrying", attempt, Some(format!("transient: {error}"))),
+                ("retrying", "in_flight", attempt + 1, None),
+            ] {
+                sqlx::query(
+                    "INSERT INTO message_transitions (message_id, from_state, to_state, at, attempt, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(id.to_string())
+                .bind(from)
+                .bind(to)
+                .bind(now)
+                .bind(n)
+                .bind(detail)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}

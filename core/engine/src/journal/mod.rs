@@ -1,0 +1,195 @@
+//! The journal: the SQL tables that are the source of truth for every message.
+//!
+//! SQLite (WAL) is the embedded default, PostgreSQL the production store; both go
+//! through sqlx's `Any` driver with the same migrations and the same queries.
+
+mod claims;
+mod migrations;
+mod operator;
+mod outbox;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor};
+use thiserror::Error;
+
+pub use claims::{Claimed, Recorded};
+pub use operator::{ListFilter, RouteBacklog};
+pub use outbox::{InsertOutcome, NewMessage, insert as outbox_insert};
+pub use operator::Notification;
+
+use crate::checksum::ChecksumError;
+use crate::ids::MessageId;
+use crate::message::MessageState;
+
+/// Where the embedded journal lives unless `KNUDEPUNKT_DATABASE_URL` says otherwise.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/knudepunkt.db";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Error)]
+pub enum JournalError {
+    #[error("journal database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration {version} ({name}) failed: {source}")]
+    Migration {
+        version: i64,
+        name: &'static str,
+        source: sqlx::Error,
+    },
+    #[error("unsupported database url {0:?}: use sqlite://PATH or postgres://...")]
+    UnsupportedUrl(String),
+    #[error("cannot create the journal's directory {path}: {source}")]
+    Directory {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("message {0} is not in the journal")]
+    NotFound(MessageId),
+    #[error("message {id} is {state}; only {expected} messages can be {action}")]
+    WrongState {
+        id: MessageId,
+        state: MessageState,
+        expected: &'static str,
+        action: &'static str,
+    },
+    #[error("message {id} refused: {source}")]
+    Integrity { id: MessageId, source: ChecksumError },
+    #[error("journal row for message {id} is corrupt: {what}")]
+    Corrupt { id: String, what: String },
+}
+
+/// A handle on the journal; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Journal {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Journal {
+    /// Connects to `url` and brings its schema up to date.
+    pub async fn open(url: &str) -> Result<Self, JournalError> {
+        let journal = Self::connect(url).await?;
+        journal.migrate().await?;
+        Ok(journal)
+    }
+
+    /// Connects without migrating.
+    pub async fn connect(url: &str) -> Result<Self, JournalError> {
+        install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(JournalError::UnsupportedUrl(url.to_string()));
+        };
+        let url = match backend {
+            Backend::Sqlite => sqlite_url(url)?,
+            Backend::Postgres => url.to_string(),
+        };
+        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
+        let pool = match backend {
+            Backend::Sqlite => {
+                options
+                    .max_connections(4)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&url)
+                    .await?
+            }
+            Backend::Postgres => options.max_connections(16).connect(&url).await?,
+        };
+        Ok(Journal { pool, backend })
+    }
+
+    pub async fn migrate(&self) -> Result<(), JournalError> {
+        let mut conn = self.pool.acquire().await?;
+        migrations::run(&mut conn, self.backend).await
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Starts a transaction in which callers can write their own rows and submit
+    /// messages (the transactional outbox).
+    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, JournalError> {
+        Ok(self.pool.begin().await?)
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Makes sure the SQLite file's directory exists and the file is created on first use.
+fn sqlite_url(url: &str) -> Result<String, JournalError> {
+    let rest = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path != ":memory:" && !path.is_empty() {
+        if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| JournalError::Directory {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+    }
+    let mut params: Vec<&str> = query.split('&').filter(|p| !p.is_empty()).collect();
+    if !params.iter().any(|p| p.starts_with("mode=")) {
+        params.push("mode=rwc");
+    }
+    Ok(format!("sqlite://{path}?{}", params.join("&")))
+}
+
+pub(crate) fn parse_state(id: &str, s: &str) -> Result<MessageState, JournalError> {
+    MessageState::from_str(s).map_err(|e| JournalError::Corrupt {
+        id: id.to_string(),
+        what: e.to_string(),
+    })
+}
+
+pub(crate) fn parse_id(s: &str) -> Result<MessageId, JournalError> {
+    MessageId::from_str(s).map_err(|e| JournalError::Corrupt {
+        id: s.to_string(),
+        what: format!("id is not a UUID: {e}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_get_create_mode() {
+        let dir = std::env::temp_dir().join(format!("kp-url-{}", std::process::id()));
+        let url = format!("sqlite://{}/j.db", dir.display());
+        assert_eq!(sqlite_url(&url).unwrap(), format!("{url}?mode=rwc"));
+        assert!(dir.is_dir());
+        assert_eq!(sqlite_url("sqlite::memory:").unwrap(), "sqlite://:memory:?mode=rwc");
+    }
+
+    #[tokio::test]
+    async fn rejects_unknown_backends() {
+        let err = Journal::connect("mysql://x").await.unwrap_err();
+        assert!(err.to_string().contains("unsupported database url"));
+    }
+}

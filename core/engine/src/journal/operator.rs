@@ -1,0 +1,288 @@
+//! What operators do with the journal: look, list, replay and discard.
+
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Journal, JournalError, parse_id, parse_state};
+use crate::checksum::Sha256Digest;
+use crate::ids::MessageId;
+use crate::message::{Direction, JournalMessage, MessageState, Transition};
+
+/// Which messages to list; all fields optional.
+#[derive(Clone, Debug, Default)]
+pub struct ListFilter {
+    pub route: Option<String>,
+    pub state: Option<MessageState>,
+    pub correlation_id: Option<String>,
+    pub limit: i64,
+}
+
+/// Open work per route, for the backlog gauges.
+#[derive(Clone, Debug, Serialize)]
+pub struct RouteBacklog {
+    pub route: String,
+    pub state: MessageState,
+    pub count: i64,
+    pub oldest_created_at: i64,
+}
+
+/// A dead-letter event for the message's initiator.
+#[derive(Clone, Debug, Serialize)]
+pub struct Notification {
+    pub id: i64,
+    pub message_id: MessageId,
+    pub route: String,
+    pub correlation_id: Option<String>,
+    pub kind: String,
+    pub detail: Option<String>,
+    pub created_at: i64,
+}
+
+/// Spliced into queries; a constant, so the statements stay safe.
+const COLUMNS: &str = "id, route, direction, correlation_id, idempotency_key, payload, content_type, checksum, attempts, \
+     due_at, deadline_at, state, last_error_kind, last_error, external_ids, created_at, updated_at";
+
+fn message_from_row(row: &AnyRow) -> Result<JournalMessage, JournalError> {
+    let id: String = row.try_get("id")?;
+    let state: String = row.try_get("state")?;
+    let state = parse_state(&id, &state)?;
+    let direction: String = row.try_get("direction")?;
+    let payload: Vec<u8> = row.try_get("payload")?;
+    let external_ids: String = row.try_get("external_ids")?;
+    let due_at: Option<i64> = row.try_get("due_at")?;
+    Ok(JournalMessage {
+        id: parse_id(&id)?,
+        route: row.try_get("route")?,
+        direction: Direction::parse(&direction).ok_or_else(|| JournalError::Corrupt {
+            id: id.clone(),
+            what: format!("direction {direction:?}"),
+        })?,
+        correlation_id: row.try_get("correlation_id")?,
+        idempotency_key: row.try_get("idempotency_key")?,
+        payload_size: payload.len(),
+        payload,
+        content_type: row.try_get("content_type")?,
+        checksum: row.try_get("checksum")?,
+        attempts: row.try_get("attempts")?,
+        next_attempt_at: due_at.filter(|_| matches!(state, MessageState::Pending | MessageState::Retrying)),
+        deadline_at: row.try_get("deadline_at")?,
+        state,
+        last_error_kind: row.try_get("last_error_kind")?,
+        last_error: row.try_get("last_error")?,
+        external_ids: serde_json::from_str(&external_ids).map_err(|e| JournalError::Corrupt {
+            id: id.clone(),
+            what: format!("external_ids: {e}"),
+        })?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+impl Journal {
+    pub async fn get(&self, id: MessageId) -> Result<JournalMessage, JournalError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM messages WHERE id = $1")))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(JournalError::NotFound(id))?;
+        message_from_row(&row)
+    }
+
+    pub async fn history(&self, id: MessageId) -> Result<Vec<Transition>, JournalError> {
+        let rows = sqlx::query(
+            "SELECT from_state, to_state, at, attempt, detail FROM message_transitions WHERE message_id = $1 ORDER BY id",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let to: String = r.try_get("to_state")?;
+                Ok(Transition {
+                    from_state: r.try_get("from_state")?,
+                    to_state: parse_state(&id.to_string(), &to)?,
+                    at: r.try_get("at")?,
+                    attempt: r.try_get("attempt")?,
+                    detail: r.try_get("detail")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Newest first.
+    pub async fn list(&self, filter: &ListFilter) -> Result<Vec<JournalMessage>, JournalError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM messages WHERE ($1 IS NULL OR route = $1) AND ($2 IS NULL OR state = $2) \
+             AND ($3 IS NULL OR correlation_id = $3) ORDER BY id DESC LIMIT $4"
+        )))
+        .bind(filter.route.as_deref())
+        .bind(filter.state.map(|s| s.as_str()))
+        .bind(filter.correlation_id.as_deref())
+        .bind(if filter.limit > 0 { filter.limit } else { 100 })
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(message_from_row).collect()
+    }
+
+    /// Counts per state, for tests and the demo.
+    pub async fn count_by_state(&self, route: Option<&str>) -> Result<Vec<(MessageState, i64)>, JournalError> {
+        let rows = sqlx::query(
+            "SELECT state, COUNT(*) AS n FROM messages WHERE ($1 IS NULL OR route = $1) GROUP BY state ORDER BY state",
+        )
+        .bind(route)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let s: String = r.try_get("state")?;
+                Ok((parse_state("-", &s)?, r.try_get("n")?))
+            })
+            .collect()
+    }
+
+    /// Open messages per route and state, with the oldest one's age.
+    pub async fn backlog(&self) -> Result<Vec<RouteBacklog>, JournalError> {
+        let rows = sqlx::query(
+            "SELECT route, state, COUNT(*) AS n, MIN(created_at) AS oldest FROM messages \
+             WHERE state IN ('received', 'pending', 'in_flight', 'retrying', 'accepted') GROUP BY route, state",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let s: String = r.try_get("state")?;
+                Ok(RouteBacklog {
+                    route: r.try_get("route")?,
+                    state: parse_state("-", &s)?,
+                    count: r.try_get("n")?,
+                    oldest_created_at: r.try_get("oldest")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Puts a dead message back in line, after checking its payload still matches the
+    /// checksum taken at ingress. Its redelivery budget starts afresh.
+    pub async fn replay(&self, id: MessageId, by: &str) -> Result<(), JournalError> {
+        let msg = self.get(id).await?;
+        if msg.state != MessageState::Dead {
+            return Err(JournalError::WrongState {
+                id,
+                state: msg.state,
+                expected: "dead",
+                action: "replayed",
+            });
+        }
+        let digest = Sha256Digest::parse_hex(&msg.checksum).map_err(|source| JournalError::Integrity { id, source })?;
+        digest
+            .verify(&msg.payload)
+            .map_err(|source| JournalError::Integrity { id, source })?;
+        self.operator_transition(id, MessageState::Dead, MessageState::Pending, &format!("replayed by {by}"), true)
+            .await
+    }
+
+    /// Takes a dead message out of the dead letter queue for good.
+    pub async fn discard(&self, id: MessageId, by: &str, reason: &str) -> Result<(), JournalError> {
+        let msg = self.get(id).await?;
+        if msg.state != MessageState::Dead {
+            return Err(JournalError::WrongState {
+                id,
+                state: msg.state,
+                expected: "dead",
+                action: "discarded",
+            });
+        }
+        self.operator_transition(
+            id,
+            MessageState::Dead,
+            MessageState::Discarded,
+            &format!("discarded by {by}: {reason}"),
+            false,
+        )
+        .await
+    }
+
+    async fn operator_transition(
+        &self,
+        id: MessageId,
+        from: MessageState,
+        to: MessageState,
+        detail: &str,
+        reset_attempts: bool,
+    ) -> Result<(), JournalError> {
+        let now = crate::message::now_ms();
+        let mut tx = self.pool.begin().await?;
+        let updated = sqlx::query(
+            "UPDATE messages SET state = $1, due_at = $2, updated_at = $2, \
+             attempts = CASE WHEN $3 = 1 THEN 0 ELSE attempts END WHERE id = $4 AND state = $5",
+        )
+        .bind(to.as_str())
+        .bind(now)
+        .bind(reset_attempts as i64)
+        .bind(id.to_string())
+        .bind(from.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            let state = self.get(id).await?.state;
+            return Err(JournalError::WrongState {
+                id,
+                state,
+                expected: "dead",
+                action: "changed by an operator",
+            });
+        }
+        sqlx::query(
+            "INSERT INTO message_transitions (message_id, from_state, to_state, at, attempt, detail) VALUES ($1, $2, $3, $4, 0, $5)",
+        )
+        .bind(id.to_string())
+        .bind(from.as_str())
+        .bind(to.as_str())
+        .bind(now)
+        .bind(detail)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Dead-letter events not yet taken by their initiator, oldest first.
+    pub async fn open_notifications(&self, limit: i64) -> Result<Vec<Notification>, JournalError> {
+        let rows = sqlx::query(
+            "SELECT id, message_id, route, correlation_id, kind, detail, created_at FROM engine_notifications \
+             WHERE consumed_at IS NULL ORDER BY id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let mid: String = r.try_get("message_id")?;
+                Ok(Notification {
+                    id: r.try_get("id")?,
+                    message_id: parse_id(&mid)?,
+                    route: r.try_get("route")?,
+                    correlation_id: r.try_get("correlation_id")?,
+                    kind: r.try_get("kind")?,
+                    detail: r.try_get("detail")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Marks notifications as taken by their initiator.
+    pub async fn consume_notifications(&self, ids: &[i64]) -> Result<(), JournalError> {
+        let now = crate::message::now_ms();
+        for id in ids {
+            sqlx::query("UPDATE engine_notifications SET consumed_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+}

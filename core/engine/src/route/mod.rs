@@ -1,0 +1,186 @@
+//! Declarative routes: the YAML files under `routes/`, validated into a `RouteSet` that
+//! renders messages for the engine.
+
+pub mod config;
+pub mod examples;
+mod load;
+mod redelivery;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Serialize;
+use tera::Tera;
+
+pub use config::{DeadLetterConfig, HttpMode, HttpSourceConfig, RedeliveryConfig, SourceConfig};
+pub use load::LoadOptions;
+
+use crate::environment::{Endpoint, Environment};
+use crate::ids::{IdempotencyKey, MessageId};
+use crate::schema_dir::SchemaDir;
+use crate::transform::{self, TransformError};
+
+/// One problem found in a route file, mapping or profile, with where it is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    pub file: String,
+    pub line: u64,
+    pub column: u64,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.column > 0 {
+            write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+        } else {
+            write!(f, "{}:{}: {}", self.file, self.line, self.message)
+        }
+    }
+}
+
+/// serde-saphyr's message without the location it also carries (we print our own).
+pub fn plain_message(e: &serde_saphyr::Error) -> String {
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or(&text).trim();
+    match first.find(" at line ") {
+        Some(i) => first[..i].to_string(),
+        None => first.to_string(),
+    }
+}
+
+/// A validated route, ready to run.
+#[derive(Debug, Serialize)]
+pub struct Route {
+    pub id: String,
+    pub description: String,
+    pub file: PathBuf,
+    pub line: u64,
+    pub source: SourceConfig,
+    pub template: String,
+    pub content_type: String,
+    pub xsd: Option<PathBuf>,
+    pub adapter: String,
+    pub endpoint_name: String,
+    #[serde(skip)]
+    pub endpoint: Endpoint,
+    pub redelivery: RedeliveryConfig,
+    pub dead_letter: DeadLetterConfig,
+    has_filter: bool,
+    has_correlation: bool,
+}
+
+/// What a route made of one input.
+#[derive(Clone, Debug)]
+pub struct Rendered {
+    pub idempotency_key: IdempotencyKey,
+    pub correlation_id: Option<String>,
+    pub payload: Vec<u8>,
+}
+
+/// Every route of an environment, with their compiled templates.
+pub struct RouteSet {
+    routes: BTreeMap<String, Arc<Route>>,
+    tera: Tera,
+    by_event: HashMap<String, Vec<String>>,
+    by_path: HashMap<String, String>,
+    pub environment: Environment,
+    pub schema_dir: Option<SchemaDir>,
+    /// Warnings that do not stop the routes from running.
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl fmt::Debug for RouteSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RouteSet")
+            .field("routes", &self.routes.keys().collect::<Vec<_>>())
+            .field("environment", &self.environment.name)
+            .finish()
+    }
+}
+
+fn expr_name(route: &str, what: &str) -> String {
+    format!("route:{route}:{what}")
+}
+
+impl RouteSet {
+    pub fn get(&self, id: &str) -> Option<&Arc<Route>> {
+        self.routes.get(id)
+    }
+
+    pub fn routes(&self) -> impl Iterator<Item = &Arc<Route>> {
+        self.routes.values()
+    }
+
+    /// Routes fed by a named event.
+    pub fn for_event(&self, event: &str) -> Vec<&Arc<Route>> {
+        self.by_event
+            .get(event)
+            .map(|ids| ids.iter().filter_map(|id| self.routes.get(id)).collect())
+            .unwrap_or_default()
+    }
+
+    /// The route serving an inbound HTTP path.
+    pub fn for_path(&self, path: &str) -> Option<&Arc<Route>> {
+        self.by_path.get(path).and_then(|id| self.routes.get(id))
+    }
+
+    /// The context templates see: `event`, `message.id`, `route.id`, `now`.
+    pub fn context(
+        route: &Route,
+        input: &serde_json::Value,
+        message_id: MessageId,
+        now: &str,
+    ) -> Result<tera::Context, TransformError> {
+        let value = serde_json::json!({
+            "event": input,
+            "message": { "id": message_id.to_string() },
+            "route": { "id": route.id },
+            "now": now,
+        });
+        tera::Context::from_value(value).map_err(|e| TransformError::Input(e.to_string()))
+    }
+
+    /// Runs the route's filter, keys and template over `input`. `None` when the filter
+    /// turned the input away.
+    pub fn render(
+        &self,
+        route: &Route,
+        input: &serde_json::Value,
+        message_id: MessageId,
+        now: &str,
+    ) -> Result<Option<Rendered>, TransformError> {
+        let ctx = Self::context(route, input, message_id, now)?;
+        if route.has_filter {
+            let verdict = transform::render(&self.tera, &expr_name(&route.id, "filter"), &ctx)?;
+            if verdict.trim() != "true" {
+                return Ok(None);
+            }
+        }
+        let key = transform::render(&self.tera, &expr_name(&route.id, "idempotency_key"), &ctx)?;
+        let key = key.trim();
+        if key.is_empty() {
+            return Err(TransformError::Render {
+                name: expr_name(&route.id, "idempotency_key"),
+                message: "the idempotency key rendered empty".into(),
+            });
+        }
+        let correlation_id = if route.has_correlation {
+            let c = transform::render(&self.tera, &expr_name(&route.id, "correlation_id"), &ctx)?;
+            Some(c.trim().to_string()).filter(|c| !c.is_empty())
+        } else {
+            None
+        };
+        let payload = transform::render(&self.tera, &route.template, &ctx)?.into_bytes();
+        if let Some(xsd) = &route.xsd {
+            transform::xsd::validate(xsd, &payload)?;
+        }
+        Ok(Some(Rendered {
+            idempotency_key: IdempotencyKey::new(key),
+            correlation_id,
+            payload,
+        }))
+    }
+}

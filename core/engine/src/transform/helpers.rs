@@ -1,0 +1,156 @@
+//! Filters and functions every mapping template can use.
+//!
+//! Filters: `xml_escape`, `base64_encode`, `base64_decode`, `sha256`,
+//! `copenhagen_time(format=...)`. Functions: `uuid()` (random v4),
+//! `uuid_v5(name=...)` (stable for the same name), `uuid_v4_from(name=...)` (stable, in
+//! v4 form), `now()` (UTC, RFC 3339).
+
+use std::collections::HashMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use chrono::{DateTime, Utc};
+use chrono_tz::Europe::Copenhagen;
+use sha2::{Digest, Sha256};
+use tera::{Result, Tera, Value};
+
+/// Escapes text for XML content and attribute values.
+pub fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn as_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn xml_escape_filter(v: &Value, _: &HashMap<String, Value>) -> Result<Value> {
+    Ok(Value::String(xml_escape(&as_text(v))))
+}
+
+fn base64_encode(v: &Value, _: &HashMap<String, Value>) -> Result<Value> {
+    Ok(Value::String(STANDARD.encode(as_text(v))))
+}
+
+fn base64_decode(v: &Value, _: &HashMap<String, Value>) -> Result<Value> {
+    let bytes = STANDARD
+        .decode(as_text(v).trim())
+        .map_err(|e| tera::Error::msg(format!("base64_decode: not base64: {e}")))?;
+    String::from_utf8(bytes)
+        .map(Value::String)
+        .map_err(|_| tera::Error::msg("base64_decode: the decoded bytes are not UTF-8 text"))
+}
+
+fn sha256(v: &Value, _: &HashMap<String, Value>) -> Result<Value> {
+    Ok(Value::String(hex::encode(Sha256::digest(as_text(v).as_bytes()))))
+}
+
+/// Renders an RFC 3339 instant in Danish local time, e.g. for MeMo's sending date.
+fn copenhagen_time(v: &Value, args: &HashMap<String, Value>) -> Result<Value> {
+    let text = as_text(v);
+    let instant: DateTime<Utc> = DateTime::parse_from_rfc3339(&text)
+        .map_err(|e| tera::Error::msg(format!("copenhagen_time: {text:?} is not an RFC 3339 time: {e}")))?
+        .with_timezone(&Utc);
+    let format = args
+        .get("format")
+        .and_then(Value::as_str)
+        .unwrap_or("%Y-%m-%dT%H:%M:%S%:z");
+    Ok(Value::String(instant.with_timezone(&Copenhagen).format(format).to_string()))
+}
+
+fn uuid_v4(_: &HashMap<String, Value>) -> Result<Value> {
+    Ok(Value::String(uuid::Uuid::new_v4().to_string()))
+}
+
+fn uuid_v5(args: &HashMap<String, Value>) -> Result<Value> {
+    let name = args
+        .get("name")
+        .map(as_text)
+        .ok_or_else(|| tera::Error::msg("uuid_v5 needs name=..."))?;
+    Ok(Value::String(uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes()).to_string()))
+}
+
+/// A UUID in version 4 form derived from `name`: stable for the same name, for formats
+/// that demand v4 (MeMo's messageUUID) while redeliveries must keep their id.
+fn uuid_v4_from(args: &HashMap<String, Value>) -> Result<Value> {
+    let name = args
+        .get("name")
+        .map(as_text)
+        .ok_or_else(|| tera::Error::msg("uuid_v4_from needs name=..."))?;
+    let digest = Sha256::digest(name.as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    Ok(Value::String(uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()))
+}
+
+fn now(_: &HashMap<String, Value>) -> Result<Value> {
+    Ok(Value::String(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
+}
+
+pub fn register(tera: &mut Tera) {
+    tera.register_filter("xml_escape", xml_escape_filter);
+    tera.register_filter("base64_encode", base64_encode);
+    tera.register_filter("base64_decode", base64_decode);
+    tera.register_filter("sha256", sha256);
+    tera.register_filter("copenhagen_time", copenhagen_time);
+    tera.register_function("uuid", uuid_v4);
+    tera.register_function("uuid_v5", uuid_v5);
+    tera.register_function("uuid_v4_from", uuid_v4_from);
+    tera.register_function("now", now);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(src: &str, ctx: serde_json::Value) -> String {
+        let mut t = Tera::default();
+        register(&mut t);
+        t.add_raw_template("t", src).unwrap();
+        t.render("t", &tera::Context::from_value(ctx).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn helpers() {
+        let out = render(
+            "{{ a | xml_escape }}|{{ b | base64_encode }}|{{ c | base64_decode }}|{{ b | sha256 }}",
+            serde_json::json!({"a": "<Ø & \"x\">", "b": "abc", "c": "aGVq"}),
+        );
+        assert_eq!(
+            out,
+            "&lt;Ø &amp; &quot;x&quot;&gt;|YWJj|hej|ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn copenhagen_time_handles_summer_and_winter() {
+        let out = render(
+            "{{ w | copenhagen_time }} {{ s | copenhagen_time(format='%d.%m.%Y %H:%M') }}",
+            serde_json::json!({"w": "2026-01-15T12:00:00Z", "s": "2026-07-01T22:30:00Z"}),
+        );
+        assert_eq!(out, "2026-01-15T13:00:00+01:00 02.07.2026 00:30");
+    }
+
+    #[test]
+    fn uuids() {
+        let a = render("{{ uuid_v5(name='x') }}", serde_json::json!({}));
+        assert_eq!(a, render("{{ uuid_v5(name='x') }}", serde_json::json!({})));
+        let v4 = render("{{ uuid_v4_from(name='m1') }}", serde_json::json!({}));
+        assert_eq!(uuid::Uuid::parse_str(&v4).unwrap().get_version_num(), 4);
+        assert_eq!(v4, render("{{ uuid_v4_from(name='m1') }}", serde_json::json!({})));
+        assert_ne!(render("{{ uuid() }}", serde_json::json!({})), render("{{ uuid() }}", serde_json::json!({})));
+    }
+}

@@ -1,0 +1,85 @@
+//! XSD validation of rendered payloads through libxml2.
+//!
+//! libxml2's schema objects are not thread-safe, so each thread compiles the schemas it
+//! needs once and keeps them.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use libxml::parser::Parser;
+use libxml::schemas::{SchemaParserContext, SchemaValidationContext};
+use thiserror::Error;
+
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum XsdError {
+    #[error("schema {path}: {message}")]
+    Schema { path: String, message: String },
+    #[error("not well-formed XML: {0}")]
+    Malformed(String),
+    #[error("does not validate against {schema}: {errors}")]
+    Invalid { schema: String, errors: String },
+}
+
+thread_local! {
+    static SCHEMAS: RefCell<HashMap<PathBuf, SchemaValidationContext>> = RefCell::new(HashMap::new());
+}
+
+fn join_errors(errors: &[libxml::error::StructuredError]) -> String {
+    errors
+        .iter()
+        .take(5)
+        .map(|e| match e.line {
+            Some(line) if line > 0 => format!("line {line}: {}", e.message.as_deref().unwrap_or("").trim()),
+            _ => e.message.as_deref().unwrap_or("").trim().to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn compile(path: &Path) -> Result<SchemaValidationContext, XsdError> {
+    let display = path.display().to_string();
+    if !path.is_file() {
+        return Err(XsdError::Schema {
+            path: display,
+            message: "no such file".into(),
+        });
+    }
+    let mut parser = SchemaParserContext::from_file(&display);
+    SchemaValidationContext::from_parser(&mut parser).map_err(|errors| XsdError::Schema {
+        path: display,
+        message: join_errors(&errors),
+    })
+}
+
+/// Checks that the schema at `path` compiles.
+pub fn check_schema(path: &Path) -> Result<(), XsdError> {
+    with_schema(path, |_| Ok(()))
+}
+
+fn with_schema<T>(
+    path: &Path,
+    f: impl FnOnce(&mut SchemaValidationContext) -> Result<T, XsdError>,
+) -> Result<T, XsdError> {
+    SCHEMAS.with(|cell| {
+        let mut schemas = cell.borrow_mut();
+        if !schemas.contains_key(path) {
+            let ctx = compile(path)?;
+            schemas.insert(path.to_path_buf(), ctx);
+        }
+        f(schemas.get_mut(path).expect("just inserted"))
+    })
+}
+
+/// Validates `xml` against the schema at `path`.
+pub fn validate(path: &Path, xml: &[u8]) -> Result<(), XsdError> {
+    let doc = Parser::default()
+        .parse_string(xml)
+        .map_err(|e| XsdError::Malformed(format!("{e:?}")))?;
+    with_schema(path, |ctx| {
+        ctx.validate_document(&doc).map_err(|errors| XsdError::Invalid {
+            schema: path.display().to_string(),
+            errors: join_errors(&errors),
+        })
+    })
+}

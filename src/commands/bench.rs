@@ -1,0 +1,241 @@
+//! `knudepunkt bench`: throughput, latency and memory on the embedded default.
+//!
+//! Everything runs in this one process on loopback: the sandbox's generic receiver,
+//! the engine with a fresh SQLite journal, and the load generators.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use knudepunkt_engine::journal::ListFilter;
+use knudepunkt_engine::message::MessageState;
+use knudepunkt_engine::{EngineOptions, Outbound};
+use serde_json::json;
+
+use super::stack::{Stack, fresh_sqlite};
+use crate::setup::Context;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Messages in the throughput run.
+    #[arg(long, default_value_t = 100_000)]
+    pub messages: usize,
+    /// Offered rate for the latency run, messages per second.
+    #[arg(long, default_value_t = 1000)]
+    pub rate: u64,
+    /// Length of the latency run.
+    #[arg(long, default_value_t = 10)]
+    pub latency_seconds: u64,
+    /// Requests in the synchronous run.
+    #[arg(long, default_value_t = 50_000)]
+    pub sync_requests: usize,
+    /// Concurrent clients in the synchronous run.
+    #[arg(long, default_value_t = 16)]
+    pub clients: usize,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx]
+}
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+fn progress(label: &str, done: usize, total: usize) {
+    use std::io::Write;
+    eprint!("\r{label}: {done}/{total}   ");
+    let _ = std::io::stderr().flush();
+}
+
+async fn wait_delivered(stack: &Stack, want: u64, label: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let got = stack.sandbox.generic.recorder.stats().unique;
+        progress(label, got as usize, want as usize);
+        if got >= want {
+            // Delivered means recorded in the journal, not just received.
+            let open = stack.engine.journal().backlog().await?.iter().map(|b| b.count).sum::<i64>();
+            if open == 0 {
+                eprintln!();
+                return Ok(());
+            }
+        }
+        anyhow::ensure!(Instant::now() < deadline, "{label}: not delivered within 10 minutes ({got}/{want})");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    let db = fresh_sqlite("bench.db");
+    let stack = Stack::start(ctx, &db, EngineOptions::default()).await?;
+    let engine = stack.engine.clone();
+    let receiver = format!("http://{}/generic/receive", stack.sandbox_addr);
+    let body = "Bevillingen af ledsageordning efter servicelovens § 97 er truffet. ".repeat(3);
+
+    // 1. The bare client: the same POSTs with nothing durable in between.
+    let bare_n = args.messages.clamp(1000, 50_000);
+    let client = reqwest::Client::builder().pool_max_idle_per_host(256).tcp_nodelay(true).build()?;
+    let sample = b"<?xml version=\"1.0\"?><Notification xmlns=\"urn:knudepunkt:generic:1\"><Text>x</Text></Notification>".repeat(4);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..64 {
+        let (client, next, url, sample) = (client.clone(), next.clone(), receiver.clone(), sample.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= bare_n {
+                    break;
+                }
+                let r = client
+                    .post(&url)
+                    .header("content-type", "application/xml")
+                    .header("idempotency-key", format!("bare-{i}"))
+                    .body(sample.clone())
+                    .send()
+                    .await;
+                if let Ok(r) = r {
+                    let _ = r.bytes().await;
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await?;
+    }
+    let bare_rate = bare_n as f64 / started.elapsed().as_secs_f64();
+    eprintln!("bare client: {bare_n} POSTs at {bare_rate:.0}/s");
+    stack.sandbox.generic.recorder.reset();
+
+    // 2. Throughput: submit through the outbox in transactions of 500, deliver everything.
+    let n = args.messages;
+    let started = Instant::now();
+    let mut i = 0;
+    while i < n {
+        let mut tx = engine.journal().begin().await?;
+        let end = (i + 500).min(n);
+        for k in i..end {
+            let ev = json!({"id": format!("t-{k}"), "case_id": format!("SAG-{}", k % 88_000), "text": body});
+            engine.submit(&mut tx, Outbound { route: "generic.notify", event: &ev }).await?;
+        }
+        tx.commit().await?;
+        engine.wake();
+        i = end;
+        progress("submitted", i, n);
+    }
+    eprintln!();
+    wait_delivered(&stack, n as u64, "delivered").await?;
+    let throughput = n as f64 / started.elapsed().as_secs_f64();
+    stack.sandbox.generic.recorder.reset();
+
+    // 3. Latency at an offered rate: one message at a time, as a case core would.
+    let total = (args.rate * args.latency_seconds) as usize;
+    let mut ticker = tokio::time::interval(Duration::from_micros(1_000_000 / args.rate.max(1)));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let started = Instant::now();
+    for k in 0..total {
+        ticker.tick().await;
+        let engine = engine.clone();
+        let body = body.clone();
+        tokio::spawn(async move {
+            let ev = json!({"id": format!("l-{k}"), "case_id": "SAG-1", "text": body});
+            let _ = engine.submit_now(Outbound { route: "generic.notify", event: &ev }).await;
+        });
+        if k % 500 == 0 {
+            progress("latency run", k, total);
+        }
+    }
+    let offered = total as f64 / started.elapsed().as_secs_f64();
+    wait_delivered(&stack, total as u64, "latency run delivered").await?;
+    let delivered = engine
+        .journal()
+        .list(&ListFilter { route: Some("generic.notify".into()), state: Some(MessageState::Delivered), correlation_id: Some("SAG-1".into()), limit: total as i64 })
+        .await?;
+    let mut lat: Vec<f64> = delivered.iter().map(|m| (m.updated_at - m.created_at) as f64).collect();
+    lat.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+
+    // 4. Synchronous: 16 clients POST JSON; each answer waits for the receiver's 2xx.
+    let url = format!("http://{}/in/generic/letter", stack.server_addr);
+    let next = Arc::new(AtomicUsize::new(0));
+    let failures = Arc::new(AtomicUsize::new(0));
+    let sync_n = args.sync_requests;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..args.clients {
+        let (client, next, url, failures, body) = (client.clone(), next.clone(), url.clone(), failures.clone(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= sync_n {
+                    break;
+                }
+                let ev = json!({"letter_id": format!("s-{i}"), "case_id": "SAG-2", "title": "Afgørelse", "sender_cvr": "64942212", "recipient_cpr": "0101901234", "body": body});
+                let t = Instant::now();
+                match client.post(&url).json(&ev).send().await {
+                    Ok(r) if r.status().is_success() => {
+                        let _ = r.bytes().await;
+                        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                    }
+                    _ => {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            lat
+        }));
+    }
+    let mut sync_lat = Vec::new();
+    for t in tasks {
+        sync_lat.extend(t.await?);
+    }
+    let sync_rate = sync_lat.len() as f64 / started.elapsed().as_secs_f64();
+    sync_lat.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+    let rss = peak_rss_mb();
+    stack.stop().await;
+
+    let report = json!({
+        "messages": n,
+        "throughput_msgs_per_s": throughput.round(),
+        "bare_client_posts_per_s": bare_rate.round(),
+        "ratio": (throughput / bare_rate * 100.0).round() / 100.0,
+        "latency_offered_per_s": offered.round(),
+        "latency_messages": lat.len(),
+        "latency_p50_ms": percentile(&lat, 0.50),
+        "latency_p99_ms": percentile(&lat, 0.99),
+        "sync_clients": args.clients,
+        "sync_requests_ok": sync_lat.len(),
+        "sync_failures": failures.load(Ordering::Relaxed),
+        "sync_req_per_s": sync_rate.round(),
+        "sync_p50_ms": (percentile(&sync_lat, 0.50) * 100.0).round() / 100.0,
+        "sync_p99_ms": (percentile(&sync_lat, 0.99) * 100.0).round() / 100.0,
+        "peak_rss_mb": rss.round(),
+    });
+    if ctx.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("knudepunkt bench (embedded SQLite journal, loopback HTTP, one process)");
+        println!("  throughput          {throughput:>8.0} msg/s   ({n} messages, outbox -> XML -> HTTP -> delivered)");
+        println!("  bare client         {bare_rate:>8.0} POST/s  (same receiver, nothing durable)");
+        println!("  ratio               {:>8.2}", throughput / bare_rate);
+        println!("  latency @ {offered:.0}/s    p50 {:.0} ms, p99 {:.0} ms  (submit -> delivered, {} messages)", percentile(&lat, 0.5), percentile(&lat, 0.99), lat.len());
+        println!("  sync, {} clients    {sync_rate:>8.0} req/s   p50 {:.2} ms, p99 {:.2} ms, {} failed", args.clients, percentile(&sync_lat, 0.5), percentile(&sync_lat, 0.99), failures.load(Ordering::Relaxed));
+        println!("  peak RSS            {rss:>8.0} MB     (engine + sandbox + load generators)");
+    }
+    let ok = failures.load(Ordering::Relaxed) == 0 && lat.len() == total;
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}

@@ -1,0 +1,38 @@
+pub mod bench;
+pub mod demo;
+pub mod dlq;
+pub mod messages;
+pub mod route;
+pub mod sandbox;
+pub mod serve;
+pub mod stack;
+
+use knudepunkt_engine::message::{JournalMessage, format_ms};
+
+/// Prints `value` as JSON, or runs `human` for people.
+pub fn emit<T: serde::Serialize>(json: bool, value: &T, human: impl FnOnce()) {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value).expect("serialisable"));
+    } else {
+        human();
+    }
+}
+
+pub fn print_table(messages: &[JournalMessage]) {
+    println!(
+        "{:<36}  {:<20}  {:<10}  {:>3}  {:<24}  {}",
+        "ID", "ROUTE", "STATE", "TRY", "UPDATED", "LAST ERROR"
+    );
+    for m in messages {
+        println!(
+            "{:<36}  {:<20}  {:<10}  {:>3}  {:<24}  {}",
+            m.id,
+            m.route,
+            m.state.as_str(),
+            m.attempts,
+            format_ms(m.updated_at),
+            m.last_error.as_deref().unwrap_or("")
+        );
+    }
+    println!("{} message(s)", messages.len());
+}

@@ -1,0 +1,90 @@
+//! `knudepunkt route list|validate|test`
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use knudepunkt_engine::route::examples::{self, Verdict};
+use knudepunkt_engine::schema_dir;
+
+use super::emit;
+use crate::setup::Context;
+
+#[derive(Subcommand)]
+pub enum RouteCommand {
+    /// The routes of the selected environment.
+    List,
+    /// Check every route file, template, XSD and endpoint; exits non-zero on problems.
+    Validate,
+    /// Render every example under mappings/ and compare it to its expected output.
+    Test,
+}
+
+pub async fn run(ctx: &Context, cmd: RouteCommand) -> anyhow::Result<ExitCode> {
+    let loaded = ctx.load_routes();
+    let routes = match loaded {
+        Ok(r) => r,
+        Err(diags) => {
+            emit(ctx.json, &serde_json::json!({"valid": false, "problems": diags}), || {
+                for d in &diags {
+                    println!("{d}");
+                }
+                println!("{} problem(s) found", diags.len());
+            });
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    match cmd {
+        RouteCommand::List => {
+            let list: Vec<_> = routes.routes().map(|r| r.as_ref()).collect();
+            emit(ctx.json, &list, || {
+                println!("{:<24}  {:<40}  {:<8}  {:<20}  {}", "ROUTE", "SOURCE", "ADAPTER", "ENDPOINT", "TEMPLATE");
+                for r in &list {
+                    let source = match &r.source {
+                        knudepunkt_engine::route::SourceConfig::Event { name } => format!("event {name}"),
+                        knudepunkt_engine::route::SourceConfig::Http(h) => {
+                            format!("http {} ({:?})", h.path, h.mode).to_lowercase()
+                        }
+                    };
+                    println!(
+                        "{:<24}  {:<40}  {:<8}  {:<20}  {}",
+                        r.id, source, r.adapter, r.endpoint_name, r.template
+                    );
+                }
+            });
+        }
+        RouteCommand::Validate => {
+            let schemas = schema_dir::describe(&routes.schema_dir);
+            emit(
+                ctx.json,
+                &serde_json::json!({"valid": true, "routes": routes.routes().count(), "environment": routes.environment.name, "schemas": schemas, "warnings": routes.warnings}),
+                || {
+                    for w in &routes.warnings {
+                        println!("warning: {w}");
+                    }
+                    println!(
+                        "{} route(s) valid for the {} environment; {schemas}",
+                        routes.routes().count(),
+                        routes.environment.name
+                    );
+                },
+            );
+        }
+        RouteCommand::Test => {
+            let report = examples::run(&routes, &ctx.root.join("mappings"));
+            emit(ctx.json, &report, || {
+                for r in &report.results {
+                    let mark = match r.verdict {
+                        Verdict::Passed => "ok  ",
+                        _ => "FAIL",
+                    };
+                    println!("{mark} {} {}", r.file, r.message.as_deref().unwrap_or(""));
+                }
+                println!("{} passed, {} failed", report.passed(), report.failed());
+            });
+            if report.failed() > 0 {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

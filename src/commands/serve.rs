@@ -1,0 +1,39 @@
+//! `knudepunkt serve`
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+
+use crate::setup::Context;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Address for inbound routes, the operator API and /metrics.
+    #[arg(long, env = "KNUDEPUNKT_LISTEN", default_value = "127.0.0.1:8700")]
+    pub listen: String,
+}
+
+pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    let engine = ctx.engine().await?;
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let workers = engine.start();
+    eprintln!(
+        "knudepunkt serving on http://{addr} ({} environment, {} routes, journal {}); {}",
+        engine.routes().environment.name,
+        engine.routes().routes().count(),
+        crate::setup::redact_url(&ctx.database_url),
+        knudepunkt_engine::schema_dir::describe(&engine.routes().schema_dir)
+    );
+    let app = knudepunkt_engine::server::router(engine.clone());
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    engine.shutdown(workers).await;
+    engine.journal().close().await;
+    Ok(ExitCode::SUCCESS)
+}

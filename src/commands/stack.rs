@@ -1,0 +1,90 @@
+//! An engine, the sandbox and the HTTP server in one process, for `demo` and `bench`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use knudepunkt_adapters::sandbox::{self, SandboxHandles};
+use knudepunkt_engine::{Engine, EngineOptions, Journal, RouteSet};
+
+use crate::setup::Context;
+
+pub struct Stack {
+    pub engine: Engine,
+    pub sandbox: SandboxHandles,
+    pub sandbox_addr: SocketAddr,
+    pub server_addr: SocketAddr,
+    pub workers: Option<tokio::task::JoinHandle<()>>,
+    _env_dir: TempDir,
+}
+
+/// A directory removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Stack {
+    /// Starts the sandbox on a free loopback port, points a dev profile at it, opens a
+    /// fresh journal at `database_url`, and starts engine and server.
+    pub async fn start(ctx: &Context, database_url: &str, options: EngineOptions) -> anyhow::Result<Stack> {
+        let (router, handles) = sandbox::router();
+        let (sandbox_addr, _) = sandbox::serve("127.0.0.1:0", router).await?;
+        let env_dir = TempDir(std::env::temp_dir().join(format!("knudepunkt-env-{}-{}", std::process::id(), uuid::Uuid::now_v7())));
+        std::fs::create_dir_all(&env_dir.0)?;
+        let dev = std::fs::read_to_string(ctx.root.join("environments/dev.yaml")).context("reading environments/dev.yaml")?;
+        std::fs::write(
+            env_dir.0.join("dev.yaml"),
+            dev.replace("${KNUDEPUNKT_SANDBOX_URL:-http://127.0.0.1:8790}", &format!("http://{sandbox_addr}")),
+        )?;
+        let mut opts = ctx.load_options();
+        opts.environment = "dev".into();
+        opts.environments_dir = env_dir.0.clone();
+        let routes = match RouteSet::load(&opts) {
+            Ok(r) => Arc::new(r),
+            Err(diags) => {
+                for d in &diags {
+                    eprintln!("{d}");
+                }
+                bail!("the route configuration has {} problem(s)", diags.len());
+            }
+        };
+        let journal = Journal::open(database_url).await?;
+        let engine = Engine::new(journal, routes, knudepunkt_adapters::registry(), options);
+        let workers = engine.start();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let server_addr = listener.local_addr()?;
+        let app = knudepunkt_engine::server::router(engine.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Stack {
+            engine,
+            sandbox: handles,
+            sandbox_addr,
+            server_addr,
+            workers: Some(workers),
+            _env_dir: env_dir,
+        })
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(w) = self.workers.take() {
+            self.engine.shutdown(w).await;
+        }
+        self.engine.journal().close().await;
+    }
+}
+
+/// A fresh SQLite journal file under `data/`, removed first if it exists.
+pub fn fresh_sqlite(name: &str) -> String {
+    let path = PathBuf::from("data").join(name);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    format!("sqlite://{}", path.display())
+}

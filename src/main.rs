@@ -1,0 +1,75 @@
+//! `knudepunkt`: the command line and the wiring of engine, case core and adapters.
+
+mod commands;
+mod logging;
+mod setup;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "knudepunkt", version, about = "Integration hub for municipal social services")]
+struct Cli {
+    /// Project root holding routes/, mappings/, environments/.
+    #[arg(long, global = true, env = "KNUDEPUNKT_ROOT", default_value = ".")]
+    root: std::path::PathBuf,
+    /// Endpoint profile: dev (the sandbox), test, preprod or prod.
+    #[arg(long = "env", global = true, env = "KNUDEPUNKT_ENV", default_value = "dev")]
+    environment: String,
+    /// The journal: sqlite://PATH (default) or postgres://...
+    #[arg(long, global = true, env = "KNUDEPUNKT_DATABASE_URL", default_value = knudepunkt_engine::journal::DEFAULT_DATABASE_URL)]
+    database_url: String,
+    /// Machine-readable output.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the engine: workers, inbound routes, operator API, metrics.
+    Serve(commands::serve::Args),
+    /// Inspect, validate and test the declarative routes.
+    #[command(subcommand)]
+    Route(commands::route::RouteCommand),
+    /// Look at the journal.
+    #[command(subcommand)]
+    Messages(commands::messages::MessagesCommand),
+    /// The dead letter queue: list, show, replay, discard.
+    #[command(subcommand)]
+    Dlq(commands::dlq::DlqCommand),
+    /// Serve the simulated external systems on loopback.
+    Sandbox(commands::sandbox::Args),
+    /// Run sandbox and engine on the embedded default and show a scenario.
+    Demo(commands::demo::Args),
+    /// Measure throughput and latency on the embedded default.
+    Bench(commands::bench::Args),
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    logging::init();
+    let ctx = setup::Context {
+        root: cli.root,
+        environment: cli.environment,
+        database_url: cli.database_url,
+        json: cli.json,
+    };
+    let result = match cli.command {
+        Command::Serve(a) => commands::serve::run(&ctx, a).await,
+        Command::Route(c) => commands::route::run(&ctx, c).await,
+        Command::Messages(c) => commands::messages::run(&ctx, c).await,
+        Command::Dlq(c) => commands::dlq::run(&ctx, c).await,
+        Command::Sandbox(a) => commands::sandbox::run(&ctx, a).await,
+        Command::Demo(a) => commands::demo::run(&ctx, a).await,
+        Command::Bench(a) => commands::bench::run(&ctx, a).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

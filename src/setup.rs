@@ -1,0 +1,88 @@
+//! Building the engine from the project's configuration.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use knudepunkt_engine::route::{Diagnostic, LoadOptions};
+use knudepunkt_engine::{Engine, EngineOptions, Journal, RouteSet};
+
+pub struct Context {
+    pub root: std::path::PathBuf,
+    pub environment: String,
+    pub database_url: String,
+    pub json: bool,
+}
+
+impl Context {
+    pub fn load_options(&self) -> LoadOptions {
+        LoadOptions::under(&self.root, &self.environment, knudepunkt_adapters::registry().names())
+    }
+
+    pub fn load_routes(&self) -> Result<Arc<RouteSet>, Vec<Diagnostic>> {
+        RouteSet::load(&self.load_options()).map(Arc::new)
+    }
+
+    pub async fn journal(&self) -> anyhow::Result<Journal> {
+        Journal::open(&self.database_url)
+            .await
+            .with_context(|| format!("opening the journal at {}", redact_url(&self.database_url)))
+    }
+
+    pub async fn engine(&self) -> anyhow::Result<Engine> {
+        let routes = match self.load_routes() {
+            Ok(r) => r,
+            Err(diags) => {
+                for d in &diags {
+                    eprintln!("{d}");
+                }
+                bail!("{} problem(s) in the route configuration; see `knudepunkt route validate`", diags.len());
+            }
+        };
+        let journal = self.journal().await?;
+        Ok(Engine::new(journal, routes, knudepunkt_adapters::registry(), engine_options()))
+    }
+}
+
+fn env_ms(name: &str) -> Option<Duration> {
+    std::env::var(name).ok()?.parse().ok().map(Duration::from_millis)
+}
+
+/// Engine options, with overrides from KNUDEPUNKT_CONCURRENCY, KNUDEPUNKT_LEASE_MS and
+/// KNUDEPUNKT_POLL_MS.
+pub fn engine_options() -> EngineOptions {
+    let mut o = EngineOptions::default();
+    if let Some(c) = std::env::var("KNUDEPUNKT_CONCURRENCY").ok().and_then(|c| c.parse().ok()) {
+        o.concurrency = c;
+    }
+    if let Some(l) = env_ms("KNUDEPUNKT_LEASE_MS") {
+        o.lease = l;
+    }
+    if let Some(p) = env_ms("KNUDEPUNKT_POLL_MS") {
+        o.poll_interval = p;
+    }
+    o
+}
+
+/// Hides a password in a database URL.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(super::redact_url("postgres://kp:secret@127.0.0.1/x"), "postgres://kp:***@127.0.0.1/x");
+        assert_eq!(super::redact_url("sqlite://data/knudepunkt.db"), "sqlite://data/knudepunkt.db");
+    }
+}
