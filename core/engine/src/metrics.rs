@@ -84,10 +84,22 @@ impl Metrics {
         }
     }
 
-    /// Sets the backlog gauges from a fresh journal reading.
-    pub fn set_backlog(&self, backlog: &[RouteBacklog], now_ms: i64) {
+    /// Sets the backlog gauges from a fresh journal reading; every configured route
+    /// shows, with zeros where nothing is open.
+    pub fn set_backlog<'a>(&self, routes: impl IntoIterator<Item = &'a str>, backlog: &[RouteBacklog], now_ms: i64) {
         self.backlog.clear();
         self.oldest_open_seconds.clear();
+        for route in routes {
+            for state in ["received", "pending", "in_flight", "retrying", "accepted"] {
+                self.backlog
+                    .get_or_create(&RouteStateLabel {
+                        route: route.to_string(),
+                        state: state.to_string(),
+                    })
+                    .set(0);
+            }
+            self.oldest_open_seconds.get_or_create(&Self::route(route)).set(0.0);
+        }
         for b in backlog {
             self.backlog
                 .get_or_create(&RouteStateLabel {

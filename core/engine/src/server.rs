@@ -61,7 +61,8 @@ async fn readyz(State(engine): State<Engine>) -> Response {
 
 async fn metrics(State(engine): State<Engine>) -> Response {
     if let Ok(backlog) = engine.journal().backlog().await {
-        engine.metrics().set_backlog(&backlog, now_ms());
+        let routes = engine.routes().routes().map(|r| r.id.as_str());
+        engine.metrics().set_backlog(routes, &backlog, now_ms());
     }
     (
         [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],

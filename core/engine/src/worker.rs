@@ -71,7 +71,7 @@ async fn deliver_claimed(inner: &Arc<Inner>, msg: Claimed) {
     async {
         let Some(route) = inner.routes.get(&msg.route).cloned() else {
             let why = format!("route {} is not configured in the {} environment", msg.route, inner.routes.environment.name);
-            record_raw(inner, &msg.route, msg.id, &msg.claim_token, msg.attempt, msg.correlation_id.as_deref(), MessageState::Dead, None, Some((ErrorKind::Permanent, why)), None);
+            record_raw(inner, &msg.route, msg.id, &msg.claim_token, msg.attempt, msg.correlation_id.as_deref(), true, MessageState::Dead, None, Some((ErrorKind::Permanent, why)), None);
             return;
         };
         if let Some(deadline) = msg.deadline_at {
@@ -219,7 +219,7 @@ pub(crate) fn record(
         });
     }
     let notify = route.dead_letter.notify_initiator;
-    record_raw(inner, &route.id, id, token, attempt, correlation_id.filter(|_| notify), state, due_at, error, external_ids);
+    record_raw(inner, &route.id, id, token, attempt, correlation_id, notify, state, due_at, error, external_ids);
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -230,12 +230,14 @@ fn record_raw(
     token: &str,
     attempt: i64,
     correlation_id: Option<&str>,
+    notify_initiator: bool,
     state: MessageState,
     due_at: Option<i64>,
     error: Option<(ErrorKind, String)>,
     external_ids: Option<ExternalIds>,
 ) {
     let _ = inner.recorder.send(Recorded {
+        notify_initiator,
         id,
         claim_token: token.to_string(),
         attempt,

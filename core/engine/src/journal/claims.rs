@@ -46,6 +46,8 @@ pub struct Recorded {
     pub detail: Option<String>,
     pub route: String,
     pub correlation_id: Option<String>,
+    /// Tell the initiator if this outcome is `dead`.
+    pub notify_initiator: bool,
 }
 
 const RETURNING: &str = "RETURNING id, route, direction, correlation_id, idempotency_key, payload, content_type, checksum, \
@@ -175,7 +177,7 @@ impl Journal {
             .bind(detail)
             .execute(&mut *tx)
             .await?;
-            if o.state == MessageState::Dead {
+            if o.state == MessageState::Dead && o.notify_initiator {
                 sqlx::query(
                     "INSERT INTO engine_notifications (message_id, route, correlation_id, kind, detail, created_at) VALUES ($1, $2, $3, 'dead_letter', $4, $5)",
                 )

@@ -37,7 +37,7 @@ pub struct RouteConfig {
     #[serde(default)]
     pub correlation_id: Option<Spanned<String>>,
     #[serde(default)]
-    pub redelivery: RedeliveryConfig,
+    pub redelivery: Option<Spanned<RedeliveryConfig>>,
     #[serde(default)]
     pub dead_letter: DeadLetterConfig,
 }
@@ -161,7 +161,7 @@ fn default_jitter() -> f64 {
 }
 
 /// Where dead letters and errors go.
-#[derive(Debug, Deserialize, Serialize, Clone, Default)]
+#[derive(Debug, Deserialize, Serialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct DeadLetterConfig {
     /// Tell the initiator (an event back to the case core) when a message dies.
@@ -170,6 +170,15 @@ pub struct DeadLetterConfig {
     /// Free text for operators: who looks after this route's dead letters.
     #[serde(default)]
     pub owner: Option<String>,
+}
+
+impl Default for DeadLetterConfig {
+    fn default() -> Self {
+        DeadLetterConfig {
+            notify_initiator: true,
+            owner: None,
+        }
+    }
 }
 
 fn default_true() -> bool {

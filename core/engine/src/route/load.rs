@@ -287,8 +287,11 @@ fn check_route(
         }
         ep
     });
-    let r = &rc.redelivery;
-    let rline = line;
+    let (redelivery, rline) = match &rc.redelivery {
+        Some(r) => (r.value.clone(), r.referenced.line()),
+        None => (Default::default(), line),
+    };
+    let r = &redelivery;
     if r.max_attempts == 0 {
         cx.at(file, rline, format!("route {id}: redelivery.max_attempts must be at least 1"));
     }
@@ -328,7 +331,7 @@ fn check_route(
         adapter: rc.deliver.adapter.value,
         endpoint_name: rc.deliver.endpoint.value,
         endpoint: endpoint?,
-        redelivery: rc.redelivery,
+        redelivery,
         dead_letter: rc.dead_letter,
         has_filter: rc.filter.is_some(),
         has_correlation: rc.correlation_id.is_some(),

@@ -44,7 +44,14 @@ impl fmt::Display for Diagnostic {
 /// serde-saphyr's message without the location it also carries (we print our own).
 pub fn plain_message(e: &serde_saphyr::Error) -> String {
     let text = e.to_string();
-    let first = text.lines().next().unwrap_or(&text).trim();
+    let mut first = text.lines().next().unwrap_or(&text).trim();
+    first = first.strip_prefix("error: ").unwrap_or(first);
+    if let Some(rest) = first.strip_prefix("line ") {
+        // "line 12 column 5: message"
+        if let Some((_, msg)) = rest.split_once(": ") {
+            first = msg;
+        }
+    }
     match first.find(" at line ") {
         Some(i) => first[..i].to_string(),
         None => first.to_string(),

@@ -1,0 +1,149 @@
+//! Shared set-up for the end-to-end tests: journals on SQLite and PostgreSQL, the
+//! in-process sandbox, and route sets pointing at it.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use knudepunkt_adapters::sandbox::{self, SandboxHandles};
+use knudepunkt_engine::message::MessageState;
+use knudepunkt_engine::route::LoadOptions;
+use knudepunkt_engine::{Engine, EngineOptions, Journal, MessageId, RouteSet};
+use sqlx::Executor;
+
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("kp-test-{name}-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The PostgreSQL server scripts/test-all starts; tests fail, not skip, without it.
+pub fn postgres_admin_url() -> String {
+    std::env::var("KNUDEPUNKT_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://knudepunkt:knudepunkt@127.0.0.1:5432/postgres".into())
+}
+
+/// A fresh, empty journal database; its URL.
+pub async fn fresh_database(backend: Backend, name: &str) -> String {
+    match backend {
+        Backend::Sqlite => format!("sqlite://{}/journal.db", scratch(name).display()),
+        Backend::Postgres => {
+            let admin = postgres_admin_url();
+            sqlx::any::install_default_drivers();
+            let pool = sqlx::AnyPool::connect(&admin).await.unwrap_or_else(|e| {
+                panic!("PostgreSQL at {admin} is needed for this test (scripts/test-all starts it): {e}")
+            });
+            let db = format!("kp_{}_{}", name.replace('-', "_"), uuid::Uuid::now_v7().simple());
+            pool.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}"))).await.unwrap();
+            pool.close().await;
+            let base = admin.rsplit_once('/').unwrap().0;
+            format!("{base}/{db}")
+        }
+    }
+}
+
+pub struct Sandbox {
+    pub handles: SandboxHandles,
+    pub addr: SocketAddr,
+}
+
+pub async fn start_sandbox() -> Sandbox {
+    let (router, handles) = sandbox::router();
+    let (addr, _) = sandbox::serve("127.0.0.1:0", router).await.unwrap();
+    Sandbox { handles, addr }
+}
+
+/// An environments directory whose dev profile points at `addr`.
+pub fn dev_environment(addr: SocketAddr) -> PathBuf {
+    let dir = scratch("env");
+    let dev = std::fs::read_to_string(repo().join("environments/dev.yaml")).unwrap();
+    std::fs::write(
+        dir.join("dev.yaml"),
+        dev.replace("${KNUDEPUNKT_SANDBOX_URL:-http://127.0.0.1:8790}", &format!("http://{addr}")),
+    )
+    .unwrap();
+    dir
+}
+
+pub fn test_routes(addr: SocketAddr) -> Arc<RouteSet> {
+    let opts = LoadOptions {
+        routes_dir: repo().join("tests/fixtures/routes"),
+        mappings_dir: repo().join("mappings"),
+        environments_dir: dev_environment(addr),
+        environment: "dev".into(),
+        schema_dir: None,
+        adapters: knudepunkt_adapters::registry().names(),
+    };
+    Arc::new(RouteSet::load(&opts).unwrap_or_else(|d| panic!("test routes do not load: {d:?}")))
+}
+
+pub fn quick_options() -> EngineOptions {
+    EngineOptions {
+        concurrency: 16,
+        claim_batch: 64,
+        lease: Duration::from_secs(30),
+        poll_interval: Duration::from_millis(50),
+    }
+}
+
+pub async fn engine(db: &str, sandbox: &Sandbox) -> Engine {
+    let journal = Journal::open(db).await.unwrap();
+    Engine::new(journal, test_routes(sandbox.addr), knudepunkt_adapters::registry(), quick_options())
+}
+
+pub async fn wait_state(journal: &Journal, id: MessageId, want: MessageState, within: Duration) -> MessageState {
+    let until = Instant::now() + within;
+    loop {
+        let s = journal.get(id).await.unwrap().state;
+        if s == want || Instant::now() > until {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Runs the knudepunkt binary; returns (exit ok, stdout, stderr).
+pub fn cli(args: &[&str], db: &str, root: &Path) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_knudepunkt"))
+        .args(args)
+        .env("KNUDEPUNKT_DATABASE_URL", db)
+        .env("KNUDEPUNKT_ROOT", root)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Generates one test per backend from an async fn taking a Backend.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() { super::$name(super::common::Backend::Sqlite).await }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() { super::$name(super::common::Backend::Postgres).await }
+            )*
+        }
+    };
+}

@@ -1,0 +1,287 @@
+//! The engine's guarantees end to end, on SQLite and on PostgreSQL: redelivery with
+//! backoff, dead letters and replay, integrity checks, the outbox and the idempotent
+//! consumer, and workers that never deliver one message twice at once.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Backend, cli, engine, fresh_database, repo, start_sandbox, wait_state};
+use knudepunkt_adapters::sandbox::{Fault, FaultKind};
+use knudepunkt_engine::message::MessageState;
+use knudepunkt_engine::{EngineError, Inbound, Outbound, Submitted};
+use serde_json::json;
+use sqlx::Row;
+
+fn status_fault(status: u16, count: u32) -> Fault {
+    Fault {
+        kind: FaultKind::Status { status, retry_after: None },
+        count,
+    }
+}
+
+async fn redelivery_follows_backoff(backend: Backend) {
+    let sandbox = start_sandbox().await;
+    let db = fresh_database(backend, "redelivery").await;
+    let engine = engine(&db, &sandbox).await;
+    let workers = engine.start();
+    sandbox.handles.generic.faults.push(status_fault(503, 5));
+
+    let ev = json!({"id": "r-1", "case_id": "SAG-1", "text": "hej"});
+    let id = engine.submit_now(Outbound { route: "test.notify", event: &ev }).await.unwrap().id().unwrap();
+    let state = wait_state(engine.journal(), id, MessageState::Delivered, Duration::from_secs(15)).await;
+    assert_eq!(state, MessageState::Delivered);
+    let msg = engine.journal().get(id).await.unwrap();
+    assert_eq!(msg.attempts, 6, "five 503s and one success");
+
+    let history = engine.journal().history(id).await.unwrap();
+    let attempts: Vec<i64> = history
+        .iter()
+        .filter(|t| t.to_state == MessageState::InFlight)
+        .map(|t| t.at)
+        .collect();
+    assert_eq!(attempts.len(), 6, "{history:?}");
+    let retrying = history.iter().filter(|t| t.to_state == MessageState::Retrying).count();
+    assert_eq!(retrying, 5);
+    let route = engine.routes().get("test.notify").unwrap();
+    for (k, pair) in attempts.windows(2).enumerate() {
+        let gap = Duration::from_millis((pair[1] - pair[0]) as u64);
+        let (lo, hi) = route.redelivery.delay_bounds(k as u32 + 1);
+        println!("wait after attempt {}: {gap:?} (allowed {lo:?}..{hi:?} + scheduling)", k + 1);
+        assert!(gap >= lo, "attempt {} came after {gap:?}, before the backoff's lower bound {lo:?}", k + 2);
+        assert!(
+            gap <= hi + Duration::from_millis(150),
+            "attempt {} came after {gap:?}, later than {hi:?} + 150 ms",
+            k + 2
+        );
+    }
+    let stats = sandbox.handles.generic.recorder.stats();
+    assert_eq!((stats.raw_requests, stats.faulted, stats.unique), (6, 5, 1));
+    engine.shutdown(workers).await;
+}
+
+async fn permanent_error_goes_dead_and_replays_once(backend: Backend) {
+    let sandbox = start_sandbox().await;
+    let db = fresh_database(backend, "dead").await;
+    let engine = engine(&db, &sandbox).await;
+    let workers = engine.start();
+    sandbox.handles.generic.faults.push(status_fault(400, 1));
+
+    let ev = json!({"id": "d-1", "case_id": "SAG-77", "text": "afvises"});
+    let id = engine.submit_now(Outbound { route: "test.notify", event: &ev }).await.unwrap().id().unwrap();
+    assert_eq!(
+        wait_state(engine.journal(), id, MessageState::Dead, Duration::from_secs(10)).await,
+        MessageState::Dead
+    );
+    let msg = engine.journal().get(id).await.unwrap();
+    assert_eq!(msg.attempts, 1, "a permanent error is not retried");
+    assert_eq!(msg.last_error_kind.as_deref(), Some("permanent"));
+    assert!(msg.last_error.as_deref().unwrap().contains("answered 400"), "{:?}", msg.last_error);
+
+    // The initiator is told.
+    let notes = engine.journal().open_notifications(10).await.unwrap();
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0].message_id, id);
+    assert_eq!(notes[0].correlation_id.as_deref(), Some("SAG-77"));
+
+    // The operator sees it in the DLQ and replays it with the CLI.
+    let (ok, out, err) = cli(&["--json", "dlq", "list"], &db, &repo());
+    assert!(ok, "{err}");
+    assert!(out.contains(&id.to_string()), "{out}");
+    let (ok, _, err) = cli(&["dlq", "replay", &id.to_string(), "--by", "test"], &db, &repo());
+    assert!(ok, "{err}");
+    engine.wake();
+    assert_eq!(
+        wait_state(engine.journal(), id, MessageState::Delivered, Duration::from_secs(10)).await,
+        MessageState::Delivered
+    );
+    let stats = sandbox.handles.generic.recorder.stats();
+    assert_eq!((stats.raw_requests, stats.unique, stats.duplicates), (2, 1, 0), "delivered once after replay");
+    let history = engine.journal().history(id).await.unwrap();
+    assert!(history.iter().any(|t| t.detail.as_deref() == Some("replayed by test")));
+
+    // A dead message whose payload was altered is refused on replay, and stays dead.
+    sandbox.handles.generic.faults.push(status_fault(400, 1));
+    let ev = json!({"id": "d-2", "text": "ændres"});
+    let id2 = engine.submit_now(Outbound { route: "test.notify", event: &ev }).await.unwrap().id().unwrap();
+    wait_state(engine.journal(), id2, MessageState::Dead, Duration::from_secs(10)).await;
+    sqlx::query("UPDATE messages SET payload = $1 WHERE id = $2")
+        .bind(b"<Notification>tampered</Notification>".to_vec())
+        .bind(id2.to_string())
+        .execute(engine.journal().pool())
+        .await
+        .unwrap();
+    let (ok, _, err) = cli(&["dlq", "replay", &id2.to_string()], &db, &repo());
+    assert!(!ok, "a tampered replay must fail");
+    assert!(err.contains("checksum mismatch") && err.contains(&id2.to_string()), "{err}");
+    assert_eq!(engine.journal().get(id2).await.unwrap().state, MessageState::Dead);
+
+    // Discard takes it out for good, with a reason.
+    let (ok, _, err) = cli(&["dlq", "discard", &id2.to_string(), "--reason", "altered in the journal"], &db, &repo());
+    assert!(ok, "{err}");
+    assert_eq!(engine.journal().get(id2).await.unwrap().state, MessageState::Discarded);
+    engine.shutdown(workers).await;
+}
+
+async fn tampered_payload_is_never_sent(backend: Backend) {
+    let sandbox = start_sandbox().await;
+    let db = fresh_database(backend, "tamper").await;
+    let engine = engine(&db, &sandbox).await;
+    let workers = engine.start();
+    sandbox.handles.generic.faults.push(Fault {
+        kind: FaultKind::Status { status: 503, retry_after: Some(1) },
+        count: 1,
+    });
+    let ev = json!({"id": "t-1", "text": "original"});
+    let id = engine.submit_now(Outbound { route: "test.notify", event: &ev }).await.unwrap().id().unwrap();
+    wait_state(engine.journal(), id, MessageState::Retrying, Duration::from_secs(5)).await;
+    sqlx::query("UPDATE messages SET payload = $1 WHERE id = $2")
+        .bind(b"<x>altered</x>".to_vec())
+        .bind(id.to_string())
+        .execute(engine.journal().pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        wait_state(engine.journal(), id, MessageState::Dead, Duration::from_secs(10)).await,
+        MessageState::Dead
+    );
+    let msg = engine.journal().get(id).await.unwrap();
+    assert_eq!(msg.last_error_kind.as_deref(), Some("integrity"));
+    assert!(msg.last_error.unwrap().contains("checksum mismatch"));
+    assert_eq!(sandbox.handles.generic.recorder.stats().unique, 0, "the altered payload never left");
+    engine.shutdown(workers).await;
+}
+
+async fn outbox_follows_the_callers_transaction(backend: Backend) {
+    let sandbox = start_sandbox().await;
+    let db = fresh_database(backend, "outbox").await;
+    let engine = engine(&db, &sandbox).await;
+    let workers = engine.start();
+    sqlx::query("CREATE TABLE grants (id TEXT PRIMARY KEY, service TEXT NOT NULL)")
+        .execute(engine.journal().pool())
+        .await
+        .unwrap();
+
+    // Rolled back: neither the grant nor its message exists.
+    let mut tx = engine.journal().begin().await.unwrap();
+    sqlx::query("INSERT INTO grants (id, service) VALUES ('g-1', 'ledsagelse')").execute(&mut *tx).await.unwrap();
+    let ev = json!({"id": "o-1", "case_id": "SAG-5", "text": "bevilget"});
+    let rolled = engine.submit(&mut tx, Outbound { route: "test.notify", event: &ev }).await.unwrap();
+    tx.rollback().await.unwrap();
+    assert!(engine.journal().get(rolled.id().unwrap()).await.is_err());
+
+    // Committed: both, and the message is delivered once.
+    let mut tx = engine.journal().begin().await.unwrap();
+    sqlx::query("INSERT INTO grants (id, service) VALUES ('g-1', 'ledsagelse')").execute(&mut *tx).await.unwrap();
+    let committed = engine.submit(&mut tx, Outbound { route: "test.notify", event: &ev }).await.unwrap();
+    tx.commit().await.unwrap();
+    engine.wake();
+    let id = committed.id().unwrap();
+    assert_eq!(
+        wait_state(engine.journal(), id, MessageState::Delivered, Duration::from_secs(10)).await,
+        MessageState::Delivered
+    );
+    let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM grants")
+        .fetch_one(engine.journal().pool())
+        .await
+        .unwrap()
+        .try_get("n")
+        .unwrap();
+    assert_eq!(n, 1);
+
+    // The same idempotency key again is a duplicate, not a second message.
+    let again = engine.submit_now(Outbound { route: "test.notify", event: &ev }).await.unwrap();
+    assert_eq!(again, Submitted::Duplicate(id));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stats = sandbox.handles.generic.recorder.stats();
+    assert_eq!((stats.accepted, stats.unique), (1, 1));
+    engine.shutdown(workers).await;
+}
+
+async fn inbound_is_taken_once_and_checked(backend: Backend) {
+    let sandbox = start_sandbox().await;
+    let db = fresh_database(backend, "inbound").await;
+    let engine = engine(&db, &sandbox).await;
+    let workers = engine.start();
+    let payload = b"<Besked>Kvittering for modtagelse</Besked>";
+    let sha = knudepunkt_engine::Sha256Digest::of(payload).to_hex();
+    let inbound = |id: &'static str, sha: Option<&'static str>, size: Option<usize>| Inbound {
+        route: "test.inbound",
+        external_id: id,
+        payload,
+        content_type: "application/xml",
+        correlation_id: Some("SAG-9"),
+        declared_size: size,
+        declared_sha256: sha,
+    };
+    let sha: &'static str = Box::leak(sha.into_boxed_str());
+    let first = engine.accept_inbound(inbound("BF-1", Some(sha), Some(payload.len()))).await.unwrap();
+    let Submitted::Journaled(id) = first else { panic!("{first:?}") };
+    let second = engine.accept_inbound(inbound("BF-1", Some(sha), None)).await.unwrap();
+    assert_eq!(second, Submitted::Duplicate(id));
+
+    let wrong = "0".repeat(64);
+    let wrong: &'static str = Box::leak(wrong.into_boxed_str());
+    let err = engine.accept_inbound(inbound("BF-2", Some(wrong), None)).await.unwrap_err();
+    assert!(matches!(err, EngineError::Integrity { .. }));
+    assert!(err.to_string().contains("BF-2") && err.to_string().contains("checksum mismatch"), "{err}");
+    let err = engine.accept_inbound(inbound("BF-3", None, Some(3))).await.unwrap_err();
+    assert!(err.to_string().contains("BF-3") && err.to_string().contains("declared 3 bytes"), "{err}");
+    assert_eq!(
+        engine.journal().count_by_state(Some("test.inbound")).await.unwrap().iter().map(|(_, n)| n).sum::<i64>(),
+        1,
+        "refused messages leave nothing behind"
+    );
+    assert_eq!(
+        wait_state(engine.journal(), id, MessageState::Delivered, Duration::from_secs(10)).await,
+        MessageState::Delivered
+    );
+    assert_eq!(sandbox.handles.generic.recorder.stats().unique, 1);
+    engine.shutdown(workers).await;
+}
+
+async fn two_engines_never_deliver_one_message_twice(backend: Backend) {
+    let sandbox = start_sandbox().await;
+    let db = fresh_database(backend, "twoengines").await;
+    let a = engine(&db, &sandbox).await;
+    let b = engine(&db, &sandbox).await;
+    sandbox.handles.generic.faults.push(Fault {
+        kind: FaultKind::Latency { ms: 2 },
+        count: 100_000,
+    });
+    let (wa, wb) = (a.start(), b.start());
+    let total = 600;
+    for chunk in 0..(total / 100) {
+        let mut tx = a.journal().begin().await.unwrap();
+        for k in 0..100 {
+            let ev = json!({"id": format!("c-{}", chunk * 100 + k)});
+            a.submit(&mut tx, Outbound { route: "test.bulk", event: &ev }).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+        a.wake();
+        b.wake();
+    }
+    let until = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let counts = a.journal().count_by_state(Some("test.bulk")).await.unwrap();
+        if counts == vec![(MessageState::Delivered, total as i64)] || std::time::Instant::now() > until {
+            assert_eq!(counts, vec![(MessageState::Delivered, total as i64)]);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stats = sandbox.handles.generic.recorder.stats();
+    assert_eq!(stats.unique, total as u64);
+    assert_eq!(stats.duplicates, 0, "no message was sent by both engines");
+    a.shutdown(wa).await;
+    b.shutdown(wb).await;
+}
+
+on_both_backends!(
+    redelivery_follows_backoff,
+    permanent_error_goes_dead_and_replays_once,
+    tampered_payload_is_never_sent,
+    outbox_follows_the_callers_transaction,
+    inbound_is_taken_once_and_checked,
+    two_engines_never_deliver_one_message_twice,
+);
