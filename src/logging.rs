@@ -55,7 +55,8 @@ impl<'a> MakeWriter<'a> for MakeMasking {
 }
 
 pub fn init() {
-    let filter = EnvFilter::try_from_env("KNUDEPUNKT_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let filter =
+        EnvFilter::try_from_env("KNUDEPUNKT_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(MakeMasking)
@@ -68,9 +69,15 @@ mod tests {
 
     #[test]
     fn masks_cpr_shapes_only() {
-        assert_eq!(mask_cpr("citizen 010190-1234 asked"), "citizen 010190-xxxx asked");
+        assert_eq!(
+            mask_cpr("citizen 010190-1234 asked"),
+            "citizen 010190-xxxx asked"
+        );
         assert_eq!(mask_cpr("cpr=0101901234,"), "cpr=010190-xxxx,");
-        assert_eq!(mask_cpr("id 12345678901234 stays"), "id 12345678901234 stays");
+        assert_eq!(
+            mask_cpr("id 12345678901234 stays"),
+            "id 12345678901234 stays"
+        );
         assert_eq!(mask_cpr("Ærø 2026-11-27"), "Ærø 2026-11-27");
     }
 }

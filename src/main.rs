@@ -7,13 +7,22 @@ mod setup;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "knudepunkt", version, about = "Integration hub for municipal social services")]
+#[command(
+    name = "knudepunkt",
+    version,
+    about = "Integration hub for municipal social services"
+)]
 struct Cli {
     /// Project root holding routes/, mappings/, environments/.
     #[arg(long, global = true, env = "KNUDEPUNKT_ROOT", default_value = ".")]
     root: std::path::PathBuf,
     /// Endpoint profile: dev (the sandbox), test, preprod or prod.
-    #[arg(long = "env", global = true, env = "KNUDEPUNKT_ENV", default_value = "dev")]
+    #[arg(
+        long = "env",
+        global = true,
+        env = "KNUDEPUNKT_ENV",
+        default_value = "dev"
+    )]
     environment: String,
     /// The journal: sqlite://PATH (default) or postgres://...
     #[arg(long, global = true, env = "KNUDEPUNKT_DATABASE_URL", default_value = knudepunkt_engine::journal::DEFAULT_DATABASE_URL)]

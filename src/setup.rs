@@ -16,7 +16,11 @@ pub struct Context {
 
 impl Context {
     pub fn load_options(&self) -> LoadOptions {
-        LoadOptions::under(&self.root, &self.environment, knudepunkt_adapters::registry().names())
+        LoadOptions::under(
+            &self.root,
+            &self.environment,
+            knudepunkt_adapters::registry().names(),
+        )
     }
 
     pub fn load_routes(&self) -> Result<Arc<RouteSet>, Vec<Diagnostic>> {
@@ -36,23 +40,38 @@ impl Context {
                 for d in &diags {
                     eprintln!("{d}");
                 }
-                bail!("{} problem(s) in the route configuration; see `knudepunkt route validate`", diags.len());
+                bail!(
+                    "{} problem(s) in the route configuration; see `knudepunkt route validate`",
+                    diags.len()
+                );
             }
         };
         let journal = self.journal().await?;
-        Ok(Engine::new(journal, routes, knudepunkt_adapters::registry(), engine_options()))
+        Ok(Engine::new(
+            journal,
+            routes,
+            knudepunkt_adapters::registry(),
+            engine_options(),
+        ))
     }
 }
 
 fn env_ms(name: &str) -> Option<Duration> {
-    std::env::var(name).ok()?.parse().ok().map(Duration::from_millis)
+    std::env::var(name)
+        .ok()?
+        .parse()
+        .ok()
+        .map(Duration::from_millis)
 }
 
 /// Engine options, with overrides from KNUDEPUNKT_CONCURRENCY, KNUDEPUNKT_LEASE_MS and
 /// KNUDEPUNKT_POLL_MS.
 pub fn engine_options() -> EngineOptions {
     let mut o = EngineOptions::default();
-    if let Some(c) = std::env::var("KNUDEPUNKT_CONCURRENCY").ok().and_then(|c| c.parse().ok()) {
+    if let Some(c) = std::env::var("KNUDEPUNKT_CONCURRENCY")
+        .ok()
+        .and_then(|c| c.parse().ok())
+    {
         o.concurrency = c;
     }
     if let Some(l) = env_ms("KNUDEPUNKT_LEASE_MS") {
@@ -82,7 +101,13 @@ pub fn redact_url(url: &str) -> String {
 mod tests {
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(super::redact_url("postgres://kp:secret@127.0.0.1/x"), "postgres://kp:***@127.0.0.1/x");
-        assert_eq!(super::redact_url("sqlite://data/knudepunkt.db"), "sqlite://data/knudepunkt.db");
+        assert_eq!(
+            super::redact_url("postgres://kp:secret@127.0.0.1/x"),
+            "postgres://kp:***@127.0.0.1/x"
+        );
+        assert_eq!(
+            super::redact_url("sqlite://data/knudepunkt.db"),
+            "sqlite://data/knudepunkt.db"
+        );
     }
 }

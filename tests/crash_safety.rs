@@ -50,19 +50,37 @@ async fn crash_safety(backend: Backend) {
     let db = fresh_database(backend, "crash").await;
     let root = scratch("crash-root");
     std::fs::create_dir_all(root.join("routes")).unwrap();
-    std::fs::copy(repo().join("tests/fixtures/routes/engine.yaml"), root.join("routes/engine.yaml")).unwrap();
+    std::fs::copy(
+        repo().join("tests/fixtures/routes/engine.yaml"),
+        root.join("routes/engine.yaml"),
+    )
+    .unwrap();
     std::os::unix::fs::symlink(repo().join("mappings"), root.join("mappings")).unwrap();
     std::os::unix::fs::symlink(dev_environment(sandbox.addr), root.join("environments")).unwrap();
 
     // The submitting side: a library caller with its own engine handle, no workers.
     let journal = Journal::open(&db).await.unwrap();
-    let submitter = Engine::new(journal.clone(), common::test_routes(sandbox.addr), knudepunkt_adapters::registry(), common::quick_options());
+    let submitter = Engine::new(
+        journal.clone(),
+        common::test_routes(sandbox.addr),
+        knudepunkt_adapters::registry(),
+        common::quick_options(),
+    );
     let submitting = tokio::spawn(async move {
         for batch in 0..(MESSAGES / 50) {
             let mut tx = submitter.journal().begin().await.unwrap();
             for k in 0..50 {
                 let ev = json!({"id": format!("crash-{}", batch * 50 + k)});
-                submitter.submit(&mut tx, Outbound { route: "test.bulk", event: &ev }).await.unwrap();
+                submitter
+                    .submit(
+                        &mut tx,
+                        Outbound {
+                            route: "test.bulk",
+                            event: &ev,
+                        },
+                    )
+                    .await
+                    .unwrap();
             }
             tx.commit().await.unwrap();
             tokio::time::sleep(Duration::from_millis(40)).await;
@@ -97,7 +115,10 @@ async fn crash_safety(backend: Backend) {
     let recorder = &sandbox.handles.generic.recorder;
     let stats = recorder.stats();
     for k in 0..MESSAGES {
-        assert!(recorder.has_key(&format!("crash-{k}")), "receiver is missing crash-{k}");
+        assert!(
+            recorder.has_key(&format!("crash-{k}")),
+            "receiver is missing crash-{k}"
+        );
     }
     assert_eq!(stats.unique, MESSAGES as u64, "deduplicated count");
     println!(

@@ -15,7 +15,10 @@ use sqlx::Row;
 
 fn status_fault(status: u16, count: u32) -> Fault {
     Fault {
-        kind: FaultKind::Status { status, retry_after: None },
+        kind: FaultKind::Status {
+            status,
+            retry_after: None,
+        },
         count,
     }
 }
@@ -28,8 +31,22 @@ async fn redelivery_follows_backoff(backend: Backend) {
     sandbox.handles.generic.faults.push(status_fault(503, 5));
 
     let ev = json!({"id": "r-1", "case_id": "SAG-1", "text": "hej"});
-    let id = engine.submit_now(Outbound { route: "test.notify", event: &ev }).await.unwrap().id().unwrap();
-    let state = wait_state(engine.journal(), id, MessageState::Delivered, Duration::from_secs(15)).await;
+    let id = engine
+        .submit_now(Outbound {
+            route: "test.notify",
+            event: &ev,
+        })
+        .await
+        .unwrap()
+        .id()
+        .unwrap();
+    let state = wait_state(
+        engine.journal(),
+        id,
+        MessageState::Delivered,
+        Duration::from_secs(15),
+    )
+    .await;
     assert_eq!(state, MessageState::Delivered);
     let msg = engine.journal().get(id).await.unwrap();
     assert_eq!(msg.attempts, 6, "five 503s and one success");
@@ -41,14 +58,24 @@ async fn redelivery_follows_backoff(backend: Backend) {
         .map(|t| t.at)
         .collect();
     assert_eq!(attempts.len(), 6, "{history:?}");
-    let retrying = history.iter().filter(|t| t.to_state == MessageState::Retrying).count();
+    let retrying = history
+        .iter()
+        .filter(|t| t.to_state == MessageState::Retrying)
+        .count();
     assert_eq!(retrying, 5);
     let route = engine.routes().get("test.notify").unwrap();
     for (k, pair) in attempts.windows(2).enumerate() {
         let gap = Duration::from_millis((pair[1] - pair[0]) as u64);
         let (lo, hi) = route.redelivery.delay_bounds(k as u32 + 1);
-        println!("wait after attempt {}: {gap:?} (allowed {lo:?}..{hi:?} + scheduling)", k + 1);
-        assert!(gap >= lo, "attempt {} came after {gap:?}, before the backoff's lower bound {lo:?}", k + 2);
+        println!(
+            "wait after attempt {}: {gap:?} (allowed {lo:?}..{hi:?} + scheduling)",
+            k + 1
+        );
+        assert!(
+            gap >= lo,
+            "attempt {} came after {gap:?}, before the backoff's lower bound {lo:?}",
+            k + 2
+        );
         assert!(
             gap <= hi + Duration::from_millis(150),
             "attempt {} came after {gap:?}, later than {hi:?} + 150 ms",
@@ -68,15 +95,33 @@ async fn permanent_error_goes_dead_and_replays_once(backend: Backend) {
     sandbox.handles.generic.faults.push(status_fault(400, 1));
 
     let ev = json!({"id": "d-1", "case_id": "SAG-77", "text": "afvises"});
-    let id = engine.submit_now(Outbound { route: "test.notify", event: &ev }).await.unwrap().id().unwrap();
+    let id = engine
+        .submit_now(Outbound {
+            route: "test.notify",
+            event: &ev,
+        })
+        .await
+        .unwrap()
+        .id()
+        .unwrap();
     assert_eq!(
-        wait_state(engine.journal(), id, MessageState::Dead, Duration::from_secs(10)).await,
+        wait_state(
+            engine.journal(),
+            id,
+            MessageState::Dead,
+            Duration::from_secs(10)
+        )
+        .await,
         MessageState::Dead
     );
     let msg = engine.journal().get(id).await.unwrap();
     assert_eq!(msg.attempts, 1, "a permanent error is not retried");
     assert_eq!(msg.last_error_kind.as_deref(), Some("permanent"));
-    assert!(msg.last_error.as_deref().unwrap().contains("answered 400"), "{:?}", msg.last_error);
+    assert!(
+        msg.last_error.as_deref().unwrap().contains("answered 400"),
+        "{:?}",
+        msg.last_error
+    );
 
     // The initiator is told.
     let notes = engine.journal().open_notifications(10).await.unwrap();
@@ -88,23 +133,55 @@ async fn permanent_error_goes_dead_and_replays_once(backend: Backend) {
     let (ok, out, err) = cli(&["--json", "dlq", "list"], &db, &repo());
     assert!(ok, "{err}");
     assert!(out.contains(&id.to_string()), "{out}");
-    let (ok, _, err) = cli(&["dlq", "replay", &id.to_string(), "--by", "test"], &db, &repo());
+    let (ok, _, err) = cli(
+        &["dlq", "replay", &id.to_string(), "--by", "test"],
+        &db,
+        &repo(),
+    );
     assert!(ok, "{err}");
     engine.wake();
     assert_eq!(
-        wait_state(engine.journal(), id, MessageState::Delivered, Duration::from_secs(10)).await,
+        wait_state(
+            engine.journal(),
+            id,
+            MessageState::Delivered,
+            Duration::from_secs(10)
+        )
+        .await,
         MessageState::Delivered
     );
     let stats = sandbox.handles.generic.recorder.stats();
-    assert_eq!((stats.raw_requests, stats.unique, stats.duplicates), (2, 1, 0), "delivered once after replay");
+    assert_eq!(
+        (stats.raw_requests, stats.unique, stats.duplicates),
+        (2, 1, 0),
+        "delivered once after replay"
+    );
     let history = engine.journal().history(id).await.unwrap();
-    assert!(history.iter().any(|t| t.detail.as_deref() == Some("replayed by test")));
+    assert!(
+        history
+            .iter()
+            .any(|t| t.detail.as_deref() == Some("replayed by test"))
+    );
 
     // A dead message whose payload was altered is refused on replay, and stays dead.
     sandbox.handles.generic.faults.push(status_fault(400, 1));
     let ev = json!({"id": "d-2", "text": "ændres"});
-    let id2 = engine.submit_now(Outbound { route: "test.notify", event: &ev }).await.unwrap().id().unwrap();
-    wait_state(engine.journal(), id2, MessageState::Dead, Duration::from_secs(10)).await;
+    let id2 = engine
+        .submit_now(Outbound {
+            route: "test.notify",
+            event: &ev,
+        })
+        .await
+        .unwrap()
+        .id()
+        .unwrap();
+    wait_state(
+        engine.journal(),
+        id2,
+        MessageState::Dead,
+        Duration::from_secs(10),
+    )
+    .await;
     sqlx::query("UPDATE messages SET payload = $1 WHERE id = $2")
         .bind(b"<Notification>tampered</Notification>".to_vec())
         .bind(id2.to_string())
@@ -113,13 +190,32 @@ async fn permanent_error_goes_dead_and_replays_once(backend: Backend) {
         .unwrap();
     let (ok, _, err) = cli(&["dlq", "replay", &id2.to_string()], &db, &repo());
     assert!(!ok, "a tampered replay must fail");
-    assert!(err.contains("checksum mismatch") && err.contains(&id2.to_string()), "{err}");
-    assert_eq!(engine.journal().get(id2).await.unwrap().state, MessageState::Dead);
+    assert!(
+        err.contains("checksum mismatch") && err.contains(&id2.to_string()),
+        "{err}"
+    );
+    assert_eq!(
+        engine.journal().get(id2).await.unwrap().state,
+        MessageState::Dead
+    );
 
     // Discard takes it out for good, with a reason.
-    let (ok, _, err) = cli(&["dlq", "discard", &id2.to_string(), "--reason", "altered in the journal"], &db, &repo());
+    let (ok, _, err) = cli(
+        &[
+            "dlq",
+            "discard",
+            &id2.to_string(),
+            "--reason",
+            "altered in the journal",
+        ],
+        &db,
+        &repo(),
+    );
     assert!(ok, "{err}");
-    assert_eq!(engine.journal().get(id2).await.unwrap().state, MessageState::Discarded);
+    assert_eq!(
+        engine.journal().get(id2).await.unwrap().state,
+        MessageState::Discarded
+    );
     engine.shutdown(workers).await;
 }
 
@@ -129,12 +225,29 @@ async fn tampered_payload_is_never_sent(backend: Backend) {
     let engine = engine(&db, &sandbox).await;
     let workers = engine.start();
     sandbox.handles.generic.faults.push(Fault {
-        kind: FaultKind::Status { status: 503, retry_after: Some(1) },
+        kind: FaultKind::Status {
+            status: 503,
+            retry_after: Some(1),
+        },
         count: 1,
     });
     let ev = json!({"id": "t-1", "text": "original"});
-    let id = engine.submit_now(Outbound { route: "test.notify", event: &ev }).await.unwrap().id().unwrap();
-    wait_state(engine.journal(), id, MessageState::Retrying, Duration::from_secs(5)).await;
+    let id = engine
+        .submit_now(Outbound {
+            route: "test.notify",
+            event: &ev,
+        })
+        .await
+        .unwrap()
+        .id()
+        .unwrap();
+    wait_state(
+        engine.journal(),
+        id,
+        MessageState::Retrying,
+        Duration::from_secs(5),
+    )
+    .await;
     sqlx::query("UPDATE messages SET payload = $1 WHERE id = $2")
         .bind(b"<x>altered</x>".to_vec())
         .bind(id.to_string())
@@ -142,13 +255,23 @@ async fn tampered_payload_is_never_sent(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(
-        wait_state(engine.journal(), id, MessageState::Dead, Duration::from_secs(10)).await,
+        wait_state(
+            engine.journal(),
+            id,
+            MessageState::Dead,
+            Duration::from_secs(10)
+        )
+        .await,
         MessageState::Dead
     );
     let msg = engine.journal().get(id).await.unwrap();
     assert_eq!(msg.last_error_kind.as_deref(), Some("integrity"));
     assert!(msg.last_error.unwrap().contains("checksum mismatch"));
-    assert_eq!(sandbox.handles.generic.recorder.stats().unique, 0, "the altered payload never left");
+    assert_eq!(
+        sandbox.handles.generic.recorder.stats().unique,
+        0,
+        "the altered payload never left"
+    );
     engine.shutdown(workers).await;
 }
 
@@ -164,21 +287,51 @@ async fn outbox_follows_the_callers_transaction(backend: Backend) {
 
     // Rolled back: neither the grant nor its message exists.
     let mut tx = engine.journal().begin().await.unwrap();
-    sqlx::query("INSERT INTO grants (id, service) VALUES ('g-1', 'ledsagelse')").execute(&mut *tx).await.unwrap();
+    sqlx::query("INSERT INTO grants (id, service) VALUES ('g-1', 'ledsagelse')")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
     let ev = json!({"id": "o-1", "case_id": "SAG-5", "text": "bevilget"});
-    let rolled = engine.submit(&mut tx, Outbound { route: "test.notify", event: &ev }).await.unwrap();
+    let rolled = engine
+        .submit(
+            &mut tx,
+            Outbound {
+                route: "test.notify",
+                event: &ev,
+            },
+        )
+        .await
+        .unwrap();
     tx.rollback().await.unwrap();
     assert!(engine.journal().get(rolled.id().unwrap()).await.is_err());
 
     // Committed: both, and the message is delivered once.
     let mut tx = engine.journal().begin().await.unwrap();
-    sqlx::query("INSERT INTO grants (id, service) VALUES ('g-1', 'ledsagelse')").execute(&mut *tx).await.unwrap();
-    let committed = engine.submit(&mut tx, Outbound { route: "test.notify", event: &ev }).await.unwrap();
+    sqlx::query("INSERT INTO grants (id, service) VALUES ('g-1', 'ledsagelse')")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let committed = engine
+        .submit(
+            &mut tx,
+            Outbound {
+                route: "test.notify",
+                event: &ev,
+            },
+        )
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     engine.wake();
     let id = committed.id().unwrap();
     assert_eq!(
-        wait_state(engine.journal(), id, MessageState::Delivered, Duration::from_secs(10)).await,
+        wait_state(
+            engine.journal(),
+            id,
+            MessageState::Delivered,
+            Duration::from_secs(10)
+        )
+        .await,
         MessageState::Delivered
     );
     let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM grants")
@@ -190,7 +343,13 @@ async fn outbox_follows_the_callers_transaction(backend: Backend) {
     assert_eq!(n, 1);
 
     // The same idempotency key again is a duplicate, not a second message.
-    let again = engine.submit_now(Outbound { route: "test.notify", event: &ev }).await.unwrap();
+    let again = engine
+        .submit_now(Outbound {
+            route: "test.notify",
+            event: &ev,
+        })
+        .await
+        .unwrap();
     assert_eq!(again, Submitted::Duplicate(id));
     tokio::time::sleep(Duration::from_millis(200)).await;
     let stats = sandbox.handles.generic.recorder.stats();
@@ -215,25 +374,58 @@ async fn inbound_is_taken_once_and_checked(backend: Backend) {
         declared_sha256: sha,
     };
     let sha: &'static str = Box::leak(sha.into_boxed_str());
-    let first = engine.accept_inbound(inbound("BF-1", Some(sha), Some(payload.len()))).await.unwrap();
-    let Submitted::Journaled(id) = first else { panic!("{first:?}") };
-    let second = engine.accept_inbound(inbound("BF-1", Some(sha), None)).await.unwrap();
+    let first = engine
+        .accept_inbound(inbound("BF-1", Some(sha), Some(payload.len())))
+        .await
+        .unwrap();
+    let Submitted::Journaled(id) = first else {
+        panic!("{first:?}")
+    };
+    let second = engine
+        .accept_inbound(inbound("BF-1", Some(sha), None))
+        .await
+        .unwrap();
     assert_eq!(second, Submitted::Duplicate(id));
 
     let wrong = "0".repeat(64);
     let wrong: &'static str = Box::leak(wrong.into_boxed_str());
-    let err = engine.accept_inbound(inbound("BF-2", Some(wrong), None)).await.unwrap_err();
+    let err = engine
+        .accept_inbound(inbound("BF-2", Some(wrong), None))
+        .await
+        .unwrap_err();
     assert!(matches!(err, EngineError::Integrity { .. }));
-    assert!(err.to_string().contains("BF-2") && err.to_string().contains("checksum mismatch"), "{err}");
-    let err = engine.accept_inbound(inbound("BF-3", None, Some(3))).await.unwrap_err();
-    assert!(err.to_string().contains("BF-3") && err.to_string().contains("declared 3 bytes"), "{err}");
+    assert!(
+        err.to_string().contains("BF-2") && err.to_string().contains("checksum mismatch"),
+        "{err}"
+    );
+    let err = engine
+        .accept_inbound(inbound("BF-3", None, Some(3)))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("BF-3") && err.to_string().contains("declared 3 bytes"),
+        "{err}"
+    );
     assert_eq!(
-        engine.journal().count_by_state(Some("test.inbound")).await.unwrap().iter().map(|(_, n)| n).sum::<i64>(),
+        engine
+            .journal()
+            .count_by_state(Some("test.inbound"))
+            .await
+            .unwrap()
+            .iter()
+            .map(|(_, n)| n)
+            .sum::<i64>(),
         1,
         "refused messages leave nothing behind"
     );
     assert_eq!(
-        wait_state(engine.journal(), id, MessageState::Delivered, Duration::from_secs(10)).await,
+        wait_state(
+            engine.journal(),
+            id,
+            MessageState::Delivered,
+            Duration::from_secs(10)
+        )
+        .await,
         MessageState::Delivered
     );
     assert_eq!(sandbox.handles.generic.recorder.stats().unique, 1);
@@ -255,7 +447,15 @@ async fn two_engines_never_deliver_one_message_twice(backend: Backend) {
         let mut tx = a.journal().begin().await.unwrap();
         for k in 0..100 {
             let ev = json!({"id": format!("c-{}", chunk * 100 + k)});
-            a.submit(&mut tx, Outbound { route: "test.bulk", event: &ev }).await.unwrap();
+            a.submit(
+                &mut tx,
+                Outbound {
+                    route: "test.bulk",
+                    event: &ev,
+                },
+            )
+            .await
+            .unwrap();
         }
         tx.commit().await.unwrap();
         a.wake();
@@ -264,7 +464,9 @@ async fn two_engines_never_deliver_one_message_twice(backend: Backend) {
     let until = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         let counts = a.journal().count_by_state(Some("test.bulk")).await.unwrap();
-        if counts == vec![(MessageState::Delivered, total as i64)] || std::time::Instant::now() > until {
+        if counts == vec![(MessageState::Delivered, total as i64)]
+            || std::time::Instant::now() > until
+        {
             assert_eq!(counts, vec![(MessageState::Delivered, total as i64)]);
             break;
         }

@@ -55,9 +55,18 @@ async fn sync_route_answers_with_the_receivers_reply() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let id = resp.headers().get("x-knudepunkt-message-id").unwrap().to_str().unwrap().to_string();
+    let id = resp
+        .headers()
+        .get("x-knudepunkt-message-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
     let body: Value = resp.json().await.unwrap();
-    assert_eq!(body["received"], "s-1", "the receiver's own answer is passed back");
+    assert_eq!(
+        body["received"], "s-1",
+        "the receiver's own answer is passed back"
+    );
     tokio::time::sleep(Duration::from_millis(100)).await;
     let msg = s.engine.journal().get(id.parse().unwrap()).await.unwrap();
     assert_eq!(msg.state, MessageState::Delivered, "journaled as delivered");
@@ -68,53 +77,113 @@ async fn sync_route_retries_within_its_deadline_then_gives_a_problem() {
     let s = server().await;
     // Two 503s are absorbed within the deadline.
     s.sandbox.handles.generic.faults.push(Fault {
-        kind: FaultKind::Status { status: 503, retry_after: None },
+        kind: FaultKind::Status {
+            status: 503,
+            retry_after: None,
+        },
         count: 2,
     });
-    let resp = s.client.post(format!("{}/in/test/sync", s.base)).json(&json!({"id": "s-2"})).send().await.unwrap();
+    let resp = s
+        .client
+        .post(format!("{}/in/test/sync", s.base))
+        .json(&json!({"id": "s-2"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
 
     // A receiver that keeps failing exhausts the 1.5 s deadline: 504, message dead.
     s.sandbox.handles.generic.faults.push(Fault {
-        kind: FaultKind::Status { status: 503, retry_after: None },
+        kind: FaultKind::Status {
+            status: 503,
+            retry_after: None,
+        },
         count: 1000,
     });
     let started = std::time::Instant::now();
-    let resp = s.client.post(format!("{}/in/test/sync", s.base)).json(&json!({"id": "s-3"})).send().await.unwrap();
+    let resp = s
+        .client
+        .post(format!("{}/in/test/sync", s.base))
+        .json(&json!({"id": "s-3"}))
+        .send()
+        .await
+        .unwrap();
     let (status, p) = problem(resp).await;
     assert_eq!(status, 504);
-    assert!(started.elapsed() < Duration::from_secs(3), "answered near its deadline");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "answered near its deadline"
+    );
     assert!(p["detail"].as_str().unwrap().contains("deadline"), "{p}");
     let id = p["message_id"].as_str().unwrap().parse().unwrap();
     let msg = s.engine.journal().get(id).await.unwrap();
     assert!(msg.attempts >= 3, "{}", msg.attempts);
-    assert_eq!(wait_state(s.engine.journal(), id, MessageState::Dead, Duration::from_secs(2)).await, MessageState::Dead);
+    assert_eq!(
+        wait_state(
+            s.engine.journal(),
+            id,
+            MessageState::Dead,
+            Duration::from_secs(2)
+        )
+        .await,
+        MessageState::Dead
+    );
     s.sandbox.handles.generic.faults.clear();
 
     // A refusal (400) is passed back as 502 naming the receiver's answer.
     s.sandbox.handles.generic.faults.push(Fault {
-        kind: FaultKind::Status { status: 400, retry_after: None },
+        kind: FaultKind::Status {
+            status: 400,
+            retry_after: None,
+        },
         count: 1,
     });
-    let resp = s.client.post(format!("{}/in/test/sync", s.base)).json(&json!({"id": "s-4"})).send().await.unwrap();
+    let resp = s
+        .client
+        .post(format!("{}/in/test/sync", s.base))
+        .json(&json!({"id": "s-4"}))
+        .send()
+        .await
+        .unwrap();
     let (status, p) = problem(resp).await;
     assert_eq!(status, 502);
-    assert!(p["detail"].as_str().unwrap().contains("answered 400"), "{p}");
+    assert!(
+        p["detail"].as_str().unwrap().contains("answered 400"),
+        "{p}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn async_route_answers_202_and_delivers() {
     let s = server().await;
-    let resp = s.client.post(format!("{}/in/test/async", s.base)).json(&json!({"id": "a-1"})).send().await.unwrap();
+    let resp = s
+        .client
+        .post(format!("{}/in/test/async", s.base))
+        .json(&json!({"id": "a-1"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 202);
     let body: Value = resp.json().await.unwrap();
     let id = body["id"].as_str().unwrap().parse().unwrap();
     assert_eq!(
-        wait_state(s.engine.journal(), id, MessageState::Delivered, Duration::from_secs(5)).await,
+        wait_state(
+            s.engine.journal(),
+            id,
+            MessageState::Delivered,
+            Duration::from_secs(5)
+        )
+        .await,
         MessageState::Delivered
     );
     // The same event again is recognised, not sent twice.
-    let resp = s.client.post(format!("{}/in/test/async", s.base)).json(&json!({"id": "a-1"})).send().await.unwrap();
+    let resp = s
+        .client
+        .post(format!("{}/in/test/async", s.base))
+        .json(&json!({"id": "a-1"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["duplicate"], true);
@@ -130,7 +199,12 @@ async fn async_route_answers_202_and_delivers() {
         .await
         .unwrap();
     assert_eq!(shown["message"]["state"], "delivered");
-    let states: Vec<&str> = shown["history"].as_array().unwrap().iter().map(|t| t["to_state"].as_str().unwrap()).collect();
+    let states: Vec<&str> = shown["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["to_state"].as_str().unwrap())
+        .collect();
     assert_eq!(states, ["received", "pending", "in_flight", "delivered"]);
 }
 
@@ -150,23 +224,53 @@ async fn bad_input_gets_a_clear_problem() {
     assert!(p["detail"].as_str().unwrap().contains("line 2"), "{p}");
 
     let big = json!({"id": "big", "text": "x".repeat(4096)});
-    let resp = s.client.post(format!("{}/in/test/sync", s.base)).json(&big).send().await.unwrap();
+    let resp = s
+        .client
+        .post(format!("{}/in/test/sync", s.base))
+        .json(&big)
+        .send()
+        .await
+        .unwrap();
     let (status, p) = problem(resp).await;
     assert_eq!(status, 413);
     assert!(p["detail"].as_str().unwrap().contains("2048 bytes"), "{p}");
 
-    let resp = s.client.post(format!("{}/in/nowhere", s.base)).json(&json!({})).send().await.unwrap();
+    let resp = s
+        .client
+        .post(format!("{}/in/nowhere", s.base))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
     let (status, _) = problem(resp).await;
     assert_eq!(status, 404);
 
     // An event the template cannot render: 422, and nothing journaled.
-    let resp = s.client.post(format!("{}/in/test/async", s.base)).json(&json!({"text": "no id"})).send().await.unwrap();
+    let resp = s
+        .client
+        .post(format!("{}/in/test/async", s.base))
+        .json(&json!({"text": "no id"}))
+        .send()
+        .await
+        .unwrap();
     let (status, p) = problem(resp).await;
     assert_eq!(status, 422);
     assert!(p["detail"].as_str().unwrap().contains("event.id"), "{p}");
-    assert!(s.engine.journal().count_by_state(None).await.unwrap().is_empty());
+    assert!(
+        s.engine
+            .journal()
+            .count_by_state(None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
-    let resp = s.client.get(format!("{}/api/v1/messages/not-a-uuid", s.base)).send().await.unwrap();
+    let resp = s
+        .client
+        .get(format!("{}/api/v1/messages/not-a-uuid", s.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(problem(resp).await.0, 400);
 }
 
@@ -174,18 +278,56 @@ async fn bad_input_gets_a_clear_problem() {
 async fn metrics_health_and_dlq_api() {
     let s = server().await;
     s.sandbox.handles.generic.faults.push(Fault {
-        kind: FaultKind::Status { status: 422, retry_after: None },
+        kind: FaultKind::Status {
+            status: 422,
+            retry_after: None,
+        },
         count: 1,
     });
-    let resp = s.client.post(format!("{}/in/test/async", s.base)).json(&json!({"id": "m-1"})).send().await.unwrap();
-    let id: knudepunkt_engine::MessageId = resp.json::<Value>().await.unwrap()["id"].as_str().unwrap().parse().unwrap();
-    wait_state(s.engine.journal(), id, MessageState::Dead, Duration::from_secs(5)).await;
-    s.client.post(format!("{}/in/test/async", s.base)).json(&json!({"id": "m-2"})).send().await.unwrap();
+    let resp = s
+        .client
+        .post(format!("{}/in/test/async", s.base))
+        .json(&json!({"id": "m-1"}))
+        .send()
+        .await
+        .unwrap();
+    let id: knudepunkt_engine::MessageId = resp.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    wait_state(
+        s.engine.journal(),
+        id,
+        MessageState::Dead,
+        Duration::from_secs(5),
+    )
+    .await;
+    s.client
+        .post(format!("{}/in/test/async", s.base))
+        .json(&json!({"id": "m-2"}))
+        .send()
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let dlq: Value = s.client.get(format!("{}/api/v1/dlq", s.base)).send().await.unwrap().json().await.unwrap();
+    let dlq: Value = s
+        .client
+        .get(format!("{}/api/v1/dlq", s.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(dlq.as_array().unwrap().len(), 1);
-    let resp = s.client.post(format!("{}/api/v1/dlq/{id}/discard", s.base)).json(&json!({})).send().await.unwrap();
+    let resp = s
+        .client
+        .post(format!("{}/api/v1/dlq/{id}/discard", s.base))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(problem(resp).await.0, 400, "discarding needs a reason");
     let resp = s
         .client
@@ -196,20 +338,67 @@ async fn metrics_health_and_dlq_api() {
         .unwrap();
     assert_eq!(resp.status(), 202);
     assert_eq!(
-        wait_state(s.engine.journal(), id, MessageState::Delivered, Duration::from_secs(5)).await,
+        wait_state(
+            s.engine.journal(),
+            id,
+            MessageState::Delivered,
+            Duration::from_secs(5)
+        )
+        .await,
         MessageState::Delivered
     );
-    let resp = s.client.post(format!("{}/api/v1/dlq/{id}/replay", s.base)).send().await.unwrap();
+    let resp = s
+        .client
+        .post(format!("{}/api/v1/dlq/{id}/replay", s.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(problem(resp).await.0, 409, "only dead messages replay");
 
-    let metrics = s.client.get(format!("{}/metrics", s.base)).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("knudepunkt_messages_delivered_total{route=\"test.async\"} 2"), "{metrics}");
-    assert!(metrics.contains("knudepunkt_messages_dead_total{route=\"test.async\"} 1"), "{metrics}");
-    assert!(metrics.contains("knudepunkt_delivery_latency_seconds_bucket"), "{metrics}");
+    let metrics = s
+        .client
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("knudepunkt_messages_delivered_total{route=\"test.async\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("knudepunkt_messages_dead_total{route=\"test.async\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("knudepunkt_delivery_latency_seconds_bucket"),
+        "{metrics}"
+    );
     assert!(metrics.contains("knudepunkt_backlog_messages"), "{metrics}");
 
-    assert_eq!(s.client.get(format!("{}/healthz", s.base)).send().await.unwrap().status(), 200);
-    let ready: Value = s.client.get(format!("{}/readyz", s.base)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        s.client
+            .get(format!("{}/healthz", s.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let ready: Value = s
+        .client
+        .get(format!("{}/readyz", s.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(ready["journal"], "ok");
-    assert!(ready["schemas"].as_str().unwrap().contains("OFF"), "tests load routes without schemas: {ready}");
+    assert!(
+        ready["schemas"].as_str().unwrap().contains("OFF"),
+        "tests load routes without schemas: {ready}"
+    );
 }

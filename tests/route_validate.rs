@@ -31,7 +31,11 @@ fn run(root: &Path, args: &[&str]) -> (bool, String) {
         .env_remove("KNUDEPUNKT_ENV")
         .output()
         .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.success(), text)
 }
 
@@ -46,13 +50,22 @@ fn the_projects_own_routes_validate_and_pass_their_examples() {
     let (ok, out) = run(&repo(), &["--json", "route", "list"]);
     assert!(ok, "{out}");
     let list: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert!(list.as_array().unwrap().iter().any(|r| r["id"] == "generic.letter"));
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["id"] == "generic.letter")
+    );
 }
 
 #[test]
 fn every_broken_fixture_is_rejected_with_file_and_line() {
     let fixtures = repo().join("tests/fixtures/bad-config");
-    let mut cases: Vec<_> = std::fs::read_dir(&fixtures).unwrap().flatten().map(|e| e.path()).collect();
+    let mut cases: Vec<_> = std::fs::read_dir(&fixtures)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     cases.sort();
     assert!(cases.len() >= 10, "at least ten broken configurations");
     let mut failures = Vec::new();
@@ -69,10 +82,16 @@ fn every_broken_fixture_is_rejected_with_file_and_line() {
         let (ok, out) = run(&root, &args);
         let name = case.file_name().unwrap().to_string_lossy().to_string();
         if ok {
-            failures.push(format!("{name}: accepted, but should have been rejected:\n{out}"));
+            failures.push(format!(
+                "{name}: accepted, but should have been rejected:\n{out}"
+            ));
             continue;
         }
-        for want in std::fs::read_to_string(case.join("expected.txt")).unwrap().lines().filter(|l| !l.is_empty()) {
+        for want in std::fs::read_to_string(case.join("expected.txt"))
+            .unwrap()
+            .lines()
+            .filter(|l| !l.is_empty())
+        {
             if !out.contains(want) {
                 failures.push(format!("{name}: expected {want:?} in:\n{out}"));
             }
@@ -89,11 +108,19 @@ fn route_test_reports_a_mismatch_and_fails() {
     copy_tree(&repo().join("mappings"), &root.join("mappings"));
     copy_tree(&repo().join("environments"), &root.join("environments"));
     let expected = root.join("mappings/generic/examples/notification-basic.xml");
-    let text = std::fs::read_to_string(&expected).unwrap().replace("<Kind>notice</Kind>", "<Kind>decision</Kind>");
+    let text = std::fs::read_to_string(&expected)
+        .unwrap()
+        .replace("<Kind>notice</Kind>", "<Kind>decision</Kind>");
     std::fs::write(&expected, text).unwrap();
     let (ok, out) = run(&root, &["route", "test"]);
     assert!(!ok, "{out}");
-    assert!(out.contains("FAIL") && out.contains("notification-basic.json"), "{out}");
-    assert!(out.contains("line 3: expected \"  <Kind>decision</Kind>\""), "{out}");
+    assert!(
+        out.contains("FAIL") && out.contains("notification-basic.json"),
+        "{out}"
+    );
+    assert!(
+        out.contains("line 3: expected \"  <Kind>decision</Kind>\""),
+        "{out}"
+    );
     assert!(out.contains("1 failed"), "{out}");
 }

@@ -47,9 +47,11 @@ fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|kb| kb.parse::<f64>().ok())
+            })
         })
         .map(|kb| kb / 1024.0)
         .unwrap_or(f64::NAN)
@@ -68,13 +70,23 @@ async fn wait_delivered(stack: &Stack, want: u64, label: &str) -> anyhow::Result
         progress(label, got as usize, want as usize);
         if got >= want {
             // Delivered means recorded in the journal, not just received.
-            let open = stack.engine.journal().backlog().await?.iter().map(|b| b.count).sum::<i64>();
+            let open = stack
+                .engine
+                .journal()
+                .backlog()
+                .await?
+                .iter()
+                .map(|b| b.count)
+                .sum::<i64>();
             if open == 0 {
                 eprintln!();
                 return Ok(());
             }
         }
-        anyhow::ensure!(Instant::now() < deadline, "{label}: not delivered within 10 minutes ({got}/{want})");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{label}: not delivered within 10 minutes ({got}/{want})"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -88,13 +100,21 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
 
     // 1. The bare client: the same POSTs with nothing durable in between.
     let bare_n = args.messages.clamp(1000, 50_000);
-    let client = reqwest::Client::builder().pool_max_idle_per_host(256).tcp_nodelay(true).build()?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .tcp_nodelay(true)
+        .build()?;
     let sample = b"<?xml version=\"1.0\"?><Notification xmlns=\"urn:knudepunkt:generic:1\"><Text>x</Text></Notification>".repeat(4);
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..64 {
-        let (client, next, url, sample) = (client.clone(), next.clone(), receiver.clone(), sample.clone());
+        let (client, next, url, sample) = (
+            client.clone(),
+            next.clone(),
+            receiver.clone(),
+            sample.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -121,23 +141,25 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     eprintln!("bare client: {bare_n} POSTs at {bare_rate:.0}/s");
     stack.sandbox.generic.recorder.reset();
 
-    // 2. Throughput: submit through the outbox in transactions of 500, deliver everything.
+    // 2. Throughput: submit through the outbox, 500 per transaction, deliver everything.
     let n = args.messages;
     let started = Instant::now();
     let mut i = 0;
     while i < n {
-        let mut tx = engine.journal().begin().await?;
         let end = (i + 500).min(n);
-        for k in i..end {
-            let ev = json!({"id": format!("t-{k}"), "case_id": format!("SAG-{}", k % 88_000), "text": body});
-            engine.submit(&mut tx, Outbound { route: "generic.notify", event: &ev }).await?;
-        }
+        let events: Vec<_> = (i..end)
+            .map(|k| json!({"id": format!("t-{k}"), "case_id": format!("SAG-{}", k % 88_000), "text": body}))
+            .collect();
+        let mut tx = engine.journal().begin().await?;
+        engine
+            .submit_many(&mut tx, "generic.notify", &events)
+            .await?;
         tx.commit().await?;
         engine.wake();
         i = end;
         progress("submitted", i, n);
     }
-    eprintln!();
+    eprintln!(" in {:.2}s", started.elapsed().as_secs_f64());
     wait_delivered(&stack, n as u64, "delivered").await?;
     let throughput = n as f64 / started.elapsed().as_secs_f64();
     stack.sandbox.generic.recorder.reset();
@@ -153,7 +175,12 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         let body = body.clone();
         tokio::spawn(async move {
             let ev = json!({"id": format!("l-{k}"), "case_id": "SAG-1", "text": body});
-            let _ = engine.submit_now(Outbound { route: "generic.notify", event: &ev }).await;
+            let _ = engine
+                .submit_now(Outbound {
+                    route: "generic.notify",
+                    event: &ev,
+                })
+                .await;
         });
         if k % 500 == 0 {
             progress("latency run", k, total);
@@ -163,9 +190,17 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     wait_delivered(&stack, total as u64, "latency run delivered").await?;
     let delivered = engine
         .journal()
-        .list(&ListFilter { route: Some("generic.notify".into()), state: Some(MessageState::Delivered), correlation_id: Some("SAG-1".into()), limit: total as i64 })
+        .list(&ListFilter {
+            route: Some("generic.notify".into()),
+            state: Some(MessageState::Delivered),
+            correlation_id: Some("SAG-1".into()),
+            limit: total as i64,
+        })
         .await?;
-    let mut lat: Vec<f64> = delivered.iter().map(|m| (m.updated_at - m.created_at) as f64).collect();
+    let mut lat: Vec<f64> = delivered
+        .iter()
+        .map(|m| (m.updated_at - m.created_at) as f64)
+        .collect();
     lat.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
 
     // 4. Synchronous: 16 clients POST JSON; each answer waits for the receiver's 2xx.
@@ -176,7 +211,13 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..args.clients {
-        let (client, next, url, failures, body) = (client.clone(), next.clone(), url.clone(), failures.clone(), body.clone());
+        let (client, next, url, failures, body) = (
+            client.clone(),
+            next.clone(),
+            url.clone(),
+            failures.clone(),
+            body.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             loop {
@@ -229,13 +270,30 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!("knudepunkt bench (embedded SQLite journal, loopback HTTP, one process)");
-        println!("  throughput          {throughput:>8.0} msg/s   ({n} messages, outbox -> XML -> HTTP -> delivered)");
+        println!(
+            "  throughput          {throughput:>8.0} msg/s   ({n} messages, outbox -> XML -> HTTP -> delivered)"
+        );
         println!("  bare client         {bare_rate:>8.0} POST/s  (same receiver, nothing durable)");
         println!("  ratio               {:>8.2}", throughput / bare_rate);
-        println!("  latency @ {offered:.0}/s    p50 {:.0} ms, p99 {:.0} ms  (submit -> delivered, {} messages)", percentile(&lat, 0.5), percentile(&lat, 0.99), lat.len());
-        println!("  sync, {} clients    {sync_rate:>8.0} req/s   p50 {:.2} ms, p99 {:.2} ms, {} failed", args.clients, percentile(&sync_lat, 0.5), percentile(&sync_lat, 0.99), failures.load(Ordering::Relaxed));
+        println!(
+            "  latency @ {offered:.0}/s    p50 {:.0} ms, p99 {:.0} ms  (submit -> delivered, {} messages)",
+            percentile(&lat, 0.5),
+            percentile(&lat, 0.99),
+            lat.len()
+        );
+        println!(
+            "  sync, {} clients    {sync_rate:>8.0} req/s   p50 {:.2} ms, p99 {:.2} ms, {} failed",
+            args.clients,
+            percentile(&sync_lat, 0.5),
+            percentile(&sync_lat, 0.99),
+            failures.load(Ordering::Relaxed)
+        );
         println!("  peak RSS            {rss:>8.0} MB     (engine + sandbox + load generators)");
     }
     let ok = failures.load(Ordering::Relaxed) == 0 && lat.len() == total;
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

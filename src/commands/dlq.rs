@@ -55,15 +55,19 @@ pub async fn run(ctx: &Context, cmd: DlqCommand) -> anyhow::Result<ExitCode> {
         DlqCommand::Show { id } => super::messages::show(ctx, &journal, id).await?,
         DlqCommand::Replay { id, by } => {
             journal.replay(id, &by).await?;
-            emit(ctx.json, &serde_json::json!({"id": id, "state": "pending"}), || {
-                println!("message {id} is pending again; a running engine will deliver it")
-            });
+            emit(
+                ctx.json,
+                &serde_json::json!({"id": id, "state": "pending"}),
+                || println!("message {id} is pending again; a running engine will deliver it"),
+            );
         }
         DlqCommand::Discard { id, reason, by } => {
             journal.discard(id, &by, &reason).await?;
-            emit(ctx.json, &serde_json::json!({"id": id, "state": "discarded"}), || {
-                println!("message {id} discarded")
-            });
+            emit(
+                ctx.json,
+                &serde_json::json!({"id": id, "state": "discarded"}),
+                || println!("message {id} discarded"),
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

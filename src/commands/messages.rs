@@ -53,7 +53,10 @@ pub async fn run(ctx: &Context, cmd: MessagesCommand) -> anyhow::Result<ExitCode
 }
 
 pub async fn show(ctx: &Context, journal: &Journal, id: MessageId) -> anyhow::Result<()> {
-    let m = journal.get(id).await.with_context(|| format!("showing message {id}"))?;
+    let m = journal
+        .get(id)
+        .await
+        .with_context(|| format!("showing message {id}"))?;
     let history = journal.history(id).await?;
     let payload = String::from_utf8_lossy(&m.payload).into_owned();
     emit(
@@ -63,16 +66,25 @@ pub async fn show(ctx: &Context, journal: &Journal, id: MessageId) -> anyhow::Re
             println!("message         {}", m.id);
             println!("route           {} ({})", m.route, m.direction.as_str());
             println!("state           {}", m.state);
-            println!("correlation id  {}", m.correlation_id.as_deref().unwrap_or("-"));
+            println!(
+                "correlation id  {}",
+                m.correlation_id.as_deref().unwrap_or("-")
+            );
             println!("idempotency key {}", m.idempotency_key);
             println!("attempts        {}", m.attempts);
             if let Some(n) = m.next_attempt_at {
                 println!("next attempt    {}", format_ms(n));
             }
             println!("checksum        sha256:{}", m.checksum);
-            println!("content         {} ({} bytes)", m.content_type, m.payload_size);
+            println!(
+                "content         {} ({} bytes)",
+                m.content_type, m.payload_size
+            );
             if let Some(e) = &m.last_error {
-                println!("last error      {}: {e}", m.last_error_kind.as_deref().unwrap_or("?"));
+                println!(
+                    "last error      {}: {e}",
+                    m.last_error_kind.as_deref().unwrap_or("?")
+                );
             }
             for (k, v) in &m.external_ids {
                 println!("external id     {k} = {v}");

@@ -12,7 +12,10 @@ use knudepunkt_engine::message::{JournalMessage, format_ms};
 /// Prints `value` as JSON, or runs `human` for people.
 pub fn emit<T: serde::Serialize>(json: bool, value: &T, human: impl FnOnce()) {
     if json {
-        println!("{}", serde_json::to_string_pretty(value).expect("serialisable"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(value).expect("serialisable")
+        );
     } else {
         human();
     }

@@ -24,12 +24,16 @@ pub async fn run(ctx: &Context, cmd: RouteCommand) -> anyhow::Result<ExitCode> {
     let routes = match loaded {
         Ok(r) => r,
         Err(diags) => {
-            emit(ctx.json, &serde_json::json!({"valid": false, "problems": diags}), || {
-                for d in &diags {
-                    println!("{d}");
-                }
-                println!("{} problem(s) found", diags.len());
-            });
+            emit(
+                ctx.json,
+                &serde_json::json!({"valid": false, "problems": diags}),
+                || {
+                    for d in &diags {
+                        println!("{d}");
+                    }
+                    println!("{} problem(s) found", diags.len());
+                },
+            );
             return Ok(ExitCode::FAILURE);
         }
     };
@@ -37,10 +41,15 @@ pub async fn run(ctx: &Context, cmd: RouteCommand) -> anyhow::Result<ExitCode> {
         RouteCommand::List => {
             let list: Vec<_> = routes.routes().map(|r| r.as_ref()).collect();
             emit(ctx.json, &list, || {
-                println!("{:<24}  {:<40}  {:<8}  {:<20}  {}", "ROUTE", "SOURCE", "ADAPTER", "ENDPOINT", "TEMPLATE");
+                println!(
+                    "{:<24}  {:<40}  {:<8}  {:<20}  {}",
+                    "ROUTE", "SOURCE", "ADAPTER", "ENDPOINT", "TEMPLATE"
+                );
                 for r in &list {
                     let source = match &r.source {
-                        knudepunkt_engine::route::SourceConfig::Event { name } => format!("event {name}"),
+                        knudepunkt_engine::route::SourceConfig::Event { name } => {
+                            format!("event {name}")
+                        }
                         knudepunkt_engine::route::SourceConfig::Http(h) => {
                             format!("http {} ({:?})", h.path, h.mode).to_lowercase()
                         }

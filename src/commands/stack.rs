@@ -31,15 +31,27 @@ impl Drop for TempDir {
 impl Stack {
     /// Starts the sandbox on a free loopback port, points a dev profile at it, opens a
     /// fresh journal at `database_url`, and starts engine and server.
-    pub async fn start(ctx: &Context, database_url: &str, options: EngineOptions) -> anyhow::Result<Stack> {
+    pub async fn start(
+        ctx: &Context,
+        database_url: &str,
+        options: EngineOptions,
+    ) -> anyhow::Result<Stack> {
         let (router, handles) = sandbox::router();
         let (sandbox_addr, _) = sandbox::serve("127.0.0.1:0", router).await?;
-        let env_dir = TempDir(std::env::temp_dir().join(format!("knudepunkt-env-{}-{}", std::process::id(), uuid::Uuid::now_v7())));
+        let env_dir = TempDir(std::env::temp_dir().join(format!(
+            "knudepunkt-env-{}-{}",
+            std::process::id(),
+            uuid::Uuid::now_v7()
+        )));
         std::fs::create_dir_all(&env_dir.0)?;
-        let dev = std::fs::read_to_string(ctx.root.join("environments/dev.yaml")).context("reading environments/dev.yaml")?;
+        let dev = std::fs::read_to_string(ctx.root.join("environments/dev.yaml"))
+            .context("reading environments/dev.yaml")?;
         std::fs::write(
             env_dir.0.join("dev.yaml"),
-            dev.replace("${KNUDEPUNKT_SANDBOX_URL:-http://127.0.0.1:8790}", &format!("http://{sandbox_addr}")),
+            dev.replace(
+                "${KNUDEPUNKT_SANDBOX_URL:-http://127.0.0.1:8790}",
+                &format!("http://{sandbox_addr}"),
+            ),
         )?;
         let mut opts = ctx.load_options();
         opts.environment = "dev".into();

@@ -24,7 +24,8 @@ pub fn repo() -> PathBuf {
 }
 
 pub fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("kp-test-{name}-{}", uuid::Uuid::now_v7().simple()));
+    let dir =
+        std::env::temp_dir().join(format!("kp-test-{name}-{}", uuid::Uuid::now_v7().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -45,8 +46,14 @@ pub async fn fresh_database(backend: Backend, name: &str) -> String {
             let pool = sqlx::AnyPool::connect(&admin).await.unwrap_or_else(|e| {
                 panic!("PostgreSQL at {admin} is needed for this test (scripts/test-all starts it): {e}")
             });
-            let db = format!("kp_{}_{}", name.replace('-', "_"), uuid::Uuid::now_v7().simple());
-            pool.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}"))).await.unwrap();
+            let db = format!(
+                "kp_{}_{}",
+                name.replace('-', "_"),
+                uuid::Uuid::now_v7().simple()
+            );
+            pool.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+                .await
+                .unwrap();
             pool.close().await;
             let base = admin.rsplit_once('/').unwrap().0;
             format!("{base}/{db}")
@@ -71,7 +78,10 @@ pub fn dev_environment(addr: SocketAddr) -> PathBuf {
     let dev = std::fs::read_to_string(repo().join("environments/dev.yaml")).unwrap();
     std::fs::write(
         dir.join("dev.yaml"),
-        dev.replace("${KNUDEPUNKT_SANDBOX_URL:-http://127.0.0.1:8790}", &format!("http://{addr}")),
+        dev.replace(
+            "${KNUDEPUNKT_SANDBOX_URL:-http://127.0.0.1:8790}",
+            &format!("http://{addr}"),
+        ),
     )
     .unwrap();
     dir
@@ -100,10 +110,20 @@ pub fn quick_options() -> EngineOptions {
 
 pub async fn engine(db: &str, sandbox: &Sandbox) -> Engine {
     let journal = Journal::open(db).await.unwrap();
-    Engine::new(journal, test_routes(sandbox.addr), knudepunkt_adapters::registry(), quick_options())
+    Engine::new(
+        journal,
+        test_routes(sandbox.addr),
+        knudepunkt_adapters::registry(),
+        quick_options(),
+    )
 }
 
-pub async fn wait_state(journal: &Journal, id: MessageId, want: MessageState, within: Duration) -> MessageState {
+pub async fn wait_state(
+    journal: &Journal,
+    id: MessageId,
+    want: MessageState,
+    within: Duration,
+) -> MessageState {
     let until = Instant::now() + within;
     loop {
         let s = journal.get(id).await.unwrap().state;

@@ -106,7 +106,9 @@ impl Adapter for HttpAdapter {
             content_type,
             body,
         };
-        let snippet = String::from_utf8_lossy(&reply.body[..reply.body.len().min(300)]).trim().to_string();
+        let snippet = String::from_utf8_lossy(&reply.body[..reply.body.len().min(300)])
+            .trim()
+            .to_string();
         match classify_status(status) {
             Classified::Ok => DeliveryOutcome::Delivered {
                 reply: Some(reply),

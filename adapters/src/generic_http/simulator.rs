@@ -35,7 +35,10 @@ impl GenericReceiver {
         Router::new()
             .route("/receive", post(receive))
             .with_state(self.clone())
-            .nest("/_sandbox", control_router(self.recorder.clone(), self.faults.clone()))
+            .nest(
+                "/_sandbox",
+                control_router(self.recorder.clone(), self.faults.clone()),
+            )
     }
 }
 
@@ -51,14 +54,22 @@ async fn receive(State(sim): State<GenericReceiver>, headers: HeaderMap, body: B
             return resp;
         }
     }
-    let Some(key) = header(&headers, "idempotency-key").or_else(|| header(&headers, "x-message-id")) else {
+    let Some(key) =
+        header(&headers, "idempotency-key").or_else(|| header(&headers, "x-message-id"))
+    else {
         sim.recorder.count_invalid();
-        return (StatusCode::BAD_REQUEST, "missing Idempotency-Key or X-Message-Id header\n").into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            "missing Idempotency-Key or X-Message-Id header\n",
+        )
+            .into_response();
     };
     let content_type = header(&headers, "content-type");
     if content_type.is_some_and(|c| c.contains("xml")) {
         let checked = match &sim.schema {
-            Some(xsd) => knudepunkt_engine::transform::xsd::validate(xsd, &body).map_err(|e| e.to_string()),
+            Some(xsd) => {
+                knudepunkt_engine::transform::xsd::validate(xsd, &body).map_err(|e| e.to_string())
+            }
             None => libxml::parser::Parser::default()
                 .parse_string(&body)
                 .map(|_| ())
@@ -66,11 +77,16 @@ async fn receive(State(sim): State<GenericReceiver>, headers: HeaderMap, body: B
         };
         if let Err(e) = checked {
             sim.recorder.count_invalid();
-            return (StatusCode::BAD_REQUEST, format!("message {key} refused: {e}\n")).into_response();
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("message {key} refused: {e}\n"),
+            )
+                .into_response();
         }
     }
-    let (duplicate, seq) = sim
-        .recorder
-        .accept(key, header(&headers, "x-message-id"), content_type, &body);
-    axum::Json(serde_json::json!({ "received": key, "receipt": seq, "duplicate": duplicate })).into_response()
+    let (duplicate, seq) =
+        sim.recorder
+            .accept(key, header(&headers, "x-message-id"), content_type, &body);
+    axum::Json(serde_json::json!({ "received": key, "receipt": seq, "duplicate": duplicate }))
+        .into_response()
 }

@@ -48,7 +48,9 @@ pub fn control_router(recorder: Arc<Recorder>, faults: Arc<FaultPlan>) -> Router
                             c.faults.push(f);
                             StatusCode::CREATED.into_response()
                         }
-                        Err(e) => (StatusCode::BAD_REQUEST, format!("not a fault: {e}\n")).into_response(),
+                        Err(e) => {
+                            (StatusCode::BAD_REQUEST, format!("not a fault: {e}\n")).into_response()
+                        }
                     }
                 })
                 .delete(|State(c): State<Ctl>| async move {

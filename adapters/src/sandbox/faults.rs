@@ -72,7 +72,12 @@ impl FaultPlan {
     }
 
     pub fn pending(&self) -> Vec<Fault> {
-        self.queue.lock().expect("fault lock").iter().cloned().collect()
+        self.queue
+            .lock()
+            .expect("fault lock")
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// The fault for this request, if any; counts it down.
@@ -91,7 +96,9 @@ impl FaultPlan {
 impl FaultKind {
     pub fn delay(&self) -> Option<Duration> {
         match self {
-            FaultKind::Latency { ms } | FaultKind::Timeout { ms } => Some(Duration::from_millis(*ms)),
+            FaultKind::Latency { ms } | FaultKind::Timeout { ms } => {
+                Some(Duration::from_millis(*ms))
+            }
             _ => None,
         }
     }
@@ -106,8 +113,14 @@ mod tests {
         let plan = FaultPlan::default();
         let f: Fault = serde_json::from_str(r#"{"kind":"status","status":503,"count":2}"#).unwrap();
         plan.push(f);
-        assert!(matches!(plan.next(), Some(FaultKind::Status { status: 503, .. })));
-        assert!(matches!(plan.next(), Some(FaultKind::Status { status: 503, .. })));
+        assert!(matches!(
+            plan.next(),
+            Some(FaultKind::Status { status: 503, .. })
+        ));
+        assert!(matches!(
+            plan.next(),
+            Some(FaultKind::Status { status: 503, .. })
+        ));
         assert_eq!(plan.next(), None);
     }
 }
@@ -124,16 +137,25 @@ pub async fn inject(kind: &FaultKind) -> Option<axum::response::Response> {
     match kind {
         FaultKind::Latency { .. } => None,
         FaultKind::Timeout { .. } => Some(StatusCode::GATEWAY_TIMEOUT.into_response()),
-        FaultKind::Status { status, retry_after } => {
+        FaultKind::Status {
+            status,
+            retry_after,
+        } => {
             let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let mut resp = (status, format!("sandbox: injected {}\n", status.as_u16())).into_response();
+            let mut resp =
+                (status, format!("sandbox: injected {}\n", status.as_u16())).into_response();
             if let Some(s) = retry_after {
-                resp.headers_mut().insert(header::RETRY_AFTER, s.to_string().parse().expect("digits"));
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, s.to_string().parse().expect("digits"));
             }
             Some(resp)
         }
         FaultKind::SoapFault { code, reason } => {
-            let reason = if reason.is_empty() { "injected fault" } else { reason.as_str() };
+            let reason = if reason.is_empty() {
+                "injected fault"
+            } else {
+                reason.as_str()
+            };
             let body = format!(
                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?><soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Body><soap:Fault><faultcode>soap:{code}</faultcode><faultstring>{reason}</faultstring></soap:Fault></soap:Body></soap:Envelope>"
             );
@@ -147,13 +169,21 @@ pub async fn inject(kind: &FaultKind) -> Option<axum::response::Response> {
             )
         }
         FaultKind::Drop | FaultKind::Truncate => {
-            let first: &'static [u8] = if *kind == FaultKind::Truncate { b"{\"received\":" } else { b"" };
+            let first: &'static [u8] = if *kind == FaultKind::Truncate {
+                b"{\"received\":"
+            } else {
+                b""
+            };
             let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = vec![
                 Ok(bytes::Bytes::from_static(first)),
-                Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "sandbox: injected drop")),
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "sandbox: injected drop",
+                )),
             ];
             let mut resp = Body::from_stream(futures::stream::iter(chunks)).into_response();
-            resp.headers_mut().insert(header::CONTENT_LENGTH, "4096".parse().expect("digits"));
+            resp.headers_mut()
+                .insert(header::CONTENT_LENGTH, "4096".parse().expect("digits"));
             Some(resp)
         }
     }

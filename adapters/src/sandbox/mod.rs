@@ -34,7 +34,10 @@ pub struct SandboxHandles {
 }
 
 /// Serves `router` on `addr` until the task is dropped; returns the bound address.
-pub async fn serve(addr: &str, router: Router) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+pub async fn serve(
+    addr: &str,
+    router: Router,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let handle = tokio::spawn(async move {

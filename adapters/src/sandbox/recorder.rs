@@ -81,7 +81,13 @@ impl Recorder {
 
     /// Records an accepted message; returns whether it was a duplicate and the sequence
     /// number it first got.
-    pub fn accept(&self, key: &str, message_id: Option<&str>, content_type: Option<&str>, body: &[u8]) -> (bool, u64) {
+    pub fn accept(
+        &self,
+        key: &str,
+        message_id: Option<&str>,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> (bool, u64) {
         let mut inner = self.inner.lock().expect("recorder");
         inner.stats.accepted += 1;
         let next_seq = inner.stats.accepted;
@@ -126,7 +132,13 @@ impl Recorder {
     }
 
     pub fn keys(&self) -> Vec<String> {
-        self.inner.lock().expect("recorder").seen.keys().cloned().collect()
+        self.inner
+            .lock()
+            .expect("recorder")
+            .seen
+            .keys()
+            .cloned()
+            .collect()
     }
 
     pub fn reset(&self) {

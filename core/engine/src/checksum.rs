@@ -12,7 +12,9 @@ pub struct Sha256Digest([u8; 32]);
 pub enum ChecksumError {
     #[error("checksum is not 64 hex digits: {0:?}")]
     Malformed(String),
-    #[error("checksum mismatch: the journal records sha256 {expected}, the payload hashes to {actual}")]
+    #[error(
+        "checksum mismatch: the journal records sha256 {expected}, the payload hashes to {actual}"
+    )]
     Mismatch { expected: String, actual: String },
 }
 

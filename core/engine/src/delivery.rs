@@ -40,7 +40,10 @@ pub struct Reply {
 #[derive(Clone, Debug)]
 pub enum DeliveryOutcome {
     /// The receiver has it and will not confirm later.
-    Delivered { reply: Option<Reply>, external_ids: ExternalIds },
+    Delivered {
+        reply: Option<Reply>,
+        external_ids: ExternalIds,
+    },
     /// The receiver took it; a confirmation must arrive within `confirm_within`.
     Accepted {
         reply: Option<Reply>,
@@ -48,7 +51,10 @@ pub enum DeliveryOutcome {
         confirm_within: Duration,
     },
     /// Worth trying again: timeouts, resets, 5xx, SOAP server faults, StatusKode 49.
-    Transient { error: String, retry_after: Option<Duration> },
+    Transient {
+        error: String,
+        retry_after: Option<Duration>,
+    },
     /// Trying again will not help: 4xx, schema errors, StatusKode 40, negative receipts.
     Permanent { error: String, reply: Option<Reply> },
 }

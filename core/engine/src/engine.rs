@@ -26,14 +26,19 @@ pub enum EngineError {
     #[error("no route {0:?} in this environment")]
     UnknownRoute(String),
     #[error("route {route}: {source}")]
-    Transform { route: String, source: TransformError },
+    Transform {
+        route: String,
+        source: TransformError,
+    },
     #[error("inbound message {external_id} on route {route} refused: {source}")]
     Integrity {
         route: String,
         external_id: String,
         source: ChecksumError,
     },
-    #[error("inbound message {external_id} on route {route} refused: declared {declared} bytes, received {actual}")]
+    #[error(
+        "inbound message {external_id} on route {route} refused: declared {declared} bytes, received {actual}"
+    )]
     SizeMismatch {
         route: String,
         external_id: String,
@@ -112,9 +117,19 @@ pub enum SyncFailure {
     #[error(transparent)]
     Engine(#[from] EngineError),
     #[error("the receiver refused message {id}: {error}")]
-    Refused { id: MessageId, error: String, reply: Option<Reply> },
-    #[error("message {id} was not delivered within the deadline ({attempts} attempts, last: {error})")]
-    Deadline { id: MessageId, attempts: i64, error: String },
+    Refused {
+        id: MessageId,
+        error: String,
+        reply: Option<Reply>,
+    },
+    #[error(
+        "message {id} was not delivered within the deadline ({attempts} attempts, last: {error})"
+    )]
+    Deadline {
+        id: MessageId,
+        attempts: i64,
+        error: String,
+    },
 }
 
 pub(crate) struct Inner {
@@ -125,8 +140,51 @@ pub(crate) struct Inner {
     pub wake: Notify,
     pub metrics: Metrics,
     pub recorder: mpsc::UnboundedSender<Recorded>,
+    ingress: Option<mpsc::UnboundedSender<IngressJob>>,
     recorder_rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Recorded>>>,
     pub shutdown: watch::Sender<bool>,
+}
+
+/// A message to journal on its own, with whoever waits for the outcome.
+type IngressJob = (
+    NewMessage,
+    tokio::sync::oneshot::Sender<Result<InsertOutcome, JournalError>>,
+);
+
+/// Group commit: messages journaled outside a caller's transaction (synchronous and
+/// asynchronous HTTP routes, inbound messages) are written together, many per transaction.
+async fn run_ingress(journal: Journal, mut rx: mpsc::UnboundedReceiver<IngressJob>) {
+    let mut batch: Vec<IngressJob> = Vec::with_capacity(256);
+    while let Some(job) = rx.recv().await {
+        batch.push(job);
+        while batch.len() < 256 {
+            match rx.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        let msgs: Vec<NewMessage> = batch.iter().map(|(m, _)| m.clone()).collect();
+        let result = async {
+            let mut tx = journal.begin().await?;
+            let out = journal::outbox_insert_many(&mut tx, &msgs, now_ms()).await?;
+            tx.commit().await?;
+            Ok::<_, JournalError>(out)
+        }
+        .await;
+        match result {
+            Ok(outcomes) => {
+                for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                let text = e.to_string();
+                for (_, reply) in batch.drain(..) {
+                    let _ = reply.send(Err(JournalError::Write(text.clone())));
+                }
+            }
+        }
+    }
 }
 
 /// The engine; cheap to clone.
@@ -140,9 +198,19 @@ fn now_rfc3339() -> String {
 }
 
 impl Engine {
-    pub fn new(journal: Journal, routes: Arc<RouteSet>, adapters: AdapterRegistry, options: EngineOptions) -> Self {
+    pub fn new(
+        journal: Journal,
+        routes: Arc<RouteSet>,
+        adapters: AdapterRegistry,
+        options: EngineOptions,
+    ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let (shutdown, _) = watch::channel(false);
+        let ingress = tokio::runtime::Handle::try_current().ok().map(|rt| {
+            let (itx, irx) = mpsc::unbounded_channel();
+            rt.spawn(run_ingress(journal.clone(), irx));
+            itx
+        });
         Engine {
             inner: Arc::new(Inner {
                 journal,
@@ -152,6 +220,7 @@ impl Engine {
                 wake: Notify::new(),
                 metrics: Metrics::new(),
                 recorder: tx,
+                ingress,
                 recorder_rx: std::sync::Mutex::new(Some(rx)),
                 shutdown,
             }),
@@ -176,11 +245,37 @@ impl Engine {
         self.inner.wake.notify_one();
     }
 
-    fn route(&self, id: &str) -> Result<&Arc<Route>, EngineError> {
-        self.inner.routes.get(id).ok_or_else(|| EngineError::UnknownRoute(id.to_string()))
+    /// Journals one message outside any caller's transaction, together with whatever
+    /// else arrives meanwhile (group commit).
+    async fn ingest(&self, msg: NewMessage) -> Result<InsertOutcome, JournalError> {
+        if let Some(ingress) = &self.inner.ingress {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            if ingress.send((msg.clone(), reply)).is_ok() {
+                if let Ok(outcome) = answer.await {
+                    return outcome;
+                }
+            }
+        }
+        let mut tx = self.inner.journal.begin().await?;
+        let outcome = journal::outbox_insert(&mut tx, &msg, now_ms()).await?;
+        tx.commit().await?;
+        Ok(outcome)
     }
 
-    fn prepare(&self, route: &Route, event: &serde_json::Value, claim: Option<(String, i64)>, origin: &str) -> Result<Option<NewMessage>, EngineError> {
+    fn route(&self, id: &str) -> Result<&Arc<Route>, EngineError> {
+        self.inner
+            .routes
+            .get(id)
+            .ok_or_else(|| EngineError::UnknownRoute(id.to_string()))
+    }
+
+    fn prepare(
+        &self,
+        route: &Route,
+        event: &serde_json::Value,
+        claim: Option<(String, i64)>,
+        origin: &str,
+    ) -> Result<Option<NewMessage>, EngineError> {
         let id = MessageId::new();
         let rendered = self
             .inner
@@ -209,13 +304,21 @@ impl Engine {
     /// Journals an outbound message on `conn`, which should be the caller's own
     /// transaction: if it rolls back, nothing is sent; if it commits, the message is
     /// delivered. Call [`Engine::wake`] after the commit for the lowest latency.
-    pub async fn submit(&self, conn: &mut AnyConnection, out: Outbound<'_>) -> Result<Submitted, EngineError> {
+    pub async fn submit(
+        &self,
+        conn: &mut AnyConnection,
+        out: Outbound<'_>,
+    ) -> Result<Submitted, EngineError> {
         let route = self.route(out.route)?.clone();
         let Some(msg) = self.prepare(&route, out.event, None, "submitted")? else {
             return Ok(Submitted::Filtered);
         };
         let outcome = journal::outbox_insert(conn, &msg, now_ms()).await?;
-        self.inner.metrics.submitted.get_or_create(&Metrics::route(&route.id)).inc();
+        self.inner
+            .metrics
+            .submitted
+            .get_or_create(&Metrics::route(&route.id))
+            .inc();
         Ok(match outcome {
             InsertOutcome::Inserted(id) => Submitted::Journaled(id),
             InsertOutcome::Duplicate(id) => Submitted::Duplicate(id),
@@ -229,22 +332,82 @@ impl Engine {
         event_name: &str,
         event: &serde_json::Value,
     ) -> Result<Vec<(String, Submitted)>, EngineError> {
-        let routes: Vec<String> = self.inner.routes.for_event(event_name).iter().map(|r| r.id.clone()).collect();
+        let routes: Vec<String> = self
+            .inner
+            .routes
+            .for_event(event_name)
+            .iter()
+            .map(|r| r.id.clone())
+            .collect();
         let mut out = Vec::with_capacity(routes.len());
         for route in routes {
-            let s = self.submit(conn, Outbound { route: &route, event }).await?;
+            let s = self
+                .submit(
+                    conn,
+                    Outbound {
+                        route: &route,
+                        event,
+                    },
+                )
+                .await?;
             out.push((route, s));
         }
         Ok(out)
     }
 
-    /// Submits in a transaction of its own and wakes the workers.
+    /// Submits outside any transaction of the caller's (journaled together with other
+    /// such submissions) and wakes the workers.
     pub async fn submit_now(&self, out: Outbound<'_>) -> Result<Submitted, EngineError> {
-        let mut tx = self.inner.journal.begin().await?;
-        let s = self.submit(&mut tx, out).await?;
-        tx.commit().await.map_err(JournalError::from)?;
+        let route = self.route(out.route)?.clone();
+        let Some(msg) = self.prepare(&route, out.event, None, "submitted")? else {
+            return Ok(Submitted::Filtered);
+        };
+        let outcome = self.ingest(msg).await?;
+        self.inner
+            .metrics
+            .submitted
+            .get_or_create(&Metrics::route(&route.id))
+            .inc();
         self.wake();
-        Ok(s)
+        Ok(match outcome {
+            InsertOutcome::Inserted(id) => Submitted::Journaled(id),
+            InsertOutcome::Duplicate(id) => Submitted::Duplicate(id),
+        })
+    }
+
+    /// Journals many outbound messages for one route on `conn` (the caller's
+    /// transaction) with a few multi-row statements: for bulk work such as report runs
+    /// and backfills. One outcome per event, in order.
+    pub async fn submit_many(
+        &self,
+        conn: &mut AnyConnection,
+        route: &str,
+        events: &[serde_json::Value],
+    ) -> Result<Vec<Submitted>, EngineError> {
+        let route = self.route(route)?.clone();
+        let mut prepared = Vec::with_capacity(events.len());
+        for ev in events {
+            prepared.push(self.prepare(&route, ev, None, "submitted")?);
+        }
+        let msgs: Vec<NewMessage> = prepared.iter().flatten().cloned().collect();
+        let mut outcomes = journal::outbox_insert_many(conn, &msgs, now_ms())
+            .await?
+            .into_iter();
+        self.inner
+            .metrics
+            .submitted
+            .get_or_create(&Metrics::route(&route.id))
+            .inc_by(msgs.len() as u64);
+        Ok(prepared
+            .iter()
+            .map(|p| match p {
+                None => Submitted::Filtered,
+                Some(_) => match outcomes.next().expect("one outcome per message") {
+                    InsertOutcome::Inserted(id) => Submitted::Journaled(id),
+                    InsertOutcome::Duplicate(id) => Submitted::Duplicate(id),
+                },
+            })
+            .collect())
     }
 
     /// Takes in a message from an external system exactly once: a second message with
@@ -288,9 +451,7 @@ impl Engine {
             claim: None,
             origin: Some("inbound".into()),
         };
-        let mut tx = self.inner.journal.begin().await?;
-        let outcome = journal::outbox_insert(&mut tx, &msg, now_ms()).await?;
-        tx.commit().await.map_err(JournalError::from)?;
+        let outcome = self.ingest(msg).await?;
         self.wake();
         Ok(match outcome {
             InsertOutcome::Inserted(id) => Submitted::Journaled(id),
@@ -311,32 +472,47 @@ impl Engine {
         let route = self.route(route_id)?.clone();
         let token = uuid::Uuid::now_v7().to_string();
         let lease_ms = self.inner.options.lease.as_millis() as i64;
-        let Some(msg) = self.prepare(&route, event, Some((token.clone(), now_ms() + lease_ms)), "synchronous http")? else {
+        let Some(msg) = self.prepare(
+            &route,
+            event,
+            Some((token.clone(), now_ms() + lease_ms)),
+            "synchronous http",
+        )?
+        else {
             return Err(SyncFailure::Refused {
                 id: MessageId::new(),
                 error: "the route's filter turned the input away".into(),
                 reply: None,
             });
         };
-        let mut conn = self.inner.journal.pool().acquire().await.map_err(|e| EngineError::from(JournalError::from(e)))?;
-        let outcome = journal::outbox_insert(&mut conn, &msg, now_ms()).await.map_err(EngineError::from)?;
-        drop(conn);
+        let outcome = self.ingest(msg.clone()).await.map_err(EngineError::from)?;
         let id = match outcome {
             InsertOutcome::Inserted(id) => id,
             InsertOutcome::Duplicate(existing) => {
                 // Already journaled: answer from the journal rather than send twice.
-                let m = self.inner.journal.get(existing).await.map_err(EngineError::from)?;
+                let m = self
+                    .inner
+                    .journal
+                    .get(existing)
+                    .await
+                    .map_err(EngineError::from)?;
                 return match m.state {
                     MessageState::Delivered | MessageState::Accepted => Ok((existing, None)),
                     s => Err(SyncFailure::Refused {
                         id: existing,
-                        error: format!("a message with this idempotency key is already journaled and is {s}"),
+                        error: format!(
+                            "a message with this idempotency key is already journaled and is {s}"
+                        ),
                         reply: None,
                     }),
                 };
             }
         };
-        self.inner.metrics.submitted.get_or_create(&Metrics::route(&route.id)).inc();
+        self.inner
+            .metrics
+            .submitted
+            .get_or_create(&Metrics::route(&route.id))
+            .inc();
         let span = info_span!("deliver_sync", message_id = %id, route = %route.id, correlation_id = msg.correlation_id.as_deref().unwrap_or(""));
         let mut attempt = 1i64;
         async {
@@ -404,7 +580,12 @@ impl Engine {
 
 fn msg_created(msg: &NewMessage) -> i64 {
     // UUIDv7 carries its creation time in milliseconds.
-    let (secs, nanos) = msg.id.as_uuid().get_timestamp().map(|t| t.to_unix()).unwrap_or((0, 0));
+    let (secs, nanos) = msg
+        .id
+        .as_uuid()
+        .get_timestamp()
+        .map(|t| t.to_unix())
+        .unwrap_or((0, 0));
     secs as i64 * 1000 + (nanos / 1_000_000) as i64
 }
 

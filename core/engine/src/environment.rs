@@ -18,7 +18,10 @@ pub const ENVIRONMENTS: [&str; 4] = ["dev", "test", "preprod", "prod"];
 #[derive(Debug, Error)]
 pub enum EnvironmentError {
     #[error("{file}: cannot read: {source}")]
-    Read { file: String, source: std::io::Error },
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
     #[error("{file}:{line}:{column}: {message}")]
     Parse {
         file: String,
@@ -27,7 +30,11 @@ pub enum EnvironmentError {
         message: String,
     },
     #[error("{file}:{line}: {message}")]
-    Invalid { file: String, line: u64, message: String },
+    Invalid {
+        file: String,
+        line: u64,
+        message: String,
+    },
     #[error("unknown environment {0:?}: expected one of dev, test, preprod, prod")]
     Unknown(String),
 }
@@ -60,7 +67,8 @@ fn default_timeout() -> Duration {
 
 fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
-    humantime::parse_duration(&s).map_err(|e| serde::de::Error::custom(format!("{s:?} is not a duration: {e}")))
+    humantime::parse_duration(&s)
+        .map_err(|e| serde::de::Error::custom(format!("{s:?} is not a duration: {e}")))
 }
 
 /// One resolved endpoint.
@@ -97,7 +105,10 @@ impl Environment {
 
     fn parse(text: &str, file: &str, name: &str, path: &Path) -> Result<Self, EnvironmentError> {
         let parsed: EnvironmentFile = serde_saphyr::from_str(text).map_err(|e| {
-            let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
+            let (line, column) = e
+                .location()
+                .map(|l| (l.line(), l.column()))
+                .unwrap_or((1, 1));
             EnvironmentError::Parse {
                 file: file.to_string(),
                 line,
@@ -109,7 +120,10 @@ impl Environment {
             return Err(EnvironmentError::Invalid {
                 file: file.to_string(),
                 line: parsed.name.referenced.line(),
-                message: format!("profile is named {:?} but the file is for {name:?}", parsed.name.value),
+                message: format!(
+                    "profile is named {:?} but the file is for {name:?}",
+                    parsed.name.value
+                ),
             });
         }
         let mut endpoints = BTreeMap::new();
@@ -166,7 +180,9 @@ pub fn expand_vars(s: &str) -> Result<String, String> {
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let end = after.find('}').ok_or_else(|| format!("unclosed ${{ in {s:?}"))?;
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("unclosed ${{ in {s:?}"))?;
         let expr = &after[..end];
         let (var, default) = match expr.split_once(":-") {
             Some((v, d)) => (v, Some(d)),
@@ -175,7 +191,11 @@ pub fn expand_vars(s: &str) -> Result<String, String> {
         match (std::env::var(var).ok().filter(|v| !v.is_empty()), default) {
             (Some(v), _) => out.push_str(&v),
             (None, Some(d)) => out.push_str(d),
-            (None, None) => return Err(format!("environment variable {var} is not set and has no default")),
+            (None, None) => {
+                return Err(format!(
+                    "environment variable {var} is not set and has no default"
+                ));
+            }
         }
         rest = &after[end + 1..];
     }
@@ -193,13 +213,19 @@ mod tests {
             expand_vars("http://${KP_SURELY_UNSET_VAR:-127.0.0.1:9}/x").unwrap(),
             "http://127.0.0.1:9/x"
         );
-        assert!(expand_vars("${KP_SURELY_UNSET_VAR}").unwrap_err().contains("KP_SURELY_UNSET_VAR"));
+        assert!(
+            expand_vars("${KP_SURELY_UNSET_VAR}")
+                .unwrap_err()
+                .contains("KP_SURELY_UNSET_VAR")
+        );
     }
 
     #[test]
     fn test_profile_cannot_reach_prod() {
-        let text = "name: test\nendpoints:\n  sf1601:\n    url: https://prod.example/\n    tier: prod\n";
-        let err = Environment::parse(text, "test.yaml", "test", Path::new("test.yaml")).unwrap_err();
+        let text =
+            "name: test\nendpoints:\n  sf1601:\n    url: https://prod.example/\n    tier: prod\n";
+        let err =
+            Environment::parse(text, "test.yaml", "test", Path::new("test.yaml")).unwrap_err();
         assert_eq!(
             err.to_string(),
             "test.yaml:4: endpoint \"sf1601\" belongs to tier \"prod\"; the test profile may only reach test systems"

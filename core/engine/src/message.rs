@@ -68,7 +68,9 @@ impl fmt::Display for MessageState {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("unknown message state {0:?} (expected one of received, pending, in_flight, accepted, delivered, retrying, dead, discarded)")]
+#[error(
+    "unknown message state {0:?} (expected one of received, pending, in_flight, accepted, delivered, retrying, dead, discarded)"
+)]
 pub struct UnknownState(pub String);
 
 impl FromStr for MessageState {

@@ -59,17 +59,41 @@ impl Metrics {
             oldest_open_seconds: Family::default(),
             registry: Registry::default(),
         };
-        registry.register("messages_submitted", "Messages journaled, per route", m.submitted.clone());
-        registry.register("messages_delivered", "Messages delivered, per route", m.delivered.clone());
-        registry.register("messages_accepted", "Messages accepted, awaiting confirmation", m.accepted.clone());
-        registry.register("messages_retried", "Failed attempts that will be retried", m.retried.clone());
-        registry.register("messages_dead", "Messages moved to the dead letter queue", m.dead.clone());
+        registry.register(
+            "messages_submitted",
+            "Messages journaled, per route",
+            m.submitted.clone(),
+        );
+        registry.register(
+            "messages_delivered",
+            "Messages delivered, per route",
+            m.delivered.clone(),
+        );
+        registry.register(
+            "messages_accepted",
+            "Messages accepted, awaiting confirmation",
+            m.accepted.clone(),
+        );
+        registry.register(
+            "messages_retried",
+            "Failed attempts that will be retried",
+            m.retried.clone(),
+        );
+        registry.register(
+            "messages_dead",
+            "Messages moved to the dead letter queue",
+            m.dead.clone(),
+        );
         registry.register(
             "delivery_latency_seconds",
             "Time from journaling to delivery",
             m.latency.clone(),
         );
-        registry.register("backlog_messages", "Open messages per route and state", m.backlog.clone());
+        registry.register(
+            "backlog_messages",
+            "Open messages per route and state",
+            m.backlog.clone(),
+        );
         registry.register(
             "oldest_open_message_seconds",
             "Age of the oldest open message per route",
@@ -86,7 +110,12 @@ impl Metrics {
 
     /// Sets the backlog gauges from a fresh journal reading; every configured route
     /// shows, with zeros where nothing is open.
-    pub fn set_backlog<'a>(&self, routes: impl IntoIterator<Item = &'a str>, backlog: &[RouteBacklog], now_ms: i64) {
+    pub fn set_backlog<'a>(
+        &self,
+        routes: impl IntoIterator<Item = &'a str>,
+        backlog: &[RouteBacklog],
+        now_ms: i64,
+    ) {
         self.backlog.clear();
         self.oldest_open_seconds.clear();
         for route in routes {
@@ -98,7 +127,9 @@ impl Metrics {
                     })
                     .set(0);
             }
-            self.oldest_open_seconds.get_or_create(&Self::route(route)).set(0.0);
+            self.oldest_open_seconds
+                .get_or_create(&Self::route(route))
+                .set(0.0);
         }
         for b in backlog {
             self.backlog
@@ -108,7 +139,9 @@ impl Metrics {
                 })
                 .set(b.count);
             let age = (now_ms - b.oldest_created_at).max(0) as f64 / 1000.0;
-            let g = self.oldest_open_seconds.get_or_create(&Self::route(&b.route));
+            let g = self
+                .oldest_open_seconds
+                .get_or_create(&Self::route(&b.route));
             if age > g.get() {
                 g.set(age);
             }
@@ -117,7 +150,8 @@ impl Metrics {
 
     pub fn encode(&self) -> String {
         let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String");
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String");
         out
     }
 }
@@ -129,10 +163,19 @@ mod tests {
     #[test]
     fn counters_show_in_text_format() {
         let m = Metrics::new();
-        m.delivered.get_or_create(&Metrics::route("generic.notify")).inc();
-        m.latency.get_or_create(&Metrics::route("generic.notify")).observe(0.004);
+        m.delivered
+            .get_or_create(&Metrics::route("generic.notify"))
+            .inc();
+        m.latency
+            .get_or_create(&Metrics::route("generic.notify"))
+            .observe(0.004);
         let text = m.encode();
-        assert!(text.contains("knudepunkt_messages_delivered_total{route=\"generic.notify\"} 1"), "{text}");
-        assert!(text.contains("knudepunkt_delivery_latency_seconds_count{route=\"generic.notify\"} 1"));
+        assert!(
+            text.contains("knudepunkt_messages_delivered_total{route=\"generic.notify\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("knudepunkt_delivery_latency_seconds_count{route=\"generic.notify\"} 1")
+        );
     }
 }

@@ -20,10 +20,16 @@ pub fn locate() -> Option<SchemaDir> {
             });
         }
     }
-    for (candidate, rule) in [("schemas", "./schemas"), ("../shared/formats", "../shared/formats")] {
+    for (candidate, rule) in [
+        ("schemas", "./schemas"),
+        ("../shared/formats", "../shared/formats"),
+    ] {
         let path = PathBuf::from(candidate);
         if path.is_dir() {
-            return Some(SchemaDir { path, found_by: rule });
+            return Some(SchemaDir {
+                path,
+                found_by: rule,
+            });
         }
     }
     None

@@ -34,20 +34,39 @@ pub fn router(engine: Engine) -> Router {
 
 fn journal_problem(e: JournalError) -> Problem {
     match e {
-        JournalError::NotFound(id) => Problem::new(StatusCode::NOT_FOUND, "not-found", format!("message {id} is not in the journal")),
-        JournalError::WrongState { .. } => Problem::new(StatusCode::CONFLICT, "wrong-state", e.to_string()),
-        JournalError::Integrity { .. } => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "integrity", e.to_string()),
-        other => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "journal", other.to_string()),
+        JournalError::NotFound(id) => Problem::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("message {id} is not in the journal"),
+        ),
+        JournalError::WrongState { .. } => {
+            Problem::new(StatusCode::CONFLICT, "wrong-state", e.to_string())
+        }
+        JournalError::Integrity { .. } => {
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "integrity", e.to_string())
+        }
+        other => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "journal",
+            other.to_string(),
+        ),
     }
 }
 
 fn parse_id(raw: &str) -> Result<MessageId, Problem> {
-    raw.parse()
-        .map_err(|_| Problem::new(StatusCode::BAD_REQUEST, "bad-id", format!("{raw:?} is not a message id (a UUID)")))
+    raw.parse().map_err(|_| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "bad-id",
+            format!("{raw:?} is not a message id (a UUID)"),
+        )
+    })
 }
 
 async fn readyz(State(engine): State<Engine>) -> Response {
-    let db = sqlx::query("SELECT 1").execute(engine.journal().pool()).await;
+    let db = sqlx::query("SELECT 1")
+        .execute(engine.journal().pool())
+        .await;
     let schemas = crate::schema_dir::describe(&engine.routes().schema_dir);
     let body = serde_json::json!({
         "journal": db.as_ref().map(|_| "ok".to_string()).unwrap_or_else(|e| e.to_string()),
@@ -55,7 +74,11 @@ async fn readyz(State(engine): State<Engine>) -> Response {
         "routes": engine.routes().routes().count(),
         "schemas": schemas,
     });
-    let status = if db.is_ok() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if db.is_ok() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, axum::Json(body)).into_response()
 }
 
@@ -65,7 +88,10 @@ async fn metrics(State(engine): State<Engine>) -> Response {
         engine.metrics().set_backlog(routes, &backlog, now_ms());
     }
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         engine.metrics().encode(),
     )
         .into_response()
@@ -79,9 +105,15 @@ struct ListQuery {
     limit: Option<i64>,
 }
 
-async fn list_messages(State(engine): State<Engine>, Query(q): Query<ListQuery>) -> Result<Response, Problem> {
+async fn list_messages(
+    State(engine): State<Engine>,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, Problem> {
     let state = match q.state.as_deref() {
-        Some(s) => Some(s.parse::<MessageState>().map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "bad-state", e.to_string()))?),
+        Some(s) => Some(
+            s.parse::<MessageState>()
+                .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "bad-state", e.to_string()))?,
+        ),
         None => None,
     };
     let filter = ListFilter {
@@ -90,25 +122,43 @@ async fn list_messages(State(engine): State<Engine>, Query(q): Query<ListQuery>)
         correlation_id: q.correlation_id,
         limit: q.limit.unwrap_or(100),
     };
-    let list = engine.journal().list(&filter).await.map_err(journal_problem)?;
+    let list = engine
+        .journal()
+        .list(&filter)
+        .await
+        .map_err(journal_problem)?;
     Ok(axum::Json(list).into_response())
 }
 
-async fn list_dead(State(engine): State<Engine>, Query(q): Query<ListQuery>) -> Result<Response, Problem> {
+async fn list_dead(
+    State(engine): State<Engine>,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, Problem> {
     let filter = ListFilter {
         route: q.route,
         state: Some(MessageState::Dead),
         correlation_id: q.correlation_id,
         limit: q.limit.unwrap_or(100),
     };
-    let list = engine.journal().list(&filter).await.map_err(journal_problem)?;
+    let list = engine
+        .journal()
+        .list(&filter)
+        .await
+        .map_err(journal_problem)?;
     Ok(axum::Json(list).into_response())
 }
 
-async fn show_message(State(engine): State<Engine>, Path(id): Path<String>) -> Result<Response, Problem> {
+async fn show_message(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
     let id = parse_id(&id)?;
     let msg = engine.journal().get(id).await.map_err(journal_problem)?;
-    let history = engine.journal().history(id).await.map_err(journal_problem)?;
+    let history = engine
+        .journal()
+        .history(id)
+        .await
+        .map_err(journal_problem)?;
     Ok(axum::Json(serde_json::json!({
         "message": msg,
         "payload": String::from_utf8_lossy(&msg.payload),
@@ -128,7 +178,11 @@ async fn operator_body(body: Body) -> OperatorBody {
     serde_json::from_slice(&bytes).unwrap_or_default()
 }
 
-async fn replay(State(engine): State<Engine>, Path(id): Path<String>, body: Body) -> Result<Response, Problem> {
+async fn replay(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<Response, Problem> {
     let id = parse_id(&id)?;
     let b = operator_body(body).await;
     engine
@@ -137,15 +191,27 @@ async fn replay(State(engine): State<Engine>, Path(id): Path<String>, body: Body
         .await
         .map_err(journal_problem)?;
     engine.wake();
-    Ok((StatusCode::ACCEPTED, axum::Json(serde_json::json!({"id": id, "state": "pending"}))).into_response())
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(serde_json::json!({"id": id, "state": "pending"})),
+    )
+        .into_response())
 }
 
-async fn discard(State(engine): State<Engine>, Path(id): Path<String>, body: Body) -> Result<Response, Problem> {
+async fn discard(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<Response, Problem> {
     let id = parse_id(&id)?;
     let b = operator_body(body).await;
-    let reason = b
-        .reason
-        .ok_or_else(|| Problem::new(StatusCode::BAD_REQUEST, "reason-required", "discarding needs a \"reason\""))?;
+    let reason = b.reason.ok_or_else(|| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "reason-required",
+            "discarding needs a \"reason\"",
+        )
+    })?;
     engine
         .journal()
         .discard(id, b.by.as_deref().unwrap_or("api"), &reason)
@@ -163,34 +229,56 @@ async fn list_routes(State(engine): State<Engine>) -> Response {
 async fn inbound(State(engine): State<Engine>, req: Request) -> Result<Response, Problem> {
     let path = req.uri().path().to_string();
     let Some(route) = engine.routes().for_path(&path).cloned() else {
-        return Err(Problem::new(StatusCode::NOT_FOUND, "no-route", format!("no route serves {path}")).with_instance(path));
+        return Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            "no-route",
+            format!("no route serves {path}"),
+        )
+        .with_instance(path));
     };
     if req.method() != axum::http::Method::POST {
-        return Err(Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method", format!("{path} takes POST")));
+        return Err(Problem::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method",
+            format!("{path} takes POST"),
+        ));
     }
     let SourceConfig::Http(http) = &route.source else {
         unreachable!("for_path only returns http routes")
     };
-    let bytes = to_bytes(req.into_body(), http.max_body).await.map_err(|_| {
-        Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too-large",
-            format!("route {} takes bodies of at most {} bytes", route.id, http.max_body),
-        )
-        .with_instance(path.clone())
-    })?;
+    let bytes = to_bytes(req.into_body(), http.max_body)
+        .await
+        .map_err(|_| {
+            Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                format!(
+                    "route {} takes bodies of at most {} bytes",
+                    route.id, http.max_body
+                ),
+            )
+            .with_instance(path.clone())
+        })?;
     let event: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
         Problem::new(
             StatusCode::BAD_REQUEST,
             "bad-json",
-            format!("route {}: body is not JSON: line {} column {}: {e}", route.id, e.line(), e.column()),
+            format!(
+                "route {}: body is not JSON: line {} column {}: {e}",
+                route.id,
+                e.line(),
+                e.column()
+            ),
         )
         .with_instance(path.clone())
     })?;
     match http.mode {
         HttpMode::Async => {
             let submitted = engine
-                .submit_now(Outbound { route: &route.id, event: &event })
+                .submit_now(Outbound {
+                    route: &route.id,
+                    event: &event,
+                })
                 .await
                 .map_err(|e| engine_problem(e, &path))?;
             let (status, id, duplicate) = match submitted {
@@ -198,17 +286,27 @@ async fn inbound(State(engine): State<Engine>, req: Request) -> Result<Response,
                 Submitted::Duplicate(id) => (StatusCode::OK, Some(id), true),
                 Submitted::Filtered => (StatusCode::OK, None, false),
             };
-            Ok((status, axum::Json(serde_json::json!({"id": id, "duplicate": duplicate, "filtered": id.is_none()}))).into_response())
+            Ok((
+                status,
+                axum::Json(
+                    serde_json::json!({"id": id, "duplicate": duplicate, "filtered": id.is_none()}),
+                ),
+            )
+                .into_response())
         }
         HttpMode::Sync => match engine.deliver_sync(&route.id, &event, http.deadline).await {
             Ok((id, reply)) => {
                 let mut resp = match reply {
                     Some(r) => {
                         let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK);
-                        let ct = r.content_type.unwrap_or_else(|| "application/octet-stream".into());
+                        let ct = r
+                            .content_type
+                            .unwrap_or_else(|| "application/octet-stream".into());
                         (status, [(header::CONTENT_TYPE, ct)], r.body).into_response()
                     }
-                    None => (StatusCode::OK, axum::Json(serde_json::json!({"id": id}))).into_response(),
+                    None => {
+                        (StatusCode::OK, axum::Json(serde_json::json!({"id": id}))).into_response()
+                    }
                 };
                 if let Ok(v) = id.to_string().parse() {
                     resp.headers_mut().insert("x-knudepunkt-message-id", v);
@@ -221,10 +319,16 @@ async fn inbound(State(engine): State<Engine>, req: Request) -> Result<Response,
                     Some(r) => format!("the receiver answered {}: {error}", r.status),
                     None => error,
                 };
-                Err(Problem::new(StatusCode::BAD_GATEWAY, "refused", detail).with_message(id).with_instance(path))
+                Err(Problem::new(StatusCode::BAD_GATEWAY, "refused", detail)
+                    .with_message(id)
+                    .with_instance(path))
             }
             Err(e @ SyncFailure::Deadline { id, .. }) => {
-                Err(Problem::new(StatusCode::GATEWAY_TIMEOUT, "deadline", e.to_string()).with_message(id).with_instance(path))
+                Err(
+                    Problem::new(StatusCode::GATEWAY_TIMEOUT, "deadline", e.to_string())
+                        .with_message(id)
+                        .with_instance(path),
+                )
             }
         },
     }
@@ -232,13 +336,18 @@ async fn inbound(State(engine): State<Engine>, req: Request) -> Result<Response,
 
 fn engine_problem(e: EngineError, path: &str) -> Problem {
     let p = match &e {
-        EngineError::Transform { .. } => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "transform", e.to_string()),
-        EngineError::UnknownRoute(_) => Problem::new(StatusCode::NOT_FOUND, "no-route", e.to_string()),
+        EngineError::Transform { .. } => {
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "transform", e.to_string())
+        }
+        EngineError::UnknownRoute(_) => {
+            Problem::new(StatusCode::NOT_FOUND, "no-route", e.to_string())
+        }
         EngineError::Integrity { .. } | EngineError::SizeMismatch { .. } => {
             Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "integrity", e.to_string())
         }
-        EngineError::Journal(_) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "journal", e.to_string()),
+        EngineError::Journal(_) => {
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "journal", e.to_string())
+        }
     };
     p.with_instance(path.to_string())
 }
-

@@ -21,15 +21,32 @@ pub(crate) async fn run_claimer(inner: Arc<Inner>) {
     let permits = Arc::new(Semaphore::new(inner.options.concurrency));
     let mut shutdown = inner.shutdown.subscribe();
     let lease_ms = inner.options.lease.as_millis() as i64;
+    let min_claim = std::env::var("KP_MIN_CLAIM")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(
+            (inner.options.concurrency as i64 / 4).clamp(1, inner.options.claim_batch.max(1)),
+        );
     loop {
         if *shutdown.borrow() {
             break;
         }
         let free = permits.available_permits() as i64;
-        let claimed = if free == 0 {
-            Vec::new()
-        } else {
-            match inner.journal.claim_due(free.min(inner.options.claim_batch), lease_ms, now_ms()).await {
+        if free < min_claim {
+            // Busy: wait until a useful batch can be claimed, rather than claiming the
+            // messages one at a time as each delivery finishes.
+            tokio::select! {
+                p = permits.acquire_many(min_claim as u32) => drop(p),
+                _ = shutdown.changed() => {}
+            }
+            continue;
+        }
+        let claimed = {
+            match inner
+                .journal
+                .claim_due(free.min(inner.options.claim_batch), lease_ms, now_ms())
+                .await
+            {
                 Ok(c) => c,
                 Err(e) => {
                     warn!(error = %e, "claiming due messages failed; trying again");
@@ -40,7 +57,11 @@ pub(crate) async fn run_claimer(inner: Arc<Inner>) {
         };
         let got = claimed.len() as i64;
         for msg in claimed {
-            let permit = permits.clone().acquire_owned().await.expect("semaphore never closes");
+            let permit = permits
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("semaphore never closes");
             let inner = inner.clone();
             tokio::spawn(async move {
                 deliver_claimed(&inner, msg).await;
@@ -49,11 +70,6 @@ pub(crate) async fn run_claimer(inner: Arc<Inner>) {
         }
         if got > 0 && got == free.min(inner.options.claim_batch) {
             continue; // there may be more due right now
-        }
-        if free == 0 {
-            // Wait for a delivery to finish before claiming more.
-            let _ = permits.acquire().await;
-            continue;
         }
         tokio::select! {
             _ = inner.wake.notified() => {}
@@ -133,7 +149,11 @@ pub(crate) async fn attempt(inner: &Arc<Inner>, route: &Route, msg: &Claimed) ->
     match tokio::time::timeout(limit, adapter.deliver(&delivery)).await {
         Ok(outcome) => outcome,
         Err(_) => DeliveryOutcome::Transient {
-            error: format!("no answer from {} within {}s", route.endpoint.name, limit.as_secs()),
+            error: format!(
+                "no answer from {} within {}s",
+                route.endpoint.name,
+                limit.as_secs()
+            ),
             retry_after: None,
         },
     }
@@ -153,26 +173,85 @@ pub(crate) fn finish(
     created_at: i64,
 ) -> Option<Reply> {
     match outcome {
-        DeliveryOutcome::Delivered { reply, external_ids } => {
+        DeliveryOutcome::Delivered {
+            reply,
+            external_ids,
+        } => {
             let mut ids = known_ids.clone();
             ids.extend(external_ids);
-            record(inner, route, id, token, attempt, correlation_id, MessageState::Delivered, None, None, Some(ids), created_at);
+            record(
+                inner,
+                route,
+                id,
+                token,
+                attempt,
+                correlation_id,
+                MessageState::Delivered,
+                None,
+                None,
+                Some(ids),
+                created_at,
+            );
             reply
         }
-        DeliveryOutcome::Accepted { reply, external_ids, confirm_within } => {
+        DeliveryOutcome::Accepted {
+            reply,
+            external_ids,
+            confirm_within,
+        } => {
             let mut ids = known_ids.clone();
             ids.extend(external_ids);
             let deadline = now_ms() + confirm_within.as_millis() as i64;
-            record(inner, route, id, token, attempt, correlation_id, MessageState::Accepted, Some(deadline), None, Some(ids), created_at);
+            record(
+                inner,
+                route,
+                id,
+                token,
+                attempt,
+                correlation_id,
+                MessageState::Accepted,
+                Some(deadline),
+                None,
+                Some(ids),
+                created_at,
+            );
             reply
         }
         DeliveryOutcome::Permanent { error, reply } => {
-            let kind = if error.starts_with("integrity:") { ErrorKind::Integrity } else { ErrorKind::Permanent };
-            record(inner, route, id, token, attempt, correlation_id, MessageState::Dead, None, Some((kind, error)), None, created_at);
+            let kind = if error.starts_with("integrity:") {
+                ErrorKind::Integrity
+            } else {
+                ErrorKind::Permanent
+            };
+            record(
+                inner,
+                route,
+                id,
+                token,
+                attempt,
+                correlation_id,
+                MessageState::Dead,
+                None,
+                Some((kind, error)),
+                None,
+                created_at,
+            );
             reply
         }
         DeliveryOutcome::Transient { error, .. } => {
-            record(inner, route, id, token, attempt, correlation_id, MessageState::Dead, None, Some((ErrorKind::Transient, error)), None, created_at);
+            record(
+                inner,
+                route,
+                id,
+                token,
+                attempt,
+                correlation_id,
+                MessageState::Dead,
+                None,
+                Some((ErrorKind::Transient, error)),
+                None,
+                created_at,
+            );
             None
         }
     }
@@ -219,7 +298,19 @@ pub(crate) fn record(
         });
     }
     let notify = route.dead_letter.notify_initiator;
-    record_raw(inner, &route.id, id, token, attempt, correlation_id, notify, state, due_at, error, external_ids);
+    record_raw(
+        inner,
+        &route.id,
+        id,
+        token,
+        attempt,
+        correlation_id,
+        notify,
+        state,
+        due_at,
+        error,
+        external_ids,
+    );
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -124,71 +124,15 @@ impl Journal {
         rows.iter().map(|r| claimed_from_row(r, &token)).collect()
     }
 
-    /// Writes a batch of outcomes in one transaction. Returns how many still held their
-    /// claim (the others were taken over after their lease ran out and are left alone).
+    /// Writes a batch of outcomes in one transaction: one UPDATE for the batch, one
+    /// INSERT for their transitions. Returns how many still held their claim (the others
+    /// were taken over after their lease ran out and are left alone).
     pub async fn record(&self, outcomes: &[Recorded], now: i64) -> Result<usize, JournalError> {
-        if outcomes.is_empty() {
-            return Ok(0);
-        }
-        let mut tx = self.pool.begin().await?;
         let mut applied = 0;
-        for o in outcomes {
-            let external_ids = o
-                .external_ids
-                .as_ref()
-                .map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "{}".into()));
-            let (deadline, due) = match o.state {
-                MessageState::Accepted => (o.due_at, None),
-                _ => (None, o.due_at),
-            };
-            let updated = sqlx::query(
-                "UPDATE messages SET state = $1, due_at = $2, deadline_at = COALESCE($3, deadline_at), \
-                 last_error_kind = $4, last_error = $5, external_ids = COALESCE($6, external_ids), \
-                 claim_token = NULL, lease_until = NULL, updated_at = $7 \
-                 WHERE id = $8 AND claim_token = $9",
-            )
-            .bind(o.state.as_str())
-            .bind(due)
-            .bind(deadline)
-            .bind(o.error.as_ref().map(|(k, _)| k.as_str()))
-            .bind(o.error.as_ref().map(|(_, e)| e.as_str()))
-            .bind(external_ids)
-            .bind(now)
-            .bind(o.id.to_string())
-            .bind(&o.claim_token)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if updated == 0 {
-                continue;
-            }
-            applied += 1;
-            let detail = o
-                .detail
-                .clone()
-                .or_else(|| o.error.as_ref().map(|(k, e)| format!("{}: {e}", k.as_str())));
-            sqlx::query(
-                "INSERT INTO message_transitions (message_id, from_state, to_state, at, attempt, detail) VALUES ($1, 'in_flight', $2, $3, $4, $5)",
-            )
-            .bind(o.id.to_string())
-            .bind(o.state.as_str())
-            .bind(now)
-            .bind(o.attempt)
-            .bind(detail)
-            .execute(&mut *tx)
-            .await?;
-            if o.state == MessageState::Dead && o.notify_initiator {
-                sqlx::query(
-                    "INSERT INTO engine_notifications (message_id, route, correlation_id, kind, detail, created_at) VALUES ($1, $2, $3, 'dead_letter', $4, $5)",
-                )
-                .bind(o.id.to_string())
-                .bind(&o.route)
-                .bind(o.correlation_id.as_deref())
-                .bind(o.error.as_ref().map(|(_, e)| e.as_str()))
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
+        let mut tx = self.pool.begin().await?;
+        // Keep each statement well inside both backends' parameter limits.
+        for chunk in outcomes.chunks(256) {
+            applied += record_chunk(&mut tx, chunk, now).await?;
         }
         tx.commit().await?;
         Ok(applied)
@@ -221,7 +165,12 @@ impl Journal {
         .rows_affected();
         if updated == 1 {
             for (from, to, n, detail) in [
-                ("in_flight", "retrying", attempt, Some(format!("transient: {error}"))),
+                (
+                    "in_flight",
+                    "retrying",
+                    attempt,
+                    Some(format!("transient: {error}")),
+                ),
                 ("retrying", "in_flight", attempt + 1, None),
             ] {
                 sqlx::query(
@@ -240,4 +189,122 @@ impl Journal {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Placeholders for a multi-row statement: `($first, ...), (...)`. On SQLite they are
+/// plain `?`: its driver resolves `$N` names one by one, which grows with the square of
+/// the parameter count.
+pub(super) fn placeholders(
+    conn: &sqlx::AnyConnection,
+    rows: usize,
+    per_row: usize,
+    first: usize,
+) -> String {
+    let numbered = conn.backend_name() != "SQLite";
+    (0..rows)
+        .map(|r| {
+            let cols: Vec<String> = (0..per_row)
+                .map(|c| {
+                    if numbered {
+                        format!("${}", first + r * per_row + c)
+                    } else {
+                        "?".to_string()
+                    }
+                })
+                .collect();
+            format!("({})", cols.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn record_chunk(
+    conn: &mut sqlx::AnyConnection,
+    outcomes: &[Recorded],
+    now: i64,
+) -> Result<usize, JournalError> {
+    if outcomes.is_empty() {
+        return Ok(0);
+    }
+    // Only placeholders are spliced in; every value is bound.
+    let sql = format!(
+        "UPDATE messages SET state = v.column3, due_at = v.column4, deadline_at = COALESCE(v.column5, messages.deadline_at), \
+         last_error_kind = v.column6, last_error = v.column7, external_ids = COALESCE(v.column8, messages.external_ids), \
+         claim_token = NULL, lease_until = NULL, updated_at = {} \
+         FROM (VALUES {}) AS v WHERE messages.id = v.column1 AND messages.claim_token = v.column2 RETURNING messages.id",
+        if conn.backend_name() == "SQLite" {
+            "?"
+        } else {
+            "$1"
+        },
+        placeholders(conn, outcomes.len(), 8, 2)
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+    for o in outcomes {
+        let (deadline, due) = match o.state {
+            MessageState::Accepted => (o.due_at, None),
+            _ => (None, o.due_at),
+        };
+        q = q
+            .bind(o.id.to_string())
+            .bind(o.claim_token.clone())
+            .bind(o.state.as_str())
+            .bind(due)
+            .bind(deadline)
+            .bind(o.error.as_ref().map(|(k, _)| k.as_str()))
+            .bind(o.error.as_ref().map(|(_, e)| e.clone()))
+            .bind(
+                o.external_ids
+                    .as_ref()
+                    .map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "{}".into())),
+            );
+    }
+    let rows = q.fetch_all(&mut *conn).await?;
+    let updated: std::collections::HashSet<String> = rows
+        .iter()
+        .map(|r| r.try_get::<String, _>(0))
+        .collect::<Result<_, _>>()?;
+    let kept: Vec<&Recorded> = outcomes
+        .iter()
+        .filter(|o| updated.contains(&o.id.to_string()))
+        .collect();
+    if kept.is_empty() {
+        return Ok(0);
+    }
+    let sql = format!(
+        "INSERT INTO message_transitions (message_id, from_state, to_state, at, attempt, detail) VALUES {}",
+        placeholders(conn, kept.len(), 6, 1)
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for o in &kept {
+        let detail = o.detail.clone().or_else(|| {
+            o.error
+                .as_ref()
+                .map(|(k, e)| format!("{}: {e}", k.as_str()))
+        });
+        q = q
+            .bind(o.id.to_string())
+            .bind("in_flight")
+            .bind(o.state.as_str())
+            .bind(now)
+            .bind(o.attempt)
+            .bind(detail);
+    }
+    q.execute(&mut *conn).await?;
+    for o in kept
+        .iter()
+        .filter(|o| o.state == MessageState::Dead && o.notify_initiator)
+    {
+        sqlx::query(
+            "INSERT INTO engine_notifications (message_id, route, correlation_id, kind, detail, created_at) VALUES ($1, $2, $3, 'dead_letter', $4, $5)",
+        )
+        .bind(o.id.to_string())
+        .bind(&o.route)
+        .bind(o.correlation_id.as_deref())
+        .bind(o.error.as_ref().map(|(_, e)| e.as_str()))
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(kept.len())
 }

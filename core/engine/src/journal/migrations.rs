@@ -23,7 +23,8 @@ fn dialect(sql: &str, backend: Backend) -> String {
         Backend::Sqlite => ("BLOB", "INTEGER PRIMARY KEY AUTOINCREMENT"),
         Backend::Postgres => ("BYTEA", "BIGSERIAL PRIMARY KEY"),
     };
-    sql.replace("{{BLOB}}", blob).replace("{{SERIAL_PK}}", serial)
+    sql.replace("{{BLOB}}", blob)
+        .replace("{{SERIAL_PK}}", serial)
 }
 
 /// Applies every migration not yet applied, each in its own transaction.
@@ -45,11 +46,12 @@ pub(super) async fn run(conn: &mut AnyConnection, backend: Backend) -> Result<()
 
 async fn apply_pending(conn: &mut AnyConnection, backend: Backend) -> Result<(), JournalError> {
     for m in MIGRATIONS {
-        let applied: i64 = sqlx::query("SELECT COUNT(*) AS n FROM knudepunkt_migrations WHERE version = $1")
-            .bind(m.version)
-            .fetch_one(&mut *conn)
-            .await?
-            .try_get("n")?;
+        let applied: i64 =
+            sqlx::query("SELECT COUNT(*) AS n FROM knudepunkt_migrations WHERE version = $1")
+                .bind(m.version)
+                .fetch_one(&mut *conn)
+                .await?
+                .try_get("n")?;
         if applied > 0 {
             continue;
         }
@@ -65,18 +67,22 @@ async fn apply_pending(conn: &mut AnyConnection, backend: Backend) -> Result<(),
             if body.is_empty() {
                 continue;
             }
-            tx.execute(sqlx::AssertSqlSafe(body)).await.map_err(|e| JournalError::Migration {
-                version: m.version,
-                name: m.name,
-                source: e,
-            })?;
+            tx.execute(sqlx::AssertSqlSafe(body))
+                .await
+                .map_err(|e| JournalError::Migration {
+                    version: m.version,
+                    name: m.name,
+                    source: e,
+                })?;
         }
-        sqlx::query("INSERT INTO knudepunkt_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
-            .bind(m.version)
-            .bind(m.name)
-            .bind(now_ms())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO knudepunkt_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+        )
+        .bind(m.version)
+        .bind(m.name)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
     }
     Ok(())

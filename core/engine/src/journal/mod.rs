@@ -17,9 +17,11 @@ use sqlx::{AnyPool, Executor};
 use thiserror::Error;
 
 pub use claims::{Claimed, Recorded};
-pub use operator::{ListFilter, RouteBacklog};
-pub use outbox::{InsertOutcome, NewMessage, insert as outbox_insert};
 pub use operator::Notification;
+pub use operator::{ListFilter, RouteBacklog};
+pub use outbox::{
+    InsertOutcome, NewMessage, insert as outbox_insert, insert_many as outbox_insert_many,
+};
 
 use crate::checksum::ChecksumError;
 use crate::ids::MessageId;
@@ -61,7 +63,12 @@ pub enum JournalError {
         action: &'static str,
     },
     #[error("message {id} refused: {source}")]
-    Integrity { id: MessageId, source: ChecksumError },
+    Integrity {
+        id: MessageId,
+        source: ChecksumError,
+    },
+    #[error("writing to the journal failed: {0}")]
+    Write(String),
     #[error("journal row for message {id} is corrupt: {what}")]
     Corrupt { id: String, what: String },
 }
@@ -98,8 +105,10 @@ impl Journal {
         let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
         let pool = match backend {
             Backend::Sqlite => {
+                // SQLite has one writer; with one connection, writers queue in the pool
+                // (in order, without sleeping on the file lock) instead of contending.
                 options
-                    .max_connections(4)
+                    .max_connections(1)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             conn.execute(
@@ -143,10 +152,15 @@ impl Journal {
 
 /// Makes sure the SQLite file's directory exists and the file is created on first use.
 fn sqlite_url(url: &str) -> Result<String, JournalError> {
-    let rest = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let rest = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     if path != ":memory:" && !path.is_empty() {
-        if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Some(dir) = Path::new(path)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
             std::fs::create_dir_all(dir).map_err(|source| JournalError::Directory {
                 path: dir.display().to_string(),
                 source,
@@ -184,7 +198,10 @@ mod tests {
         let url = format!("sqlite://{}/j.db", dir.display());
         assert_eq!(sqlite_url(&url).unwrap(), format!("{url}?mode=rwc"));
         assert!(dir.is_dir());
-        assert_eq!(sqlite_url("sqlite::memory:").unwrap(), "sqlite://:memory:?mode=rwc");
+        assert_eq!(
+            sqlite_url("sqlite::memory:").unwrap(),
+            "sqlite://:memory:?mode=rwc"
+        );
     }
 
     #[tokio::test]

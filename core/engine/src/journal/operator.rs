@@ -65,7 +65,8 @@ fn message_from_row(row: &AnyRow) -> Result<JournalMessage, JournalError> {
         content_type: row.try_get("content_type")?,
         checksum: row.try_get("checksum")?,
         attempts: row.try_get("attempts")?,
-        next_attempt_at: due_at.filter(|_| matches!(state, MessageState::Pending | MessageState::Retrying)),
+        next_attempt_at: due_at
+            .filter(|_| matches!(state, MessageState::Pending | MessageState::Retrying)),
         deadline_at: row.try_get("deadline_at")?,
         state,
         last_error_kind: row.try_get("last_error_kind")?,
@@ -81,11 +82,13 @@ fn message_from_row(row: &AnyRow) -> Result<JournalMessage, JournalError> {
 
 impl Journal {
     pub async fn get(&self, id: MessageId) -> Result<JournalMessage, JournalError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM messages WHERE id = $1")))
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(JournalError::NotFound(id))?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM messages WHERE id = $1"
+        )))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(JournalError::NotFound(id))?;
         message_from_row(&row)
     }
 
@@ -126,7 +129,10 @@ impl Journal {
     }
 
     /// Counts per state, for tests and the demo.
-    pub async fn count_by_state(&self, route: Option<&str>) -> Result<Vec<(MessageState, i64)>, JournalError> {
+    pub async fn count_by_state(
+        &self,
+        route: Option<&str>,
+    ) -> Result<Vec<(MessageState, i64)>, JournalError> {
         let rows = sqlx::query(
             "SELECT state, COUNT(*) AS n FROM messages WHERE ($1 IS NULL OR route = $1) GROUP BY state ORDER BY state",
         )
@@ -174,12 +180,19 @@ impl Journal {
                 action: "replayed",
             });
         }
-        let digest = Sha256Digest::parse_hex(&msg.checksum).map_err(|source| JournalError::Integrity { id, source })?;
+        let digest = Sha256Digest::parse_hex(&msg.checksum)
+            .map_err(|source| JournalError::Integrity { id, source })?;
         digest
             .verify(&msg.payload)
             .map_err(|source| JournalError::Integrity { id, source })?;
-        self.operator_transition(id, MessageState::Dead, MessageState::Pending, &format!("replayed by {by}"), true)
-            .await
+        self.operator_transition(
+            id,
+            MessageState::Dead,
+            MessageState::Pending,
+            &format!("replayed by {by}"),
+            true,
+        )
+        .await
     }
 
     /// Takes a dead message out of the dead letter queue for good.
@@ -226,7 +239,13 @@ impl Journal {
         .await?
         .rows_affected();
         if updated == 0 {
-            let state = self.get(id).await?.state;
+            let state: String = sqlx::query("SELECT state FROM messages WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(JournalError::NotFound(id))?
+                .try_get("state")?;
+            let state = parse_state(&id.to_string(), &state)?;
             return Err(JournalError::WrongState {
                 id,
                 state,

@@ -49,66 +49,139 @@ pub async fn insert(
     msg: &NewMessage,
     now: i64,
 ) -> Result<InsertOutcome, JournalError> {
-    let id = msg.id.to_string();
-    let (state, token, lease) = match &msg.claim {
-        Some((token, lease_until)) => (MessageState::InFlight, Some(token.as_str()), Some(*lease_until)),
-        None => (MessageState::Pending, None, None),
-    };
-    let external_ids = serde_json::to_string(&msg.external_ids).unwrap_or_else(|_| "{}".into());
-    let inserted = sqlx::query(
+    let mut out = insert_many(conn, std::slice::from_ref(msg), now).await?;
+    Ok(out.pop().expect("one outcome per message"))
+}
+
+/// Inserts many messages with a few multi-row statements; one outcome per message, in
+/// order. Duplicates (by route and idempotency key) are reported, not raised.
+pub async fn insert_many(
+    conn: &mut AnyConnection,
+    msgs: &[NewMessage],
+    now: i64,
+) -> Result<Vec<InsertOutcome>, JournalError> {
+    let mut out = Vec::with_capacity(msgs.len());
+    for chunk in msgs.chunks(200) {
+        out.extend(insert_chunk(conn, chunk, now).await?);
+    }
+    Ok(out)
+}
+
+const MESSAGE_COLUMNS: usize = 17;
+const TRANSITION_COLUMNS: usize = 6;
+
+async fn insert_chunk(
+    conn: &mut AnyConnection,
+    msgs: &[NewMessage],
+    now: i64,
+) -> Result<Vec<InsertOutcome>, JournalError> {
+    // Only placeholders are spliced in; every value is bound.
+    let sql = format!(
         "INSERT INTO messages (id, route, direction, correlation_id, idempotency_key, payload, content_type, checksum, \
          attempts, due_at, deadline_at, state, claimed_from, claim_token, lease_until, external_ids, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17) \
-         ON CONFLICT (route, idempotency_key) DO NOTHING",
-    )
-    .bind(&id)
-    .bind(&msg.route)
-    .bind(msg.direction.as_str())
-    .bind(msg.correlation_id.as_deref())
-    .bind(msg.idempotency_key.as_str())
-    .bind(&msg.payload)
-    .bind(&msg.content_type)
-    .bind(msg.checksum.to_hex())
-    .bind(if token.is_some() { 1i64 } else { 0 })
-    .bind(lease.unwrap_or(now))
-    .bind(msg.deadline_at)
-    .bind(state.as_str())
-    .bind(token.map(|_| "pending"))
-    .bind(token)
-    .bind(lease)
-    .bind(external_ids)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if inserted == 0 {
-        let existing: String = sqlx::query("SELECT id FROM messages WHERE route = $1 AND idempotency_key = $2")
-            .bind(&msg.route)
-            .bind(msg.idempotency_key.as_str())
-            .fetch_one(&mut *conn)
-            .await?
-            .try_get("id")?;
-        return Ok(InsertOutcome::Duplicate(parse_id(&existing)?));
+         SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, v.column9, \
+         v.column10, v.column11, v.column12, v.column13, v.column14, v.column15, v.column16, v.column17, v.column17 \
+         FROM (VALUES {}) AS v WHERE true \
+         ON CONFLICT (route, idempotency_key) DO NOTHING RETURNING id",
+        super::claims::placeholders(conn, msgs.len(), MESSAGE_COLUMNS, 1)
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for msg in msgs {
+        let (state, token, lease) = match &msg.claim {
+            Some((token, lease_until)) => (
+                MessageState::InFlight,
+                Some(token.clone()),
+                Some(*lease_until),
+            ),
+            None => (MessageState::Pending, None, None),
+        };
+        q = q
+            .bind(msg.id.to_string())
+            .bind(msg.route.clone())
+            .bind(msg.direction.as_str())
+            .bind(msg.correlation_id.clone())
+            .bind(msg.idempotency_key.as_str().to_string())
+            .bind(msg.payload.clone())
+            .bind(msg.content_type.clone())
+            .bind(msg.checksum.to_hex())
+            .bind(if token.is_some() { 1i64 } else { 0 })
+            .bind(lease.unwrap_or(now))
+            .bind(msg.deadline_at)
+            .bind(state.as_str())
+            .bind(token.as_ref().map(|_| "pending"))
+            .bind(token)
+            .bind(lease)
+            .bind(serde_json::to_string(&msg.external_ids).unwrap_or_else(|_| "{}".into()))
+            .bind(now);
     }
-    let mut steps = vec![
-        (None, MessageState::Received, 0i64, msg.origin.as_deref()),
-        (Some("received"), MessageState::Pending, 0, None),
-    ];
-    if token.is_some() {
-        steps.push((Some("pending"), MessageState::InFlight, 1, Some("claimed at ingress")));
+    let rows = q.fetch_all(&mut *conn).await?;
+    let inserted: std::collections::HashSet<String> = rows
+        .iter()
+        .map(|r| r.try_get::<String, _>(0))
+        .collect::<Result<_, _>>()?;
+
+    // The history of each new message: received, pending (and in_flight if claimed).
+    let mut transitions: Vec<(&NewMessage, Option<&str>, &str, i64, Option<&str>)> = Vec::new();
+    for msg in msgs.iter().filter(|m| inserted.contains(&m.id.to_string())) {
+        transitions.push((msg, None, "received", 0, msg.origin.as_deref()));
+        transitions.push((msg, Some("received"), "pending", 0, None));
+        if msg.claim.is_some() {
+            transitions.push((
+                msg,
+                Some("pending"),
+                "in_flight",
+                1,
+                Some("claimed at ingress"),
+            ));
+        }
     }
-    for (from, to, attempt, detail) in steps {
-        sqlx::query(
-            "INSERT INTO message_transitions (message_id, from_state, to_state, at, attempt, detail) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&id)
-        .bind(from)
-        .bind(to.as_str())
-        .bind(now)
-        .bind(attempt)
-        .bind(detail)
-        .execute(&mut *conn)
-        .await?;
+    for chunk in transitions.chunks(500) {
+        let sql = format!(
+            "INSERT INTO message_transitions (message_id, from_state, to_state, at, attempt, detail) VALUES {}",
+            super::claims::placeholders(conn, chunk.len(), TRANSITION_COLUMNS, 1)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (msg, from, to, attempt, detail) in chunk {
+            q = q
+                .bind(msg.id.to_string())
+                .bind(*from)
+                .bind(*to)
+                .bind(now)
+                .bind(*attempt)
+                .bind(*detail);
+        }
+        q.execute(&mut *conn).await?;
     }
-    Ok(InsertOutcome::Inserted(msg.id))
+
+    let mut out = Vec::with_capacity(msgs.len());
+    for msg in msgs {
+        if inserted.contains(&msg.id.to_string()) {
+            out.push(InsertOutcome::Inserted(msg.id));
+        } else {
+            let existing: String =
+                sqlx::query("SELECT id FROM messages WHERE route = $1 AND idempotency_key = $2")
+                    .bind(&msg.route)
+                    .bind(msg.idempotency_key.as_str())
+                    .fetch_optional(&mut *conn)
+                    .await?
+                    .map(|r| r.try_get("id"))
+                    .transpose()?
+                    // The same key twice in one batch: the first one won.
+                    .or_else(|| {
+                        msgs.iter()
+                            .find(|m| {
+                                m.route == msg.route
+                                    && m.idempotency_key == msg.idempotency_key
+                                    && inserted.contains(&m.id.to_string())
+                            })
+                            .map(|m| m.id.to_string())
+                    })
+                    .ok_or_else(|| JournalError::Corrupt {
+                        id: msg.id.to_string(),
+                        what: "neither inserted nor found by its idempotency key".into(),
+                    })?;
+            out.push(InsertOutcome::Duplicate(parse_id(&existing)?));
+        }
+    }
+    Ok(out)
 }

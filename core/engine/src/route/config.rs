@@ -119,13 +119,21 @@ pub struct RedeliveryConfig {
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
     /// The wait after the first failed attempt.
-    #[serde(default = "default_initial", deserialize_with = "de_duration", serialize_with = "ser_duration")]
+    #[serde(
+        default = "default_initial",
+        deserialize_with = "de_duration",
+        serialize_with = "ser_duration"
+    )]
     pub initial: Duration,
     /// How much each wait grows over the one before.
     #[serde(default = "default_multiplier")]
     pub multiplier: f64,
     /// The longest wait.
-    #[serde(default = "default_cap", deserialize_with = "de_duration", serialize_with = "ser_duration")]
+    #[serde(
+        default = "default_cap",
+        deserialize_with = "de_duration",
+        serialize_with = "ser_duration"
+    )]
     pub cap: Duration,
     /// A fraction (0 to 1) each wait is spread by, up or down.
     #[serde(default = "default_jitter")]
@@ -187,8 +195,9 @@ fn default_true() -> bool {
 
 fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
-    humantime::parse_duration(&s)
-        .map_err(|e| serde::de::Error::custom(format!("{s:?} is not a duration like 500ms, 2s or 5m: {e}")))
+    humantime::parse_duration(&s).map_err(|e| {
+        serde::de::Error::custom(format!("{s:?} is not a duration like 500ms, 2s or 5m: {e}"))
+    })
 }
 
 fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

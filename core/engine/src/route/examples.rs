@@ -59,7 +59,10 @@ pub struct ExampleReport {
 
 impl ExampleReport {
     pub fn passed(&self) -> usize {
-        self.results.iter().filter(|r| r.verdict == Verdict::Passed).count()
+        self.results
+            .iter()
+            .filter(|r| r.verdict == Verdict::Passed)
+            .count()
     }
 
     pub fn failed(&self) -> usize {
@@ -84,7 +87,9 @@ impl ExampleReport {
 
 fn example_files(mappings: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    let Ok(systems) = std::fs::read_dir(mappings) else { return out };
+    let Ok(systems) = std::fs::read_dir(mappings) else {
+        return out;
+    };
     for system in systems.flatten() {
         let dir = system.path().join("examples");
         if let Ok(rd) = std::fs::read_dir(&dir) {
@@ -149,15 +154,18 @@ fn run_one(set: &RouteSet, file: &Path) -> ExampleResult {
         Ok(r) => r,
         Err(e) => {
             let verdict = match e {
-                TransformError::Xsd(_) | TransformError::Render { .. } | TransformError::Input(_) => {
-                    Verdict::RenderFailed
-                }
+                TransformError::Xsd(_)
+                | TransformError::Render { .. }
+                | TransformError::Input(_) => Verdict::RenderFailed,
             };
             return ExampleResult {
                 file: name,
                 route: Some(example.route),
                 verdict,
-                message: Some(format!("route {} does not render this example: {e}", route.id)),
+                message: Some(format!(
+                    "route {} does not render this example: {e}",
+                    route.id
+                )),
             };
         }
     };
@@ -184,16 +192,25 @@ fn run_one(set: &RouteSet, file: &Path) -> ExampleResult {
     }
     if let Some(k) = &example.idempotency_key {
         if rendered.idempotency_key.as_str() != k {
-            return mismatch(format!("idempotency key {:?}, expected {k:?}", rendered.idempotency_key.as_str()));
+            return mismatch(format!(
+                "idempotency key {:?}, expected {k:?}",
+                rendered.idempotency_key.as_str()
+            ));
         }
     }
     if let Some(c) = &example.correlation_id {
         if rendered.correlation_id.as_deref() != Some(c.as_str()) {
-            return mismatch(format!("correlation id {:?}, expected {c:?}", rendered.correlation_id));
+            return mismatch(format!(
+                "correlation id {:?}, expected {c:?}",
+                rendered.correlation_id
+            ));
         }
     }
     let Some(expected_name) = &example.expected else {
-        return broken(Some(example.route), "example names no \"expected\" output file".into());
+        return broken(
+            Some(example.route),
+            "example names no \"expected\" output file".into(),
+        );
     };
     let expected_path = file.parent().unwrap_or(Path::new(".")).join(expected_name);
     let expected = match std::fs::read_to_string(&expected_path) {
@@ -201,7 +218,10 @@ fn run_one(set: &RouteSet, file: &Path) -> ExampleResult {
         Err(e) => {
             return broken(
                 Some(example.route),
-                format!("expected output {} does not read: {e}", expected_path.display()),
+                format!(
+                    "expected output {} does not read: {e}",
+                    expected_path.display()
+                ),
             );
         }
     };

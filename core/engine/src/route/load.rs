@@ -74,7 +74,8 @@ impl RouteSet {
             Ok(env) => Some(env),
             Err(e) => {
                 let text = e.to_string();
-                let (file, line, message) = split_location(&text, &opts.environments_dir, &opts.environment);
+                let (file, line, message) =
+                    split_location(&text, &opts.environments_dir, &opts.environment);
                 cx.diags.push(Diagnostic {
                     file,
                     line,
@@ -93,7 +94,11 @@ impl RouteSet {
                 Ok(text) => match tera.add_raw_template(name, &text) {
                     Ok(()) => true,
                     Err(e) => {
-                        cx.at(path, tera_line(&e), format!("template does not parse: {}", error_chain(&e)));
+                        cx.at(
+                            path,
+                            tera_line(&e),
+                            format!("template does not parse: {}", error_chain(&e)),
+                        );
                         false
                     }
                 },
@@ -122,7 +127,10 @@ impl RouteSet {
             let parsed: RouteFile = match serde_saphyr::from_str(&text) {
                 Ok(p) => p,
                 Err(e) => {
-                    let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((1, 0));
+                    let (line, column) = e
+                        .location()
+                        .map(|l| (l.line(), l.column()))
+                        .unwrap_or((1, 0));
                     cx.diags.push(Diagnostic {
                         file: file.display().to_string(),
                         line,
@@ -133,9 +141,17 @@ impl RouteSet {
                 }
             };
             for rc in parsed.routes {
-                if let Some(route) =
-                    check_route(&mut cx, &file, rc, opts, environment.as_ref(), &template_ok, &mut tera, &mut seen, &mut paths)
-                {
+                if let Some(route) = check_route(
+                    &mut cx,
+                    &file,
+                    rc,
+                    opts,
+                    environment.as_ref(),
+                    &template_ok,
+                    &mut tera,
+                    &mut seen,
+                    &mut paths,
+                ) {
                     routes.insert(route.id.clone(), Arc::new(route));
                 }
             }
@@ -157,7 +173,9 @@ impl RouteSet {
         let mut by_path = HashMap::new();
         for r in routes.values() {
             match &r.source {
-                SourceConfig::Event { name } => by_event.entry(name.clone()).or_default().push(r.id.clone()),
+                SourceConfig::Event { name } => {
+                    by_event.entry(name.clone()).or_default().push(r.id.clone())
+                }
                 SourceConfig::Http(h) => {
                     by_path.insert(h.path.clone(), r.id.clone());
                 }
@@ -176,7 +194,11 @@ impl RouteSet {
         for failure in examples::run(&set, &opts.mappings_dir).failures_that_break_rendering() {
             cx.diags.push(failure);
         }
-        if cx.diags.is_empty() { Ok(set) } else { Err(cx.diags) }
+        if cx.diags.is_empty() {
+            Ok(set)
+        } else {
+            Err(cx.diags)
+        }
     }
 }
 
@@ -196,13 +218,20 @@ fn check_route(
     let id = rc.id.value.clone();
     let line = rc.id.referenced.line();
     if id.trim().is_empty() || id.contains(char::is_whitespace) {
-        cx.at(file, line, format!("route id {id:?} must be one word, like digitalpost.letter"));
+        cx.at(
+            file,
+            line,
+            format!("route id {id:?} must be one word, like digitalpost.letter"),
+        );
     }
     if let Some((other, other_line)) = seen.get(&id) {
         cx.at(
             file,
             line,
-            format!("route id {id:?} is already used at {}:{other_line}", other.display()),
+            format!(
+                "route id {id:?} is already used at {}:{other_line}",
+                other.display()
+            ),
         );
     } else {
         seen.insert(id.clone(), (file.to_path_buf(), line));
@@ -225,9 +254,20 @@ fn check_route(
     if let SourceConfig::Http(h) = &rc.source.value {
         let sline = rc.source.referenced.line();
         if !h.path.starts_with('/') {
-            cx.at(file, sline, format!("route {id}: http path {:?} must start with /", h.path));
+            cx.at(
+                file,
+                sline,
+                format!("route {id}: http path {:?} must start with /", h.path),
+            );
         } else if let Some(other) = paths.insert(h.path.clone(), id.clone()) {
-            cx.at(file, sline, format!("route {id}: http path {} is already served by route {other}", h.path));
+            cx.at(
+                file,
+                sline,
+                format!(
+                    "route {id}: http path {} is already served by route {other}",
+                    h.path
+                ),
+            );
         }
     }
     let template = rc.transform.template.value.clone();
@@ -254,7 +294,11 @@ fn check_route(
                 let path = dir.path.join(&x.value);
                 match transform::xsd::check_schema(&path) {
                     Ok(()) => xsd = Some(path),
-                    Err(e) => cx.at(file, x.referenced.line(), format!("route {id}: xsd {:?}: {e}", x.value)),
+                    Err(e) => cx.at(
+                        file,
+                        x.referenced.line(),
+                        format!("route {id}: xsd {:?}: {e}", x.value),
+                    ),
                 }
             }
             None => {} // validation is off; load() says so once
@@ -293,23 +337,56 @@ fn check_route(
     };
     let r = &redelivery;
     if r.max_attempts == 0 {
-        cx.at(file, rline, format!("route {id}: redelivery.max_attempts must be at least 1"));
+        cx.at(
+            file,
+            rline,
+            format!("route {id}: redelivery.max_attempts must be at least 1"),
+        );
     }
     if !(r.multiplier >= 1.0 && r.multiplier.is_finite()) {
-        cx.at(file, rline, format!("route {id}: redelivery.multiplier must be 1 or more, not {}", r.multiplier));
+        cx.at(
+            file,
+            rline,
+            format!(
+                "route {id}: redelivery.multiplier must be 1 or more, not {}",
+                r.multiplier
+            ),
+        );
     }
     if !(0.0..1.0).contains(&r.jitter) {
-        cx.at(file, rline, format!("route {id}: redelivery.jitter must be from 0 up to 1, not {}", r.jitter));
+        cx.at(
+            file,
+            rline,
+            format!(
+                "route {id}: redelivery.jitter must be from 0 up to 1, not {}",
+                r.jitter
+            ),
+        );
     }
     if r.initial > r.cap {
-        cx.at(file, rline, format!("route {id}: redelivery.initial is longer than redelivery.cap"));
+        cx.at(
+            file,
+            rline,
+            format!("route {id}: redelivery.initial is longer than redelivery.cap"),
+        );
     }
     let mut add_expr = |what: &str, src: &str, l: u64| {
         if let Err(e) = tera.add_raw_template(&expr_name(&id, what), src) {
-            cx.at(file, l, format!("route {id}: {what} expression does not parse: {}", error_chain(&e)));
+            cx.at(
+                file,
+                l,
+                format!(
+                    "route {id}: {what} expression does not parse: {}",
+                    error_chain(&e)
+                ),
+            );
         }
     };
-    add_expr("idempotency_key", &rc.idempotency_key.value, rc.idempotency_key.referenced.line());
+    add_expr(
+        "idempotency_key",
+        &rc.idempotency_key.value,
+        rc.idempotency_key.referenced.line(),
+    );
     if let Some(f) = &rc.filter {
         add_expr("filter", &f.value, f.referenced.line());
     }
@@ -362,5 +439,9 @@ fn split_location(text: &str, dir: &Path, env: &str) -> (String, u64, String) {
             return (f.to_string(), line, rest.to_string());
         }
     }
-    (dir.join(format!("{env}.yaml")).display().to_string(), 0, text.to_string())
+    (
+        dir.join(format!("{env}.yaml")).display().to_string(),
+        0,
+        text.to_string(),
+    )
 }

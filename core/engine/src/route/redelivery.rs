@@ -9,7 +9,9 @@ use super::config::RedeliveryConfig;
 impl RedeliveryConfig {
     /// The wait before attempt `failed_attempt + 1`, without jitter.
     pub fn base_delay(&self, failed_attempt: u32) -> Duration {
-        let exp = self.multiplier.powi(failed_attempt.saturating_sub(1) as i32);
+        let exp = self
+            .multiplier
+            .powi(failed_attempt.saturating_sub(1) as i32);
         let ms = (self.initial.as_millis() as f64 * exp).min(self.cap.as_millis() as f64);
         Duration::from_millis(ms as u64)
     }
@@ -70,9 +72,15 @@ mod tests {
         let p = policy();
         for _ in 0..200 {
             let d = p.next_delay(2, None);
-            assert!(d >= Duration::from_millis(150) && d <= Duration::from_millis(250), "{d:?}");
+            assert!(
+                d >= Duration::from_millis(150) && d <= Duration::from_millis(250),
+                "{d:?}"
+            );
         }
-        assert_eq!(p.next_delay(1, Some(Duration::from_secs(7))), Duration::from_secs(7));
+        assert_eq!(
+            p.next_delay(1, Some(Duration::from_secs(7))),
+            Duration::from_secs(7)
+        );
         assert!(p.may_retry(5));
         assert!(!p.may_retry(6));
     }

@@ -55,20 +55,31 @@ fn base64_decode(v: &Value, _: &HashMap<String, Value>) -> Result<Value> {
 }
 
 fn sha256(v: &Value, _: &HashMap<String, Value>) -> Result<Value> {
-    Ok(Value::String(hex::encode(Sha256::digest(as_text(v).as_bytes()))))
+    Ok(Value::String(hex::encode(Sha256::digest(
+        as_text(v).as_bytes(),
+    ))))
 }
 
 /// Renders an RFC 3339 instant in Danish local time, e.g. for MeMo's sending date.
 fn copenhagen_time(v: &Value, args: &HashMap<String, Value>) -> Result<Value> {
     let text = as_text(v);
     let instant: DateTime<Utc> = DateTime::parse_from_rfc3339(&text)
-        .map_err(|e| tera::Error::msg(format!("copenhagen_time: {text:?} is not an RFC 3339 time: {e}")))?
+        .map_err(|e| {
+            tera::Error::msg(format!(
+                "copenhagen_time: {text:?} is not an RFC 3339 time: {e}"
+            ))
+        })?
         .with_timezone(&Utc);
     let format = args
         .get("format")
         .and_then(Value::as_str)
         .unwrap_or("%Y-%m-%dT%H:%M:%S%:z");
-    Ok(Value::String(instant.with_timezone(&Copenhagen).format(format).to_string()))
+    Ok(Value::String(
+        instant
+            .with_timezone(&Copenhagen)
+            .format(format)
+            .to_string(),
+    ))
 }
 
 fn uuid_v4(_: &HashMap<String, Value>) -> Result<Value> {
@@ -80,7 +91,9 @@ fn uuid_v5(args: &HashMap<String, Value>) -> Result<Value> {
         .get("name")
         .map(as_text)
         .ok_or_else(|| tera::Error::msg("uuid_v5 needs name=..."))?;
-    Ok(Value::String(uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes()).to_string()))
+    Ok(Value::String(
+        uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes()).to_string(),
+    ))
 }
 
 /// A UUID in version 4 form derived from `name`: stable for the same name, for formats
@@ -93,11 +106,17 @@ fn uuid_v4_from(args: &HashMap<String, Value>) -> Result<Value> {
     let digest = Sha256::digest(name.as_bytes());
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&digest[..16]);
-    Ok(Value::String(uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()))
+    Ok(Value::String(
+        uuid::Builder::from_random_bytes(bytes)
+            .into_uuid()
+            .to_string(),
+    ))
 }
 
 fn now(_: &HashMap<String, Value>) -> Result<Value> {
-    Ok(Value::String(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
+    Ok(Value::String(
+        Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    ))
 }
 
 pub fn register(tera: &mut Tera) {
@@ -120,7 +139,8 @@ mod tests {
         let mut t = Tera::default();
         register(&mut t);
         t.add_raw_template("t", src).unwrap();
-        t.render("t", &tera::Context::from_value(ctx).unwrap()).unwrap()
+        t.render("t", &tera::Context::from_value(ctx).unwrap())
+            .unwrap()
     }
 
     #[test]
@@ -150,7 +170,13 @@ mod tests {
         assert_eq!(a, render("{{ uuid_v5(name='x') }}", serde_json::json!({})));
         let v4 = render("{{ uuid_v4_from(name='m1') }}", serde_json::json!({}));
         assert_eq!(uuid::Uuid::parse_str(&v4).unwrap().get_version_num(), 4);
-        assert_eq!(v4, render("{{ uuid_v4_from(name='m1') }}", serde_json::json!({})));
-        assert_ne!(render("{{ uuid() }}", serde_json::json!({})), render("{{ uuid() }}", serde_json::json!({})));
+        assert_eq!(
+            v4,
+            render("{{ uuid_v4_from(name='m1') }}", serde_json::json!({}))
+        );
+        assert_ne!(
+            render("{{ uuid() }}", serde_json::json!({})),
+            render("{{ uuid() }}", serde_json::json!({}))
+        );
     }
 }

@@ -30,7 +30,9 @@ fn join_errors(errors: &[libxml::error::StructuredError]) -> String {
         .iter()
         .take(5)
         .map(|e| match e.line {
-            Some(line) if line > 0 => format!("line {line}: {}", e.message.as_deref().unwrap_or("").trim()),
+            Some(line) if line > 0 => {
+                format!("line {line}: {}", e.message.as_deref().unwrap_or("").trim())
+            }
             _ => e.message.as_deref().unwrap_or("").trim().to_string(),
         })
         .collect::<Vec<_>>()
@@ -77,9 +79,10 @@ pub fn validate(path: &Path, xml: &[u8]) -> Result<(), XsdError> {
         .parse_string(xml)
         .map_err(|e| XsdError::Malformed(format!("{e:?}")))?;
     with_schema(path, |ctx| {
-        ctx.validate_document(&doc).map_err(|errors| XsdError::Invalid {
-            schema: path.display().to_string(),
-            errors: join_errors(&errors),
-        })
+        ctx.validate_document(&doc)
+            .map_err(|errors| XsdError::Invalid {
+                schema: path.display().to_string(),
+                errors: join_errors(&errors),
+            })
     })
 }
