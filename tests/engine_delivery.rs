@@ -479,7 +479,79 @@ async fn two_engines_never_deliver_one_message_twice(backend: Backend) {
     b.shutdown(wb).await;
 }
 
+async fn submit_many_journals_a_batch_once(backend: Backend) {
+    let sandbox = start_sandbox().await;
+    let db = fresh_database(backend, "many").await;
+    let engine = engine(&db, &sandbox).await;
+    let workers = engine.start();
+    let before = engine
+        .submit_now(Outbound {
+            route: "test.bulk",
+            event: &json!({"id": "b-0"}),
+        })
+        .await
+        .unwrap();
+    let mut events: Vec<serde_json::Value> =
+        (0..300).map(|k| json!({"id": format!("b-{k}")})).collect();
+    events.push(json!({"id": "b-7"})); // the same key twice in one batch
+    let mut tx = engine.journal().begin().await.unwrap();
+    let outcomes = engine
+        .submit_many(&mut tx, "test.bulk", &events)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    engine.wake();
+    assert_eq!(outcomes.len(), 301);
+    assert_eq!(
+        outcomes[0],
+        Submitted::Duplicate(before.id().unwrap()),
+        "already journaled before the batch"
+    );
+    assert!(matches!(outcomes[7], Submitted::Journaled(_)));
+    assert_eq!(
+        outcomes[300],
+        Submitted::Duplicate(outcomes[7].id().unwrap())
+    );
+    let journaled = outcomes
+        .iter()
+        .filter(|o| matches!(o, Submitted::Journaled(_)))
+        .count();
+    assert_eq!(journaled, 299);
+    let until = std::time::Instant::now() + Duration::from_secs(30);
+    while engine
+        .journal()
+        .count_by_state(Some("test.bulk"))
+        .await
+        .unwrap()
+        != vec![(MessageState::Delivered, 300)]
+    {
+        assert!(std::time::Instant::now() < until, "batch not delivered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let id = outcomes[42].id().unwrap();
+    let states: Vec<MessageState> = engine
+        .journal()
+        .history(id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.to_state)
+        .collect();
+    assert_eq!(
+        states,
+        [
+            MessageState::Received,
+            MessageState::Pending,
+            MessageState::InFlight,
+            MessageState::Delivered
+        ]
+    );
+    assert_eq!(sandbox.handles.generic.recorder.stats().unique, 300);
+    engine.shutdown(workers).await;
+}
+
 on_both_backends!(
+    submit_many_journals_a_batch_once,
     redelivery_follows_backoff,
     permanent_error_goes_dead_and_replays_once,
     tampered_payload_is_never_sent,

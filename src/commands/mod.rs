@@ -23,8 +23,8 @@ pub fn emit<T: serde::Serialize>(json: bool, value: &T, human: impl FnOnce()) {
 
 pub fn print_table(messages: &[JournalMessage]) {
     println!(
-        "{:<36}  {:<20}  {:<10}  {:>3}  {:<24}  {}",
-        "ID", "ROUTE", "STATE", "TRY", "UPDATED", "LAST ERROR"
+        "{:<36}  {:<20}  {:<10}  {:>3}  {:<24}  LAST ERROR",
+        "ID", "ROUTE", "STATE", "TRY", "UPDATED"
     );
     for m in messages {
         println!(

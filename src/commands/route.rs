@@ -42,8 +42,8 @@ pub async fn run(ctx: &Context, cmd: RouteCommand) -> anyhow::Result<ExitCode> {
             let list: Vec<_> = routes.routes().map(|r| r.as_ref()).collect();
             emit(ctx.json, &list, || {
                 println!(
-                    "{:<24}  {:<40}  {:<8}  {:<20}  {}",
-                    "ROUTE", "SOURCE", "ADAPTER", "ENDPOINT", "TEMPLATE"
+                    "{:<24}  {:<40}  {:<8}  {:<20}  TEMPLATE",
+                    "ROUTE", "SOURCE", "ADAPTER", "ENDPOINT"
                 );
                 for r in &list {
                     let source = match &r.source {

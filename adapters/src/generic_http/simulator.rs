@@ -48,11 +48,11 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 async fn receive(State(sim): State<GenericReceiver>, headers: HeaderMap, body: Bytes) -> Response {
     sim.recorder.count_request();
-    if let Some(fault) = sim.faults.next() {
-        if let Some(resp) = faults::inject(&fault).await {
-            sim.recorder.count_fault();
-            return resp;
-        }
+    if let Some(fault) = sim.faults.next()
+        && let Some(resp) = faults::inject(&fault).await
+    {
+        sim.recorder.count_fault();
+        return resp;
     }
     let Some(key) =
         header(&headers, "idempotency-key").or_else(|| header(&headers, "x-message-id"))

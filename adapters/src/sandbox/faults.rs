@@ -104,27 +104,6 @@ impl FaultKind {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fail_next_n_then_pass() {
-        let plan = FaultPlan::default();
-        let f: Fault = serde_json::from_str(r#"{"kind":"status","status":503,"count":2}"#).unwrap();
-        plan.push(f);
-        assert!(matches!(
-            plan.next(),
-            Some(FaultKind::Status { status: 503, .. })
-        ));
-        assert!(matches!(
-            plan.next(),
-            Some(FaultKind::Status { status: 503, .. })
-        ));
-        assert_eq!(plan.next(), None);
-    }
-}
-
 /// Carries out a fault. `None` means: go on and answer normally (after any delay).
 pub async fn inject(kind: &FaultKind) -> Option<axum::response::Response> {
     use axum::body::Body;
@@ -186,5 +165,26 @@ pub async fn inject(kind: &FaultKind) -> Option<axum::response::Response> {
                 .insert(header::CONTENT_LENGTH, "4096".parse().expect("digits"));
             Some(resp)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fail_next_n_then_pass() {
+        let plan = FaultPlan::default();
+        let f: Fault = serde_json::from_str(r#"{"kind":"status","status":503,"count":2}"#).unwrap();
+        plan.push(f);
+        assert!(matches!(
+            plan.next(),
+            Some(FaultKind::Status { status: 503, .. })
+        ));
+        assert!(matches!(
+            plan.next(),
+            Some(FaultKind::Status { status: 503, .. })
+        ));
+        assert_eq!(plan.next(), None);
     }
 }

@@ -250,10 +250,10 @@ impl Engine {
     async fn ingest(&self, msg: NewMessage) -> Result<InsertOutcome, JournalError> {
         if let Some(ingress) = &self.inner.ingress {
             let (reply, answer) = tokio::sync::oneshot::channel();
-            if ingress.send((msg.clone(), reply)).is_ok() {
-                if let Ok(outcome) = answer.await {
-                    return outcome;
-                }
+            if ingress.send((msg.clone(), reply)).is_ok()
+                && let Ok(outcome) = answer.await
+            {
+                return outcome;
             }
         }
         let mut tx = self.inner.journal.begin().await?;
@@ -415,15 +415,15 @@ impl Engine {
     /// Declared sizes and digests are checked before anything is written.
     pub async fn accept_inbound(&self, inbound: Inbound<'_>) -> Result<Submitted, EngineError> {
         let route = self.route(inbound.route)?.clone();
-        if let Some(declared) = inbound.declared_size {
-            if declared != inbound.payload.len() {
-                return Err(EngineError::SizeMismatch {
-                    route: route.id.clone(),
-                    external_id: inbound.external_id.to_string(),
-                    declared,
-                    actual: inbound.payload.len(),
-                });
-            }
+        if let Some(declared) = inbound.declared_size
+            && declared != inbound.payload.len()
+        {
+            return Err(EngineError::SizeMismatch {
+                route: route.id.clone(),
+                external_id: inbound.external_id.to_string(),
+                declared,
+                actual: inbound.payload.len(),
+            });
         }
         let checksum = Sha256Digest::of(inbound.payload);
         if let Some(declared) = inbound.declared_sha256 {

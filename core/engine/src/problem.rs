@@ -51,3 +51,19 @@ impl IntoResponse for Problem {
         resp
     }
 }
+
+/// A problem as handlers return it: boxed, so results stay small.
+#[derive(Debug)]
+pub struct ApiError(pub Box<Problem>);
+
+impl From<Problem> for ApiError {
+    fn from(p: Problem) -> Self {
+        ApiError(Box::new(p))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (*self.0).into_response()
+    }
+}

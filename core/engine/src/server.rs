@@ -13,7 +13,7 @@ use crate::engine::{Engine, EngineError, Outbound, Submitted, SyncFailure};
 use crate::ids::MessageId;
 use crate::journal::{JournalError, ListFilter};
 use crate::message::{MessageState, now_ms};
-use crate::problem::Problem;
+use crate::problem::{ApiError, Problem};
 use crate::route::{HttpMode, SourceConfig};
 
 /// The router for `knudepunkt serve`.
@@ -53,13 +53,14 @@ fn journal_problem(e: JournalError) -> Problem {
     }
 }
 
-fn parse_id(raw: &str) -> Result<MessageId, Problem> {
+fn parse_id(raw: &str) -> Result<MessageId, ApiError> {
     raw.parse().map_err(|_| {
         Problem::new(
             StatusCode::BAD_REQUEST,
             "bad-id",
             format!("{raw:?} is not a message id (a UUID)"),
         )
+        .into()
     })
 }
 
@@ -108,7 +109,7 @@ struct ListQuery {
 async fn list_messages(
     State(engine): State<Engine>,
     Query(q): Query<ListQuery>,
-) -> Result<Response, Problem> {
+) -> Result<Response, ApiError> {
     let state = match q.state.as_deref() {
         Some(s) => Some(
             s.parse::<MessageState>()
@@ -133,7 +134,7 @@ async fn list_messages(
 async fn list_dead(
     State(engine): State<Engine>,
     Query(q): Query<ListQuery>,
-) -> Result<Response, Problem> {
+) -> Result<Response, ApiError> {
     let filter = ListFilter {
         route: q.route,
         state: Some(MessageState::Dead),
@@ -151,7 +152,7 @@ async fn list_dead(
 async fn show_message(
     State(engine): State<Engine>,
     Path(id): Path<String>,
-) -> Result<Response, Problem> {
+) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
     let msg = engine.journal().get(id).await.map_err(journal_problem)?;
     let history = engine
@@ -182,7 +183,7 @@ async fn replay(
     State(engine): State<Engine>,
     Path(id): Path<String>,
     body: Body,
-) -> Result<Response, Problem> {
+) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
     let b = operator_body(body).await;
     engine
@@ -202,7 +203,7 @@ async fn discard(
     State(engine): State<Engine>,
     Path(id): Path<String>,
     body: Body,
-) -> Result<Response, Problem> {
+) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
     let b = operator_body(body).await;
     let reason = b.reason.ok_or_else(|| {
@@ -226,7 +227,7 @@ async fn list_routes(State(engine): State<Engine>) -> Response {
 }
 
 /// Any other POST: an inbound route's path.
-async fn inbound(State(engine): State<Engine>, req: Request) -> Result<Response, Problem> {
+async fn inbound(State(engine): State<Engine>, req: Request) -> Result<Response, ApiError> {
     let path = req.uri().path().to_string();
     let Some(route) = engine.routes().for_path(&path).cloned() else {
         return Err(Problem::new(
@@ -234,14 +235,16 @@ async fn inbound(State(engine): State<Engine>, req: Request) -> Result<Response,
             "no-route",
             format!("no route serves {path}"),
         )
-        .with_instance(path));
+        .with_instance(path)
+        .into());
     };
     if req.method() != axum::http::Method::POST {
         return Err(Problem::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method",
             format!("{path} takes POST"),
-        ));
+        )
+        .into());
     }
     let SourceConfig::Http(http) = &route.source else {
         unreachable!("for_path only returns http routes")
@@ -313,7 +316,7 @@ async fn inbound(State(engine): State<Engine>, req: Request) -> Result<Response,
                 }
                 Ok(resp)
             }
-            Err(SyncFailure::Engine(e)) => Err(engine_problem(e, &path)),
+            Err(SyncFailure::Engine(e)) => Err(engine_problem(e, &path).into()),
             Err(SyncFailure::Refused { id, error, reply }) => {
                 let detail = match reply {
                     Some(r) => format!("the receiver answered {}: {error}", r.status),
@@ -321,13 +324,15 @@ async fn inbound(State(engine): State<Engine>, req: Request) -> Result<Response,
                 };
                 Err(Problem::new(StatusCode::BAD_GATEWAY, "refused", detail)
                     .with_message(id)
-                    .with_instance(path))
+                    .with_instance(path)
+                    .into())
             }
             Err(e @ SyncFailure::Deadline { id, .. }) => {
                 Err(
                     Problem::new(StatusCode::GATEWAY_TIMEOUT, "deadline", e.to_string())
                         .with_message(id)
-                        .with_instance(path),
+                        .with_instance(path)
+                        .into(),
                 )
             }
         },

@@ -90,12 +90,11 @@ async fn deliver_claimed(inner: &Arc<Inner>, msg: Claimed) {
             record_raw(inner, &msg.route, msg.id, &msg.claim_token, msg.attempt, msg.correlation_id.as_deref(), true, MessageState::Dead, None, Some((ErrorKind::Permanent, why)), None);
             return;
         };
-        if let Some(deadline) = msg.deadline_at {
-            if deadline < now_ms() && msg.claimed_from == MessageState::Accepted {
+        if let Some(deadline) = msg.deadline_at
+            && deadline < now_ms() && msg.claimed_from == MessageState::Accepted {
                 record(inner, &route, msg.id, &msg.claim_token, msg.attempt, msg.correlation_id.as_deref(), MessageState::Dead, None, Some((ErrorKind::Deadline, "no confirmation before the deadline".into())), None, msg.created_at);
                 return;
             }
-        }
         let outcome = attempt(inner, &route, &msg).await;
         match outcome {
             DeliveryOutcome::Transient { error, retry_after } => {

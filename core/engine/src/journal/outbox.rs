@@ -67,6 +67,15 @@ pub async fn insert_many(
     Ok(out)
 }
 
+/// One history row to write: message, from, to, attempt, detail.
+type TransitionRow<'a> = (
+    &'a NewMessage,
+    Option<&'a str>,
+    &'a str,
+    i64,
+    Option<&'a str>,
+);
+
 const MESSAGE_COLUMNS: usize = 17;
 const TRANSITION_COLUMNS: usize = 6;
 
@@ -121,7 +130,7 @@ async fn insert_chunk(
         .collect::<Result<_, _>>()?;
 
     // The history of each new message: received, pending (and in_flight if claimed).
-    let mut transitions: Vec<(&NewMessage, Option<&str>, &str, i64, Option<&str>)> = Vec::new();
+    let mut transitions: Vec<TransitionRow> = Vec::new();
     for msg in msgs.iter().filter(|m| inserted.contains(&m.id.to_string())) {
         transitions.push((msg, None, "received", 0, msg.origin.as_deref()));
         transitions.push((msg, Some("received"), "pending", 0, None));

@@ -190,21 +190,21 @@ fn run_one(set: &RouteSet, file: &Path) -> ExampleResult {
     if example.filtered {
         return mismatch("expected the filter to turn this example away, but it rendered".into());
     }
-    if let Some(k) = &example.idempotency_key {
-        if rendered.idempotency_key.as_str() != k {
-            return mismatch(format!(
-                "idempotency key {:?}, expected {k:?}",
-                rendered.idempotency_key.as_str()
-            ));
-        }
+    if let Some(k) = &example.idempotency_key
+        && rendered.idempotency_key.as_str() != k
+    {
+        return mismatch(format!(
+            "idempotency key {:?}, expected {k:?}",
+            rendered.idempotency_key.as_str()
+        ));
     }
-    if let Some(c) = &example.correlation_id {
-        if rendered.correlation_id.as_deref() != Some(c.as_str()) {
-            return mismatch(format!(
-                "correlation id {:?}, expected {c:?}",
-                rendered.correlation_id
-            ));
-        }
+    if let Some(c) = &example.correlation_id
+        && rendered.correlation_id.as_deref() != Some(c.as_str())
+    {
+        return mismatch(format!(
+            "correlation id {:?}, expected {c:?}",
+            rendered.correlation_id
+        ));
     }
     let Some(expected_name) = &example.expected else {
         return broken(

@@ -246,7 +246,7 @@ fn check_route(
                 );
             }
         }
-        if !envs.value.iter().any(|e| *e == opts.environment) {
+        if !envs.value.contains(&opts.environment) {
             // Not part of this environment: checked for syntax only.
             return None;
         }
@@ -289,22 +289,20 @@ fn check_route(
     }
     let mut xsd = None;
     if let Some(x) = &rc.transform.xsd {
-        match &opts.schema_dir {
-            Some(dir) => {
-                let path = dir.path.join(&x.value);
-                match transform::xsd::check_schema(&path) {
-                    Ok(()) => xsd = Some(path),
-                    Err(e) => cx.at(
-                        file,
-                        x.referenced.line(),
-                        format!("route {id}: xsd {:?}: {e}", x.value),
-                    ),
-                }
+        // Without a schema directory validation is off; load() says so once.
+        if let Some(dir) = &opts.schema_dir {
+            let path = dir.path.join(&x.value);
+            match transform::xsd::check_schema(&path) {
+                Ok(()) => xsd = Some(path),
+                Err(e) => cx.at(
+                    file,
+                    x.referenced.line(),
+                    format!("route {id}: xsd {:?}: {e}", x.value),
+                ),
             }
-            None => {} // validation is off; load() says so once
         }
     }
-    if !opts.adapters.iter().any(|a| *a == rc.deliver.adapter.value) {
+    if !opts.adapters.contains(&rc.deliver.adapter.value) {
         cx.at(
             file,
             rc.deliver.adapter.referenced.line(),
@@ -428,16 +426,16 @@ fn tera_line(e: &tera::Error) -> u64 {
 /// Environment errors already start with `file:line:`; split them for a Diagnostic.
 fn split_location(text: &str, dir: &Path, env: &str) -> (String, u64, String) {
     let mut parts = text.splitn(3, ':');
-    if let (Some(f), Some(l), Some(rest)) = (parts.next(), parts.next(), parts.next()) {
-        if let Ok(line) = l.trim().parse::<u64>() {
-            let rest = rest.trim_start();
-            // drop a column number if present
-            let rest = match rest.split_once(": ") {
-                Some((c, m)) if c.parse::<u64>().is_ok() => m,
-                _ => rest,
-            };
-            return (f.to_string(), line, rest.to_string());
-        }
+    if let (Some(f), Some(l), Some(rest)) = (parts.next(), parts.next(), parts.next())
+        && let Ok(line) = l.trim().parse::<u64>()
+    {
+        let rest = rest.trim_start();
+        // drop a column number if present
+        let rest = match rest.split_once(": ") {
+            Some((c, m)) if c.parse::<u64>().is_ok() => m,
+            _ => rest,
+        };
+        return (f.to_string(), line, rest.to_string());
     }
     (
         dir.join(format!("{env}.yaml")).display().to_string(),

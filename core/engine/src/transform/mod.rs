@@ -55,10 +55,10 @@ pub fn template_files(dir: &Path) -> Vec<(String, std::path::PathBuf)> {
             let path = entry.path();
             if path.is_dir() {
                 stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "tera") {
-                if let Ok(rel) = path.strip_prefix(dir) {
-                    out.push((rel.to_string_lossy().replace('\\', "/"), path.clone()));
-                }
+            } else if path.extension().is_some_and(|e| e == "tera")
+                && let Ok(rel) = path.strip_prefix(dir)
+            {
+                out.push((rel.to_string_lossy().replace('\\', "/"), path.clone()));
             }
         }
     }
