@@ -28,7 +28,6 @@ CREATE UNIQUE INDEX messages_route_idempotency ON messages (route, idempotency_k
 CREATE INDEX messages_due ON messages (due_at) WHERE state IN ('pending', 'retrying', 'in_flight');
 CREATE INDEX messages_correlation ON messages (correlation_id);
 CREATE INDEX messages_route_state ON messages (route, state);
-CREATE INDEX messages_claim ON messages (claim_token);
 
 CREATE TABLE message_transitions (
     id          {{SERIAL_PK}},

@@ -12,12 +12,13 @@ use tracing::{Instrument, info_span};
 use crate::checksum::{ChecksumError, Sha256Digest};
 use crate::delivery::{AdapterRegistry, DeliveryOutcome, Reply};
 use crate::ids::{IdempotencyKey, MessageId};
-use crate::journal::{self, InsertOutcome, Journal, JournalError, NewMessage, Recorded};
+use crate::journal::{self, InsertOutcome, Journal, JournalError, NewMessage};
 use crate::message::{Direction, ErrorKind, MessageState, now_ms};
 use crate::metrics::Metrics;
 use crate::route::{Route, RouteSet};
 use crate::transform::TransformError;
 use crate::worker;
+use crate::writer::WriteJob;
 
 #[derive(Debug, Error)]
 pub enum EngineError {
@@ -139,52 +140,9 @@ pub(crate) struct Inner {
     pub options: EngineOptions,
     pub wake: Notify,
     pub metrics: Metrics,
-    pub recorder: mpsc::UnboundedSender<Recorded>,
-    ingress: Option<mpsc::UnboundedSender<IngressJob>>,
-    recorder_rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Recorded>>>,
+    pub writer: mpsc::UnboundedSender<WriteJob>,
+    started: std::sync::atomic::AtomicBool,
     pub shutdown: watch::Sender<bool>,
-}
-
-/// A message to journal on its own, with whoever waits for the outcome.
-type IngressJob = (
-    NewMessage,
-    tokio::sync::oneshot::Sender<Result<InsertOutcome, JournalError>>,
-);
-
-/// Group commit: messages journaled outside a caller's transaction (synchronous and
-/// asynchronous HTTP routes, inbound messages) are written together, many per transaction.
-async fn run_ingress(journal: Journal, mut rx: mpsc::UnboundedReceiver<IngressJob>) {
-    let mut batch: Vec<IngressJob> = Vec::with_capacity(256);
-    while let Some(job) = rx.recv().await {
-        batch.push(job);
-        while batch.len() < 256 {
-            match rx.try_recv() {
-                Ok(j) => batch.push(j),
-                Err(_) => break,
-            }
-        }
-        let msgs: Vec<NewMessage> = batch.iter().map(|(m, _)| m.clone()).collect();
-        let result = async {
-            let mut tx = journal.begin().await?;
-            let out = journal::outbox_insert_many(&mut tx, &msgs, now_ms()).await?;
-            tx.commit().await?;
-            Ok::<_, JournalError>(out)
-        }
-        .await;
-        match result {
-            Ok(outcomes) => {
-                for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
-                    let _ = reply.send(Ok(outcome));
-                }
-            }
-            Err(e) => {
-                let text = e.to_string();
-                for (_, reply) in batch.drain(..) {
-                    let _ = reply.send(Err(JournalError::Write(text.clone())));
-                }
-            }
-        }
-    }
 }
 
 /// The engine; cheap to clone.
@@ -198,19 +156,16 @@ fn now_rfc3339() -> String {
 }
 
 impl Engine {
+    /// Must be called within a Tokio runtime: it starts the journal writer.
     pub fn new(
         journal: Journal,
         routes: Arc<RouteSet>,
         adapters: AdapterRegistry,
         options: EngineOptions,
     ) -> Self {
-        let (tx, rx) = mpsc::unbounded_channel();
         let (shutdown, _) = watch::channel(false);
-        let ingress = tokio::runtime::Handle::try_current().ok().map(|rt| {
-            let (itx, irx) = mpsc::unbounded_channel();
-            rt.spawn(run_ingress(journal.clone(), irx));
-            itx
-        });
+        let (writer, jobs) = mpsc::unbounded_channel();
+        tokio::spawn(crate::writer::run(journal.clone(), jobs));
         Engine {
             inner: Arc::new(Inner {
                 journal,
@@ -219,9 +174,8 @@ impl Engine {
                 options,
                 wake: Notify::new(),
                 metrics: Metrics::new(),
-                recorder: tx,
-                ingress,
-                recorder_rx: std::sync::Mutex::new(Some(rx)),
+                writer,
+                started: std::sync::atomic::AtomicBool::new(false),
                 shutdown,
             }),
         }
@@ -248,18 +202,14 @@ impl Engine {
     /// Journals one message outside any caller's transaction, together with whatever
     /// else arrives meanwhile (group commit).
     async fn ingest(&self, msg: NewMessage) -> Result<InsertOutcome, JournalError> {
-        if let Some(ingress) = &self.inner.ingress {
-            let (reply, answer) = tokio::sync::oneshot::channel();
-            if ingress.send((msg.clone(), reply)).is_ok()
-                && let Ok(outcome) = answer.await
-            {
-                return outcome;
-            }
-        }
-        let mut tx = self.inner.journal.begin().await?;
-        let outcome = journal::outbox_insert(&mut tx, &msg, now_ms()).await?;
-        tx.commit().await?;
-        Ok(outcome)
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.inner
+            .writer
+            .send(WriteJob::Insert(msg, reply))
+            .map_err(|_| JournalError::Write("the journal writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| JournalError::Write("the journal writer has stopped".into()))?
     }
 
     fn route(&self, id: &str) -> Result<&Arc<Route>, EngineError> {
@@ -550,31 +500,31 @@ impl Engine {
         .await
     }
 
-    /// Starts the workers and the outcome recorder. They run until [`Engine::shutdown`].
+    /// Starts the workers. They run until [`Engine::shutdown`].
     pub fn start(&self) -> tokio::task::JoinHandle<()> {
-        let rx = self
+        let already = self
             .inner
-            .recorder_rx
-            .lock()
-            .expect("recorder lock")
-            .take()
-            .expect("Engine::start called twice");
-        let inner = self.inner.clone();
-        tokio::spawn(async move {
-            let (drain, drained) = tokio::sync::oneshot::channel();
-            let recorder = tokio::spawn(worker::run_recorder(inner.clone(), rx, drained));
-            // Returns once shutdown is asked for and every delivery in flight is done.
-            worker::run_claimer(inner.clone()).await;
-            let _ = drain.send(());
-            let _ = recorder.await;
-        })
+            .started
+            .swap(true, std::sync::atomic::Ordering::SeqCst);
+        assert!(!already, "Engine::start called twice");
+        tokio::spawn(worker::run_claimer(self.inner.clone()))
     }
 
-    /// Stops claiming, waits for deliveries in flight, writes their outcomes.
+    /// Stops claiming, waits for deliveries in flight, and writes their outcomes.
     pub async fn shutdown(&self, handle: tokio::task::JoinHandle<()>) {
         let _ = self.inner.shutdown.send(true);
         self.wake();
+        // The claimer returns once every delivery in flight has handed over its outcome.
         let _ = handle.await;
+        self.flush().await;
+    }
+
+    /// Waits until everything handed to the journal writer so far is written.
+    pub async fn flush(&self) {
+        let (reply, done) = tokio::sync::oneshot::channel();
+        if self.inner.writer.send(WriteJob::Flush(reply)).is_ok() {
+            let _ = done.await;
+        }
     }
 }
 

@@ -18,6 +18,7 @@ pub mod schema_dir;
 pub mod server;
 pub mod transform;
 mod worker;
+mod writer;
 
 pub use checksum::Sha256Digest;
 pub use delivery::{Adapter, AdapterRegistry, Delivery, DeliveryOutcome, Reply};

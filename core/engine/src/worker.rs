@@ -1,10 +1,10 @@
 //! The workers: claim due messages, deliver them through their adapter, and hand each
-//! outcome to one recorder that writes them in batches.
+//! outcome to the journal writer, which writes them in batches.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::Semaphore;
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::checksum::Sha256Digest;
@@ -15,6 +15,7 @@ use crate::journal::{Claimed, Recorded};
 use crate::message::{ErrorKind, ExternalIds, MessageState, now_ms};
 use crate::metrics::Metrics;
 use crate::route::Route;
+use crate::writer::WriteJob;
 
 /// Claims and dispatches until shutdown.
 pub(crate) async fn run_claimer(inner: Arc<Inner>) {
@@ -326,7 +327,7 @@ fn record_raw(
     error: Option<(ErrorKind, String)>,
     external_ids: Option<ExternalIds>,
 ) {
-    let _ = inner.recorder.send(Recorded {
+    let _ = inner.writer.send(WriteJob::Outcome(Recorded {
         notify_initiator,
         id,
         claim_token: token.to_string(),
@@ -338,46 +339,5 @@ fn record_raw(
         detail: None,
         route: route.to_string(),
         correlation_id: correlation_id.map(str::to_string),
-    });
-}
-
-/// Writes outcomes in batches: one transaction for everything that arrived meanwhile.
-/// Runs until `drain` fires, then writes what is left and stops.
-pub(crate) async fn run_recorder(
-    inner: Arc<Inner>,
-    mut rx: mpsc::UnboundedReceiver<Recorded>,
-    mut drain: tokio::sync::oneshot::Receiver<()>,
-) {
-    let mut batch: Vec<Recorded> = Vec::with_capacity(512);
-    let mut draining = false;
-    loop {
-        if batch.is_empty() && !draining {
-            tokio::select! {
-                got = rx.recv() => match got {
-                    Some(r) => batch.push(r),
-                    None => break,
-                },
-                _ = &mut drain => draining = true,
-            }
-        }
-        while batch.len() < 512 {
-            match rx.try_recv() {
-                Ok(r) => batch.push(r),
-                Err(_) => break,
-            }
-        }
-        if batch.is_empty() {
-            if draining {
-                break;
-            }
-            continue;
-        }
-        match inner.journal.record(&batch, now_ms()).await {
-            Ok(_) => batch.clear(),
-            Err(e) => {
-                warn!(error = %e, pending = batch.len(), "recording outcomes failed; trying again");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
+    }));
 }

@@ -112,28 +112,33 @@ impl Journal {
             tx.rollback().await?;
             return Ok(Vec::new());
         }
-        sqlx::query(
-            "INSERT INTO message_transitions (message_id, from_state, to_state, at, attempt, detail) \
-             SELECT id, claimed_from, 'in_flight', $1, attempts, NULL FROM messages WHERE claim_token = $2",
-        )
-        .bind(now)
-        .bind(&token)
-        .execute(&mut *tx)
-        .await?;
+        let claimed: Vec<Claimed> = rows
+            .iter()
+            .map(|r| claimed_from_row(r, &token))
+            .collect::<Result<_, _>>()?;
+        let sql = format!(
+            "INSERT INTO message_transitions (message_id, from_state, to_state, at, attempt, detail) VALUES {}",
+            placeholders(&tx, claimed.len(), 6, 1)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for c in &claimed {
+            q = q
+                .bind(c.id.to_string())
+                .bind(c.claimed_from.as_str())
+                .bind("in_flight")
+                .bind(now)
+                .bind(c.attempt)
+                .bind(None::<String>);
+        }
+        q.execute(&mut *tx).await?;
         tx.commit().await?;
-        rows.iter().map(|r| claimed_from_row(r, &token)).collect()
+        Ok(claimed)
     }
 
-    /// Writes a batch of outcomes in one transaction: one UPDATE for the batch, one
-    /// INSERT for their transitions. Returns how many still held their claim (the others
-    /// were taken over after their lease ran out and are left alone).
+    /// Writes a batch of outcomes in one transaction of its own.
     pub async fn record(&self, outcomes: &[Recorded], now: i64) -> Result<usize, JournalError> {
-        let mut applied = 0;
         let mut tx = self.pool.begin().await?;
-        // Keep each statement well inside both backends' parameter limits.
-        for chunk in outcomes.chunks(256) {
-            applied += record_chunk(&mut tx, chunk, now).await?;
-        }
+        let applied = record_outcomes(&mut tx, outcomes, now).await?;
         tx.commit().await?;
         Ok(applied)
     }
@@ -194,6 +199,22 @@ impl Journal {
 /// Placeholders for a multi-row statement: `($first, ...), (...)`. On SQLite they are
 /// plain `?`: its driver resolves `$N` names one by one, which grows with the square of
 /// the parameter count.
+/// Writes a batch of outcomes on `conn` (inside the caller's transaction): one UPDATE
+/// and one INSERT of transitions per 256. Returns how many still held their claim (the
+/// others were taken over after their lease ran out and are left alone).
+pub async fn record_outcomes(
+    conn: &mut sqlx::AnyConnection,
+    outcomes: &[Recorded],
+    now: i64,
+) -> Result<usize, JournalError> {
+    let mut applied = 0;
+    // Keep each statement well inside both backends' parameter limits.
+    for chunk in outcomes.chunks(256) {
+        applied += record_chunk(conn, chunk, now).await?;
+    }
+    Ok(applied)
+}
+
 pub(super) fn placeholders(
     conn: &sqlx::AnyConnection,
     rows: usize,

@@ -1,0 +1,91 @@
+//! The journal writer: one task that writes new standalone messages (HTTP routes,
+//! inbound messages, `submit_now`) and delivery outcomes together, many per transaction
+//! (group commit). Callers outside a transaction wait for their message's commit;
+//! workers hand over outcomes and go on.
+
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tracing::warn;
+
+use crate::journal::{self, InsertOutcome, Journal, JournalError, NewMessage, Recorded};
+use crate::message::now_ms;
+
+/// Largest number of jobs written in one transaction.
+const BATCH: usize = 512;
+
+pub(crate) enum WriteJob {
+    Insert(
+        NewMessage,
+        oneshot::Sender<Result<InsertOutcome, JournalError>>,
+    ),
+    Outcome(Recorded),
+    /// Answered once everything sent before it is written.
+    Flush(oneshot::Sender<()>),
+}
+
+async fn write(
+    journal: &Journal,
+    inserts: &[NewMessage],
+    outcomes: &[Recorded],
+) -> Result<Vec<InsertOutcome>, JournalError> {
+    let now = now_ms();
+    let mut tx = journal.begin().await?;
+    let inserted = journal::outbox_insert_many(&mut tx, inserts, now).await?;
+    journal::record_outcomes(&mut tx, outcomes, now).await?;
+    tx.commit().await?;
+    Ok(inserted)
+}
+
+pub(crate) async fn run(journal: Journal, mut rx: mpsc::UnboundedReceiver<WriteJob>) {
+    let mut jobs = Vec::with_capacity(BATCH);
+    while let Some(job) = rx.recv().await {
+        jobs.push(job);
+        while jobs.len() < BATCH {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        let mut inserts = Vec::new();
+        let mut waiting = Vec::new();
+        let mut outcomes = Vec::new();
+        let mut flushes = Vec::new();
+        for job in jobs.drain(..) {
+            match job {
+                WriteJob::Insert(msg, reply) => {
+                    inserts.push(msg);
+                    waiting.push(reply);
+                }
+                WriteJob::Outcome(r) => outcomes.push(r),
+                WriteJob::Flush(reply) => flushes.push(reply),
+            }
+        }
+        if !inserts.is_empty() || !outcomes.is_empty() {
+            match write(&journal, &inserts, &outcomes).await {
+                Ok(inserted) => {
+                    for (reply, outcome) in waiting.into_iter().zip(inserted) {
+                        let _ = reply.send(Ok(outcome));
+                    }
+                }
+                Err(e) => {
+                    // The callers hear of it at once; outcomes are kept until written,
+                    // since a lost outcome would only mean a redelivery after the lease.
+                    let text = e.to_string();
+                    for reply in waiting {
+                        let _ = reply.send(Err(JournalError::Write(text.clone())));
+                    }
+                    let mut delay = Duration::from_millis(50);
+                    while let Err(e) = write(&journal, &[], &outcomes).await {
+                        warn!(error = %e, pending = outcomes.len(), "recording outcomes failed; trying again");
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+        }
+        for reply in flushes {
+            let _ = reply.send(());
+        }
+    }
+}
