@@ -247,17 +247,55 @@ async fn record_chunk(
     if outcomes.is_empty() {
         return Ok(0);
     }
-    // Only placeholders are spliced in; every value is bound.
+    let now_param = if conn.backend_name() == "SQLite" {
+        "?"
+    } else {
+        "$1"
+    };
+    // History and notifications first, for the outcomes whose claim still holds; then
+    // the update, which releases the claims. Neither returns rows, so nothing crosses
+    // to the caller per message. Only placeholders are spliced in; values are bound.
+    let sql = format!(
+        "INSERT INTO message_transitions (message_id, from_state, to_state, at, attempt, detail) \
+         SELECT v.column1, 'in_flight', v.column3, {now_param}, v.column4, v.column5 FROM (VALUES {}) AS v \
+         JOIN messages ON messages.id = v.column1 AND messages.claim_token = v.column2",
+        placeholders(conn, outcomes.len(), 5, 2)
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+    for o in outcomes {
+        let detail = o.detail.clone().or_else(|| {
+            o.error
+                .as_ref()
+                .map(|(k, e)| format!("{}: {e}", k.as_str()))
+        });
+        q = q
+            .bind(o.id.to_string())
+            .bind(o.claim_token.clone())
+            .bind(o.state.as_str())
+            .bind(o.attempt)
+            .bind(detail);
+    }
+    q.execute(&mut *conn).await?;
+    for o in outcomes
+        .iter()
+        .filter(|o| o.state == MessageState::Dead && o.notify_initiator)
+    {
+        sqlx::query(
+            "INSERT INTO engine_notifications (message_id, route, correlation_id, kind, detail, created_at) \
+             SELECT id, route, correlation_id, 'dead_letter', $1, $2 FROM messages WHERE id = $3 AND claim_token = $4",
+        )
+        .bind(o.error.as_ref().map(|(_, e)| e.clone()))
+        .bind(now)
+        .bind(o.id.to_string())
+        .bind(o.claim_token.clone())
+        .execute(&mut *conn)
+        .await?;
+    }
     let sql = format!(
         "UPDATE messages SET state = v.column3, due_at = v.column4, deadline_at = COALESCE(v.column5, messages.deadline_at), \
          last_error_kind = v.column6, last_error = v.column7, external_ids = COALESCE(v.column8, messages.external_ids), \
-         claim_token = NULL, lease_until = NULL, updated_at = {} \
-         FROM (VALUES {}) AS v WHERE messages.id = v.column1 AND messages.claim_token = v.column2 RETURNING messages.id",
-        if conn.backend_name() == "SQLite" {
-            "?"
-        } else {
-            "$1"
-        },
+         claim_token = NULL, lease_until = NULL, updated_at = {now_param} \
+         FROM (VALUES {}) AS v WHERE messages.id = v.column1 AND messages.claim_token = v.column2",
         placeholders(conn, outcomes.len(), 8, 2)
     );
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
@@ -280,52 +318,5 @@ async fn record_chunk(
                     .map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "{}".into())),
             );
     }
-    let rows = q.fetch_all(&mut *conn).await?;
-    let updated: std::collections::HashSet<String> = rows
-        .iter()
-        .map(|r| r.try_get::<String, _>(0))
-        .collect::<Result<_, _>>()?;
-    let kept: Vec<&Recorded> = outcomes
-        .iter()
-        .filter(|o| updated.contains(&o.id.to_string()))
-        .collect();
-    if kept.is_empty() {
-        return Ok(0);
-    }
-    let sql = format!(
-        "INSERT INTO message_transitions (message_id, from_state, to_state, at, attempt, detail) VALUES {}",
-        placeholders(conn, kept.len(), 6, 1)
-    );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for o in &kept {
-        let detail = o.detail.clone().or_else(|| {
-            o.error
-                .as_ref()
-                .map(|(k, e)| format!("{}: {e}", k.as_str()))
-        });
-        q = q
-            .bind(o.id.to_string())
-            .bind("in_flight")
-            .bind(o.state.as_str())
-            .bind(now)
-            .bind(o.attempt)
-            .bind(detail);
-    }
-    q.execute(&mut *conn).await?;
-    for o in kept
-        .iter()
-        .filter(|o| o.state == MessageState::Dead && o.notify_initiator)
-    {
-        sqlx::query(
-            "INSERT INTO engine_notifications (message_id, route, correlation_id, kind, detail, created_at) VALUES ($1, $2, $3, 'dead_letter', $4, $5)",
-        )
-        .bind(o.id.to_string())
-        .bind(&o.route)
-        .bind(o.correlation_id.as_deref())
-        .bind(o.error.as_ref().map(|(_, e)| e.as_str()))
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(kept.len())
+    Ok(q.execute(&mut *conn).await?.rows_affected() as usize)
 }

@@ -91,7 +91,7 @@ async fn insert_chunk(
          SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, v.column9, \
          v.column10, v.column11, v.column12, v.column13, v.column14, v.column15, v.column16, v.column17, v.column17 \
          FROM (VALUES {}) AS v WHERE true \
-         ON CONFLICT (route, idempotency_key) DO NOTHING RETURNING id",
+         ON CONFLICT (route, idempotency_key) DO NOTHING",
         super::claims::placeholders(conn, msgs.len(), MESSAGE_COLUMNS, 1)
     );
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -123,11 +123,33 @@ async fn insert_chunk(
             .bind(serde_json::to_string(&msg.external_ids).unwrap_or_else(|_| "{}".into()))
             .bind(now);
     }
-    let rows = q.fetch_all(&mut *conn).await?;
-    let inserted: std::collections::HashSet<String> = rows
-        .iter()
-        .map(|r| r.try_get::<String, _>(0))
-        .collect::<Result<_, _>>()?;
+    let written = q.execute(&mut *conn).await?.rows_affected() as usize;
+    // Usually all were new; only otherwise find out which (rows are not returned, so
+    // nothing crosses to the caller per message on the common path).
+    let inserted: std::collections::HashSet<String> = if written == msgs.len() {
+        msgs.iter().map(|m| m.id.to_string()).collect()
+    } else {
+        let sql = format!(
+            "SELECT id FROM messages WHERE id IN ({})",
+            (0..msgs.len())
+                .map(|k| if conn.backend_name() == "SQLite" {
+                    "?".to_string()
+                } else {
+                    format!("${}", k + 1)
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for m in msgs {
+            q = q.bind(m.id.to_string());
+        }
+        q.fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|r| r.try_get::<String, _>(0))
+            .collect::<Result<_, _>>()?
+    };
 
     // The history of each new message: received, pending (and in_flight if claimed).
     let mut transitions: Vec<TransitionRow> = Vec::new();
