@@ -11,7 +11,8 @@ CREATE TABLE messages (
     content_type     TEXT NOT NULL,
     checksum         TEXT NOT NULL,
     attempts         BIGINT NOT NULL DEFAULT 0,
-    -- when the message is next due: its next attempt, or the end of its claim's lease
+    -- when the message is next due: its next attempt, the end of its claim's lease, or
+    -- (accepted) the deadline for the receiver's confirmation
     due_at           BIGINT,
     deadline_at      BIGINT,
     state            TEXT NOT NULL,
@@ -25,7 +26,7 @@ CREATE TABLE messages (
     updated_at       BIGINT NOT NULL
 );
 CREATE UNIQUE INDEX messages_route_idempotency ON messages (route, idempotency_key);
-CREATE INDEX messages_due ON messages (due_at) WHERE state IN ('pending', 'retrying', 'in_flight');
+CREATE INDEX messages_due ON messages (due_at) WHERE state IN ('pending', 'retrying', 'in_flight', 'accepted');
 CREATE INDEX messages_correlation ON messages (correlation_id);
 CREATE INDEX messages_route_state ON messages (route, state);
 

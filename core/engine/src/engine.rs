@@ -468,13 +468,22 @@ impl Engine {
         async {
             loop {
                 let outcome = worker::attempt(&self.inner, &route, &msg_as_claimed(&msg, &token, attempt)).await;
+                let ctx = worker::AttemptCtx {
+                    inner: &self.inner,
+                    route: &route,
+                    id,
+                    token: &token,
+                    attempt,
+                    correlation_id: msg.correlation_id.as_deref(),
+                    created_at: msg_created(&msg),
+                };
                 match outcome {
                     DeliveryOutcome::Transient { error, retry_after } => {
                         let delay = route.redelivery.next_delay(attempt as u32, retry_after);
                         let out_of_budget = !route.redelivery.may_retry(attempt as u32);
                         if out_of_budget || started.elapsed() + delay >= deadline {
                             let why = format!("synchronous caller's deadline passed after {attempt} attempts; last error: {error}");
-                            worker::record(&self.inner, &route, id, &token, attempt, msg.correlation_id.as_deref(), MessageState::Dead, None, Some((ErrorKind::Deadline, why)), None, msg_created(&msg));
+                            ctx.record(MessageState::Dead, None, Some((ErrorKind::Deadline, why)), None);
                             return Err(SyncFailure::Deadline { id, attempts: attempt, error });
                         }
                         self.inner.metrics.retried.get_or_create(&Metrics::route(&route.id)).inc();
@@ -487,7 +496,7 @@ impl Engine {
                         attempt += 1;
                     }
                     other => {
-                        let reply = worker::finish(&self.inner, &route, id, &token, attempt, msg.correlation_id.as_deref(), &Default::default(), other.clone(), msg_created(&msg));
+                        let reply = ctx.finish(&Default::default(), other.clone());
                         return match other {
                             DeliveryOutcome::Permanent { error, reply } => Err(SyncFailure::Refused { id, error, reply }),
                             _ => Ok((id, reply)),

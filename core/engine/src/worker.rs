@@ -87,31 +87,35 @@ async fn deliver_claimed(inner: &Arc<Inner>, msg: Claimed) {
     let span = info_span!("deliver", message_id = %msg.id, route = %msg.route, correlation_id = msg.correlation_id.as_deref().unwrap_or(""), attempt = msg.attempt);
     async {
         let Some(route) = inner.routes.get(&msg.route).cloned() else {
-            let why = format!("route {} is not configured in the {} environment", msg.route, inner.routes.environment.name);
-            record_raw(inner, &msg.route, msg.id, &msg.claim_token, msg.attempt, msg.correlation_id.as_deref(), true, MessageState::Dead, None, Some((ErrorKind::Permanent, why)), None);
+            let why = format!(
+                "route {} is not configured in the {} environment",
+                msg.route, inner.routes.environment.name
+            );
+            inner.metrics.dead.get_or_create(&Metrics::route(&msg.route)).inc();
+            send(inner, &msg.route, msg.id, &msg.claim_token, msg.attempt, msg.correlation_id.as_deref(), true, MessageState::Dead, None, Some((ErrorKind::Permanent, why)), None);
             return;
         };
-        if let Some(deadline) = msg.deadline_at
-            && deadline < now_ms() && msg.claimed_from == MessageState::Accepted {
-                record(inner, &route, msg.id, &msg.claim_token, msg.attempt, msg.correlation_id.as_deref(), MessageState::Dead, None, Some((ErrorKind::Deadline, "no confirmation before the deadline".into())), None, msg.created_at);
-                return;
-            }
-        let outcome = attempt(inner, &route, &msg).await;
-        match outcome {
+        let ctx = AttemptCtx::of_claimed(inner, &route, &msg);
+        if msg.claimed_from == MessageState::Accepted {
+            // Accepted messages fall due only when their confirmation deadline passes.
+            ctx.record(MessageState::Dead, None, Some((ErrorKind::Deadline, "no confirmation from the receiver before the deadline".into())), None);
+            return;
+        }
+        match attempt(inner, &route, &msg).await {
             DeliveryOutcome::Transient { error, retry_after } => {
                 let failed = msg.attempt as u32;
                 if route.redelivery.may_retry(failed) {
                     let delay = route.redelivery.next_delay(failed, retry_after);
                     debug!(%error, delay_ms = delay.as_millis() as u64, "transient failure; will retry");
                     inner.metrics.retried.get_or_create(&Metrics::route(&route.id)).inc();
-                    record(inner, &route, msg.id, &msg.claim_token, msg.attempt, msg.correlation_id.as_deref(), MessageState::Retrying, Some(now_ms() + delay.as_millis() as i64), Some((ErrorKind::Transient, error)), None, msg.created_at);
+                    ctx.record(MessageState::Retrying, Some(now_ms() + delay.as_millis() as i64), Some((ErrorKind::Transient, error)), None);
                 } else {
                     let why = format!("gave up after {} attempts; last error: {error}", msg.attempt);
-                    record(inner, &route, msg.id, &msg.claim_token, msg.attempt, msg.correlation_id.as_deref(), MessageState::Dead, None, Some((ErrorKind::Transient, why)), None, msg.created_at);
+                    ctx.record(MessageState::Dead, None, Some((ErrorKind::Transient, why)), None);
                 }
             }
             other => {
-                finish(inner, &route, msg.id, &msg.claim_token, msg.attempt, msg.correlation_id.as_deref(), &msg.external_ids, other, msg.created_at);
+                ctx.finish(&msg.external_ids, other);
             }
         }
     }
@@ -159,162 +163,138 @@ pub(crate) async fn attempt(inner: &Arc<Inner>, route: &Route, msg: &Claimed) ->
     }
 }
 
-/// Records a final or accepted outcome; returns the receiver's reply.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn finish(
-    inner: &Arc<Inner>,
-    route: &Route,
-    id: MessageId,
-    token: &str,
-    attempt: i64,
-    correlation_id: Option<&str>,
-    known_ids: &ExternalIds,
-    outcome: DeliveryOutcome,
-    created_at: i64,
-) -> Option<Reply> {
-    match outcome {
-        DeliveryOutcome::Delivered {
-            reply,
-            external_ids,
-        } => {
-            let mut ids = known_ids.clone();
-            ids.extend(external_ids);
-            record(
-                inner,
-                route,
-                id,
-                token,
-                attempt,
-                correlation_id,
-                MessageState::Delivered,
-                None,
-                None,
-                Some(ids),
-                created_at,
-            );
-            reply
-        }
-        DeliveryOutcome::Accepted {
-            reply,
-            external_ids,
-            confirm_within,
-        } => {
-            let mut ids = known_ids.clone();
-            ids.extend(external_ids);
-            let deadline = now_ms() + confirm_within.as_millis() as i64;
-            record(
-                inner,
-                route,
-                id,
-                token,
-                attempt,
-                correlation_id,
-                MessageState::Accepted,
-                Some(deadline),
-                None,
-                Some(ids),
-                created_at,
-            );
-            reply
-        }
-        DeliveryOutcome::Permanent { error, reply } => {
-            let kind = if error.starts_with("integrity:") {
-                ErrorKind::Integrity
-            } else {
-                ErrorKind::Permanent
-            };
-            record(
-                inner,
-                route,
-                id,
-                token,
-                attempt,
-                correlation_id,
-                MessageState::Dead,
-                None,
-                Some((kind, error)),
-                None,
-                created_at,
-            );
-            reply
-        }
-        DeliveryOutcome::Transient { error, .. } => {
-            record(
-                inner,
-                route,
-                id,
-                token,
-                attempt,
-                correlation_id,
-                MessageState::Dead,
-                None,
-                Some((ErrorKind::Transient, error)),
-                None,
-                created_at,
-            );
-            None
-        }
-    }
+/// One attempt at one message, and where its outcome goes.
+pub(crate) struct AttemptCtx<'a> {
+    pub inner: &'a Arc<Inner>,
+    pub route: &'a Route,
+    pub id: MessageId,
+    pub token: &'a str,
+    pub attempt: i64,
+    pub correlation_id: Option<&'a str>,
+    /// When the message was journaled, for the latency histogram.
+    pub created_at: i64,
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn record(
-    inner: &Arc<Inner>,
-    route: &Route,
-    id: MessageId,
-    token: &str,
-    attempt: i64,
-    correlation_id: Option<&str>,
-    state: MessageState,
-    due_at: Option<i64>,
-    error: Option<(ErrorKind, String)>,
-    external_ids: Option<ExternalIds>,
-    created_at: i64,
-) {
-    let label = Metrics::route(&route.id);
-    match state {
-        MessageState::Delivered => {
-            inner.metrics.delivered.get_or_create(&label).inc();
-            let secs = (now_ms() - created_at).max(0) as f64 / 1000.0;
-            inner.metrics.latency.get_or_create(&label).observe(secs);
+impl<'a> AttemptCtx<'a> {
+    fn of_claimed(inner: &'a Arc<Inner>, route: &'a Route, msg: &'a Claimed) -> Self {
+        AttemptCtx {
+            inner,
+            route,
+            id: msg.id,
+            token: &msg.claim_token,
+            attempt: msg.attempt,
+            correlation_id: msg.correlation_id.as_deref(),
+            created_at: msg.created_at,
         }
-        MessageState::Accepted => {
-            inner.metrics.accepted.get_or_create(&label).inc();
-        }
-        MessageState::Dead => {
-            inner.metrics.dead.get_or_create(&label).inc();
-            if let Some((kind, why)) = &error {
-                warn!(message_id = %id, route = %route.id, kind = kind.as_str(), reason = %why, "message moved to the dead letter queue");
+    }
+
+    /// Records a final or accepted outcome; returns the receiver's reply.
+    pub(crate) fn finish(
+        &self,
+        known_ids: &ExternalIds,
+        outcome: DeliveryOutcome,
+    ) -> Option<Reply> {
+        let merged = |ids: ExternalIds| {
+            let mut all = known_ids.clone();
+            all.extend(ids);
+            Some(all)
+        };
+        match outcome {
+            DeliveryOutcome::Delivered {
+                reply,
+                external_ids,
+            } => {
+                self.record(MessageState::Delivered, None, None, merged(external_ids));
+                reply
+            }
+            DeliveryOutcome::Accepted {
+                reply,
+                external_ids,
+                confirm_within,
+            } => {
+                let deadline = now_ms() + confirm_within.as_millis() as i64;
+                self.record(
+                    MessageState::Accepted,
+                    Some(deadline),
+                    None,
+                    merged(external_ids),
+                );
+                reply
+            }
+            DeliveryOutcome::Permanent { error, reply } => {
+                let kind = if error.starts_with("integrity:") {
+                    ErrorKind::Integrity
+                } else {
+                    ErrorKind::Permanent
+                };
+                self.record(MessageState::Dead, None, Some((kind, error)), None);
+                reply
+            }
+            DeliveryOutcome::Transient { error, .. } => {
+                self.record(
+                    MessageState::Dead,
+                    None,
+                    Some((ErrorKind::Transient, error)),
+                    None,
+                );
+                None
             }
         }
-        _ => {}
     }
-    if let (MessageState::Retrying, Some(due)) = (state, due_at) {
-        // Wake the claimer when the retry is due rather than at its next poll.
-        let inner = inner.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis((due - now_ms()).max(0) as u64)).await;
-            inner.wake.notify_one();
-        });
+
+    /// Counts the outcome and hands it to the journal writer.
+    pub(crate) fn record(
+        &self,
+        state: MessageState,
+        due_at: Option<i64>,
+        error: Option<(ErrorKind, String)>,
+        external_ids: Option<ExternalIds>,
+    ) {
+        let (inner, route) = (self.inner, self.route);
+        let label = Metrics::route(&route.id);
+        match state {
+            MessageState::Delivered => {
+                inner.metrics.delivered.get_or_create(&label).inc();
+                let secs = (now_ms() - self.created_at).max(0) as f64 / 1000.0;
+                inner.metrics.latency.get_or_create(&label).observe(secs);
+            }
+            MessageState::Accepted => {
+                inner.metrics.accepted.get_or_create(&label).inc();
+            }
+            MessageState::Dead => {
+                inner.metrics.dead.get_or_create(&label).inc();
+                if let Some((kind, why)) = &error {
+                    warn!(message_id = %self.id, route = %route.id, kind = kind.as_str(), reason = %why, "message moved to the dead letter queue");
+                }
+            }
+            _ => {}
+        }
+        if let (MessageState::Retrying, Some(due)) = (state, due_at) {
+            // Wake the claimer when the retry is due rather than at its next poll.
+            let inner = inner.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis((due - now_ms()).max(0) as u64)).await;
+                inner.wake.notify_one();
+            });
+        }
+        send(
+            inner,
+            &route.id,
+            self.id,
+            self.token,
+            self.attempt,
+            self.correlation_id,
+            route.dead_letter.notify_initiator,
+            state,
+            due_at,
+            error,
+            external_ids,
+        );
     }
-    let notify = route.dead_letter.notify_initiator;
-    record_raw(
-        inner,
-        &route.id,
-        id,
-        token,
-        attempt,
-        correlation_id,
-        notify,
-        state,
-        due_at,
-        error,
-        external_ids,
-    );
 }
 
 #[allow(clippy::too_many_arguments)]
-fn record_raw(
+fn send(
     inner: &Arc<Inner>,
     route: &str,
     id: MessageId,

@@ -80,8 +80,9 @@ fn claimed_from_row(row: &AnyRow, token: &str) -> Result<Claimed, JournalError> 
 }
 
 impl Journal {
-    /// Claims up to `limit` due messages (pending or retrying whose time has come, or
-    /// in flight whose lease ran out) for `lease_ms`.
+    /// Claims up to `limit` due messages (pending or retrying whose time has come, in
+    /// flight whose lease ran out, accepted whose confirmation deadline passed) for
+    /// `lease_ms`.
     pub async fn claim_due(
         &self,
         limit: i64,
@@ -94,9 +95,10 @@ impl Journal {
             Backend::Sqlite => "",
         };
         let sql = format!(
-            "UPDATE messages SET claimed_from = state, state = 'in_flight', attempts = attempts + 1, claim_token = $1, \
+            "UPDATE messages SET claimed_from = state, state = 'in_flight', \
+             attempts = attempts + CASE WHEN state = 'accepted' THEN 0 ELSE 1 END, claim_token = $1, \
              lease_until = $2, due_at = $2, updated_at = $3 \
-             WHERE id IN (SELECT id FROM messages WHERE state IN ('pending', 'retrying', 'in_flight') AND due_at <= $3 \
+             WHERE id IN (SELECT id FROM messages WHERE state IN ('pending', 'retrying', 'in_flight', 'accepted') AND due_at <= $3 \
              ORDER BY due_at LIMIT $4{skip_locked}) {RETURNING}"
         );
         let mut tx = self.pool.begin().await?;
@@ -301,7 +303,8 @@ async fn record_chunk(
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
     for o in outcomes {
         let (deadline, due) = match o.state {
-            MessageState::Accepted => (o.due_at, None),
+            // Accepted falls due again at its confirmation deadline.
+            MessageState::Accepted => (o.due_at, o.due_at),
             _ => (None, o.due_at),
         };
         q = q

@@ -195,6 +195,56 @@ impl Journal {
         .await
     }
 
+    /// The receiver confirmed an accepted message (a Beskedfordeler status, a MedCom
+    /// receipt): it is delivered. `ids` are external ids the confirmation carried.
+    pub async fn confirm(
+        &self,
+        id: MessageId,
+        detail: &str,
+        ids: &crate::message::ExternalIds,
+    ) -> Result<(), JournalError> {
+        let now = crate::message::now_ms();
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query("SELECT state, external_ids, attempts FROM messages WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(JournalError::NotFound(id))?;
+        let state: String = row.try_get("state")?;
+        let state = parse_state(&id.to_string(), &state)?;
+        if state != MessageState::Accepted {
+            return Err(JournalError::WrongState {
+                id,
+                state,
+                expected: "accepted",
+                action: "confirmed",
+            });
+        }
+        let known: String = row.try_get("external_ids")?;
+        let mut all: crate::message::ExternalIds = serde_json::from_str(&known).unwrap_or_default();
+        all.extend(ids.clone());
+        let attempts: i64 = row.try_get("attempts")?;
+        sqlx::query(
+            "UPDATE messages SET state = 'delivered', due_at = NULL, external_ids = $1, updated_at = $2 WHERE id = $3 AND state = 'accepted'",
+        )
+        .bind(serde_json::to_string(&all).unwrap_or_else(|_| "{}".into()))
+        .bind(now)
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO message_transitions (message_id, from_state, to_state, at, attempt, detail) VALUES ($1, 'accepted', 'delivered', $2, $3, $4)",
+        )
+        .bind(id.to_string())
+        .bind(now)
+        .bind(attempts)
+        .bind(detail)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Takes a dead message out of the dead letter queue for good.
     pub async fn discard(&self, id: MessageId, by: &str, reason: &str) -> Result<(), JournalError> {
         let msg = self.get(id).await?;
