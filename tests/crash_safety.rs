@@ -5,7 +5,7 @@
 mod common;
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Backend, dev_environment, fresh_database, repo, scratch, start_sandbox};
 use knudepunkt_adapters::sandbox::{Fault, FaultKind};
@@ -98,14 +98,13 @@ async fn crash_safety(backend: Backend) {
     }
     submitting.await.unwrap();
 
-    let until = Instant::now() + Duration::from_secs(180);
-    let counts = loop {
-        let counts = journal.count_by_state(Some("test.bulk")).await.unwrap();
-        if counts == vec![(MessageState::Delivered, MESSAGES as i64)] || Instant::now() > until {
-            break counts;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let counts = common::wait_all_delivered(
+        &journal,
+        "test.bulk",
+        MESSAGES as i64,
+        Duration::from_secs(180),
+    )
+    .await;
     sigkill(&mut child);
     assert_eq!(
         counts,

@@ -461,17 +461,14 @@ async fn two_engines_never_deliver_one_message_twice(backend: Backend) {
         a.wake();
         b.wake();
     }
-    let until = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let counts = a.journal().count_by_state(Some("test.bulk")).await.unwrap();
-        if counts == vec![(MessageState::Delivered, total as i64)]
-            || std::time::Instant::now() > until
-        {
-            assert_eq!(counts, vec![(MessageState::Delivered, total as i64)]);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let counts = common::wait_all_delivered(
+        a.journal(),
+        "test.bulk",
+        total as i64,
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(counts, vec![(MessageState::Delivered, total as i64)]);
     let stats = sandbox.handles.generic.recorder.stats();
     assert_eq!(stats.unique, total as u64);
     assert_eq!(stats.duplicates, 0, "no message was sent by both engines");
@@ -517,17 +514,14 @@ async fn submit_many_journals_a_batch_once(backend: Backend) {
         .filter(|o| matches!(o, Submitted::Journaled(_)))
         .count();
     assert_eq!(journaled, 299);
-    let until = std::time::Instant::now() + Duration::from_secs(30);
-    while engine
-        .journal()
-        .count_by_state(Some("test.bulk"))
-        .await
-        .unwrap()
-        != vec![(MessageState::Delivered, 300)]
-    {
-        assert!(std::time::Instant::now() < until, "batch not delivered");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let counts =
+        common::wait_all_delivered(engine.journal(), "test.bulk", 300, Duration::from_secs(30))
+            .await;
+    assert_eq!(
+        counts,
+        vec![(MessageState::Delivered, 300)],
+        "batch not delivered"
+    );
     let id = outcomes[42].id().unwrap();
     let states: Vec<MessageState> = engine
         .journal()

@@ -34,6 +34,36 @@ async fn server() -> Server {
     }
 }
 
+impl Server {
+    async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The generic receiver answers `status` to the next `count` requests.
+    fn fail_next(&self, status: u16, count: u32) {
+        self.sandbox.handles.generic.faults.push(Fault {
+            kind: FaultKind::Status {
+                status,
+                retry_after: None,
+            },
+            count,
+        });
+    }
+}
+
 async fn problem(resp: reqwest::Response) -> (u16, Value) {
     let status = resp.status().as_u16();
     assert_eq!(
@@ -48,12 +78,8 @@ async fn problem(resp: reqwest::Response) -> (u16, Value) {
 async fn sync_route_answers_with_the_receivers_reply() {
     let s = server().await;
     let resp = s
-        .client
-        .post(format!("{}/in/test/sync", s.base))
-        .json(&json!({"id": "s-1", "text": "hej"}))
-        .send()
-        .await
-        .unwrap();
+        .post("/in/test/sync", &json!({"id": "s-1", "text": "hej"}))
+        .await;
     assert_eq!(resp.status(), 200);
     let id = resp
         .headers()
@@ -76,38 +102,14 @@ async fn sync_route_answers_with_the_receivers_reply() {
 async fn sync_route_retries_within_its_deadline_then_gives_a_problem() {
     let s = server().await;
     // Two 503s are absorbed within the deadline.
-    s.sandbox.handles.generic.faults.push(Fault {
-        kind: FaultKind::Status {
-            status: 503,
-            retry_after: None,
-        },
-        count: 2,
-    });
-    let resp = s
-        .client
-        .post(format!("{}/in/test/sync", s.base))
-        .json(&json!({"id": "s-2"}))
-        .send()
-        .await
-        .unwrap();
+    s.fail_next(503, 2);
+    let resp = s.post("/in/test/sync", &json!({"id": "s-2"})).await;
     assert_eq!(resp.status(), 200);
 
     // A receiver that keeps failing exhausts the 1.5 s deadline: 504, message dead.
-    s.sandbox.handles.generic.faults.push(Fault {
-        kind: FaultKind::Status {
-            status: 503,
-            retry_after: None,
-        },
-        count: 1000,
-    });
+    s.fail_next(503, 1000);
     let started = std::time::Instant::now();
-    let resp = s
-        .client
-        .post(format!("{}/in/test/sync", s.base))
-        .json(&json!({"id": "s-3"}))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.post("/in/test/sync", &json!({"id": "s-3"})).await;
     let (status, p) = problem(resp).await;
     assert_eq!(status, 504);
     assert!(
@@ -131,20 +133,8 @@ async fn sync_route_retries_within_its_deadline_then_gives_a_problem() {
     s.sandbox.handles.generic.faults.clear();
 
     // A refusal (400) is passed back as 502 naming the receiver's answer.
-    s.sandbox.handles.generic.faults.push(Fault {
-        kind: FaultKind::Status {
-            status: 400,
-            retry_after: None,
-        },
-        count: 1,
-    });
-    let resp = s
-        .client
-        .post(format!("{}/in/test/sync", s.base))
-        .json(&json!({"id": "s-4"}))
-        .send()
-        .await
-        .unwrap();
+    s.fail_next(400, 1);
+    let resp = s.post("/in/test/sync", &json!({"id": "s-4"})).await;
     let (status, p) = problem(resp).await;
     assert_eq!(status, 502);
     assert!(
@@ -156,13 +146,7 @@ async fn sync_route_retries_within_its_deadline_then_gives_a_problem() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn async_route_answers_202_and_delivers() {
     let s = server().await;
-    let resp = s
-        .client
-        .post(format!("{}/in/test/async", s.base))
-        .json(&json!({"id": "a-1"}))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.post("/in/test/async", &json!({"id": "a-1"})).await;
     assert_eq!(resp.status(), 202);
     let body: Value = resp.json().await.unwrap();
     let id = body["id"].as_str().unwrap().parse().unwrap();
@@ -177,24 +161,15 @@ async fn async_route_answers_202_and_delivers() {
         MessageState::Delivered
     );
     // The same event again is recognised, not sent twice.
-    let resp = s
-        .client
-        .post(format!("{}/in/test/async", s.base))
-        .json(&json!({"id": "a-1"}))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.post("/in/test/async", &json!({"id": "a-1"})).await;
     assert_eq!(resp.status(), 200);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["duplicate"], true);
 
     // The operator API shows it with its history.
     let shown: Value = s
-        .client
-        .get(format!("{}/api/v1/messages/{id}", s.base))
-        .send()
+        .get(&format!("/api/v1/messages/{id}"))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -235,24 +210,12 @@ async fn bad_input_gets_a_clear_problem() {
     assert_eq!(status, 413);
     assert!(p["detail"].as_str().unwrap().contains("2048 bytes"), "{p}");
 
-    let resp = s
-        .client
-        .post(format!("{}/in/nowhere", s.base))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.post("/in/nowhere", &json!({})).await;
     let (status, _) = problem(resp).await;
     assert_eq!(status, 404);
 
     // An event the template cannot render: 422, and nothing journaled.
-    let resp = s
-        .client
-        .post(format!("{}/in/test/async", s.base))
-        .json(&json!({"text": "no id"}))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.post("/in/test/async", &json!({"text": "no id"})).await;
     let (status, p) = problem(resp).await;
     assert_eq!(status, 422);
     assert!(p["detail"].as_str().unwrap().contains("event.id"), "{p}");
@@ -265,32 +228,15 @@ async fn bad_input_gets_a_clear_problem() {
             .is_empty()
     );
 
-    let resp = s
-        .client
-        .get(format!("{}/api/v1/messages/not-a-uuid", s.base))
-        .send()
-        .await
-        .unwrap();
+    let resp = s.get("/api/v1/messages/not-a-uuid").await;
     assert_eq!(problem(resp).await.0, 400);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn metrics_health_and_dlq_api() {
     let s = server().await;
-    s.sandbox.handles.generic.faults.push(Fault {
-        kind: FaultKind::Status {
-            status: 422,
-            retry_after: None,
-        },
-        count: 1,
-    });
-    let resp = s
-        .client
-        .post(format!("{}/in/test/async", s.base))
-        .json(&json!({"id": "m-1"}))
-        .send()
-        .await
-        .unwrap();
+    s.fail_next(422, 1);
+    let resp = s.post("/in/test/async", &json!({"id": "m-1"})).await;
     let id: knudepunkt_engine::MessageId = resp.json::<Value>().await.unwrap()["id"]
         .as_str()
         .unwrap()
@@ -303,39 +249,21 @@ async fn metrics_health_and_dlq_api() {
         Duration::from_secs(5),
     )
     .await;
-    s.client
-        .post(format!("{}/in/test/async", s.base))
-        .json(&json!({"id": "m-2"}))
-        .send()
-        .await
-        .unwrap();
+    s.post("/in/test/async", &json!({"id": "m-2"})).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let dlq: Value = s
-        .client
-        .get(format!("{}/api/v1/dlq", s.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let dlq: Value = s.get("/api/v1/dlq").await.json().await.unwrap();
     assert_eq!(dlq.as_array().unwrap().len(), 1);
     let resp = s
-        .client
-        .post(format!("{}/api/v1/dlq/{id}/discard", s.base))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+        .post(&format!("/api/v1/dlq/{id}/discard"), &json!({}))
+        .await;
     assert_eq!(problem(resp).await.0, 400, "discarding needs a reason");
     let resp = s
-        .client
-        .post(format!("{}/api/v1/dlq/{id}/replay", s.base))
-        .json(&json!({"by": "operator"}))
-        .send()
-        .await
-        .unwrap();
+        .post(
+            &format!("/api/v1/dlq/{id}/replay"),
+            &json!({"by": "operator"}),
+        )
+        .await;
     assert_eq!(resp.status(), 202);
     assert_eq!(
         wait_state(
@@ -355,15 +283,7 @@ async fn metrics_health_and_dlq_api() {
         .unwrap();
     assert_eq!(problem(resp).await.0, 409, "only dead messages replay");
 
-    let metrics = s
-        .client
-        .get(format!("{}/metrics", s.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.get("/metrics").await.text().await.unwrap();
     assert!(
         metrics.contains("knudepunkt_messages_delivered_total{route=\"test.async\"} 2"),
         "{metrics}"
@@ -378,24 +298,8 @@ async fn metrics_health_and_dlq_api() {
     );
     assert!(metrics.contains("knudepunkt_backlog_messages"), "{metrics}");
 
-    assert_eq!(
-        s.client
-            .get(format!("{}/healthz", s.base))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    let ready: Value = s
-        .client
-        .get(format!("{}/readyz", s.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(s.get("/healthz").await.status(), 200);
+    let ready: Value = s.get("/readyz").await.json().await.unwrap();
     assert_eq!(ready["journal"], "ok");
     assert!(
         ready["schemas"].as_str().unwrap().contains("OFF"),

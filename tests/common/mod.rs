@@ -134,6 +134,24 @@ pub async fn wait_state(
     }
 }
 
+/// Waits until every message of `route` is delivered and there are `n` of them; returns
+/// the counts per state as they ended up.
+pub async fn wait_all_delivered(
+    journal: &Journal,
+    route: &str,
+    n: i64,
+    within: Duration,
+) -> Vec<(MessageState, i64)> {
+    let until = Instant::now() + within;
+    loop {
+        let counts = journal.count_by_state(Some(route)).await.unwrap();
+        if counts == vec![(MessageState::Delivered, n)] || Instant::now() > until {
+            return counts;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Runs the knudepunkt binary; returns (exit ok, stdout, stderr).
 pub fn cli(args: &[&str], db: &str, root: &Path) -> (bool, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_knudepunkt"))

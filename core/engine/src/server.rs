@@ -117,27 +117,24 @@ async fn list_messages(
         ),
         None => None,
     };
-    let filter = ListFilter {
-        route: q.route,
-        state,
-        correlation_id: q.correlation_id,
-        limit: q.limit.unwrap_or(100),
-    };
-    let list = engine
-        .journal()
-        .list(&filter)
-        .await
-        .map_err(journal_problem)?;
-    Ok(axum::Json(list).into_response())
+    list(&engine, q, state).await
 }
 
 async fn list_dead(
     State(engine): State<Engine>,
     Query(q): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
+    list(&engine, q, Some(MessageState::Dead)).await
+}
+
+async fn list(
+    engine: &Engine,
+    q: ListQuery,
+    state: Option<MessageState>,
+) -> Result<Response, ApiError> {
     let filter = ListFilter {
         route: q.route,
-        state: Some(MessageState::Dead),
+        state,
         correlation_id: q.correlation_id,
         limit: q.limit.unwrap_or(100),
     };

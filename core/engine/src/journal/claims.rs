@@ -8,7 +8,9 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Backend, Journal, JournalError, parse_id, parse_state};
+use super::{
+    Backend, Journal, JournalError, parse_direction, parse_external_ids, parse_id, parse_state,
+};
 use crate::ids::MessageId;
 use crate::message::{Direction, ErrorKind, ExternalIds, MessageState};
 
@@ -61,10 +63,7 @@ fn claimed_from_row(row: &AnyRow, token: &str) -> Result<Claimed, JournalError> 
     Ok(Claimed {
         id: parse_id(&id)?,
         route: row.try_get("route")?,
-        direction: Direction::parse(&direction).ok_or_else(|| JournalError::Corrupt {
-            id: id.clone(),
-            what: format!("direction {direction:?}"),
-        })?,
+        direction: parse_direction(&id, &direction)?,
         correlation_id: row.try_get("correlation_id")?,
         idempotency_key: row.try_get("idempotency_key")?,
         payload: row.try_get("payload")?,
@@ -72,7 +71,7 @@ fn claimed_from_row(row: &AnyRow, token: &str) -> Result<Claimed, JournalError> 
         checksum: row.try_get("checksum")?,
         attempt: row.try_get("attempts")?,
         claimed_from: parse_state(&id, claimed_from.as_deref().unwrap_or("pending"))?,
-        external_ids: serde_json::from_str(&external_ids).unwrap_or_default(),
+        external_ids: parse_external_ids(&id, &external_ids)?,
         deadline_at: row.try_get("deadline_at")?,
         created_at: row.try_get("created_at")?,
         claim_token: token.to_string(),
@@ -180,17 +179,7 @@ impl Journal {
                 ),
                 ("retrying", "in_flight", attempt + 1, None),
             ] {
-                sqlx::query(
-                    "INSERT INTO message_transitions (message_id, from_state, to_state, at, attempt, detail) VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(id.to_string())
-                .bind(from)
-                .bind(to)
-                .bind(now)
-                .bind(n)
-                .bind(detail)
-                .execute(&mut *tx)
-                .await?;
+                super::insert_transition(&mut tx, id, from, to, now, n, detail.as_deref()).await?;
             }
         }
         tx.commit().await?;

@@ -174,6 +174,50 @@ fn sqlite_url(url: &str) -> Result<String, JournalError> {
     Ok(format!("sqlite://{path}?{}", params.join("&")))
 }
 
+/// One history row on `conn` (usually inside a transaction).
+pub(crate) async fn insert_transition(
+    conn: &mut sqlx::AnyConnection,
+    id: MessageId,
+    from: &str,
+    to: &str,
+    at: i64,
+    attempt: i64,
+    detail: Option<&str>,
+) -> Result<(), JournalError> {
+    sqlx::query(
+        "INSERT INTO message_transitions (message_id, from_state, to_state, at, attempt, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(id.to_string())
+    .bind(from)
+    .bind(to)
+    .bind(at)
+    .bind(attempt)
+    .bind(detail)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub(crate) fn parse_direction(
+    id: &str,
+    s: &str,
+) -> Result<crate::message::Direction, JournalError> {
+    crate::message::Direction::parse(s).ok_or_else(|| JournalError::Corrupt {
+        id: id.to_string(),
+        what: format!("direction {s:?}"),
+    })
+}
+
+pub(crate) fn parse_external_ids(
+    id: &str,
+    s: &str,
+) -> Result<crate::message::ExternalIds, JournalError> {
+    serde_json::from_str(s).map_err(|e| JournalError::Corrupt {
+        id: id.to_string(),
+        what: format!("external_ids: {e}"),
+    })
+}
+
 pub(crate) fn parse_state(id: &str, s: &str) -> Result<MessageState, JournalError> {
     MessageState::from_str(s).map_err(|e| JournalError::Corrupt {
         id: id.to_string(),

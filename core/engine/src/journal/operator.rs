@@ -4,10 +4,10 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Journal, JournalError, parse_id, parse_state};
+use super::{Journal, JournalError, parse_direction, parse_external_ids, parse_id, parse_state};
 use crate::checksum::Sha256Digest;
 use crate::ids::MessageId;
-use crate::message::{Direction, JournalMessage, MessageState, Transition};
+use crate::message::{JournalMessage, MessageState, Transition};
 
 /// Which messages to list; all fields optional.
 #[derive(Clone, Debug, Default)]
@@ -54,10 +54,7 @@ fn message_from_row(row: &AnyRow) -> Result<JournalMessage, JournalError> {
     Ok(JournalMessage {
         id: parse_id(&id)?,
         route: row.try_get("route")?,
-        direction: Direction::parse(&direction).ok_or_else(|| JournalError::Corrupt {
-            id: id.clone(),
-            what: format!("direction {direction:?}"),
-        })?,
+        direction: parse_direction(&id, &direction)?,
         correlation_id: row.try_get("correlation_id")?,
         idempotency_key: row.try_get("idempotency_key")?,
         payload_size: payload.len(),
@@ -71,10 +68,7 @@ fn message_from_row(row: &AnyRow) -> Result<JournalMessage, JournalError> {
         state,
         last_error_kind: row.try_get("last_error_kind")?,
         last_error: row.try_get("last_error")?,
-        external_ids: serde_json::from_str(&external_ids).map_err(|e| JournalError::Corrupt {
-            id: id.clone(),
-            what: format!("external_ids: {e}"),
-        })?,
+        external_ids: parse_external_ids(&id, &external_ids)?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -232,14 +226,15 @@ impl Journal {
         .bind(id.to_string())
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
-            "INSERT INTO message_transitions (message_id, from_state, to_state, at, attempt, detail) VALUES ($1, 'accepted', 'delivered', $2, $3, $4)",
+        super::insert_transition(
+            &mut tx,
+            id,
+            "accepted",
+            "delivered",
+            now,
+            attempts,
+            Some(detail),
         )
-        .bind(id.to_string())
-        .bind(now)
-        .bind(attempts)
-        .bind(detail)
-        .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(())
@@ -303,15 +298,15 @@ impl Journal {
                 action: "changed by an operator",
             });
         }
-        sqlx::query(
-            "INSERT INTO message_transitions (message_id, from_state, to_state, at, attempt, detail) VALUES ($1, $2, $3, $4, 0, $5)",
+        super::insert_transition(
+            &mut tx,
+            id,
+            from.as_str(),
+            to.as_str(),
+            now,
+            0,
+            Some(detail),
         )
-        .bind(id.to_string())
-        .bind(from.as_str())
-        .bind(to.as_str())
-        .bind(now)
-        .bind(detail)
-        .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(())
