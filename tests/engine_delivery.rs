@@ -163,6 +163,37 @@ async fn permanent_error_goes_dead_and_replays_once(backend: Backend) {
             .any(|t| t.detail.as_deref() == Some("replayed by test"))
     );
 
+    // Reading a message on the command line says why, and is audited.
+    let (ok, _, err) = cli(&["messages", "show", &id.to_string()], &db, &repo());
+    assert!(!ok && err.contains("--why"), "{err}");
+    let (ok, out, err) = cli(
+        &[
+            "messages",
+            "show",
+            &id.to_string(),
+            "--why",
+            "ticket 4711",
+            "--by",
+            "ops-1",
+        ],
+        &db,
+        &repo(),
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("replayed by test") && out.contains("SAG-77"),
+        "{out}"
+    );
+    let reads = engine.journal().reads_of(id).await.unwrap();
+    assert_eq!(
+        (
+            reads[0].reader.as_str(),
+            reads[0].channel.as_str(),
+            reads[0].purpose.as_str()
+        ),
+        ("ops-1", "cli", "ticket 4711")
+    );
+
     // A dead message whose payload was altered is refused on replay, and stays dead.
     sandbox.handles.generic.faults.push(status_fault(400, 1));
     let ev = json!({"id": "d-2", "text": "ændres"});

@@ -167,12 +167,26 @@ async fn async_route_answers_202_and_delivers() {
     assert_eq!(body["duplicate"], true);
 
     // The operator API shows it with its history.
+    let resp = s.get(&format!("/api/v1/messages/{id}")).await;
+    assert_eq!(problem(resp).await.0, 400, "reads must say who and why");
     let shown: Value = s
-        .get(&format!("/api/v1/messages/{id}"))
+        .client
+        .get(format!("{}/api/v1/messages/{id}", s.base))
+        .header("x-knudepunkt-user", "caseworker-17")
+        .header("x-knudepunkt-purpose", "SAG-2026-0042 complaint")
+        .send()
         .await
+        .unwrap()
         .json()
         .await
         .unwrap();
+    let reads = s.engine.journal().reads_of(id).await.unwrap();
+    assert_eq!(reads.len(), 1, "one audited read");
+    assert_eq!(
+        (reads[0].reader.as_str(), reads[0].channel.as_str()),
+        ("caseworker-17", "api")
+    );
+    assert_eq!(reads[0].purpose, "SAG-2026-0042 complaint");
     assert_eq!(shown["message"]["state"], "delivered");
     let states: Vec<&str> = shown["history"]
         .as_array()

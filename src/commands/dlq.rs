@@ -19,8 +19,12 @@ pub enum DlqCommand {
         #[arg(long, default_value_t = 100)]
         limit: i64,
     },
-    /// One dead message with its whole history.
-    Show { id: MessageId },
+    /// One dead message with its whole history (the read is audited).
+    Show {
+        id: MessageId,
+        #[command(flatten)]
+        reason: super::messages::ReadReason,
+    },
     /// Put a dead message back in line (its checksum is checked first).
     Replay {
         id: MessageId,
@@ -52,7 +56,9 @@ pub async fn run(ctx: &Context, cmd: DlqCommand) -> anyhow::Result<ExitCode> {
                 .await?;
             emit(ctx.json, &list, || print_table(&list));
         }
-        DlqCommand::Show { id } => super::messages::show(ctx, &journal, id).await?,
+        DlqCommand::Show { id, reason } => {
+            super::messages::show(ctx, &journal, id, &reason).await?
+        }
         DlqCommand::Replay { id, by } => {
             journal.replay(id, &by).await?;
             emit(

@@ -24,8 +24,12 @@ pub enum MessagesCommand {
         #[arg(long, default_value_t = 50)]
         limit: i64,
     },
-    /// One message with its payload and history.
-    Show { id: MessageId },
+    /// One message with its payload and history (the read is audited).
+    Show {
+        id: MessageId,
+        #[command(flatten)]
+        reason: ReadReason,
+    },
 }
 
 pub async fn run(ctx: &Context, cmd: MessagesCommand) -> anyhow::Result<ExitCode> {
@@ -47,12 +51,31 @@ pub async fn run(ctx: &Context, cmd: MessagesCommand) -> anyhow::Result<ExitCode
                 .await?;
             emit(ctx.json, &list, || print_table(&list));
         }
-        MessagesCommand::Show { id } => show(ctx, &journal, id).await?,
+        MessagesCommand::Show { id, reason } => show(ctx, &journal, id, &reason).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn show(ctx: &Context, journal: &Journal, id: MessageId) -> anyhow::Result<()> {
+/// Who reads a message's content, and why: every read is audited.
+#[derive(clap::Args)]
+pub struct ReadReason {
+    /// Why you read it (a case number, a ticket): recorded in the audit log.
+    #[arg(long)]
+    pub why: String,
+    /// Who reads it.
+    #[arg(long, env = "USER", default_value = "operator")]
+    pub by: String,
+}
+
+pub async fn show(
+    ctx: &Context,
+    journal: &Journal,
+    id: MessageId,
+    reason: &ReadReason,
+) -> anyhow::Result<()> {
+    journal
+        .audit_read(&reason.by, "cli", id, &reason.why)
+        .await?;
     let m = journal
         .get(id)
         .await

@@ -146,11 +146,37 @@ async fn list(
     Ok(axum::Json(list).into_response())
 }
 
+/// Reading a message's content is audited: who (`X-Knudepunkt-User`) and why
+/// (`X-Knudepunkt-Purpose`); both are required.
 async fn show_message(
     State(engine): State<Engine>,
     Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    let (Some(reader), Some(purpose)) =
+        (header("x-knudepunkt-user"), header("x-knudepunkt-purpose"))
+    else {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "audit",
+            "reading a message needs X-Knudepunkt-User (who) and X-Knudepunkt-Purpose (why): reads are audited",
+        )
+        .into());
+    };
+    engine
+        .journal()
+        .audit_read(&reader, "api", id, &purpose)
+        .await
+        .map_err(journal_problem)?;
     let msg = engine.journal().get(id).await.map_err(journal_problem)?;
     let history = engine
         .journal()

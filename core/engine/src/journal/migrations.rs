@@ -12,11 +12,18 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "journal",
-    sql: include_str!("../../migrations/0001_journal.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "journal",
+        sql: include_str!("../../migrations/0001_journal.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "audit",
+        sql: include_str!("../../migrations/0002_audit.sql"),
+    },
+];
 
 fn dialect(sql: &str, backend: Backend) -> String {
     let (blob, serial) = match backend {

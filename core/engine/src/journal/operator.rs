@@ -27,6 +27,16 @@ pub struct RouteBacklog {
     pub oldest_created_at: i64,
 }
 
+/// One audited read of a message's content.
+#[derive(Clone, Debug, Serialize)]
+pub struct AuditedRead {
+    pub at: i64,
+    pub reader: String,
+    pub channel: String,
+    pub message_id: String,
+    pub purpose: String,
+}
+
 /// A dead-letter event for the message's initiator.
 #[derive(Clone, Debug, Serialize)]
 pub struct Notification {
@@ -310,6 +320,44 @@ impl Journal {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Records that `reader` read message `id`'s content through `channel` (api, cli), and why.
+    pub async fn audit_read(
+        &self,
+        reader: &str,
+        channel: &str,
+        id: MessageId,
+        purpose: &str,
+    ) -> Result<(), JournalError> {
+        sqlx::query("INSERT INTO audit_reads (at, reader, channel, message_id, purpose) VALUES ($1, $2, $3, $4, $5)")
+            .bind(crate::message::now_ms())
+            .bind(reader)
+            .bind(channel)
+            .bind(id.to_string())
+            .bind(purpose)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The audited reads of one message, oldest first.
+    pub async fn reads_of(&self, id: MessageId) -> Result<Vec<AuditedRead>, JournalError> {
+        let rows = sqlx::query("SELECT at, reader, channel, message_id, purpose FROM audit_reads WHERE message_id = $1 ORDER BY id")
+            .bind(id.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditedRead {
+                    at: r.try_get("at")?,
+                    reader: r.try_get("reader")?,
+                    channel: r.try_get("channel")?,
+                    message_id: r.try_get("message_id")?,
+                    purpose: r.try_get("purpose")?,
+                })
+            })
+            .collect()
     }
 
     /// Dead-letter events not yet taken by their initiator, oldest first.
