@@ -57,6 +57,19 @@ fn peak_rss_mb() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// CPU time this process has used (user + system), in microseconds: steadier than
+/// wall-clock rates on a shared machine.
+fn cpu_micros() -> f64 {
+    // SAFETY: getrusage fills the struct we hand it; nothing else is touched.
+    let usage = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut u);
+        u
+    };
+    let tv = |t: libc::timeval| t.tv_sec as f64 * 1e6 + t.tv_usec as f64;
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
 fn progress(label: &str, done: usize, total: usize) {
     use std::io::Write;
     eprint!("\r{label}: {done}/{total}   ");
@@ -107,6 +120,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let sample = b"<?xml version=\"1.0\"?><Notification xmlns=\"urn:knudepunkt:generic:1\"><Text>x</Text></Notification>".repeat(4);
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
+    let cpu = cpu_micros();
     let mut tasks = Vec::new();
     for _ in 0..64 {
         let (client, next, url, sample) = (
@@ -138,12 +152,14 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         t.await?;
     }
     let bare_rate = bare_n as f64 / started.elapsed().as_secs_f64();
+    let bare_cpu = (cpu_micros() - cpu) / bare_n as f64;
     eprintln!("bare client: {bare_n} POSTs at {bare_rate:.0}/s");
     stack.sandbox.generic.recorder.reset();
 
     // 2. Throughput: submit through the outbox, 500 per transaction, deliver everything.
     let n = args.messages;
     let started = Instant::now();
+    let cpu = cpu_micros();
     let mut i = 0;
     while i < n {
         let end = (i + 500).min(n);
@@ -162,6 +178,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     eprintln!(" in {:.2}s", started.elapsed().as_secs_f64());
     wait_delivered(&stack, n as u64, "delivered").await?;
     let throughput = n as f64 / started.elapsed().as_secs_f64();
+    let throughput_cpu = (cpu_micros() - cpu) / n as f64;
     stack.sandbox.generic.recorder.reset();
 
     // 3. Latency at an offered rate: one message at a time, as a case core would.
@@ -209,6 +226,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let failures = Arc::new(AtomicUsize::new(0));
     let sync_n = args.sync_requests;
     let started = Instant::now();
+    let cpu = cpu_micros();
     let mut tasks = Vec::new();
     for _ in 0..args.clients {
         let (client, next, url, failures, body) = (
@@ -245,6 +263,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         sync_lat.extend(t.await?);
     }
     let sync_rate = sync_lat.len() as f64 / started.elapsed().as_secs_f64();
+    let sync_cpu = (cpu_micros() - cpu) / sync_n.max(1) as f64;
     sync_lat.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
     let rss = peak_rss_mb();
     stack.stop().await;
@@ -265,6 +284,9 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         "sync_p50_ms": (percentile(&sync_lat, 0.50) * 100.0).round() / 100.0,
         "sync_p99_ms": (percentile(&sync_lat, 0.99) * 100.0).round() / 100.0,
         "peak_rss_mb": rss.round(),
+        "cpu_us_per_message": throughput_cpu.round(),
+        "cpu_us_per_bare_post": bare_cpu.round(),
+        "cpu_us_per_sync_request": sync_cpu.round(),
     });
     if ctx.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -287,6 +309,9 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             percentile(&sync_lat, 0.5),
             percentile(&sync_lat, 0.99),
             failures.load(Ordering::Relaxed)
+        );
+        println!(
+            "  CPU per item        {throughput_cpu:>8.0} us/msg, bare {bare_cpu:.0} us/POST, sync {sync_cpu:.0} us/req (both cores; includes receiver and load generator)"
         );
         println!("  peak RSS            {rss:>8.0} MB     (engine + sandbox + load generators)");
     }
