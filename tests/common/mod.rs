@@ -81,7 +81,9 @@ pub fn dev_environment(addr: SocketAddr) -> PathBuf {
         dev.replace(
             "${KNUDEPUNKT_SANDBOX_URL:-http://127.0.0.1:8790}",
             &format!("http://{addr}"),
-        ),
+        )
+        // Short, so that timeouts are tested in a second, not ten.
+        .replace("timeout: 10s", "timeout: 1s"),
     )
     .unwrap();
     dir

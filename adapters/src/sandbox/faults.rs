@@ -147,44 +147,36 @@ pub async fn inject(kind: &FaultKind) -> Option<axum::response::Response> {
                     .into_response(),
             )
         }
-        FaultKind::Drop | FaultKind::Truncate => {
-            let first: &'static [u8] = if *kind == FaultKind::Truncate {
-                b"{\"received\":"
-            } else {
-                b""
-            };
-            let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = vec![
-                Ok(bytes::Bytes::from_static(first)),
-                Err(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionReset,
-                    "sandbox: injected drop",
-                )),
-            ];
-            let mut resp = Body::from_stream(futures::stream::iter(chunks)).into_response();
+        FaultKind::Drop => {
+            // Fails before anything is written: the connection closes with no answer.
+            let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = vec![Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "sandbox: injected drop",
+            ))];
+            Some(Body::from_stream(futures::stream::iter(chunks)).into_response())
+        }
+        FaultKind::Truncate => {
+            // Headers and the start of the body go out; then the connection closes.
+            let stream = futures::stream::unfold(0u8, |step| async move {
+                match step {
+                    0 => Some((Ok(bytes::Bytes::from_static(b"{\"received\":")), 1)),
+                    1 => {
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        Some((
+                            Err(std::io::Error::new(
+                                std::io::ErrorKind::ConnectionReset,
+                                "sandbox: injected truncation",
+                            )),
+                            2,
+                        ))
+                    }
+                    _ => None,
+                }
+            });
+            let mut resp = Body::from_stream(stream).into_response();
             resp.headers_mut()
                 .insert(header::CONTENT_LENGTH, "4096".parse().expect("digits"));
             Some(resp)
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fail_next_n_then_pass() {
-        let plan = FaultPlan::default();
-        let f: Fault = serde_json::from_str(r#"{"kind":"status","status":503,"count":2}"#).unwrap();
-        plan.push(f);
-        assert!(matches!(
-            plan.next(),
-            Some(FaultKind::Status { status: 503, .. })
-        ));
-        assert!(matches!(
-            plan.next(),
-            Some(FaultKind::Status { status: 503, .. })
-        ));
-        assert_eq!(plan.next(), None);
     }
 }
