@@ -180,3 +180,24 @@ pub async fn inject(kind: &FaultKind) -> Option<axum::response::Response> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fail_next_n_then_pass() {
+        let plan = FaultPlan::default();
+        let f: Fault = serde_json::from_str(r#"{"kind":"status","status":503,"count":2}"#).unwrap();
+        plan.push(f);
+        assert!(matches!(
+            plan.next(),
+            Some(FaultKind::Status { status: 503, .. })
+        ));
+        assert!(matches!(
+            plan.next(),
+            Some(FaultKind::Status { status: 503, .. })
+        ));
+        assert_eq!(plan.next(), None);
+    }
+}
