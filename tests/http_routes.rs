@@ -266,6 +266,21 @@ async fn metrics_health_and_dlq_api() {
     s.post("/in/test/async", &json!({"id": "m-2"})).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
 
+    let notes: Value = s.get("/api/v1/notifications").await.json().await.unwrap();
+    assert_eq!(
+        notes.as_array().unwrap().len(),
+        1,
+        "the initiator is told: {notes}"
+    );
+    assert_eq!(notes[0]["message_id"], id.to_string());
+    let note_id = notes[0]["id"].as_i64().unwrap();
+    let resp = s
+        .post("/api/v1/notifications/ack", &json!({"ids": [note_id]}))
+        .await;
+    assert_eq!(resp.status(), 204);
+    let notes: Value = s.get("/api/v1/notifications").await.json().await.unwrap();
+    assert!(notes.as_array().unwrap().is_empty());
+
     let dlq: Value = s.get("/api/v1/dlq").await.json().await.unwrap();
     assert_eq!(dlq.as_array().unwrap().len(), 1);
     let resp = s

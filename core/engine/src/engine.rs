@@ -7,7 +7,7 @@ use std::time::Duration;
 use sqlx::AnyConnection;
 use thiserror::Error;
 use tokio::sync::{Notify, mpsc, watch};
-use tracing::{Instrument, info_span};
+use tracing::{Instrument, debug, info_span};
 
 use crate::checksum::{ChecksumError, Sha256Digest};
 use crate::delivery::{AdapterRegistry, DeliveryOutcome, Reply};
@@ -235,6 +235,9 @@ impl Engine {
                 route: route.id.clone(),
                 source,
             })?;
+        if let Some(r) = &rendered {
+            debug!(message_id = %id, route = %route.id, correlation_id = r.correlation_id.as_deref().unwrap_or(""), origin, "rendered");
+        }
         Ok(rendered.map(|r| NewMessage {
             id,
             route: route.id.clone(),

@@ -28,6 +28,8 @@ pub fn router(engine: Engine) -> Router {
         .route("/api/v1/dlq/{id}/replay", post(replay))
         .route("/api/v1/dlq/{id}/discard", post(discard))
         .route("/api/v1/routes", get(list_routes))
+        .route("/api/v1/notifications", get(list_notifications))
+        .route("/api/v1/notifications/ack", post(ack_notifications))
         .fallback(inbound)
         .with_state(engine)
 }
@@ -242,6 +244,48 @@ async fn discard(
         .await
         .map_err(journal_problem)?;
     Ok(axum::Json(serde_json::json!({"id": id, "state": "discarded"})).into_response())
+}
+
+/// Dead-letter events not yet taken by their initiator (B3.211).
+async fn list_notifications(
+    State(engine): State<Engine>,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    let open = engine
+        .journal()
+        .open_notifications(q.limit.unwrap_or(100))
+        .await
+        .map_err(journal_problem)?;
+    Ok(axum::Json(open).into_response())
+}
+
+#[derive(Deserialize)]
+struct Ack {
+    ids: Vec<i64>,
+}
+
+/// The initiator has taken these events.
+async fn ack_notifications(State(engine): State<Engine>, body: Body) -> Result<Response, ApiError> {
+    let bytes = to_bytes(body, 64 * 1024).await.map_err(|_| {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            "an acknowledgement is at most 64 KiB",
+        )
+    })?;
+    let ack: Ack = serde_json::from_slice(&bytes).map_err(|e| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "bad-json",
+            format!("expected {{\"ids\": [..]}}: {e}"),
+        )
+    })?;
+    engine
+        .journal()
+        .consume_notifications(&ack.ids)
+        .await
+        .map_err(journal_problem)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn list_routes(State(engine): State<Engine>) -> Response {
