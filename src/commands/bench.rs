@@ -117,17 +117,40 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         .pool_max_idle_per_host(256)
         .tcp_nodelay(true)
         .build()?;
-    let sample = b"<?xml version=\"1.0\"?><Notification xmlns=\"urn:knudepunkt:generic:1\"><Text>x</Text></Notification>".repeat(4);
+    // The very payloads the engine sends: rendered by the same route, beforehand.
+    let route = engine
+        .routes()
+        .get("generic.notify")
+        .ok_or_else(|| {
+            anyhow::anyhow!("the bench needs route generic.notify (routes/generic.yaml)")
+        })?
+        .clone();
+    let now = chrono::Utc::now().to_rfc3339();
+    let samples: Arc<Vec<bytes::Bytes>> = Arc::new(
+        (0..256)
+            .map(|k| {
+                let ev =
+                    json!({"id": format!("bare-{k}"), "case_id": format!("SAG-{k}"), "text": body});
+                let rendered = engine
+                    .routes()
+                    .render(&route, &ev, knudepunkt_engine::MessageId::new(), &now)?
+                    .ok_or_else(|| anyhow::anyhow!("generic.notify filtered the bench's event"))?;
+                Ok(bytes::Bytes::from(rendered.payload))
+            })
+            .collect::<anyhow::Result<_>>()?,
+    );
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let cpu = cpu_micros();
+    let failed = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for _ in 0..64 {
-        let (client, next, url, sample) = (
+        let (client, next, url, samples, failed) = (
             client.clone(),
             next.clone(),
             receiver.clone(),
-            sample.clone(),
+            samples.clone(),
+            failed.clone(),
         );
         tasks.push(tokio::spawn(async move {
             loop {
@@ -139,11 +162,16 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                     .post(&url)
                     .header("content-type", "application/xml")
                     .header("idempotency-key", format!("bare-{i}"))
-                    .body(sample.clone())
+                    .body(samples[i % samples.len()].clone())
                     .send()
                     .await;
-                if let Ok(r) = r {
-                    let _ = r.bytes().await;
+                match r {
+                    Ok(r) if r.status().is_success() => {
+                        let _ = r.bytes().await;
+                    }
+                    _ => {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
             }
         }));
@@ -152,6 +180,11 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         t.await?;
     }
     let bare_rate = bare_n as f64 / started.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        failed.load(Ordering::Relaxed) == 0,
+        "the bare client's POSTs were refused {} times",
+        failed.load(Ordering::Relaxed)
+    );
     let bare_cpu = (cpu_micros() - cpu) / bare_n as f64;
     eprintln!("bare client: {bare_n} POSTs at {bare_rate:.0}/s");
     stack.sandbox.generic.recorder.reset();

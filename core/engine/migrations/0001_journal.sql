@@ -28,7 +28,8 @@ CREATE TABLE messages (
 CREATE UNIQUE INDEX messages_route_idempotency ON messages (route, idempotency_key);
 CREATE INDEX messages_due ON messages (due_at) WHERE state IN ('pending', 'retrying', 'in_flight', 'accepted');
 CREATE INDEX messages_correlation ON messages (correlation_id);
-CREATE INDEX messages_route_state ON messages (route, state);
+-- the dead letter queue, by route; open messages are found through messages_due
+CREATE INDEX messages_dead ON messages (route) WHERE state = 'dead';
 
 CREATE TABLE message_transitions (
     id          {{SERIAL_PK}},
