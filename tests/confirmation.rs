@@ -9,9 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use common::{Backend, fresh_database, start_sandbox, wait_state};
 use knudepunkt_engine::message::MessageState;
-use knudepunkt_engine::{
-    Adapter, AdapterRegistry, Delivery, DeliveryOutcome, Engine, Journal, Outbound,
-};
+use knudepunkt_engine::{Adapter, AdapterRegistry, Delivery, DeliveryOutcome, Engine, Journal};
 use serde_json::json;
 
 /// Takes every message and promises a receipt within 400 ms.
@@ -49,24 +47,18 @@ async fn accepted_waits_for_its_confirmation(backend: Backend) {
     );
     let workers = engine.start();
 
-    let confirmed = engine
-        .submit_now(Outbound {
-            route: "test.notify",
-            event: &json!({"id": "k-1", "case_id": "SAG-3"}),
-        })
-        .await
-        .unwrap()
-        .id()
-        .unwrap();
-    let forgotten = engine
-        .submit_now(Outbound {
-            route: "test.notify",
-            event: &json!({"id": "k-2", "case_id": "SAG-4"}),
-        })
-        .await
-        .unwrap()
-        .id()
-        .unwrap();
+    let confirmed = common::submit(
+        &engine,
+        "test.notify",
+        json!({"id": "k-1", "case_id": "SAG-3"}),
+    )
+    .await;
+    let forgotten = common::submit(
+        &engine,
+        "test.notify",
+        json!({"id": "k-2", "case_id": "SAG-4"}),
+    )
+    .await;
     for id in [confirmed, forgotten] {
         assert_eq!(
             wait_state(

@@ -31,15 +31,7 @@ async fn redelivery_follows_backoff(backend: Backend) {
     sandbox.handles.generic.faults.push(status_fault(503, 5));
 
     let ev = json!({"id": "r-1", "case_id": "SAG-1", "text": "hej"});
-    let id = engine
-        .submit_now(Outbound {
-            route: "test.notify",
-            event: &ev,
-        })
-        .await
-        .unwrap()
-        .id()
-        .unwrap();
+    let id = common::submit(&engine, "test.notify", ev.clone()).await;
     let state = wait_state(
         engine.journal(),
         id,
@@ -95,15 +87,7 @@ async fn permanent_error_goes_dead_and_replays_once(backend: Backend) {
     sandbox.handles.generic.faults.push(status_fault(400, 1));
 
     let ev = json!({"id": "d-1", "case_id": "SAG-77", "text": "afvises"});
-    let id = engine
-        .submit_now(Outbound {
-            route: "test.notify",
-            event: &ev,
-        })
-        .await
-        .unwrap()
-        .id()
-        .unwrap();
+    let id = common::submit(&engine, "test.notify", ev.clone()).await;
     assert_eq!(
         wait_state(
             engine.journal(),
@@ -197,15 +181,7 @@ async fn permanent_error_goes_dead_and_replays_once(backend: Backend) {
     // A dead message whose payload was altered is refused on replay, and stays dead.
     sandbox.handles.generic.faults.push(status_fault(400, 1));
     let ev = json!({"id": "d-2", "text": "ændres"});
-    let id2 = engine
-        .submit_now(Outbound {
-            route: "test.notify",
-            event: &ev,
-        })
-        .await
-        .unwrap()
-        .id()
-        .unwrap();
+    let id2 = common::submit(&engine, "test.notify", ev.clone()).await;
     wait_state(
         engine.journal(),
         id2,
@@ -213,12 +189,7 @@ async fn permanent_error_goes_dead_and_replays_once(backend: Backend) {
         Duration::from_secs(10),
     )
     .await;
-    sqlx::query("UPDATE messages SET payload = $1 WHERE id = $2")
-        .bind(b"<Notification>tampered</Notification>".to_vec())
-        .bind(id2.to_string())
-        .execute(engine.journal().pool())
-        .await
-        .unwrap();
+    common::tamper(&engine, id2, b"<Notification>tampered</Notification>").await;
     let (ok, _, err) = cli(&["dlq", "replay", &id2.to_string()], &db, &repo());
     assert!(!ok, "a tampered replay must fail");
     assert!(
@@ -263,15 +234,7 @@ async fn tampered_payload_is_never_sent(backend: Backend) {
         count: 1,
     });
     let ev = json!({"id": "t-1", "text": "original"});
-    let id = engine
-        .submit_now(Outbound {
-            route: "test.notify",
-            event: &ev,
-        })
-        .await
-        .unwrap()
-        .id()
-        .unwrap();
+    let id = common::submit(&engine, "test.notify", ev.clone()).await;
     wait_state(
         engine.journal(),
         id,
@@ -279,12 +242,7 @@ async fn tampered_payload_is_never_sent(backend: Backend) {
         Duration::from_secs(5),
     )
     .await;
-    sqlx::query("UPDATE messages SET payload = $1 WHERE id = $2")
-        .bind(b"<x>altered</x>".to_vec())
-        .bind(id.to_string())
-        .execute(engine.journal().pool())
-        .await
-        .unwrap();
+    common::tamper(&engine, id, b"<x>altered</x>").await;
     assert_eq!(
         wait_state(
             engine.journal(),

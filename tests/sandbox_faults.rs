@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use common::{Backend, engine, fresh_database, start_sandbox, wait_state};
 use knudepunkt_adapters::sandbox::Stats;
-use knudepunkt_engine::Outbound;
 use knudepunkt_engine::message::MessageState;
 use serde_json::{Value, json};
 
@@ -35,15 +34,7 @@ async fn through_fault(fault: Value, expect_in_error: &str) {
         .unwrap();
     assert_eq!(pending.as_array().unwrap().len(), 1);
 
-    let id = engine
-        .submit_now(Outbound {
-            route: "test.notify",
-            event: &json!({"id": "f-1", "text": "hej"}),
-        })
-        .await
-        .unwrap()
-        .id()
-        .unwrap();
+    let id = common::submit(&engine, "test.notify", json!({"id": "f-1", "text": "hej"})).await;
     let state = wait_state(
         engine.journal(),
         id,
@@ -151,15 +142,7 @@ async fn latency_alone_is_not_a_failure() {
         .unwrap();
     assert_eq!(bad.status(), 400, "unknown faults are refused");
     let started = std::time::Instant::now();
-    let id = engine
-        .submit_now(Outbound {
-            route: "test.notify",
-            event: &json!({"id": "slow"}),
-        })
-        .await
-        .unwrap()
-        .id()
-        .unwrap();
+    let id = common::submit(&engine, "test.notify", json!({"id": "slow"})).await;
     assert_eq!(
         wait_state(
             engine.journal(),

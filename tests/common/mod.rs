@@ -136,6 +136,30 @@ pub async fn wait_state(
     }
 }
 
+/// Submits `event` on `route` outside any transaction; the new message's id.
+pub async fn submit(engine: &Engine, route: &str, event: serde_json::Value) -> MessageId {
+    engine
+        .submit_now(knudepunkt_engine::Outbound {
+            route,
+            event: &event,
+        })
+        .await
+        .unwrap()
+        .id()
+        .expect("journaled, not filtered")
+}
+
+/// Alters a message's payload behind the engine's back, as a corrupted disk or a
+/// careless hand in the database would.
+pub async fn tamper(engine: &Engine, id: MessageId, payload: &[u8]) {
+    sqlx::query("UPDATE messages SET payload = $1 WHERE id = $2")
+        .bind(payload.to_vec())
+        .bind(id.to_string())
+        .execute(engine.journal().pool())
+        .await
+        .unwrap();
+}
+
 /// Waits until every message of `route` is delivered and there are `n` of them; returns
 /// the counts per state as they ended up.
 pub async fn wait_all_delivered(
