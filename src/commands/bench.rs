@@ -8,8 +8,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use knudepunkt_engine::journal::ListFilter;
-use knudepunkt_engine::message::MessageState;
 use knudepunkt_engine::{EngineOptions, Outbound};
 use serde_json::json;
 
@@ -238,18 +236,12 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     }
     let offered = total as f64 / started.elapsed().as_secs_f64();
     wait_delivered(&stack, total as u64, "latency run delivered").await?;
-    let delivered = engine
+    let mut lat: Vec<f64> = engine
         .journal()
-        .list(&ListFilter {
-            route: Some("generic.notify".into()),
-            state: Some(MessageState::Delivered),
-            correlation_id: Some("SAG-1".into()),
-            limit: total as i64,
-        })
-        .await?;
-    let mut lat: Vec<f64> = delivered
-        .iter()
-        .map(|m| (m.updated_at - m.created_at) as f64)
+        .delivery_latencies("generic.notify", Some("SAG-1"))
+        .await?
+        .into_iter()
+        .map(|ms| ms as f64)
         .collect();
     lat.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
 

@@ -151,6 +151,24 @@ impl Journal {
             .collect()
     }
 
+    /// Milliseconds from journaling to delivery of delivered messages on `route` (of one
+    /// correlation id, if given), in no particular order: for latency reports.
+    pub async fn delivery_latencies(
+        &self,
+        route: &str,
+        correlation_id: Option<&str>,
+    ) -> Result<Vec<i64>, JournalError> {
+        let rows = sqlx::query(
+            "SELECT updated_at - created_at AS ms FROM messages WHERE route = $1 AND state = 'delivered' \
+             AND ($2 IS NULL OR correlation_id = $2)",
+        )
+        .bind(route)
+        .bind(correlation_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get("ms")?)).collect()
+    }
+
     /// Open messages per route and state, with the oldest one's age. (Messages are
     /// journaled pending, so none rests in `received`; the condition matches the partial
     /// due index, which keeps this cheap on a large journal.)
