@@ -222,7 +222,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         let engine = engine.clone();
         let body = body.clone();
         tokio::spawn(async move {
-            let ev = json!({"id": format!("l-{k}"), "case_id": "SAG-1", "text": body});
+            let ev = json!({"id": format!("l-{k}"), "case_id": "SAG-LATENCY", "text": body});
             let _ = engine
                 .submit_now(Outbound {
                     route: "generic.notify",
@@ -238,7 +238,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     wait_delivered(&stack, total as u64, "latency run delivered").await?;
     let mut lat: Vec<f64> = engine
         .journal()
-        .delivery_latencies("generic.notify", Some("SAG-1"))
+        .delivery_latencies("generic.notify", Some("SAG-LATENCY"))
         .await?
         .into_iter()
         .map(|ms| ms as f64)
@@ -341,6 +341,14 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         println!("  peak RSS            {rss:>8.0} MB     (engine + sandbox + load generators)");
     }
     let ok = failures.load(Ordering::Relaxed) == 0 && lat.len() == total;
+    if !ok {
+        eprintln!(
+            "bench failed: {} synchronous requests failed; {} of {} latency-run messages delivered",
+            failures.load(Ordering::Relaxed),
+            lat.len(),
+            total
+        );
+    }
     Ok(if ok {
         ExitCode::SUCCESS
     } else {
