@@ -3,6 +3,7 @@
 //! SQLite (WAL) is the embedded default, PostgreSQL the production store; both go
 //! through sqlx's `Any` driver with the same migrations and the same queries.
 
+mod checkpointer;
 mod claims;
 mod migrations;
 mod operator;
@@ -107,24 +108,26 @@ impl Journal {
             Backend::Sqlite => {
                 // SQLite has one writer; with one connection, writers queue in the pool
                 // (in order, without sleeping on the file lock) instead of contending.
-                options
+                let pool = options
                     .max_connections(1)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
+                            // Checkpoints run beside the writer (see checkpointer); the
+                            // automatic one is only a safety net. A 16 MB page cache keeps
+                            // the indexes' hot pages in memory.
                             conn.execute(
-                                // Larger checkpoints copy each hot page once instead of after
-                            // every few commits; a 16 MB page cache keeps the indexes' hot
-                            // pages in memory.
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; \
-                             PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 8000; PRAGMA cache_size = -16000; \
-                             PRAGMA temp_store = MEMORY;",
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; \
+                                 PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 20000; PRAGMA cache_size = -16000; \
+                                 PRAGMA temp_store = MEMORY;",
                             )
                             .await?;
                             Ok(())
                         })
                     })
                     .connect(&url)
-                    .await?
+                    .await?;
+                checkpointer::spawn(&url, pool.clone()).await?;
+                pool
             }
             Backend::Postgres => options.max_connections(16).connect(&url).await?,
         };
