@@ -335,3 +335,43 @@ async fn metrics_health_and_dlq_api() {
         "tests load routes without schemas: {ready}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_slow_receiver_cannot_hold_a_sync_caller_past_its_deadline() {
+    let s = server().await;
+    s.sandbox.handles.generic.faults.push(Fault {
+        kind: FaultKind::Latency { ms: 5000 },
+        count: 100,
+    });
+    let started = std::time::Instant::now();
+    let resp = s.post("/in/test/sync", &json!({"id": "slow-1"})).await;
+    let (status, p) = problem(resp).await;
+    assert_eq!(status, 504);
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "answered at its 1.5 s deadline, not after the receiver's 5 s: {:?}",
+        started.elapsed()
+    );
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains("before the caller's deadline"),
+        "{p}"
+    );
+    let id = p["message_id"].as_str().unwrap().parse().unwrap();
+    let m = s.engine.journal().get(id).await.unwrap();
+    assert_eq!(
+        wait_state(
+            s.engine.journal(),
+            id,
+            MessageState::Dead,
+            Duration::from_secs(2)
+        )
+        .await,
+        MessageState::Dead
+    );
+    // The first attempt hits the endpoint's 1 s timeout and is retried; the second is
+    // cut off by the caller's 1.5 s deadline.
+    assert_eq!(m.attempts, 2);
+}

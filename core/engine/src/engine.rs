@@ -470,7 +470,9 @@ impl Engine {
         let mut attempt = 1i64;
         async {
             loop {
-                let outcome = worker::attempt(&self.inner, &route, &msg_as_claimed(&msg, &token, attempt)).await;
+                // An attempt may not outlast the caller's deadline.
+                let left = deadline.saturating_sub(started.elapsed());
+                let attempted = tokio::time::timeout(left, worker::attempt(&self.inner, &route, &msg_as_claimed(&msg, &token, attempt))).await;
                 let ctx = worker::AttemptCtx {
                     inner: &self.inner,
                     route: &route,
@@ -479,6 +481,14 @@ impl Engine {
                     attempt,
                     correlation_id: msg.correlation_id.as_deref(),
                     created_at: msg_created(&msg),
+                };
+                let Ok(outcome) = attempted else {
+                    let error = format!(
+                        "no answer from {} before the caller's deadline; it may still have received the message",
+                        route.endpoint.name
+                    );
+                    ctx.record(MessageState::Dead, None, Some((ErrorKind::Deadline, error.clone())), None);
+                    return Err(SyncFailure::Deadline { id, attempts: attempt, error });
                 };
                 match outcome {
                     DeliveryOutcome::Transient { error, retry_after } => {
