@@ -82,14 +82,10 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         )
         .await?;
     tx.rollback().await?;
+    let rolled_id = rolled.id().expect("journaled, not filtered");
     println!(
-        "   rolled-back message {:?} is in the journal: {}",
-        rolled.id(),
-        engine
-            .journal()
-            .get(rolled.id().expect("journaled"))
-            .await
-            .is_ok()
+        "   rolled-back message {rolled_id} is in the journal: {}",
+        engine.journal().get(rolled_id).await.is_ok()
     );
 
     for _ in 0..400 {

@@ -119,7 +119,7 @@ impl Metrics {
         self.backlog.clear();
         self.oldest_open_seconds.clear();
         for route in routes {
-            for state in ["received", "pending", "in_flight", "retrying", "accepted"] {
+            for state in ["pending", "in_flight", "retrying", "accepted"] {
                 self.backlog
                     .get_or_create(&RouteStateLabel {
                         route: route.to_string(),
