@@ -482,13 +482,21 @@ impl Engine {
                     correlation_id: msg.correlation_id.as_deref(),
                     created_at: msg_created(&msg),
                 };
-                let Ok(outcome) = attempted else {
+                let Ok(attempted) = attempted else {
                     let error = format!(
                         "no answer from {} before the caller's deadline; it may still have received the message",
                         route.endpoint.name
                     );
                     ctx.record(MessageState::Dead, None, Some((ErrorKind::Deadline, error.clone())), None);
                     return Err(SyncFailure::Deadline { id, attempts: attempt, error });
+                };
+                let outcome = match attempted {
+                    Ok(outcome) => outcome,
+                    Err(refused) => {
+                        let error = refused.1.clone();
+                        ctx.record(MessageState::Dead, None, Some(refused), None);
+                        return Err(SyncFailure::Refused { id, error, reply: None });
+                    }
                 };
                 match outcome {
                     DeliveryOutcome::Transient { error, retry_after } => {

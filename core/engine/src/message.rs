@@ -115,7 +115,6 @@ pub enum ErrorKind {
     Permanent,
     Integrity,
     Deadline,
-    Operator,
 }
 
 impl ErrorKind {
@@ -125,7 +124,6 @@ impl ErrorKind {
             ErrorKind::Permanent => "permanent",
             ErrorKind::Integrity => "integrity",
             ErrorKind::Deadline => "deadline",
-            ErrorKind::Operator => "operator",
         }
     }
 }

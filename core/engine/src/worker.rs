@@ -102,7 +102,8 @@ async fn deliver_claimed(inner: &Arc<Inner>, msg: Claimed) {
             return;
         }
         match attempt(inner, &route, &msg).await {
-            DeliveryOutcome::Transient { error, retry_after } => {
+            Err(refused) => ctx.record(MessageState::Dead, None, Some(refused), None),
+            Ok(DeliveryOutcome::Transient { error, retry_after }) => {
                 let failed = msg.attempt as u32;
                 if route.redelivery.may_retry(failed) {
                     let delay = route.redelivery.next_delay(failed, retry_after);
@@ -114,7 +115,7 @@ async fn deliver_claimed(inner: &Arc<Inner>, msg: Claimed) {
                     ctx.record(MessageState::Dead, None, Some((ErrorKind::Transient, why)), None);
                 }
             }
-            other => {
+            Ok(other) => {
                 ctx.finish(&msg.external_ids, other);
             }
         }
@@ -123,20 +124,28 @@ async fn deliver_claimed(inner: &Arc<Inner>, msg: Claimed) {
     .await
 }
 
-/// One attempt: integrity check, then the adapter within the endpoint's timeout.
-pub(crate) async fn attempt(inner: &Arc<Inner>, route: &Route, msg: &Claimed) -> DeliveryOutcome {
+/// What the engine refused before any send: why, and how to file it.
+pub(crate) type Refusal = (ErrorKind, String);
+
+/// One attempt: integrity check, then the adapter within the endpoint's timeout. An
+/// `Err` is a refusal by the engine itself; nothing was sent.
+pub(crate) async fn attempt(
+    inner: &Arc<Inner>,
+    route: &Route,
+    msg: &Claimed,
+) -> Result<DeliveryOutcome, Refusal> {
     let integrity = Sha256Digest::parse_hex(&msg.checksum).and_then(|d| d.verify(&msg.payload));
     if let Err(e) = integrity {
-        return DeliveryOutcome::Permanent {
-            error: format!("integrity: message {} refused before sending: {e}", msg.id),
-            reply: None,
-        };
+        return Err((
+            ErrorKind::Integrity,
+            format!("message {} refused before sending: {e}", msg.id),
+        ));
     }
     let Some(adapter) = inner.adapters.get(&route.adapter) else {
-        return DeliveryOutcome::Permanent {
-            error: format!("adapter {:?} is not in this build", route.adapter),
-            reply: None,
-        };
+        return Err((
+            ErrorKind::Permanent,
+            format!("adapter {:?} is not in this build", route.adapter),
+        ));
     };
     let delivery = Delivery {
         message_id: msg.id,
@@ -150,17 +159,19 @@ pub(crate) async fn attempt(inner: &Arc<Inner>, route: &Route, msg: &Claimed) ->
         external_ids: &msg.external_ids,
     };
     let limit = route.endpoint.timeout + Duration::from_secs(1);
-    match tokio::time::timeout(limit, adapter.deliver(&delivery)).await {
-        Ok(outcome) => outcome,
-        Err(_) => DeliveryOutcome::Transient {
-            error: format!(
-                "no answer from {} within {}s",
-                route.endpoint.name,
-                limit.as_secs()
-            ),
-            retry_after: None,
+    Ok(
+        match tokio::time::timeout(limit, adapter.deliver(&delivery)).await {
+            Ok(outcome) => outcome,
+            Err(_) => DeliveryOutcome::Transient {
+                error: format!(
+                    "no answer from {} within {}s",
+                    route.endpoint.name,
+                    limit.as_secs()
+                ),
+                retry_after: None,
+            },
         },
-    }
+    )
 }
 
 /// One attempt at one message, and where its outcome goes.
@@ -222,12 +233,12 @@ impl<'a> AttemptCtx<'a> {
                 reply
             }
             DeliveryOutcome::Permanent { error, reply } => {
-                let kind = if error.starts_with("integrity:") {
-                    ErrorKind::Integrity
-                } else {
-                    ErrorKind::Permanent
-                };
-                self.record(MessageState::Dead, None, Some((kind, error)), None);
+                self.record(
+                    MessageState::Dead,
+                    None,
+                    Some((ErrorKind::Permanent, error)),
+                    None,
+                );
                 reply
             }
             DeliveryOutcome::Transient { error, .. } => {
@@ -316,7 +327,6 @@ fn send(
         due_at,
         error,
         external_ids,
-        detail: None,
         route: route.to_string(),
         correlation_id: correlation_id.map(str::to_string),
     }));

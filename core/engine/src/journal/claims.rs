@@ -45,7 +45,6 @@ pub struct Recorded {
     pub due_at: Option<i64>,
     pub error: Option<(ErrorKind, String)>,
     pub external_ids: Option<ExternalIds>,
-    pub detail: Option<String>,
     pub route: String,
     pub correlation_id: Option<String>,
     /// Tell the initiator if this outcome is `dead`.
@@ -134,14 +133,6 @@ impl Journal {
         q.execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(claimed)
-    }
-
-    /// Writes a batch of outcomes in one transaction of its own.
-    pub async fn record(&self, outcomes: &[Recorded], now: i64) -> Result<usize, JournalError> {
-        let mut tx = self.pool.begin().await?;
-        let applied = record_outcomes(&mut tx, outcomes, now).await?;
-        tx.commit().await?;
-        Ok(applied)
     }
 
     /// A synchronous delivery failed transiently and will try again itself: count the
@@ -254,11 +245,10 @@ async fn record_chunk(
     );
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
     for o in outcomes {
-        let detail = o.detail.clone().or_else(|| {
-            o.error
-                .as_ref()
-                .map(|(k, e)| format!("{}: {e}", k.as_str()))
-        });
+        let detail = o
+            .error
+            .as_ref()
+            .map(|(k, e)| format!("{}: {e}", k.as_str()));
         q = q
             .bind(o.id.to_string())
             .bind(o.claim_token.clone())

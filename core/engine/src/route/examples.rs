@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 
 use super::{Diagnostic, RouteSet};
 use crate::ids::MessageId;
-use crate::transform::TransformError;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -153,15 +152,10 @@ fn run_one(set: &RouteSet, file: &Path) -> ExampleResult {
     let rendered = match set.render(route, &example.event, example.message_id, &example.now) {
         Ok(r) => r,
         Err(e) => {
-            let verdict = match e {
-                TransformError::Xsd(_)
-                | TransformError::Render { .. }
-                | TransformError::Input(_) => Verdict::RenderFailed,
-            };
             return ExampleResult {
                 file: name,
                 route: Some(example.route),
-                verdict,
+                verdict: Verdict::RenderFailed,
                 message: Some(format!(
                     "route {} does not render this example: {e}",
                     route.id
