@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use common::{Backend, fresh_database, start_sandbox, wait_state};
+use common::{Backend, fresh_database, start_sandbox};
 use knudepunkt_engine::message::MessageState;
 use knudepunkt_engine::{Adapter, AdapterRegistry, Delivery, DeliveryOutcome, Engine, Journal};
 use serde_json::json;
@@ -60,16 +60,13 @@ async fn accepted_waits_for_its_confirmation(backend: Backend) {
     )
     .await;
     for id in [confirmed, forgotten] {
-        assert_eq!(
-            wait_state(
-                engine.journal(),
-                id,
-                MessageState::Accepted,
-                Duration::from_secs(5)
-            )
-            .await,
-            MessageState::Accepted
-        );
+        common::expect_state(
+            engine.journal(),
+            id,
+            MessageState::Accepted,
+            Duration::from_secs(5),
+        )
+        .await;
     }
     let receipt = [("receipt_id".to_string(), "R-1".to_string())].into();
     engine
@@ -89,16 +86,13 @@ async fn accepted_waits_for_its_confirmation(backend: Backend) {
     );
 
     // No receipt: dead once the deadline passes, and the initiator is told.
-    assert_eq!(
-        wait_state(
-            engine.journal(),
-            forgotten,
-            MessageState::Dead,
-            Duration::from_secs(5)
-        )
-        .await,
-        MessageState::Dead
-    );
+    common::expect_state(
+        engine.journal(),
+        forgotten,
+        MessageState::Dead,
+        Duration::from_secs(5),
+    )
+    .await;
     let m = engine.journal().get(forgotten).await.unwrap();
     assert_eq!(m.last_error_kind.as_deref(), Some("deadline"));
     assert_eq!(

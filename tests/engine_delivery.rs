@@ -88,16 +88,13 @@ async fn permanent_error_goes_dead_and_replays_once(backend: Backend) {
 
     let ev = json!({"id": "d-1", "case_id": "SAG-77", "text": "afvises"});
     let id = common::submit(&engine, "test.notify", ev.clone()).await;
-    assert_eq!(
-        wait_state(
-            engine.journal(),
-            id,
-            MessageState::Dead,
-            Duration::from_secs(10)
-        )
-        .await,
-        MessageState::Dead
-    );
+    common::expect_state(
+        engine.journal(),
+        id,
+        MessageState::Dead,
+        Duration::from_secs(10),
+    )
+    .await;
     let msg = engine.journal().get(id).await.unwrap();
     assert_eq!(msg.attempts, 1, "a permanent error is not retried");
     assert_eq!(msg.last_error_kind.as_deref(), Some("permanent"));
@@ -124,16 +121,13 @@ async fn permanent_error_goes_dead_and_replays_once(backend: Backend) {
     );
     assert!(ok, "{err}");
     engine.wake();
-    assert_eq!(
-        wait_state(
-            engine.journal(),
-            id,
-            MessageState::Delivered,
-            Duration::from_secs(10)
-        )
-        .await,
-        MessageState::Delivered
-    );
+    common::expect_state(
+        engine.journal(),
+        id,
+        MessageState::Delivered,
+        Duration::from_secs(10),
+    )
+    .await;
     let stats = sandbox.handles.generic.recorder.stats();
     assert_eq!(
         (stats.raw_requests, stats.unique, stats.duplicates),
@@ -243,16 +237,13 @@ async fn tampered_payload_is_never_sent(backend: Backend) {
     )
     .await;
     common::tamper(&engine, id, b"<x>altered</x>").await;
-    assert_eq!(
-        wait_state(
-            engine.journal(),
-            id,
-            MessageState::Dead,
-            Duration::from_secs(10)
-        )
-        .await,
-        MessageState::Dead
-    );
+    common::expect_state(
+        engine.journal(),
+        id,
+        MessageState::Dead,
+        Duration::from_secs(10),
+    )
+    .await;
     let msg = engine.journal().get(id).await.unwrap();
     assert_eq!(msg.last_error_kind.as_deref(), Some("integrity"));
     assert!(msg.last_error.unwrap().contains("checksum mismatch"));
@@ -313,16 +304,13 @@ async fn outbox_follows_the_callers_transaction(backend: Backend) {
     tx.commit().await.unwrap();
     engine.wake();
     let id = committed.id().unwrap();
-    assert_eq!(
-        wait_state(
-            engine.journal(),
-            id,
-            MessageState::Delivered,
-            Duration::from_secs(10)
-        )
-        .await,
-        MessageState::Delivered
-    );
+    common::expect_state(
+        engine.journal(),
+        id,
+        MessageState::Delivered,
+        Duration::from_secs(10),
+    )
+    .await;
     let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM grants")
         .fetch_one(engine.journal().pool())
         .await
@@ -407,16 +395,13 @@ async fn inbound_is_taken_once_and_checked(backend: Backend) {
         1,
         "refused messages leave nothing behind"
     );
-    assert_eq!(
-        wait_state(
-            engine.journal(),
-            id,
-            MessageState::Delivered,
-            Duration::from_secs(10)
-        )
-        .await,
-        MessageState::Delivered
-    );
+    common::expect_state(
+        engine.journal(),
+        id,
+        MessageState::Delivered,
+        Duration::from_secs(10),
+    )
+    .await;
     assert_eq!(sandbox.handles.generic.recorder.stats().unique, 1);
     engine.shutdown(workers).await;
 }

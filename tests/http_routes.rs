@@ -120,16 +120,13 @@ async fn sync_route_retries_within_its_deadline_then_gives_a_problem() {
     let id = p["message_id"].as_str().unwrap().parse().unwrap();
     let msg = s.engine.journal().get(id).await.unwrap();
     assert!(msg.attempts >= 3, "{}", msg.attempts);
-    assert_eq!(
-        wait_state(
-            s.engine.journal(),
-            id,
-            MessageState::Dead,
-            Duration::from_secs(2)
-        )
-        .await,
-        MessageState::Dead
-    );
+    common::expect_state(
+        s.engine.journal(),
+        id,
+        MessageState::Dead,
+        Duration::from_secs(2),
+    )
+    .await;
     s.sandbox.handles.generic.faults.clear();
 
     // A refusal (400) is passed back as 502 naming the receiver's answer.
@@ -150,16 +147,13 @@ async fn async_route_answers_202_and_delivers() {
     assert_eq!(resp.status(), 202);
     let body: Value = resp.json().await.unwrap();
     let id = body["id"].as_str().unwrap().parse().unwrap();
-    assert_eq!(
-        wait_state(
-            s.engine.journal(),
-            id,
-            MessageState::Delivered,
-            Duration::from_secs(5)
-        )
-        .await,
-        MessageState::Delivered
-    );
+    common::expect_state(
+        s.engine.journal(),
+        id,
+        MessageState::Delivered,
+        Duration::from_secs(5),
+    )
+    .await;
     // The same event again is recognised, not sent twice.
     let resp = s.post("/in/test/async", &json!({"id": "a-1"})).await;
     assert_eq!(resp.status(), 200);
@@ -294,16 +288,13 @@ async fn metrics_health_and_dlq_api() {
         )
         .await;
     assert_eq!(resp.status(), 202);
-    assert_eq!(
-        wait_state(
-            s.engine.journal(),
-            id,
-            MessageState::Delivered,
-            Duration::from_secs(5)
-        )
-        .await,
-        MessageState::Delivered
-    );
+    common::expect_state(
+        s.engine.journal(),
+        id,
+        MessageState::Delivered,
+        Duration::from_secs(5),
+    )
+    .await;
     let resp = s
         .client
         .post(format!("{}/api/v1/dlq/{id}/replay", s.base))
@@ -361,16 +352,13 @@ async fn a_slow_receiver_cannot_hold_a_sync_caller_past_its_deadline() {
     );
     let id = p["message_id"].as_str().unwrap().parse().unwrap();
     let m = s.engine.journal().get(id).await.unwrap();
-    assert_eq!(
-        wait_state(
-            s.engine.journal(),
-            id,
-            MessageState::Dead,
-            Duration::from_secs(2)
-        )
-        .await,
-        MessageState::Dead
-    );
+    common::expect_state(
+        s.engine.journal(),
+        id,
+        MessageState::Dead,
+        Duration::from_secs(2),
+    )
+    .await;
     // The first attempt hits the endpoint's 1 s timeout and is retried; the second is
     // cut off by the caller's 1.5 s deadline.
     assert_eq!(m.attempts, 2);

@@ -160,6 +160,15 @@ pub async fn tamper(engine: &Engine, id: MessageId, payload: &[u8]) {
         .unwrap();
 }
 
+/// Waits for message `id` to reach `want`, and fails the test if it does not.
+pub async fn expect_state(journal: &Journal, id: MessageId, want: MessageState, within: Duration) {
+    assert_eq!(
+        wait_state(journal, id, want, within).await,
+        want,
+        "message {id}"
+    );
+}
+
 /// Waits until every message of `route` is delivered and there are `n` of them; returns
 /// the counts per state as they ended up.
 pub async fn wait_all_delivered(
