@@ -58,6 +58,8 @@ enum Command {
     Demo(commands::demo::Args),
     /// Measure throughput and latency on the embedded default.
     Bench(commands::bench::Args),
+    /// Issue a signed bearer token for a user of the case API.
+    Token(commands::token::Args),
 }
 
 #[tokio::main]
@@ -78,6 +80,7 @@ async fn main() -> std::process::ExitCode {
         Command::Sandbox(a) => commands::sandbox::run(&ctx, a).await,
         Command::Demo(a) => commands::demo::run(&ctx, a).await,
         Command::Bench(a) => commands::bench::run(&ctx, a).await,
+        Command::Token(a) => commands::token::run(&ctx, a),
     };
     match result {
         Ok(code) => code,

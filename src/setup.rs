@@ -4,6 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use knudepunkt_case::api::SignedTokens;
+use knudepunkt_case::{CaseCore, Limits};
 use knudepunkt_engine::route::{Diagnostic, LoadOptions};
 use knudepunkt_engine::{Engine, EngineOptions, Journal, RouteSet};
 
@@ -53,6 +55,50 @@ impl Context {
             knudepunkt_adapters::registry(),
             engine_options(),
         ))
+    }
+}
+
+impl Context {
+    /// The case core on the engine's database; in the dev environment it gets the
+    /// default organisation (master data fills it elsewhere).
+    pub async fn case_core(&self, engine: &Engine) -> anyhow::Result<CaseCore> {
+        let mut limits = Limits::default();
+        if let Some(max) = std::env::var("KNUDEPUNKT_MAX_DOCUMENT_BYTES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            limits.max_document_bytes = max;
+        }
+        let core = CaseCore::open(engine.clone(), limits)
+            .await
+            .context("opening the case core")?;
+        if self.environment == "dev" {
+            core.seed_default_org()
+                .await
+                .context("seeding the default organisation")?;
+        }
+        Ok(core)
+    }
+
+    /// How API callers authenticate: bearer tokens signed with KNUDEPUNKT_AUTH_SECRET
+    /// (held in memory only). In dev, without a secret, a random one is made and the
+    /// X-Knudepunkt-User header is accepted too.
+    pub fn authenticator(&self) -> anyhow::Result<Arc<SignedTokens>> {
+        let dev = self.environment == "dev";
+        match std::env::var("KNUDEPUNKT_AUTH_SECRET") {
+            Ok(secret) if secret.len() >= 32 => {
+                Ok(Arc::new(SignedTokens::new(secret.as_bytes(), dev)))
+            }
+            Ok(_) => bail!("KNUDEPUNKT_AUTH_SECRET must be at least 32 characters"),
+            Err(_) if dev => {
+                let secret: [u8; 32] = rand::random();
+                Ok(Arc::new(SignedTokens::new(&secret, true)))
+            }
+            Err(_) => bail!(
+                "KNUDEPUNKT_AUTH_SECRET is required in the {} environment (bearer tokens are signed with it)",
+                self.environment
+            ),
+        }
     }
 }
 

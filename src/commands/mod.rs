@@ -6,6 +6,7 @@ pub mod route;
 pub mod sandbox;
 pub mod serve;
 pub mod stack;
+pub mod token;
 
 use knudepunkt_engine::message::{JournalMessage, format_ms};
 

@@ -19,7 +19,10 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
+    let core = ctx.case_core(&engine).await?;
+    let auth = ctx.authenticator()?;
     let workers = engine.start();
+    let reconciler = tokio::spawn(reconcile(core.clone()));
     eprintln!(
         "knudepunkt serving on http://{addr} ({} environment, {} routes, journal {}); {}",
         engine.routes().environment.name,
@@ -27,13 +30,26 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         crate::setup::redact_url(&ctx.database_url),
         knudepunkt_engine::schema_dir::describe(&engine.routes().schema_dir)
     );
-    let app = knudepunkt_engine::server::router(engine.clone());
+    let app = knudepunkt_engine::server::router(engine.clone())
+        .merge(knudepunkt_case::api::router(core, auth));
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await?;
+    reconciler.abort();
     engine.shutdown(workers).await;
     engine.journal().close().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Follows letters and dead letters back to their cases every couple of seconds.
+async fn reconcile(core: knudepunkt_case::CaseCore) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+    loop {
+        tick.tick().await;
+        if let Err(e) = core.reconcile().await {
+            tracing::warn!(error = %e, "reconciling letters with the journal failed");
+        }
+    }
 }

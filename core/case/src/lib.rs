@@ -1,1 +1,29 @@
+//! Knudepunkt's case and benefit core: citizens, cases (Sag), documents, decisions,
+//! service catalogues, grants (Bevilling), consents and plans, with access control by job
+//! role, an audit log, and every external effect handed to the engine through the
+//! transactional outbox.
 
+pub mod access;
+pub mod api;
+pub mod audit;
+pub mod cases;
+pub mod catalogue;
+pub mod citizens;
+pub mod consents;
+pub mod cpr;
+pub mod decisions;
+pub mod documents;
+pub mod error;
+pub mod events;
+pub mod grants;
+pub mod kle;
+pub mod letters;
+pub mod plans;
+pub mod seed;
+mod store;
+
+pub use access::Actor;
+pub use cpr::Cpr;
+pub use error::{CaseError, CaseResult};
+pub use kle::KleNumber;
+pub use store::{CaseCore, Ctx, Limits};

@@ -4,7 +4,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-#[derive(Clone, Debug, Serialize)]
+/// An RFC 9457 problem detail (`application/problem+json`).
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     #[serde(rename = "type")]
     pub kind: String,
@@ -15,6 +16,9 @@ pub struct Problem {
     pub instance: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
+    /// The request field (JSON pointer style, e.g. `cpr` or `period.from`) at fault.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 impl Problem {
@@ -26,11 +30,17 @@ impl Problem {
             detail: detail.into(),
             instance: None,
             message_id: None,
+            field: None,
         }
     }
 
     pub fn with_message(mut self, id: impl ToString) -> Self {
         self.message_id = Some(id.to_string());
+        self
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
         self
     }
 

@@ -6,10 +6,13 @@ use sqlx::{AnyConnection, Connection, Executor, Row};
 use super::{Backend, JournalError};
 use crate::message::now_ms;
 
-struct Migration {
-    version: i64,
-    name: &'static str,
-    sql: &'static str,
+/// One schema change. Other crates keep their own list and their own tracking table
+/// (no crate reaches into another's tables) and apply it with [`run_set`].
+#[derive(Clone, Copy, Debug)]
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
 }
 
 const MIGRATIONS: &[Migration] = &[
@@ -34,31 +37,52 @@ fn dialect(sql: &str, backend: Backend) -> String {
         .replace("{{SERIAL_PK}}", serial)
 }
 
-/// Applies every migration not yet applied, each in its own transaction.
+/// Applies every journal migration not yet applied, each in its own transaction.
 pub(super) async fn run(conn: &mut AnyConnection, backend: Backend) -> Result<(), JournalError> {
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS knudepunkt_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
-    )
+    run_set(conn, backend, "knudepunkt_migrations", MIGRATIONS).await
+}
+
+/// Applies the migrations of `set` not yet recorded in `table` (created if missing),
+/// each in its own transaction. `table` must be a plain SQL identifier.
+pub async fn run_set(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    table: &'static str,
+    set: &[Migration],
+) -> Result<(), JournalError> {
+    assert!(
+        table.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+        "migration table name {table:?} must be a plain identifier"
+    );
+    conn.execute(sqlx::AssertSqlSafe(format!(
+        "CREATE TABLE IF NOT EXISTS {table} (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"
+    )))
     .await?;
     if backend == Backend::Postgres {
-        // Two engines starting at once must not both migrate.
+        // Two instances starting at once must not both migrate.
         conn.execute("SELECT pg_advisory_lock(72400001)").await?;
     }
-    let result = apply_pending(conn, backend).await;
+    let result = apply_pending(conn, backend, table, set).await;
     if backend == Backend::Postgres {
         conn.execute("SELECT pg_advisory_unlock(72400001)").await?;
     }
     result
 }
 
-async fn apply_pending(conn: &mut AnyConnection, backend: Backend) -> Result<(), JournalError> {
-    for m in MIGRATIONS {
-        let applied: i64 =
-            sqlx::query("SELECT COUNT(*) AS n FROM knudepunkt_migrations WHERE version = $1")
-                .bind(m.version)
-                .fetch_one(&mut *conn)
-                .await?
-                .try_get("n")?;
+async fn apply_pending(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    table: &str,
+    set: &[Migration],
+) -> Result<(), JournalError> {
+    for m in set {
+        let applied: i64 = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) AS n FROM {table} WHERE version = $1"
+        )))
+        .bind(m.version)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("n")?;
         if applied > 0 {
             continue;
         }
@@ -82,9 +106,9 @@ async fn apply_pending(conn: &mut AnyConnection, backend: Backend) -> Result<(),
                     source: e,
                 })?;
         }
-        sqlx::query(
-            "INSERT INTO knudepunkt_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-        )
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO {table} (version, name, applied_at) VALUES ($1, $2, $3)"
+        )))
         .bind(m.version)
         .bind(m.name)
         .bind(now_ms())

@@ -5,7 +5,7 @@
 
 mod checkpointer;
 mod claims;
-mod migrations;
+pub mod migrations;
 mod operator;
 mod outbox;
 

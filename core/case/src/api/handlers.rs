@@ -1,0 +1,366 @@
+//! Handlers that answer the same in every API version.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use knudepunkt_engine::problem::{ApiError, Problem};
+use serde::Deserialize;
+
+use super::ApiState;
+use super::caller::{Authenticated, Caller};
+use super::dto::{AccessGrant, EndGrant, StatusChange};
+use super::problem::{JsonBody, problem};
+use crate::access::Actor;
+use crate::audit::AuditLine;
+use crate::catalogue::{Catalogue, NewCatalogue, NewService, Service, ServicePatch};
+use crate::consents::{Consent, NewConsent};
+use crate::decisions::{Decision, NewDecision};
+use crate::documents::{DocumentInfo, NewDocument};
+use crate::grants::{Grant, GrantChange, NewGrant};
+use crate::plans::{NewPlan, Plan};
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// A CPR number in a request body (never in a URL).
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CprQuery {
+    /// DDMMYY-SSSS.
+    pub cpr: String,
+}
+
+pub(super) fn parse_cpr(q: &CprQuery, instance: &str) -> ApiResult<crate::Cpr> {
+    crate::citizens::parse_cpr("cpr", &q.cpr).map_err(|e| problem(e, instance))
+}
+
+/// The caller, with their job roles.
+#[utoipa::path(get, path = "/api/v1/me", tag = "access",
+    responses((status = 200, body = Actor), (status = 401, body = Problem)))]
+pub async fn me(Authenticated(actor): Authenticated) -> Json<Actor> {
+    Json(actor)
+}
+
+/// Registers a citizen, or refreshes a known one's name and address.
+#[utoipa::path(post, path = "/api/v1/citizens", tag = "citizens", request_body = crate::citizens::NewCitizen,
+    responses((status = 201, body = super::dto::CitizenV1), (status = 422, body = Problem)))]
+pub async fn register_citizen(
+    State(s): State<ApiState>,
+    caller: Caller,
+    JsonBody(new): JsonBody<crate::citizens::NewCitizen>,
+) -> ApiResult<(StatusCode, Json<super::dto::CitizenV1>)> {
+    let c = s
+        .core
+        .register_citizen(&caller.ctx(), &new)
+        .await
+        .map_err(|e| problem(e, "/api/v1/citizens"))?;
+    Ok((StatusCode::CREATED, Json((&c).into())))
+}
+
+/// Every audit line about a citizen: who read or wrote what, when, and why.
+#[utoipa::path(post, path = "/api/v1/citizens/audit", tag = "citizens", request_body = CprQuery,
+    responses((status = 200, body = Vec<AuditLine>), (status = 403, body = Problem)))]
+pub async fn citizen_audit(
+    State(s): State<ApiState>,
+    caller: Caller,
+    JsonBody(q): JsonBody<CprQuery>,
+) -> ApiResult<Json<Vec<AuditLine>>> {
+    let at = "/api/v1/citizens/audit";
+    let cpr = parse_cpr(&q, at)?;
+    // Only someone who may see the citizen may see who else did.
+    s.core
+        .citizen(&caller.ctx(), &cpr)
+        .await
+        .map_err(|e| problem(e, at))?;
+    s.core
+        .audit_of_citizen(&caller.ctx(), &cpr)
+        .await
+        .map(Json)
+        .map_err(|e| problem(e, at))
+}
+
+/// Moves a case forward: Opstaaet, Oplyst, Afgjort, Lukket.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/status", tag = "cases", request_body = StatusChange,
+    params(("id" = String, Path, description = "case id")),
+    responses((status = 200, body = super::dto::CaseV1), (status = 409, body = Problem)))]
+pub async fn change_status(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(change): JsonBody<StatusChange>,
+) -> ApiResult<Json<super::dto::CaseV1>> {
+    s.core
+        .change_status(&caller.ctx(), &id, change.status, change.note.as_deref())
+        .await
+        .map(|v| Json(v.into()))
+        .map_err(|e| problem(e, &format!("/api/v1/cases/{id}/status")))
+}
+
+/// Gives a user an explicit grant on a (confidential) case.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/access", tag = "access", request_body = AccessGrant,
+    params(("id" = String, Path, description = "case id")),
+    responses((status = 204), (status = 403, body = Problem)))]
+pub async fn grant_access(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(g): JsonBody<AccessGrant>,
+) -> ApiResult<StatusCode> {
+    s.core
+        .grant_case_access(&caller.ctx(), &id, &g.user_id)
+        .await
+        .map(|_| StatusCode::NO_CONTENT)
+        .map_err(|e| problem(e, &format!("/api/v1/cases/{id}/access")))
+}
+
+/// Adds a document (content in base64) to a case.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/documents", tag = "documents", request_body = NewDocument,
+    params(("id" = String, Path, description = "case id")),
+    responses((status = 201, body = DocumentInfo), (status = 413, body = Problem), (status = 422, body = Problem)))]
+pub async fn add_document(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(new): JsonBody<NewDocument>,
+) -> ApiResult<(StatusCode, Json<DocumentInfo>)> {
+    s.core
+        .add_document(&caller.ctx(), &id, &new)
+        .await
+        .map(|d| (StatusCode::CREATED, Json(d)))
+        .map_err(|e| problem(e, &format!("/api/v1/cases/{id}/documents")))
+}
+
+/// A document's content, checked against its SHA-256 (sent back in `Digest`).
+#[utoipa::path(get, path = "/api/v1/documents/{id}/content", tag = "documents",
+    params(("id" = String, Path, description = "document id")),
+    responses((status = 200, description = "the content, in its media type"), (status = 403, body = Problem)))]
+pub async fn document_content(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let (info, content) = s
+        .core
+        .document_content(&caller.ctx(), &id)
+        .await
+        .map_err(|e| problem(e, &format!("/api/v1/documents/{id}/content")))?;
+    let mut resp = content.into_response();
+    if let Ok(v) = HeaderValue::from_str(&info.media_type) {
+        resp.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("sha-256={}", info.sha256)) {
+        resp.headers_mut().insert("x-content-sha256", v);
+    }
+    Ok(resp)
+}
+
+/// Makes a decision; the decision letter is requested unless `send_letter` is false.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/decisions", tag = "decisions", request_body = NewDecision,
+    params(("id" = String, Path, description = "case id")),
+    responses((status = 201, body = Decision), (status = 422, body = Problem)))]
+pub async fn make_decision(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(new): JsonBody<NewDecision>,
+) -> ApiResult<(StatusCode, Json<Decision>)> {
+    s.core
+        .make_decision(&caller.ctx(), &id, &new)
+        .await
+        .map(|d| (StatusCode::CREATED, Json(d)))
+        .map_err(|e| problem(e, &format!("/api/v1/cases/{id}/decisions")))
+}
+
+/// Grants a service from a catalogue on a case.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/grants", tag = "grants", request_body = NewGrant,
+    params(("id" = String, Path, description = "case id")),
+    responses((status = 201, body = Grant), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_grant(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(new): JsonBody<NewGrant>,
+) -> ApiResult<(StatusCode, Json<Grant>)> {
+    s.core
+        .create_grant(&caller.ctx(), &id, &new)
+        .await
+        .map(|g| (StatusCode::CREATED, Json(g)))
+        .map_err(|e| problem(e, &format!("/api/v1/cases/{id}/grants")))
+}
+
+/// Changes a grant's end date, amount, quantity or provider.
+#[utoipa::path(patch, path = "/api/v1/grants/{id}", tag = "grants", request_body = GrantChange,
+    params(("id" = String, Path, description = "grant id")),
+    responses((status = 200, body = Grant), (status = 409, body = Problem)))]
+pub async fn change_grant(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(change): JsonBody<GrantChange>,
+) -> ApiResult<Json<Grant>> {
+    s.core
+        .change_grant(&caller.ctx(), &id, &change)
+        .await
+        .map(Json)
+        .map_err(|e| problem(e, &format!("/api/v1/grants/{id}")))
+}
+
+/// Ends a grant on a date.
+#[utoipa::path(post, path = "/api/v1/grants/{id}/end", tag = "grants", request_body = EndGrant,
+    params(("id" = String, Path, description = "grant id")),
+    responses((status = 200, body = Grant), (status = 409, body = Problem)))]
+pub async fn end_grant(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(end): JsonBody<EndGrant>,
+) -> ApiResult<Json<Grant>> {
+    s.core
+        .end_grant(&caller.ctx(), &id, &end.end_date)
+        .await
+        .map(Json)
+        .map_err(|e| problem(e, &format!("/api/v1/grants/{id}/end")))
+}
+
+/// Records a consent on a case.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/consents", tag = "consents", request_body = NewConsent,
+    params(("id" = String, Path, description = "case id")),
+    responses((status = 201, body = Consent), (status = 422, body = Problem)))]
+pub async fn give_consent(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(new): JsonBody<NewConsent>,
+) -> ApiResult<(StatusCode, Json<Consent>)> {
+    s.core
+        .give_consent(&caller.ctx(), &id, &new)
+        .await
+        .map(|c| (StatusCode::CREATED, Json(c)))
+        .map_err(|e| problem(e, &format!("/api/v1/cases/{id}/consents")))
+}
+
+/// The consents recorded on a case.
+#[utoipa::path(get, path = "/api/v1/cases/{id}/consents", tag = "consents",
+    params(("id" = String, Path, description = "case id")),
+    responses((status = 200, body = Vec<Consent>), (status = 403, body = Problem)))]
+pub async fn consents_of_case(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<Consent>>> {
+    s.core
+        .consents_of_case(&caller.ctx(), &id)
+        .await
+        .map(Json)
+        .map_err(|e| problem(e, &format!("/api/v1/cases/{id}/consents")))
+}
+
+/// Withdraws a consent.
+#[utoipa::path(post, path = "/api/v1/consents/{id}/withdraw", tag = "consents",
+    params(("id" = String, Path, description = "consent id")),
+    responses((status = 200, body = Consent), (status = 409, body = Problem)))]
+pub async fn withdraw_consent(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Consent>> {
+    s.core
+        .withdraw_consent(&caller.ctx(), &id)
+        .await
+        .map(Json)
+        .map_err(|e| problem(e, &format!("/api/v1/consents/{id}/withdraw")))
+}
+
+/// Creates a plan across one or more of a citizen's cases.
+#[utoipa::path(post, path = "/api/v1/plans", tag = "plans", request_body = NewPlan,
+    responses((status = 201, body = Plan), (status = 422, body = Problem)))]
+pub async fn create_plan(
+    State(s): State<ApiState>,
+    caller: Caller,
+    JsonBody(new): JsonBody<NewPlan>,
+) -> ApiResult<(StatusCode, Json<Plan>)> {
+    s.core
+        .create_plan(&caller.ctx(), &new)
+        .await
+        .map(|p| (StatusCode::CREATED, Json(p)))
+        .map_err(|e| problem(e, "/api/v1/plans"))
+}
+
+/// The plans a case is part of.
+#[utoipa::path(get, path = "/api/v1/cases/{id}/plans", tag = "plans",
+    params(("id" = String, Path, description = "case id")),
+    responses((status = 200, body = Vec<Plan>), (status = 403, body = Problem)))]
+pub async fn plans_of_case(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<Plan>>> {
+    s.core
+        .plans_of_case(&caller.ctx(), &id)
+        .await
+        .map(Json)
+        .map_err(|e| problem(e, &format!("/api/v1/cases/{id}/plans")))
+}
+
+/// Every service catalogue with its service tree.
+#[utoipa::path(get, path = "/api/v1/catalogues", tag = "catalogues",
+    responses((status = 200, body = Vec<Catalogue>)))]
+pub async fn catalogues(
+    State(s): State<ApiState>,
+    _who: Authenticated,
+) -> ApiResult<Json<Vec<Catalogue>>> {
+    s.core
+        .catalogues()
+        .await
+        .map(Json)
+        .map_err(|e| problem(e, "/api/v1/catalogues"))
+}
+
+/// Creates a catalogue (catalogue editors only).
+#[utoipa::path(post, path = "/api/v1/catalogues", tag = "catalogues", request_body = NewCatalogue,
+    responses((status = 201, body = Catalogue), (status = 403, body = Problem)))]
+pub async fn create_catalogue(
+    State(s): State<ApiState>,
+    caller: Caller,
+    JsonBody(new): JsonBody<NewCatalogue>,
+) -> ApiResult<(StatusCode, Json<Catalogue>)> {
+    s.core
+        .create_catalogue(&caller.ctx(), &new)
+        .await
+        .map(|c| (StatusCode::CREATED, Json(c)))
+        .map_err(|e| problem(e, "/api/v1/catalogues"))
+}
+
+/// Adds a service to a catalogue, under a more general one if `parent_id` is given.
+#[utoipa::path(post, path = "/api/v1/catalogues/{id}/services", tag = "catalogues", request_body = NewService,
+    params(("id" = String, Path, description = "catalogue id")),
+    responses((status = 201, body = Service), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn add_service(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(new): JsonBody<NewService>,
+) -> ApiResult<(StatusCode, Json<Service>)> {
+    s.core
+        .add_service(&caller.ctx(), &id, &new)
+        .await
+        .map(|svc| (StatusCode::CREATED, Json(svc)))
+        .map_err(|e| problem(e, &format!("/api/v1/catalogues/{id}/services")))
+}
+
+/// Changes a service's name, legal basis, price, description or economic flag.
+#[utoipa::path(patch, path = "/api/v1/services/{id}", tag = "catalogues", request_body = ServicePatch,
+    params(("id" = String, Path, description = "service id")),
+    responses((status = 200, body = Service), (status = 403, body = Problem)))]
+pub async fn update_service(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(patch): JsonBody<ServicePatch>,
+) -> ApiResult<Json<Service>> {
+    s.core
+        .update_service(&caller.ctx(), &id, &patch)
+        .await
+        .map(Json)
+        .map_err(|e| problem(e, &format!("/api/v1/services/{id}")))
+}

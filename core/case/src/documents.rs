@@ -1,0 +1,268 @@
+//! Documents (Dokument) on a case: content bytes with their SHA-256.
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::{AnyConnection, Row};
+
+use crate::access::has_case_grant;
+use crate::audit::{self, AuditAction, AuditEntry, AuditOutcome};
+use crate::error::{CaseError, CaseResult};
+use crate::events;
+use crate::store::{CaseCore, Ctx, flag, new_id, now_ms, parse_date, required};
+
+/// A document's metadata (its content is fetched on its own).
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct DocumentInfo {
+    pub id: String,
+    pub case_id: String,
+    pub title: String,
+    pub doc_type: String,
+    pub media_type: String,
+    pub size: i64,
+    /// Hex SHA-256 of the content, taken when it was added.
+    pub sha256: String,
+    /// YYYY-MM-DD.
+    pub journal_date: String,
+    pub confidential: bool,
+    pub created_by: String,
+    pub created_at: i64,
+}
+
+/// A document to add. `content` is base64.
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewDocument {
+    pub title: String,
+    pub doc_type: String,
+    #[serde(default = "default_media_type")]
+    pub media_type: String,
+    pub content: String,
+    /// YYYY-MM-DD; today if absent.
+    #[serde(default)]
+    pub journal_date: Option<String>,
+    #[serde(default)]
+    pub confidential: bool,
+}
+
+fn default_media_type() -> String {
+    "application/pdf".into()
+}
+
+const INFO_COLUMNS: &str = "id, case_id, title, doc_type, media_type, size, sha256, journal_date, confidential, created_by, created_at";
+
+fn info_from_row(r: &sqlx::any::AnyRow) -> CaseResult<DocumentInfo> {
+    Ok(DocumentInfo {
+        id: r.try_get("id")?,
+        case_id: r.try_get("case_id")?,
+        title: r.try_get("title")?,
+        doc_type: r.try_get("doc_type")?,
+        media_type: r.try_get("media_type")?,
+        size: r.try_get("size")?,
+        sha256: r.try_get("sha256")?,
+        journal_date: r.try_get("journal_date")?,
+        confidential: flag(r, "confidential")?,
+        created_by: r.try_get("created_by")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+/// The documents of a case, without the confidential ones unless `confidential`.
+pub(crate) async fn of_case(
+    conn: &mut AnyConnection,
+    case_id: &str,
+    confidential: bool,
+) -> CaseResult<Vec<DocumentInfo>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {INFO_COLUMNS} FROM documents WHERE case_id = $1 ORDER BY created_at, id"
+    )))
+    .bind(case_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(info_from_row)
+        .filter(|d| confidential || d.as_ref().map(|d| !d.confidential).unwrap_or(true))
+        .collect()
+}
+
+/// Decodes and checks a new document's content against the size limit.
+pub(crate) fn decode_content(content: &str, limit: usize) -> CaseResult<Vec<u8>> {
+    // Base64 is 4 characters per 3 bytes: refuse before decoding what cannot fit.
+    let estimate = content.len() / 4 * 3;
+    if estimate > limit + 3 {
+        return Err(CaseError::TooLarge {
+            field: "content".into(),
+            limit,
+            actual: estimate,
+        });
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(content.trim())
+        .map_err(|e| CaseError::invalid("content", format!("not base64: {e}")))?;
+    if bytes.len() > limit {
+        return Err(CaseError::TooLarge {
+            field: "content".into(),
+            limit,
+            actual: bytes.len(),
+        });
+    }
+    if bytes.is_empty() {
+        return Err(CaseError::invalid("content", "must not be empty"));
+    }
+    Ok(bytes)
+}
+
+impl CaseCore {
+    /// Adds a document to a case; publishes `document.added` (without the content).
+    pub async fn add_document(
+        &self,
+        ctx: &Ctx<'_>,
+        case_id: &str,
+        new: &NewDocument,
+    ) -> CaseResult<DocumentInfo> {
+        required("title", &new.title)?;
+        required("doc_type", &new.doc_type)?;
+        required("media_type", &new.media_type)?;
+        let content = decode_content(&new.content, self.limits.max_document_bytes)?;
+        let journal_date = match &new.journal_date {
+            Some(d) => parse_date("journal_date", d)?,
+            None => chrono::Utc::now().date_naive(),
+        };
+        let (mut tx, case) = self.begin_on_case(ctx, case_id, "documents").await?;
+        let now = now_ms();
+        let doc = DocumentInfo {
+            id: new_id(),
+            case_id: case.id.clone(),
+            title: new.title.trim().to_string(),
+            doc_type: new.doc_type.trim().to_string(),
+            media_type: new.media_type.trim().to_string(),
+            size: content.len() as i64,
+            sha256: hex::encode(Sha256::digest(&content)),
+            journal_date: journal_date.format("%Y-%m-%d").to_string(),
+            confidential: new.confidential,
+            created_by: ctx.actor.user_id.clone(),
+            created_at: now,
+        };
+        insert(&mut tx, &doc, &content).await?;
+        audit::append(
+            &mut tx,
+            &AuditEntry {
+                actor: &ctx.actor.user_id,
+                action: AuditAction::Write,
+                resource: format!("document/{}", doc.id),
+                cpr: Some(case.cpr.expose()),
+                purpose: ctx.purpose,
+                outcome: AuditOutcome::Allowed,
+            },
+            now,
+        )
+        .await?;
+        let mut body = case.event();
+        body["confidential"] = (case.confidential || doc.confidential).into();
+        body["document"] = serde_json::to_value(&doc).unwrap_or_default();
+        events::publish(&self.engine, &mut tx, events::DOCUMENT_ADDED, body).await?;
+        tx.commit().await?;
+        self.engine.wake();
+        Ok(doc)
+    }
+
+    /// A document's content, checked against its SHA-256 before it is handed out.
+    pub async fn document_content(
+        &self,
+        ctx: &Ctx<'_>,
+        id: &str,
+    ) -> CaseResult<(DocumentInfo, Vec<u8>)> {
+        let mut conn = self.journal().pool().acquire().await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {INFO_COLUMNS}, content FROM documents WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| CaseError::not_found("document", id))?;
+        let info = info_from_row(&row)?;
+        let case = crate::cases::load(&mut conn, &info.case_id).await?;
+        let allowed = self.may_access(&mut conn, ctx, &case).await?
+            && (!info.confidential
+                || has_case_grant(&mut conn, &case.id, &ctx.actor.user_id).await?);
+        if !allowed {
+            drop(conn);
+            return Err(self
+                .refuse(
+                    ctx,
+                    AuditAction::Read,
+                    format!("document/{id}"),
+                    Some(case.cpr.expose()),
+                    format!("user {} has no access to document {id}", ctx.actor.user_id),
+                )
+                .await);
+        }
+        let content: Vec<u8> = row.try_get("content")?;
+        if hex::encode(Sha256::digest(&content)) != info.sha256 {
+            return Err(CaseError::Corrupt {
+                what: format!("document {id}"),
+                detail: "its content no longer matches the SHA-256 taken when it was added".into(),
+            });
+        }
+        audit::append(
+            &mut conn,
+            &AuditEntry {
+                actor: &ctx.actor.user_id,
+                action: AuditAction::Read,
+                resource: format!("document/{id}"),
+                cpr: Some(case.cpr.expose()),
+                purpose: ctx.purpose,
+                outcome: AuditOutcome::Allowed,
+            },
+            now_ms(),
+        )
+        .await?;
+        Ok((info, content))
+    }
+}
+
+pub(crate) async fn insert(
+    conn: &mut AnyConnection,
+    doc: &DocumentInfo,
+    content: &[u8],
+) -> CaseResult<()> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO documents ({INFO_COLUMNS}, content) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    )))
+    .bind(&doc.id)
+    .bind(&doc.case_id)
+    .bind(&doc.title)
+    .bind(&doc.doc_type)
+    .bind(&doc.media_type)
+    .bind(doc.size)
+    .bind(&doc.sha256)
+    .bind(&doc.journal_date)
+    .bind(doc.confidential as i64)
+    .bind(&doc.created_by)
+    .bind(doc.created_at)
+    .bind(content.to_vec())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_must_be_base64_within_the_limit() {
+        assert_eq!(decode_content("aGVq", 10).unwrap(), b"hej");
+        assert!(matches!(
+            decode_content("aGVq", 2),
+            Err(CaseError::TooLarge { field, .. }) if field == "content"
+        ));
+        assert!(matches!(
+            decode_content(&"A".repeat(4000), 100),
+            Err(CaseError::TooLarge { .. })
+        ));
+        assert!(
+            matches!(decode_content("***", 10), Err(CaseError::Invalid { field, .. }) if field == "content")
+        );
+    }
+}

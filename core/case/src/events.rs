@@ -1,0 +1,60 @@
+//! The events the core hands to the engine through the transactional outbox. Routes
+//! subscribe to them by name; each carries an `id` for the routes' idempotency keys.
+
+use sqlx::AnyConnection;
+
+use knudepunkt_engine::{Engine, MessageId, Submitted};
+
+use crate::error::CaseResult;
+
+pub const CASE_CREATED: &str = "case.created";
+pub const CASE_UPDATED: &str = "case.updated";
+pub const CASE_STATUS_CHANGED: &str = "case.status_changed";
+pub const CASE_CLOSED: &str = "case.closed";
+pub const DOCUMENT_ADDED: &str = "document.added";
+pub const DECISION_MADE: &str = "decision.made";
+pub const GRANT_CREATED: &str = "grant.created";
+pub const GRANT_CHANGED: &str = "grant.changed";
+pub const GRANT_ENDED: &str = "grant.ended";
+pub const LETTER_REQUESTED: &str = "letter.requested";
+pub const CONSENT_GIVEN: &str = "consent.given";
+pub const CONSENT_WITHDRAWN: &str = "consent.withdrawn";
+
+/// Every event name, for docs and `route validate`.
+pub const ALL: &[&str] = &[
+    CASE_CREATED,
+    CASE_UPDATED,
+    CASE_STATUS_CHANGED,
+    CASE_CLOSED,
+    DOCUMENT_ADDED,
+    DECISION_MADE,
+    GRANT_CREATED,
+    GRANT_CHANGED,
+    GRANT_ENDED,
+    LETTER_REQUESTED,
+    CONSENT_GIVEN,
+    CONSENT_WITHDRAWN,
+];
+
+/// Journals `name` with `body` for every route listening, on the change's own
+/// transaction. `body` gets the event's name and a fresh `id`. Returns the journaled
+/// messages by route.
+pub async fn publish(
+    engine: &Engine,
+    conn: &mut AnyConnection,
+    name: &str,
+    mut body: serde_json::Value,
+) -> CaseResult<Vec<(String, MessageId)>> {
+    if let Some(obj) = body.as_object_mut() {
+        obj.insert("event".into(), name.into());
+        obj.insert("id".into(), uuid::Uuid::now_v7().to_string().into());
+    }
+    let out = engine.publish(conn, name, &body).await?;
+    Ok(out
+        .into_iter()
+        .filter_map(|(route, s)| match s {
+            Submitted::Journaled(id) | Submitted::Duplicate(id) => Some((route, id)),
+            Submitted::Filtered => None,
+        })
+        .collect())
+}

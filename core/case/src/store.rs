@@ -1,0 +1,174 @@
+//! The core's handle: the shared store (the engine's database, so that events commit
+//! with the change), the engine to publish through, and the limits inputs must keep.
+
+use knudepunkt_engine::journal::migrations::{Migration, run_set};
+use knudepunkt_engine::{Engine, Journal};
+use sqlx::{AnyConnection, Row};
+
+use crate::access::Actor;
+use crate::audit::{self, AuditAction, AuditEntry, AuditOutcome};
+use crate::error::{CaseError, CaseResult};
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "case core",
+    sql: include_str!("../migrations/0001_case.sql"),
+}];
+
+/// Limits on what callers may store.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// The largest document content accepted, in bytes.
+    pub max_document_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_document_bytes: 20 * 1024 * 1024,
+        }
+    }
+}
+
+/// Who is asking, and why: every call that touches a citizen's data carries one.
+#[derive(Clone, Debug)]
+pub struct Ctx<'a> {
+    pub actor: &'a Actor,
+    pub purpose: &'a str,
+}
+
+/// The case core; cheap to clone.
+#[derive(Clone)]
+pub struct CaseCore {
+    pub(crate) engine: Engine,
+    pub(crate) limits: Limits,
+}
+
+impl CaseCore {
+    /// Brings the core's tables up to date on the engine's database.
+    pub async fn open(engine: Engine, limits: Limits) -> CaseResult<Self> {
+        let journal = engine.journal().clone();
+        let mut conn = journal.pool().acquire().await?;
+        run_set(&mut conn, journal.backend(), "case_migrations", MIGRATIONS).await?;
+        Ok(CaseCore { engine, limits })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub(crate) fn journal(&self) -> &Journal {
+        self.engine.journal()
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub(crate) async fn begin(&self) -> CaseResult<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(self.journal().begin().await?)
+    }
+
+    /// Loads the user a request authenticated as; `None` if unknown.
+    pub async fn actor(&self, user_id: &str) -> CaseResult<Option<Actor>> {
+        let mut conn = self.journal().pool().acquire().await?;
+        Actor::load(&mut conn, user_id).await
+    }
+
+    /// Audits a refusal (in its own transaction: the refused change is not made) and
+    /// returns the error to give the caller.
+    pub(crate) async fn refuse(
+        &self,
+        ctx: &Ctx<'_>,
+        action: AuditAction,
+        resource: String,
+        cpr: Option<&str>,
+        why: String,
+    ) -> CaseError {
+        let entry = AuditEntry {
+            actor: &ctx.actor.user_id,
+            action,
+            resource,
+            cpr,
+            purpose: ctx.purpose,
+            outcome: AuditOutcome::Denied,
+        };
+        match self.journal().pool().acquire().await {
+            Ok(mut conn) => {
+                if let Err(e) = audit::append(&mut conn, &entry, now_ms()).await {
+                    return e;
+                }
+            }
+            Err(e) => return e.into(),
+        }
+        CaseError::Forbidden(why)
+    }
+
+    /// Every audit line about a citizen (for auditors; itself audited).
+    pub async fn audit_of_citizen(
+        &self,
+        ctx: &Ctx<'_>,
+        cpr: &crate::Cpr,
+    ) -> CaseResult<Vec<audit::AuditLine>> {
+        let mut tx = self.begin().await?;
+        let lines = audit::of_citizen(&mut tx, cpr.expose()).await?;
+        audit::append(
+            &mut tx,
+            &AuditEntry {
+                actor: &ctx.actor.user_id,
+                action: AuditAction::Read,
+                resource: "audit".into(),
+                cpr: Some(cpr.expose()),
+                purpose: ctx.purpose,
+                outcome: AuditOutcome::Allowed,
+            },
+            now_ms(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(lines)
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+pub(crate) fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+pub(crate) fn flag(row: &sqlx::any::AnyRow, column: &str) -> CaseResult<bool> {
+    Ok(row.try_get::<i64, _>(column)? != 0)
+}
+
+/// Whether a row with `id` exists in `table` (a fixed identifier from this crate).
+pub(crate) async fn exists(
+    conn: &mut AnyConnection,
+    table: &'static str,
+    column: &'static str,
+    id: &str,
+) -> CaseResult<bool> {
+    Ok(sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT 1 AS one FROM {table} WHERE {column} = $1"
+    )))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .is_some())
+}
+
+/// Parses an ISO date (YYYY-MM-DD), naming `field` when it is not one.
+pub(crate) fn parse_date(field: &str, value: &str) -> CaseResult<chrono::NaiveDate> {
+    chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .map_err(|_| CaseError::invalid(field, format!("{value:?} is not a date (YYYY-MM-DD)")))
+}
+
+/// Refuses an empty text field.
+pub(crate) fn required(field: &str, value: &str) -> CaseResult<()> {
+    if value.trim().is_empty() {
+        Err(CaseError::invalid(field, "must not be empty"))
+    } else {
+        Ok(())
+    }
+}

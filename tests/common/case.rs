@@ -1,0 +1,168 @@
+//! Set-up for the case core's tests: a core on a fresh journal, the API served on
+//! loopback, and a client that speaks as one of the seeded users.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use knudepunkt_case::api::SignedTokens;
+use knudepunkt_case::{Actor, CaseCore, Ctx, Limits};
+use knudepunkt_engine::Engine;
+use serde_json::{Value, json};
+
+use super::{Backend, Sandbox, engine, fresh_database, start_sandbox};
+
+pub const CPR: &str = "010190-1234";
+pub const SECRET: &[u8] = b"a test secret that is long enough";
+
+pub struct World {
+    pub sandbox: Sandbox,
+    pub engine: Engine,
+    pub core: CaseCore,
+    pub api: SocketAddr,
+    pub db: String,
+}
+
+pub async fn world(backend: Backend, name: &str, limits: Limits) -> World {
+    let sandbox = start_sandbox().await;
+    let db = fresh_database(backend, name).await;
+    let engine = engine(&db, &sandbox).await;
+    let core = CaseCore::open(engine.clone(), limits).await.unwrap();
+    core.seed_default_org().await.unwrap();
+    let auth = Arc::new(SignedTokens::new(SECRET, true));
+    let app = knudepunkt_case::api::router(core.clone(), auth);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    World {
+        sandbox,
+        engine,
+        core,
+        api,
+        db,
+    }
+}
+
+pub async fn actor(core: &CaseCore, user: &str) -> Actor {
+    core.actor(user).await.unwrap().expect("seeded user")
+}
+
+pub fn ctx<'a>(actor: &'a Actor) -> Ctx<'a> {
+    Ctx {
+        actor,
+        purpose: "test",
+    }
+}
+
+/// A client speaking as `user` with a signed bearer token.
+pub struct As {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub token: String,
+}
+
+pub fn as_user(w: &World, user: &str) -> As {
+    As {
+        http: reqwest::Client::new(),
+        base: format!("http://{}", w.api),
+        token: SignedTokens::new(SECRET, false).issue(user, std::time::Duration::from_secs(600)),
+    }
+}
+
+impl As {
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .header("x-knudepunkt-purpose", "sagsbehandling (test)");
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.send(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(reqwest::Method::PATCH, path, Some(body)).await
+    }
+}
+
+/// Registers the test citizen and opens a case on it as `leder1` (Borgercenter
+/// Handicap); returns the case id.
+pub async fn open_case(c: &As, confidential: bool) -> String {
+    let (s, body) = c
+        .post(
+            "/api/v1/citizens",
+            json!({"cpr": CPR, "given_name": "Anna", "family_name": "Jensen", "address": "Testvej 1, 2300 København S"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{body}");
+    let (s, body) = c
+        .post(
+            "/api/v1/cases",
+            json!({
+                "cpr": CPR,
+                "title": if confidential { "Fortrolig sag" } else { "Socialpædagogisk støtte" },
+                "kle": "27.36.12",
+                "action_facet": "G01",
+                "case_type": "Voksenhandicap",
+                "org_unit_id": "bch",
+                "caseworker_id": "leder1",
+                "confidential": confidential,
+            }),
+        )
+        .await;
+    assert_eq!(s, 201, "{body}");
+    body["id"].as_str().unwrap().to_string()
+}
+
+/// A catalogue with one general and one specific service (as `redaktoer`); the
+/// specific service's id.
+pub async fn catalogue_service(w: &World) -> String {
+    let ed = as_user(w, "redaktoer");
+    let (s, cat) = ed
+        .post(
+            "/api/v1/catalogues",
+            json!({"name": format!("Voksenhandicap {}", uuid::Uuid::now_v7())}),
+        )
+        .await;
+    assert_eq!(s, 201, "{cat}");
+    let cat_id = cat["id"].as_str().unwrap();
+    let (s, general) = ed
+        .post(
+            &format!("/api/v1/catalogues/{cat_id}/services"),
+            json!({"code": "SEL85", "name": "Socialpædagogisk støtte", "kle": "27.36.12",
+                   "legal_basis": "SEL § 85", "price_ore": 0, "unit": "time"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{general}");
+    let (s, specific) = ed
+        .post(
+            &format!("/api/v1/catalogues/{cat_id}/services"),
+            json!({"code": "SEL85-HJEM", "parent_id": general["id"], "name": "Støtte i eget hjem",
+                   "kle": "27.36.12", "legal_basis": "SEL § 85", "price_ore": 45000, "unit": "time",
+                   "description": "Op til 5 timer om ugen"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{specific}");
+    specific["id"].as_str().unwrap().to_string()
+}
