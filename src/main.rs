@@ -58,6 +58,8 @@ enum Command {
     Demo(commands::demo::Args),
     /// Measure throughput and latency on the embedded default.
     Bench(commands::bench::Args),
+    /// Measure the case core at Copenhagen's size: seeding and read latency.
+    BenchCase(commands::bench_case::Args),
     /// Issue a signed bearer token for a user of the case API.
     Token(commands::token::Args),
 }
@@ -80,6 +82,7 @@ async fn main() -> std::process::ExitCode {
         Command::Sandbox(a) => commands::sandbox::run(&ctx, a).await,
         Command::Demo(a) => commands::demo::run(&ctx, a).await,
         Command::Bench(a) => commands::bench::run(&ctx, a).await,
+        Command::BenchCase(a) => commands::bench_case::run(&ctx, a).await,
         Command::Token(a) => commands::token::run(&ctx, a),
     };
     match result {

@@ -1,4 +1,5 @@
 pub mod bench;
+pub mod bench_case;
 pub mod demo;
 pub mod dlq;
 pub mod messages;

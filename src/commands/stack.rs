@@ -6,12 +6,22 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use knudepunkt_adapters::sandbox::{self, SandboxHandles};
+use knudepunkt_case::{CaseCore, Limits};
 use knudepunkt_engine::{Engine, EngineOptions, Journal, RouteSet};
 
 use crate::setup::Context;
 
+/// The demo and the bench run as the dev environment: callers may name themselves in
+/// the X-Knudepunkt-User header.
+fn ctx_dev_auth() -> Arc<knudepunkt_case::api::SignedTokens> {
+    let secret: [u8; 32] = rand::random();
+    Arc::new(knudepunkt_case::api::SignedTokens::new(&secret, true))
+}
+
 pub struct Stack {
     pub engine: Engine,
+    /// The case core on the same journal, seeded with the default organisation.
+    pub core: CaseCore,
     pub sandbox: SandboxHandles,
     pub sandbox_addr: SocketAddr,
     pub server_addr: SocketAddr,
@@ -67,15 +77,19 @@ impl Stack {
         };
         let journal = Journal::open(database_url).await?;
         let engine = Engine::new(journal, routes, knudepunkt_adapters::registry(), options);
+        let core = CaseCore::open(engine.clone(), Limits::default()).await?;
+        core.seed_default_org().await?;
         let workers = engine.start();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let server_addr = listener.local_addr()?;
-        let app = knudepunkt_engine::server::router(engine.clone());
+        let app = knudepunkt_engine::server::router(engine.clone())
+            .merge(knudepunkt_case::api::router(core.clone(), ctx_dev_auth()));
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
         Ok(Stack {
             engine,
+            core,
             sandbox: handles,
             sandbox_addr,
             server_addr,

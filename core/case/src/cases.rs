@@ -313,6 +313,7 @@ impl CaseCore {
         let case = self.create_case_in(&mut tx, ctx, new).await?;
         tx.commit().await?;
         self.engine.wake();
+        tracing::info!(case_id = %case.id, cpr = %case.cpr, kle = %case.kle, by = %ctx.actor.user_id, "case opened");
         self.view(ctx, case).await
     }
 
@@ -473,6 +474,7 @@ impl CaseCore {
             .await?;
         tx.commit().await?;
         self.engine.wake();
+        tracing::info!(case_id = %case.id, cpr = %case.cpr, status = %status, by = %ctx.actor.user_id, "case status changed");
         self.view(ctx, case).await
     }
 

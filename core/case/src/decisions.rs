@@ -231,6 +231,7 @@ impl CaseCore {
         }
         tx.commit().await?;
         self.engine.wake();
+        tracing::info!(case_id = %case.id, cpr = %case.cpr, decision_id = %decision.id, legal_basis = %decision.legal_basis, "decision made");
         Ok(decision)
     }
 }

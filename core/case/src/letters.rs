@@ -176,6 +176,7 @@ impl CaseCore {
                         .clone()
                         .unwrap_or_else(|| format!("{} by an operator", msg.state));
                     let text = format!("letter to citizen failed: {why}");
+                    tracing::warn!(case_id = %case_id, message_id = %message_id, reason = %why, "letter to citizen failed");
                     settle(&mut tx, &message_id, "failed", Some(&why), now).await?;
                     add_notice(
                         &mut tx,

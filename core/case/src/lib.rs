@@ -16,6 +16,7 @@ pub mod documents;
 pub mod error;
 pub mod events;
 pub mod grants;
+pub mod import;
 pub mod kle;
 pub mod letters;
 pub mod plans;

@@ -197,7 +197,10 @@ pub async fn record_outcomes(
     Ok(applied)
 }
 
-pub(super) fn placeholders(
+/// The `VALUES` rows of a multi-row statement: `(?, ?), (?, ?)` on SQLite (sqlx resolves
+/// numbered names there in quadratic time), `($1, $2), ($3, $4)` on PostgreSQL,
+/// numbering from `first`.
+pub fn placeholders(
     conn: &sqlx::AnyConnection,
     rows: usize,
     per_row: usize,

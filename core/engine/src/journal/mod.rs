@@ -17,7 +17,7 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 use thiserror::Error;
 
-pub use claims::{Claimed, Recorded, record_outcomes};
+pub use claims::{Claimed, Recorded, placeholders, record_outcomes};
 pub use operator::{AuditedRead, Notification};
 pub use operator::{ListFilter, RouteBacklog};
 pub use outbox::{
