@@ -1,6 +1,7 @@
 pub mod bench;
 pub mod bench_case;
 pub mod demo;
+pub mod demo_case;
 pub mod dlq;
 pub mod messages;
 pub mod route;

@@ -1,0 +1,149 @@
+//! The case core's part of the demo: a caseworker works a case through the API, access
+//! follows job roles, and the decision letter leaves through the engine.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::stack::Stack;
+
+struct Caseworker<'a> {
+    http: &'a reqwest::Client,
+    base: String,
+    user: &'a str,
+}
+
+impl Caseworker<'_> {
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<(u16, Value)> {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("x-knudepunkt-user", self.user)
+            .header("x-knudepunkt-purpose", "demo: sagsbehandling");
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await?;
+        Ok((
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        ))
+    }
+}
+
+/// Runs the case steps; whether they ended as they should.
+pub async fn run(stack: &Stack, http: &reqwest::Client, first_step: u32) -> anyhow::Result<bool> {
+    let base = format!("http://{}", stack.server_addr);
+    let leder = Caseworker {
+        http,
+        base: base.clone(),
+        user: "leder1",
+    };
+    let actor2 = Caseworker {
+        http,
+        base,
+        user: "aktoer2",
+    };
+    let post = reqwest::Method::POST;
+    let get = reqwest::Method::GET;
+
+    super::demo::step(
+        first_step,
+        "A caseworker at Borgercenter Handicap registers a citizen and opens a case (KLE 27.36.12)",
+    );
+    let (s, _) = leder
+        .send(post.clone(), "/api/v1/citizens", Some(json!({"cpr": "010190-1234", "given_name": "Anna", "family_name": "Jensen", "address": "Testvej 1, 2300 København S"})))
+        .await?;
+    let (s2, case) = leder
+        .send(
+            post.clone(),
+            "/api/v1/cases",
+            Some(json!({"cpr": "0101901234", "title": "Socialpædagogisk støtte", "kle": "27.36.12", "action_facet": "G01",
+                        "case_type": "Voksenhandicap", "org_unit_id": "bch", "caseworker_id": "leder1"})),
+        )
+        .await?;
+    let id = case["id"].as_str().unwrap_or_default().to_string();
+    println!(
+        "   citizen: HTTP {s}; case {id}: HTTP {s2}, status {}",
+        case["status"]
+    );
+    let (s, _) = leder
+        .send(
+            post.clone(),
+            &format!("/api/v1/cases/{id}/documents"),
+            Some(json!({"title": "Ansøgning", "doc_type": "Ansøgning", "content": "JVBERi0xLjQK"})),
+        )
+        .await?;
+    println!("   a document added: HTTP {s}");
+    let (s, found) = actor2
+        .send(
+            post.clone(),
+            "/api/v1/cases/search",
+            Some(json!({"cpr": "0101901234"})),
+        )
+        .await?;
+    let (s3, _) = actor2
+        .send(get.clone(), &format!("/sag/{id}"), None)
+        .await?;
+    println!(
+        "   a caseworker at Borgercenter Voksne searches the CPR: HTTP {s}, {} case(s); opens /sag/{id}: HTTP {s3} (audited)",
+        found.as_array().map(Vec::len).unwrap_or_default()
+    );
+    let (s, bad) = leder
+        .send(post.clone(), "/api/v1/cases", Some(json!({"cpr": "0101901234", "title": "x", "kle": "27.99.99", "action_facet": "G01", "case_type": "x", "org_unit_id": "bch", "caseworker_id": "leder1"})))
+        .await?;
+    println!(
+        "   an unknown KLE number is refused: HTTP {s}, field {}: {}",
+        bad["field"], bad["detail"]
+    );
+
+    super::demo::step(
+        first_step + 1,
+        "A decision: the letter goes out through the engine as MeMo; the appeal deadline starts at its dispatch",
+    );
+    let (s, decision) = leder
+        .send(
+            post,
+            &format!("/api/v1/cases/{id}/decisions"),
+            Some(json!({"outcome": "grant", "legal_basis": "SEL § 85", "decided_on": "2026-11-20", "reasoning": "Du har behov for støtte i eget hjem."})),
+        )
+        .await?;
+    println!(
+        "   decision: HTTP {s}; appeal deadline now: {}",
+        decision["appeal_deadline"]
+    );
+    let mut view = Value::Null;
+    for _ in 0..200 {
+        stack.core.reconcile().await?;
+        view = leder
+            .send(get.clone(), &format!("/api/v1/cases/{id}"), None)
+            .await?
+            .1;
+        if !view["decisions"][0]["appeal_deadline"].is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let d = &view["decisions"][0];
+    println!(
+        "   letter dispatched {}; appeal deadline {}; case status {}",
+        d["letter_dispatched_on"], d["appeal_deadline"], view["status"]
+    );
+    for n in view["notices"].as_array().into_iter().flatten() {
+        println!(
+            "   the case shows: {}",
+            n["text"].as_str().unwrap_or_default()
+        );
+    }
+    Ok(s2 == 201
+        && found.as_array().is_some_and(Vec::is_empty)
+        && s3 == 403
+        && !d["appeal_deadline"].is_null())
+}
