@@ -9,11 +9,33 @@ use crate::access::Actor;
 use crate::audit::{self, AuditAction, AuditEntry, AuditOutcome};
 use crate::error::{CaseError, CaseResult};
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "case core",
-    sql: include_str!("../migrations/0001_case.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "case core",
+        sql: include_str!("../migrations/0001_case.sql"),
+        sqlite: &[],
+        postgres: &[],
+    },
+    // The audit log is append-only in the database too, not only by convention.
+    Migration {
+        version: 2,
+        name: "append-only audit log",
+        sql: "",
+        sqlite: &[
+            "CREATE TRIGGER case_audit_log_no_update BEFORE UPDATE ON case_audit_log \
+             BEGIN SELECT RAISE(ABORT, 'case_audit_log is append-only'); END",
+            "CREATE TRIGGER case_audit_log_no_delete BEFORE DELETE ON case_audit_log \
+             BEGIN SELECT RAISE(ABORT, 'case_audit_log is append-only'); END",
+        ],
+        postgres: &[
+            "CREATE FUNCTION case_audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'case_audit_log is append-only'; END $$",
+            "CREATE TRIGGER case_audit_log_append_only BEFORE UPDATE OR DELETE ON case_audit_log \
+             FOR EACH ROW EXECUTE FUNCTION case_audit_log_append_only()",
+        ],
+    },
+];
 
 /// Limits on what callers may store.
 #[derive(Clone, Debug)]

@@ -12,7 +12,12 @@ use crate::message::now_ms;
 pub struct Migration {
     pub version: i64,
     pub name: &'static str,
+    /// Portable SQL, split at semicolons.
     pub sql: &'static str,
+    /// Whole statements for SQLite only (trigger bodies hold semicolons), run after `sql`.
+    pub sqlite: &'static [&'static str],
+    /// Whole statements for PostgreSQL only, run after `sql`.
+    pub postgres: &'static [&'static str],
 }
 
 const MIGRATIONS: &[Migration] = &[
@@ -20,11 +25,15 @@ const MIGRATIONS: &[Migration] = &[
         version: 1,
         name: "journal",
         sql: include_str!("../../migrations/0001_journal.sql"),
+        sqlite: &[],
+        postgres: &[],
     },
     Migration {
         version: 2,
         name: "audit",
         sql: include_str!("../../migrations/0002_audit.sql"),
+        sqlite: &[],
+        postgres: &[],
     },
 ];
 
@@ -93,11 +102,17 @@ async fn apply_pending(
             .filter(|l| !l.trim_start().starts_with("--"))
             .collect::<Vec<_>>()
             .join("\n");
-        for statement in sql.split(';') {
-            let body = statement.trim().to_string();
-            if body.is_empty() {
-                continue;
-            }
+        let own = match backend {
+            Backend::Sqlite => m.sqlite,
+            Backend::Postgres => m.postgres,
+        };
+        let statements = sql
+            .split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .chain(own.iter().map(|s| s.to_string()));
+        for body in statements {
             tx.execute(sqlx::AssertSqlSafe(body))
                 .await
                 .map_err(|e| JournalError::Migration {
