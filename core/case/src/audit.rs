@@ -61,6 +61,30 @@ pub async fn append(conn: &mut AnyConnection, entry: &AuditEntry<'_>, at: i64) -
     Ok(())
 }
 
+/// Appends an allowed read or write by the caller in `ctx`.
+pub(crate) async fn allowed(
+    conn: &mut AnyConnection,
+    ctx: &crate::Ctx<'_>,
+    action: AuditAction,
+    resource: String,
+    cpr: &str,
+    at: i64,
+) -> CaseResult<()> {
+    append(
+        conn,
+        &AuditEntry {
+            actor: &ctx.actor.user_id,
+            action,
+            resource,
+            cpr: Some(cpr),
+            purpose: ctx.purpose,
+            outcome: AuditOutcome::Allowed,
+        },
+        at,
+    )
+    .await
+}
+
 /// A stored audit line, as an auditor reads it.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct AuditLine {

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{AnyConnection, Row};
 
 use crate::access::{Scope, has_case_grant};
-use crate::audit::{self, AuditAction, AuditEntry, AuditOutcome};
+use crate::audit::{self, AuditAction};
 use crate::cpr::Cpr;
 use crate::decisions::{self, Decision};
 use crate::documents::{self, DocumentInfo};
@@ -234,17 +234,6 @@ async fn record_status(
     Ok(())
 }
 
-fn write_entry<'a>(ctx: &'a Ctx<'_>, resource: String, cpr: &'a Cpr) -> AuditEntry<'a> {
-    AuditEntry {
-        actor: &ctx.actor.user_id,
-        action: AuditAction::Write,
-        resource,
-        cpr: Some(cpr.expose()),
-        purpose: ctx.purpose,
-        outcome: AuditOutcome::Allowed,
-    }
-}
-
 impl CaseCore {
     /// Whether the actor may see (and work on) the case: a role covering its org unit
     /// and KLE, and for a confidential case an explicit grant too.
@@ -378,9 +367,12 @@ impl CaseCore {
                 grant_access(tx, &case.id, user, &ctx.actor.user_id, now).await?;
             }
         }
-        audit::append(
+        audit::allowed(
             tx,
-            &write_entry(ctx, format!("case/{}", case.id), &case.cpr),
+            ctx,
+            AuditAction::Write,
+            format!("case/{}", case.id),
+            case.cpr.expose(),
             now,
         )
         .await?;
@@ -442,9 +434,12 @@ impl CaseCore {
         .bind(&case.id)
         .execute(&mut *tx)
         .await?;
-        audit::append(
+        audit::allowed(
             &mut tx,
-            &write_entry(ctx, format!("case/{id}"), &case.cpr),
+            ctx,
+            AuditAction::Write,
+            format!("case/{id}"),
+            case.cpr.expose(),
             now,
         )
         .await?;
@@ -499,9 +494,12 @@ impl CaseCore {
             .execute(&mut *conn)
             .await?;
         record_status(conn, &case.id, status, &ctx.actor.user_id, note, now).await?;
-        audit::append(
+        audit::allowed(
             conn,
-            &write_entry(ctx, format!("case/{}/status", case.id), &case.cpr),
+            ctx,
+            AuditAction::Write,
+            format!("case/{}/status", case.id),
+            case.cpr.expose(),
             now,
         )
         .await?;
@@ -525,9 +523,12 @@ impl CaseCore {
         }
         let now = now_ms();
         grant_access(&mut tx, id, user, &ctx.actor.user_id, now).await?;
-        audit::append(
+        audit::allowed(
             &mut tx,
-            &write_entry(ctx, format!("case/{id}/access"), &case.cpr),
+            ctx,
+            AuditAction::Write,
+            format!("case/{id}/access"),
+            case.cpr.expose(),
             now,
         )
         .await?;
@@ -553,16 +554,12 @@ impl CaseCore {
                 .await);
         }
         let view = self.view_on(&mut conn, ctx, case).await?;
-        audit::append(
+        audit::allowed(
             &mut conn,
-            &AuditEntry {
-                actor: &ctx.actor.user_id,
-                action: AuditAction::Read,
-                resource: format!("case/{id}"),
-                cpr: Some(view.case.cpr.expose()),
-                purpose: ctx.purpose,
-                outcome: AuditOutcome::Allowed,
-            },
+            ctx,
+            AuditAction::Read,
+            format!("case/{id}"),
+            view.case.cpr.expose(),
             now_ms(),
         )
         .await?;
@@ -586,16 +583,12 @@ impl CaseCore {
                 out.push(self.view_on(&mut conn, ctx, case).await?);
             }
         }
-        audit::append(
+        audit::allowed(
             &mut conn,
-            &AuditEntry {
-                actor: &ctx.actor.user_id,
-                action: AuditAction::Read,
-                resource: format!("citizen/cases ({} of {} shown)", out.len(), rows.len()),
-                cpr: Some(cpr.expose()),
-                purpose: ctx.purpose,
-                outcome: AuditOutcome::Allowed,
-            },
+            ctx,
+            AuditAction::Read,
+            format!("citizen/cases ({} of {} shown)", out.len(), rows.len()),
+            cpr.expose(),
             now_ms(),
         )
         .await?;

@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use sqlx::{AnyConnection, Row};
 
-use crate::audit::{self, AuditAction, AuditEntry, AuditOutcome};
+use crate::audit::{self, AuditAction};
 use crate::cpr::Cpr;
 use crate::error::{CaseError, CaseResult};
 use crate::store::{CaseCore, Ctx, flag, now_ms, required};
@@ -96,16 +96,12 @@ impl CaseCore {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        audit::append(
+        audit::allowed(
             &mut tx,
-            &AuditEntry {
-                actor: &ctx.actor.user_id,
-                action: AuditAction::Write,
-                resource: "citizen".into(),
-                cpr: Some(cpr.expose()),
-                purpose: ctx.purpose,
-                outcome: AuditOutcome::Allowed,
-            },
+            ctx,
+            AuditAction::Write,
+            "citizen".into(),
+            cpr.expose(),
             now,
         )
         .await?;
@@ -138,16 +134,12 @@ impl CaseCore {
                 )
                 .await);
         }
-        audit::append(
+        audit::allowed(
             &mut conn,
-            &AuditEntry {
-                actor: &ctx.actor.user_id,
-                action: AuditAction::Read,
-                resource: "citizen".into(),
-                cpr: Some(cpr.expose()),
-                purpose: ctx.purpose,
-                outcome: AuditOutcome::Allowed,
-            },
+            ctx,
+            AuditAction::Read,
+            "citizen".into(),
+            cpr.expose(),
             now_ms(),
         )
         .await?;

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use sqlx::{AnyConnection, Row};
 
-use crate::audit::{self, AuditAction, AuditEntry, AuditOutcome};
+use crate::audit::{self, AuditAction};
 use crate::cpr::Cpr;
 use crate::error::{CaseError, CaseResult};
 use crate::events;
@@ -196,16 +196,12 @@ impl CaseCore {
         event: &str,
         now: i64,
     ) -> CaseResult<()> {
-        audit::append(
+        audit::allowed(
             conn,
-            &AuditEntry {
-                actor: &ctx.actor.user_id,
-                action: AuditAction::Write,
-                resource: format!("consent/{}", consent.id),
-                cpr: Some(case.cpr.expose()),
-                purpose: ctx.purpose,
-                outcome: AuditOutcome::Allowed,
-            },
+            ctx,
+            AuditAction::Write,
+            format!("consent/{}", consent.id),
+            case.cpr.expose(),
             now,
         )
         .await?;

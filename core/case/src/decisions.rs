@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use sqlx::{AnyConnection, Row};
 
-use crate::audit::{self, AuditAction, AuditEntry, AuditOutcome};
+use crate::audit::{self, AuditAction};
 use crate::cases::CaseStatus;
 use crate::error::{CaseError, CaseResult};
 use crate::events;
@@ -187,16 +187,12 @@ impl CaseCore {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        audit::append(
+        audit::allowed(
             &mut tx,
-            &AuditEntry {
-                actor: &ctx.actor.user_id,
-                action: AuditAction::Write,
-                resource: format!("decision/{}", decision.id),
-                cpr: Some(case.cpr.expose()),
-                purpose: ctx.purpose,
-                outcome: AuditOutcome::Allowed,
-            },
+            ctx,
+            AuditAction::Write,
+            format!("decision/{}", decision.id),
+            case.cpr.expose(),
             now,
         )
         .await?;

@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 use sqlx::{AnyConnection, Row};
 
 use crate::access::has_case_grant;
-use crate::audit::{self, AuditAction, AuditEntry, AuditOutcome};
+use crate::audit::{self, AuditAction};
 use crate::error::{CaseError, CaseResult};
 use crate::events;
 use crate::store::{CaseCore, Ctx, flag, new_id, now_ms, parse_date, required};
@@ -144,16 +144,12 @@ impl CaseCore {
             created_at: now,
         };
         insert(&mut tx, &doc, &content).await?;
-        audit::append(
+        audit::allowed(
             &mut tx,
-            &AuditEntry {
-                actor: &ctx.actor.user_id,
-                action: AuditAction::Write,
-                resource: format!("document/{}", doc.id),
-                cpr: Some(case.cpr.expose()),
-                purpose: ctx.purpose,
-                outcome: AuditOutcome::Allowed,
-            },
+            ctx,
+            AuditAction::Write,
+            format!("document/{}", doc.id),
+            case.cpr.expose(),
             now,
         )
         .await?;
@@ -204,16 +200,12 @@ impl CaseCore {
                 detail: "its content no longer matches the SHA-256 taken when it was added".into(),
             });
         }
-        audit::append(
+        audit::allowed(
             &mut conn,
-            &AuditEntry {
-                actor: &ctx.actor.user_id,
-                action: AuditAction::Read,
-                resource: format!("document/{id}"),
-                cpr: Some(case.cpr.expose()),
-                purpose: ctx.purpose,
-                outcome: AuditOutcome::Allowed,
-            },
+            ctx,
+            AuditAction::Read,
+            format!("document/{id}"),
+            case.cpr.expose(),
             now_ms(),
         )
         .await?;

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use sqlx::{AnyConnection, Row};
 
-use crate::audit::{self, AuditAction, AuditEntry, AuditOutcome};
+use crate::audit::{self, AuditAction};
 use crate::catalogue;
 use crate::error::{CaseError, CaseResult};
 use crate::events;
@@ -374,16 +374,12 @@ impl CaseCore {
             .await?
             .pop()
             .ok_or_else(|| CaseError::not_found("grant", grant_id))?;
-        audit::append(
+        audit::allowed(
             conn,
-            &AuditEntry {
-                actor: &ctx.actor.user_id,
-                action: AuditAction::Write,
-                resource: format!("grant/{grant_id}"),
-                cpr: Some(case.cpr.expose()),
-                purpose: ctx.purpose,
-                outcome: AuditOutcome::Allowed,
-            },
+            ctx,
+            AuditAction::Write,
+            format!("grant/{grant_id}"),
+            case.cpr.expose(),
             now,
         )
         .await?;

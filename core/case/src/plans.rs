@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use sqlx::{AnyConnection, Row};
 
-use crate::audit::{self, AuditAction, AuditEntry, AuditOutcome};
+use crate::audit::{self, AuditAction};
 use crate::error::{CaseError, CaseResult};
 use crate::store::{CaseCore, Ctx, new_id, now_ms, required};
 
@@ -140,16 +140,12 @@ impl CaseCore {
             .await?;
         }
         let goals = insert_goals(&mut tx, &id, None, &new.goals, "goals", now).await?;
-        audit::append(
+        audit::allowed(
             &mut tx,
-            &AuditEntry {
-                actor: &ctx.actor.user_id,
-                action: AuditAction::Write,
-                resource: format!("plan/{id}"),
-                cpr: Some(case.cpr.expose()),
-                purpose: ctx.purpose,
-                outcome: AuditOutcome::Allowed,
-            },
+            ctx,
+            AuditAction::Write,
+            format!("plan/{id}"),
+            case.cpr.expose(),
             now,
         )
         .await?;

@@ -134,16 +134,12 @@ impl CaseCore {
     ) -> CaseResult<Vec<audit::AuditLine>> {
         let mut tx = self.begin().await?;
         let lines = audit::of_citizen(&mut tx, cpr.expose()).await?;
-        audit::append(
+        audit::allowed(
             &mut tx,
-            &AuditEntry {
-                actor: &ctx.actor.user_id,
-                action: AuditAction::Read,
-                resource: "audit".into(),
-                cpr: Some(cpr.expose()),
-                purpose: ctx.purpose,
-                outcome: AuditOutcome::Allowed,
-            },
+            ctx,
+            AuditAction::Read,
+            "audit".into(),
+            cpr.expose(),
             now_ms(),
         )
         .await?;

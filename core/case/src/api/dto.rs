@@ -74,9 +74,9 @@ impl From<&Citizen> for CitizenV2 {
     }
 }
 
-/// A case (v1) with what is on it.
+/// What both versions say the same way about a case.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
-pub struct CaseV1 {
+pub struct CaseFields {
     pub id: String,
     pub cpr: String,
     pub title: String,
@@ -85,12 +85,12 @@ pub struct CaseV1 {
     pub case_type: String,
     pub org_unit_id: String,
     pub caseworker_id: String,
-    pub status: CaseStatus,
     pub confidential: bool,
-    /// Epoch milliseconds.
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub status_history: Vec<StatusEntry>,
+}
+
+/// What is on a case, the same in both versions.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct CaseContents {
     pub documents: Vec<DocumentInfo>,
     pub decisions: Vec<Decision>,
     pub grants: Vec<Grant>,
@@ -98,10 +98,21 @@ pub struct CaseV1 {
     pub notices: Vec<Notice>,
 }
 
-impl From<CaseView> for CaseV1 {
-    fn from(v: CaseView) -> Self {
-        let c = v.case;
-        CaseV1 {
+/// Splits a view into the parts both versions share, the status history and the
+/// record's own times.
+fn split(
+    v: CaseView,
+) -> (
+    CaseFields,
+    CaseContents,
+    CaseStatus,
+    Vec<StatusEntry>,
+    i64,
+    i64,
+) {
+    let c = v.case;
+    (
+        CaseFields {
             cpr: c.cpr.formatted(),
             id: c.id,
             title: c.title,
@@ -110,15 +121,45 @@ impl From<CaseView> for CaseV1 {
             case_type: c.case_type,
             org_unit_id: c.org_unit_id,
             caseworker_id: c.caseworker_id,
-            status: c.status,
             confidential: c.confidential,
-            created_at: c.created_at,
-            updated_at: c.updated_at,
-            status_history: v.status_history,
+        },
+        CaseContents {
             documents: v.documents,
             decisions: v.decisions,
             grants: v.grants,
             notices: v.notices,
+        },
+        c.status,
+        v.status_history,
+        c.created_at,
+        c.updated_at,
+    )
+}
+
+/// A case (v1) with what is on it.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct CaseV1 {
+    #[serde(flatten)]
+    pub fields: CaseFields,
+    pub status: CaseStatus,
+    /// Epoch milliseconds.
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub status_history: Vec<StatusEntry>,
+    #[serde(flatten)]
+    pub contents: CaseContents,
+}
+
+impl From<CaseView> for CaseV1 {
+    fn from(v: CaseView) -> Self {
+        let (fields, contents, status, status_history, created_at, updated_at) = split(v);
+        CaseV1 {
+            fields,
+            status,
+            created_at,
+            updated_at,
+            status_history,
+            contents,
         }
     }
 }
@@ -143,22 +184,13 @@ pub struct CaseStatusV2 {
 /// A case (v2): status as one object with RFC 3339 times.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct CaseV2 {
-    pub id: String,
-    pub cpr: String,
-    pub title: String,
-    pub kle: String,
-    pub action_facet: String,
-    pub case_type: String,
-    pub org_unit_id: String,
-    pub caseworker_id: String,
+    #[serde(flatten)]
+    pub fields: CaseFields,
     pub status: CaseStatusV2,
-    pub confidential: bool,
     pub created_at: String,
     pub updated_at: String,
-    pub documents: Vec<DocumentInfo>,
-    pub decisions: Vec<Decision>,
-    pub grants: Vec<Grant>,
-    pub notices: Vec<Notice>,
+    #[serde(flatten)]
+    pub contents: CaseContents,
 }
 
 pub fn rfc3339(ms: i64) -> String {
@@ -171,28 +203,19 @@ pub fn rfc3339(ms: i64) -> String {
 
 impl From<CaseView> for CaseV2 {
     fn from(v: CaseView) -> Self {
-        let c = v.case;
-        let since = v
-            .status_history
+        let (fields, contents, status, history, created_at, updated_at) = split(v);
+        let since = history
             .iter()
             .rev()
-            .find(|s| s.status == c.status)
+            .find(|s| s.status == status)
             .map(|s| s.at)
-            .unwrap_or(c.created_at);
+            .unwrap_or(created_at);
         CaseV2 {
-            cpr: c.cpr.formatted(),
-            id: c.id,
-            title: c.title,
-            kle: c.kle,
-            action_facet: c.action_facet,
-            case_type: c.case_type,
-            org_unit_id: c.org_unit_id,
-            caseworker_id: c.caseworker_id,
+            fields,
             status: CaseStatusV2 {
-                current: c.status,
+                current: status,
                 since: rfc3339(since),
-                history: v
-                    .status_history
+                history: history
                     .into_iter()
                     .map(|s| StatusChangeV2 {
                         status: s.status,
@@ -202,13 +225,9 @@ impl From<CaseView> for CaseV2 {
                     })
                     .collect(),
             },
-            confidential: c.confidential,
-            created_at: rfc3339(c.created_at),
-            updated_at: rfc3339(c.updated_at),
-            documents: v.documents,
-            decisions: v.decisions,
-            grants: v.grants,
-            notices: v.notices,
+            created_at: rfc3339(created_at),
+            updated_at: rfc3339(updated_at),
+            contents,
         }
     }
 }
