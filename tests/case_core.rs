@@ -42,15 +42,7 @@ async fn outbox_atomicity(backend: Backend) {
     let leder = actor(&w.core, "leder1").await;
     let c = ctx(&leder);
     w.core
-        .register_citizen(
-            &c,
-            &knudepunkt_case::citizens::NewCitizen {
-                cpr: CPR.into(),
-                given_name: "Anna".into(),
-                family_name: "Jensen".into(),
-                address: None,
-            },
-        )
+        .register_citizen(&c, &common::case::anna())
         .await
         .unwrap();
 

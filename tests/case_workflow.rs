@@ -277,15 +277,7 @@ async fn import_names_the_item(backend: Backend) {
     let leder = actor(&w.core, "leder1").await;
     let c = ctx(&leder);
     w.core
-        .import_citizens(
-            &c,
-            &[knudepunkt_case::citizens::NewCitizen {
-                cpr: CPR.into(),
-                given_name: "Anna".into(),
-                family_name: "Jensen".into(),
-                address: None,
-            }],
-        )
+        .import_citizens(&c, &[common::case::anna()])
         .await
         .unwrap();
     let case = |kle: &str| ImportCase {

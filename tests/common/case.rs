@@ -43,6 +43,16 @@ pub async fn world(backend: Backend, name: &str, limits: Limits) -> World {
     }
 }
 
+/// The test citizen, as the store layer takes it.
+pub fn anna() -> knudepunkt_case::citizens::NewCitizen {
+    knudepunkt_case::citizens::NewCitizen {
+        cpr: CPR.into(),
+        given_name: "Anna".into(),
+        family_name: "Jensen".into(),
+        address: None,
+    }
+}
+
 pub async fn actor(core: &CaseCore, user: &str) -> Actor {
     core.actor(user).await.unwrap().expect("seeded user")
 }

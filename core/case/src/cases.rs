@@ -252,6 +252,23 @@ impl CaseCore {
         Ok(true)
     }
 
+    /// Audits a refusal on `case` (call it once no connection is held) and returns the
+    /// error for the caller.
+    pub(crate) async fn refuse_case(
+        &self,
+        ctx: &Ctx<'_>,
+        action: AuditAction,
+        resource: String,
+        case: &CaseRecord,
+    ) -> CaseError {
+        let why = format!(
+            "user {} has no access to case {}",
+            ctx.actor.user_id, case.id
+        );
+        self.refuse(ctx, action, resource, Some(case.cpr.expose()), why)
+            .await
+    }
+
     /// Begins a change on a case: the transaction and the case as it is in it. Without
     /// access the transaction is rolled back and the refusal audited on its own.
     pub(crate) async fn begin_on_case(
@@ -265,16 +282,7 @@ impl CaseCore {
         if !self.may_access(&mut tx, ctx, &case).await? {
             drop(tx);
             return Err(self
-                .refuse(
-                    ctx,
-                    AuditAction::Write,
-                    format!("case/{id}/{what}"),
-                    Some(case.cpr.expose()),
-                    format!(
-                        "user {} has no job role covering case {id}",
-                        ctx.actor.user_id
-                    ),
-                )
+                .refuse_case(ctx, AuditAction::Write, format!("case/{id}/{what}"), &case)
                 .await);
         }
         Ok((tx, case))
@@ -544,13 +552,7 @@ impl CaseCore {
         if !self.may_access(&mut conn, ctx, &case).await? {
             drop(conn);
             return Err(self
-                .refuse(
-                    ctx,
-                    AuditAction::Read,
-                    format!("case/{id}"),
-                    Some(case.cpr.expose()),
-                    format!("user {} has no access to case {id}", ctx.actor.user_id),
-                )
+                .refuse_case(ctx, AuditAction::Read, format!("case/{id}"), &case)
                 .await);
         }
         let view = self.view_on(&mut conn, ctx, case).await?;
