@@ -384,6 +384,18 @@ async fn bad_input_is_refused(backend: Backend) {
         (422, Some("cpr")),
         "{problem}"
     );
+    // A body past the server's hard limit is refused before it is read whole.
+    let (s, problem) = leder
+        .post(
+            &format!("/api/v1/cases/{case_id}/documents"),
+            json!({"title": "enorm", "doc_type": "Bilag", "content": base64_of(200_000)}),
+        )
+        .await;
+    assert_eq!(
+        (s, problem["field"].as_str()),
+        (413, Some("body")),
+        "{problem}"
+    );
     // Malformed JSON says where it broke.
     let resp = leder
         .http
@@ -504,6 +516,88 @@ async fn decision_letters(backend: Backend) {
     w.engine.shutdown(workers).await;
 }
 
+/// A route that dies for a case shows on the case; a dead letter about something else
+/// is left for the operator.
+async fn dead_routes_show_on_the_case(backend: Backend) {
+    let w = world(backend, "case-dead", Limits::default()).await;
+    let workers = w.engine.start();
+    let leder = as_user(&w, "leder1");
+    let case_id = open_case(&leder, false).await;
+    let created = common::wait_all_delivered(
+        w.engine.journal(),
+        "test.case-created",
+        1,
+        Duration::from_secs(20),
+    )
+    .await;
+    assert_eq!(created, vec![(MessageState::Delivered, 1)]);
+    // The next two deliveries are refused for good.
+    w.sandbox
+        .handles
+        .generic
+        .faults
+        .push(knudepunkt_adapters::sandbox::Fault {
+            kind: knudepunkt_adapters::sandbox::FaultKind::Status {
+                status: 400,
+                retry_after: None,
+            },
+            count: 2,
+        });
+    let foreign = common::submit(
+        &w.engine,
+        "test.notify",
+        json!({"id": "not-a-case", "case_id": "SAG-0001"}),
+    )
+    .await;
+    let (s, _) = leder
+        .post(
+            &format!("/api/v1/cases/{case_id}/documents"),
+            json!({"title": "Notat", "doc_type": "Notat", "content": "aGVq"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    let failed = loop {
+        w.core.reconcile().await.unwrap();
+        let (_, case) = leder.get(&format!("/api/v1/cases/{case_id}")).await;
+        let failed: Vec<serde_json::Value> = case["notices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["kind"] == "delivery_failed")
+            .cloned()
+            .collect();
+        if !failed.is_empty() || std::time::Instant::now() > until {
+            break failed;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(
+        failed[0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("delivery through route test.document-added failed"),
+        "{failed:?}"
+    );
+    common::expect_state(
+        w.engine.journal(),
+        foreign,
+        MessageState::Dead,
+        Duration::from_secs(10),
+    )
+    .await;
+    w.core.reconcile().await.unwrap();
+    let open = w.engine.journal().open_notifications(100).await.unwrap();
+    assert_eq!(
+        open.len(),
+        1,
+        "only the operator's own dead letter stays open: {open:?}"
+    );
+    assert_eq!(open[0].message_id, foreign);
+    w.engine.shutdown(workers).await;
+}
+
 /// v1 keeps its shapes while v2 answers with the new ones; both OpenAPI documents are
 /// served.
 async fn api_versions(backend: Backend) {
@@ -538,5 +632,6 @@ on_both_backends!(
     reads_are_audited,
     bad_input_is_refused,
     decision_letters,
+    dead_routes_show_on_the_case,
     api_versions,
 );

@@ -229,7 +229,14 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let mut reports = Vec::new();
     for backend in backends {
         let report = if backend == "sqlite" {
-            one_backend(ctx, &args, backend, &fresh_sqlite("bench-case.db")).await?
+            let db = fresh_sqlite("bench-case.db");
+            let r = one_backend(ctx, &args, backend, &db).await;
+            // Gigabytes at full size: not worth keeping.
+            let path = db.trim_start_matches("sqlite://");
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{path}{suffix}"));
+            }
+            r?
         } else {
             let (url, name) = scratch_postgres(&args.postgres_admin_url).await?;
             let r = one_backend(ctx, &args, backend, &url).await;

@@ -4,6 +4,8 @@
 //! shows: "letter to citizen failed: recipient not found"). Other routes that die for a
 //! case reach it through the engine's dead-letter notifications.
 
+use std::sync::atomic::Ordering;
+
 use chrono::TimeZone;
 use serde::Serialize;
 use sqlx::{AnyConnection, Row};
@@ -198,50 +200,59 @@ impl CaseCore {
     }
 
     /// Turns the engine's dead-letter notifications about cases (other than letters,
-    /// which are followed above) into notices on the case, and marks them taken.
+    /// which are followed above) into notices on the case, and marks them taken. Others
+    /// are left for the operator; a cursor pages past them.
     async fn take_dead_letter_notifications(&self) -> CaseResult<usize> {
-        let notes = self.journal().open_notifications(500).await?;
-        let mut taken = Vec::new();
-        let mut conn = self.journal().pool().acquire().await?;
-        for n in notes.iter().filter(|n| n.kind == "dead_letter") {
-            let Some(case_id) = n.correlation_id.as_deref() else {
-                continue;
-            };
-            if !crate::store::exists(&mut conn, "cases", "id", case_id).await? {
-                continue;
+        let mut taken_total = 0;
+        let mut after = self.notification_cursor.load(Ordering::Relaxed);
+        loop {
+            let notes = self.journal().open_notifications_after(after, PAGE).await?;
+            let Some(last) = notes.last() else { break };
+            after = last.id;
+            let mut taken = Vec::new();
+            let mut conn = self.journal().pool().acquire().await?;
+            for n in notes.iter().filter(|n| n.kind == "dead_letter") {
+                let Some(case_id) = n.correlation_id.as_deref() else {
+                    continue;
+                };
+                if !crate::store::exists(&mut conn, "cases", "id", case_id).await? {
+                    continue;
+                }
+                let message_id = n.message_id.to_string();
+                if !crate::store::exists(&mut conn, "letters", "message_id", &message_id).await? {
+                    let text = format!(
+                        "delivery through route {} failed: {}",
+                        n.route,
+                        n.detail.as_deref().unwrap_or("no reason given")
+                    );
+                    add_notice(
+                        &mut conn,
+                        case_id,
+                        "delivery_failed",
+                        &text,
+                        Some(&message_id),
+                        now_ms(),
+                    )
+                    .await?;
+                }
+                taken.push(n.id);
             }
-            let is_letter = crate::store::exists(
-                &mut conn,
-                "letters",
-                "message_id",
-                &n.message_id.to_string(),
-            )
-            .await?;
-            if !is_letter {
-                let text = format!(
-                    "delivery through route {} failed: {}",
-                    n.route,
-                    n.detail.as_deref().unwrap_or("no reason given")
-                );
-                add_notice(
-                    &mut conn,
-                    case_id,
-                    "delivery_failed",
-                    &text,
-                    Some(&n.message_id.to_string()),
-                    now_ms(),
-                )
-                .await?;
+            drop(conn);
+            if !taken.is_empty() {
+                self.journal().consume_notifications(&taken).await?;
             }
-            taken.push(n.id);
+            taken_total += taken.len();
+            if (notes.len() as i64) < PAGE {
+                break;
+            }
         }
-        drop(conn);
-        if !taken.is_empty() {
-            self.journal().consume_notifications(&taken).await?;
-        }
-        Ok(taken.len())
+        self.notification_cursor.store(after, Ordering::Relaxed);
+        Ok(taken_total)
     }
 }
+
+/// Notifications read per page.
+const PAGE: i64 = 500;
 
 async fn settle(
     conn: &mut AnyConnection,

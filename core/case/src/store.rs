@@ -1,6 +1,9 @@
 //! The core's handle: the shared store (the engine's database, so that events commit
 //! with the change), the engine to publish through, and the limits inputs must keep.
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
+
 use knudepunkt_engine::journal::migrations::{Migration, run_set};
 use knudepunkt_engine::{Engine, Journal};
 use sqlx::{AnyConnection, Row};
@@ -64,6 +67,8 @@ pub struct Ctx<'a> {
 pub struct CaseCore {
     pub(crate) engine: Engine,
     pub(crate) limits: Limits,
+    /// The last engine notification looked at (those not about cases stay open).
+    pub(crate) notification_cursor: Arc<AtomicI64>,
 }
 
 impl CaseCore {
@@ -72,7 +77,11 @@ impl CaseCore {
         let journal = engine.journal().clone();
         let mut conn = journal.pool().acquire().await?;
         run_set(&mut conn, journal.backend(), "case_migrations", MIGRATIONS).await?;
-        Ok(CaseCore { engine, limits })
+        Ok(CaseCore {
+            engine,
+            limits,
+            notification_cursor: Arc::new(AtomicI64::new(0)),
+        })
     }
 
     pub fn engine(&self) -> &Engine {

@@ -382,10 +382,21 @@ impl Journal {
 
     /// Dead-letter events not yet taken by their initiator, oldest first.
     pub async fn open_notifications(&self, limit: i64) -> Result<Vec<Notification>, JournalError> {
+        self.open_notifications_after(0, limit).await
+    }
+
+    /// Open notifications with an id above `after`, oldest first: for an initiator that
+    /// pages past the ones that are not its own.
+    pub async fn open_notifications_after(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<Notification>, JournalError> {
         let rows = sqlx::query(
             "SELECT id, message_id, route, correlation_id, kind, detail, created_at FROM engine_notifications \
-             WHERE consumed_at IS NULL ORDER BY id LIMIT $1",
+             WHERE consumed_at IS NULL AND id > $1 ORDER BY id LIMIT $2",
         )
+        .bind(after)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
