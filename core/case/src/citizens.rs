@@ -116,9 +116,7 @@ impl CaseCore {
     /// is audited, and so is a refusal.
     pub async fn citizen(&self, ctx: &Ctx<'_>, cpr: &Cpr) -> CaseResult<Citizen> {
         let mut conn = self.journal().pool().acquire().await?;
-        let citizen = load(&mut conn, cpr)
-            .await?
-            .ok_or_else(|| CaseError::not_found("citizen", cpr.to_string()))?;
+        // Access first: whether a CPR is registered is itself not for everyone to learn.
         if !self.sees_citizen(&mut conn, ctx, cpr).await? {
             drop(conn);
             return Err(self
@@ -134,6 +132,9 @@ impl CaseCore {
                 )
                 .await);
         }
+        let citizen = load(&mut conn, cpr)
+            .await?
+            .ok_or_else(|| CaseError::not_found("citizen", cpr.to_string()))?;
         audit::allowed(
             &mut conn,
             ctx,
