@@ -3,6 +3,7 @@
 
 pub mod generic_http;
 pub mod sandbox;
+pub mod serviceplatformen;
 
 use std::sync::Arc;
 

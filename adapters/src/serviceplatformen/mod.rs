@@ -1,0 +1,4 @@
+//! What every Serviceplatformen adapter shares: XML signatures (WS-Security), the STS
+//! token client and client certificates.
+
+pub mod security;
