@@ -69,7 +69,7 @@ fn a_whole_oio_idws_request() {
 }
 
 #[test]
-fn meMo_messages() {
+fn memo_messages() {
     for f in [
         "MeMo_Minimum_Example.xml",
         "MeMo_NemSMS.xml",
