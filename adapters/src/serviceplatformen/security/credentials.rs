@@ -90,6 +90,7 @@ impl Credential {
         })
     }
 
+    /// The private key, for signing in this process; never to be written anywhere.
     pub(crate) fn key(&self) -> &PKey<Private> {
         &self.key
     }
@@ -129,46 +130,12 @@ pub fn subject_of(cert: &X509) -> String {
 }
 
 #[cfg(test)]
-pub(crate) mod testing {
-    //! Throwaway keys and certificates made at run time; none is ever committed.
-
-    use openssl::asn1::Asn1Time;
-    use openssl::bn::BigNum;
-    use openssl::hash::MessageDigest;
-    use openssl::pkey::PKey;
-    use openssl::rsa::Rsa;
-    use openssl::x509::{X509, X509NameBuilder};
-
-    use super::Credential;
-
-    pub fn self_signed(cn: &str, days: u32) -> Credential {
-        let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
-        let mut name = X509NameBuilder::new().unwrap();
-        name.append_entry_by_text("CN", cn).unwrap();
-        let name = name.build();
-        let mut b = X509::builder().unwrap();
-        b.set_version(2).unwrap();
-        b.set_serial_number(&BigNum::from_u32(1).unwrap().to_asn1_integer().unwrap())
-            .unwrap();
-        b.set_subject_name(&name).unwrap();
-        b.set_issuer_name(&name).unwrap();
-        b.set_pubkey(&key).unwrap();
-        b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
-            .unwrap();
-        b.set_not_after(&Asn1Time::days_from_now(days).unwrap())
-            .unwrap();
-        b.sign(&key, MessageDigest::sha256()).unwrap();
-        Credential::new(key, b.build(), vec![]).unwrap()
-    }
-}
-
-#[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn debug_never_shows_the_key() {
-        let c = testing::self_signed("Knudepunkt test", 30);
+        let c = super::super::issuing::self_signed("Knudepunkt test", 30).unwrap();
         let pem = String::from_utf8(c.key().private_key_to_pem_pkcs8().unwrap()).unwrap();
         let body = pem.lines().nth(1).unwrap();
         let shown = format!("{c:?}");
@@ -181,7 +148,7 @@ mod tests {
 
     #[test]
     fn pem_and_pkcs12_round_trip_and_mismatched_keys_are_refused() {
-        let c = testing::self_signed("A", 10);
+        let c = super::super::issuing::self_signed("A", 10).unwrap();
         let cert = c.certificate.to_pem().unwrap();
         let key = c.key().private_key_to_pem_pkcs8().unwrap();
         assert_eq!(Credential::from_pem(&cert, &key).unwrap().subject(), "CN=A");
@@ -198,7 +165,7 @@ mod tests {
             "CN=A"
         );
         assert!(Credential::from_pkcs12(&p12, "wrong").is_err());
-        let other = testing::self_signed("B", 10);
+        let other = super::super::issuing::self_signed("B", 10).unwrap();
         let other_key = other.key().private_key_to_pem_pkcs8().unwrap();
         assert!(matches!(
             Credential::from_pem(&cert, &other_key),

@@ -242,7 +242,10 @@ impl Document {
                             push_text(&mut parent.children, &text.replace("\r\n", "\n"))
                         }
                         None => {
-                            return Err(malformed(&reader, "CDATA outside the root element".into()));
+                            return Err(malformed(
+                                &reader,
+                                "CDATA outside the root element".into(),
+                            ));
                         }
                     }
                 }

@@ -6,6 +6,7 @@ pub mod c14n;
 pub mod credentials;
 pub mod dom;
 pub mod dsig;
+pub mod issuing;
 
 /// Namespaces the signatures speak.
 pub mod ns {
