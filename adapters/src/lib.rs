@@ -4,6 +4,7 @@
 pub mod generic_http;
 pub mod sandbox;
 pub mod serviceplatformen;
+pub mod sts;
 
 use std::sync::Arc;
 

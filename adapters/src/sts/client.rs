@@ -1,0 +1,219 @@
+//! The STS client: tokens per (entity id, CVR, environment), cached and refreshed before
+//! they expire, one request for all concurrent callers, and one more try when a service
+//! refuses a token.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use openssl::x509::X509;
+
+use super::StsError;
+use super::cache::{Expiring, TokenCache};
+use super::request::{self, TokenRequest};
+use super::token::{self, AccessToken, SamlToken};
+use crate::serviceplatformen::security::credentials::Credential;
+
+impl Expiring for SamlToken {
+    fn expires_at(&self) -> DateTime<Utc> {
+        self.not_on_or_after
+    }
+}
+
+impl Expiring for AccessToken {
+    fn expires_at(&self) -> DateTime<Utc> {
+        self.expires_at
+    }
+}
+
+/// Which token: the service, the organisation, the environment.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TokenKey {
+    pub entity_id: String,
+    pub cvr: String,
+    pub environment: String,
+}
+
+/// Where the STS and the access-token service are, and whom to trust.
+#[derive(Clone)]
+pub struct StsConfig {
+    pub environment: String,
+    pub sts_url: String,
+    pub access_token_url: String,
+    /// The certificate the STS signs assertions with.
+    pub sts_certificate: X509,
+    /// How long before expiry a token is replaced.
+    pub refresh_margin: Duration,
+    pub timeout: Duration,
+}
+
+/// Whether a service call failed because of its token.
+pub enum Attempt<T, E> {
+    Done(Result<T, E>),
+    /// The service refused the token (expired, revoked): fetch a new one and try again.
+    TokenRefused(E),
+}
+
+pub struct StsClient {
+    http: reqwest::Client,
+    config: StsConfig,
+    credential: Arc<Credential>,
+    saml: TokenCache<TokenKey, SamlToken>,
+    access: TokenCache<TokenKey, AccessToken>,
+}
+
+impl StsClient {
+    pub fn new(config: StsConfig, credential: Arc<Credential>) -> Self {
+        StsClient {
+            http: reqwest::Client::builder()
+                .timeout(config.timeout)
+                .build()
+                .expect("an HTTP client"),
+            saml: TokenCache::new(config.refresh_margin),
+            access: TokenCache::new(config.refresh_margin),
+            config,
+            credential,
+        }
+    }
+
+    fn key(&self, entity_id: &str, cvr: &str) -> TokenKey {
+        TokenKey {
+            entity_id: entity_id.to_string(),
+            cvr: cvr.to_string(),
+            environment: self.config.environment.clone(),
+        }
+    }
+
+    /// A SAML assertion for `entity_id` on behalf of `cvr`.
+    pub async fn saml_token(&self, entity_id: &str, cvr: &str) -> Result<Arc<SamlToken>, StsError> {
+        let key = self.key(entity_id, cvr);
+        self.saml.get(&key, || self.issue(entity_id, cvr)).await
+    }
+
+    /// The cached assertion, if fresh (no request).
+    pub fn cached_saml_token(&self, entity_id: &str, cvr: &str) -> Option<Arc<SamlToken>> {
+        self.saml.cached(&self.key(entity_id, cvr))
+    }
+
+    async fn issue(&self, entity_id: &str, cvr: &str) -> Result<SamlToken, StsError> {
+        let body = request::signed(
+            &TokenRequest {
+                sts_url: &self.config.sts_url,
+                entity_id,
+                cvr,
+                now: Utc::now(),
+            },
+            &self.credential,
+        )?;
+        let url = &self.config.sts_url;
+        let resp = self
+            .http
+            .post(url)
+            .header("content-type", "application/soap+xml; charset=utf-8")
+            .body(body)
+            .send()
+            .await
+            .map_err(|source| StsError::Transport {
+                url: url.clone(),
+                source,
+            })?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.map_err(|source| StsError::Transport {
+            url: url.clone(),
+            source,
+        })?;
+        match token::from_response(&text, &self.config.sts_certificate) {
+            Err(StsError::Response(_)) if status >= 400 => Err(StsError::Http {
+                status,
+                body: text.chars().take(500).collect(),
+            }),
+            other => {
+                let t = other?;
+                tracing::debug!(entity_id, assertion_id = %t.id, expires = %t.not_on_or_after, "STS issued a token");
+                Ok(t)
+            }
+        }
+    }
+
+    /// A Holder-of-key access token for a REST service (SF1601), bought with an assertion.
+    pub async fn access_token(
+        &self,
+        entity_id: &str,
+        cvr: &str,
+    ) -> Result<Arc<AccessToken>, StsError> {
+        let key = self.key(entity_id, cvr);
+        self.access
+            .get(&key, || async {
+                let saml = self.saml_token(entity_id, cvr).await?;
+                self.exchange(&saml).await
+            })
+            .await
+    }
+
+    async fn exchange(&self, saml: &SamlToken) -> Result<AccessToken, StsError> {
+        let url = &self.config.access_token_url;
+        let resp = self
+            .http
+            .post(url)
+            .form(&[("saml-token", saml.assertion.as_str())])
+            .send()
+            .await
+            .map_err(|source| StsError::Transport {
+                url: url.clone(),
+                source,
+            })?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.map_err(|source| StsError::Transport {
+            url: url.clone(),
+            source,
+        })?;
+        if status != 200 {
+            return Err(StsError::AccessToken {
+                status,
+                body: text.chars().take(500).collect(),
+            });
+        }
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            access_token: String,
+            token_type: String,
+            expires_in: i64,
+        }
+        let a: Answer = serde_json::from_str(&text)
+            .map_err(|e| StsError::Response(format!("the access-token answer: {e}")))?;
+        Ok(AccessToken {
+            token_type: a.token_type,
+            value: a.access_token,
+            expires_at: Utc::now() + chrono::Duration::seconds(a.expires_in),
+        })
+    }
+
+    /// Calls a service with a SAML token; if the service refuses the token, drops it and
+    /// tries once more with a new one.
+    pub async fn with_saml_token<T, E, F, Fut>(
+        &self,
+        entity_id: &str,
+        cvr: &str,
+        call: F,
+    ) -> Result<T, E>
+    where
+        E: From<StsError>,
+        F: Fn(Arc<SamlToken>) -> Fut,
+        Fut: Future<Output = Attempt<T, E>>,
+    {
+        let key = self.key(entity_id, cvr);
+        let token = self.saml_token(entity_id, cvr).await?;
+        match call(token.clone()).await {
+            Attempt::Done(r) => r,
+            Attempt::TokenRefused(_) => {
+                self.saml.invalidate(&key, &token);
+                let token = self.saml_token(entity_id, cvr).await?;
+                match call(token).await {
+                    Attempt::Done(r) => r,
+                    Attempt::TokenRefused(e) => Err(e),
+                }
+            }
+        }
+    }
+}
