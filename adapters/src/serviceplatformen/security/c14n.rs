@@ -6,8 +6,6 @@
 //! prefix or an attribute's) or listed in the InclusiveNamespaces PrefixList, and only
 //! if the nearest written ancestor did not already write the same binding.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use super::dom::{Document, Element, Node, XmlError, escape_attr, escape_text};
 use super::ns;
 
@@ -20,8 +18,12 @@ pub struct Options<'a> {
     pub exclude: Option<&'a [usize]>,
 }
 
-/// Prefix ("" for the default namespace) to namespace URI.
-type Bindings = BTreeMap<String, String>;
+/// In-scope bindings, innermost last: (prefix, "" for the default namespace; URI).
+type Bindings<'a> = Vec<(&'a str, &'a str)>;
+
+fn lookup<'a>(b: &Bindings<'a>, prefix: &str) -> Option<&'a str> {
+    b.iter().rev().find(|(p, _)| *p == prefix).map(|(_, u)| *u)
+}
 
 /// The canonical form of the element at `path` and its descendants.
 pub fn subtree(doc: &Document, path: &[usize], opts: &Options<'_>) -> Result<String, XmlError> {
@@ -32,9 +34,16 @@ pub fn subtree(doc: &Document, path: &[usize], opts: &Options<'_>) -> Result<Str
     let el = doc
         .at(path)
         .ok_or_else(|| XmlError::UndeclaredPrefix(format!("no element at {path:?}")))?;
-    let mut out = String::with_capacity(1024);
+    let mut out = String::with_capacity(2048);
     let mut here = path.to_vec();
-    render(el, &mut here, &scope, &Bindings::new(), opts, &mut out)?;
+    render(
+        el,
+        &mut here,
+        &mut scope,
+        &mut Bindings::new(),
+        opts,
+        &mut out,
+    )?;
     Ok(out)
 }
 
@@ -58,9 +67,9 @@ pub fn document(doc: &Document, opts: &Options<'_>) -> Result<String, XmlError> 
     Ok(out)
 }
 
-fn bind(scope: &mut Bindings, e: &Element) {
+fn bind<'a>(scope: &mut Bindings<'a>, e: &'a Element) {
     for (p, uri) in &e.ns_decls {
-        scope.insert(p.clone().unwrap_or_default(), uri.clone());
+        scope.push((p.as_deref().unwrap_or(""), uri.as_str()));
     }
 }
 
@@ -76,73 +85,68 @@ fn write_pi(n: &Node, out: &mut String) {
     }
 }
 
-fn render(
-    el: &Element,
+fn render<'a>(
+    el: &'a Element,
     here: &mut Vec<usize>,
-    parent_scope: &Bindings,
-    rendered: &Bindings,
-    opts: &Options<'_>,
+    scope: &mut Bindings<'a>,
+    rendered: &mut Bindings<'a>,
+    opts: &'a Options<'_>,
     out: &mut String,
 ) -> Result<(), XmlError> {
-    let mut scope = parent_scope.clone();
-    bind(&mut scope, el);
+    let scope_mark = scope.len();
+    let rendered_mark = rendered.len();
+    bind(scope, el);
 
-    let mut used: BTreeSet<String> = BTreeSet::new();
-    used.insert(el.prefix.clone().unwrap_or_default());
+    // The prefixes this element visibly uses, sorted ("" for the default one first).
+    let mut used: Vec<&str> = Vec::with_capacity(4);
+    used.push(el.prefix.as_deref().unwrap_or(""));
     for a in &el.attrs {
         if let Some(p) = &a.prefix
             && p != "xml"
         {
-            used.insert(p.clone());
+            used.push(p);
         }
     }
     for p in opts.inclusive_prefixes {
         let p = if p == "#default" { "" } else { p.as_str() };
-        if p.is_empty() || scope.contains_key(p) {
-            used.insert(p.to_string());
+        if p.is_empty() || lookup(scope, p).is_some() {
+            used.push(p);
         }
     }
+    used.sort_unstable();
+    used.dedup();
 
-    let mut now_rendered = rendered.clone();
-    let mut decls: Vec<(String, String)> = Vec::new();
+    let mut decls: Vec<(&str, &str)> = Vec::with_capacity(used.len());
     for p in used {
-        let uri = scope.get(&p).cloned().unwrap_or_default();
+        let uri = lookup(scope, p).unwrap_or("");
         if p.is_empty() {
-            if rendered.get("").cloned().unwrap_or_default() != uri {
-                decls.push((p.clone(), uri.clone()));
-                now_rendered.insert(p, uri);
+            if lookup(rendered, "").unwrap_or("") != uri {
+                decls.push((p, uri));
             }
             continue;
         }
         if uri.is_empty() {
-            return Err(XmlError::UndeclaredPrefix(p));
+            return Err(XmlError::UndeclaredPrefix(p.to_string()));
         }
-        if rendered.get(&p) != Some(&uri) {
-            decls.push((p.clone(), uri.clone()));
-            now_rendered.insert(p, uri);
+        if lookup(rendered, p) != Some(uri) {
+            decls.push((p, uri));
         }
     }
+    rendered.extend(decls.iter().copied());
 
-    let mut attrs: Vec<(String, &str, String, &str)> = Vec::with_capacity(el.attrs.len());
+    let mut attrs: Vec<(&str, &str, &super::dom::Attribute)> = Vec::with_capacity(el.attrs.len());
     for a in &el.attrs {
-        let (uri, qname) = match &a.prefix {
-            Some(p) if p == "xml" => (ns::XML.to_string(), format!("xml:{}", a.local)),
-            Some(p) => (
-                scope
-                    .get(p)
-                    .cloned()
-                    .ok_or_else(|| XmlError::UndeclaredPrefix(p.clone()))?,
-                format!("{p}:{}", a.local),
-            ),
-            None => (String::new(), a.local.clone()),
+        let uri = match &a.prefix {
+            Some(p) if p == "xml" => ns::XML,
+            Some(p) => lookup(scope, p).ok_or_else(|| XmlError::UndeclaredPrefix(p.clone()))?,
+            None => "",
         };
-        attrs.push((uri, &a.local, qname, &a.value));
+        attrs.push((uri, &a.local, a));
     }
-    attrs.sort_by(|x, y| (&x.0, x.1).cmp(&(&y.0, y.1)));
+    attrs.sort_by(|x, y| (x.0, x.1).cmp(&(y.0, y.1)));
 
-    let qname = el.qname();
     out.push('<');
-    out.push_str(&qname);
+    push_qname(out, el.prefix.as_deref(), &el.local);
     for (p, uri) in &decls {
         if p.is_empty() {
             out.push_str(" xmlns=\"");
@@ -154,11 +158,11 @@ fn render(
         escape_attr(uri, out);
         out.push('"');
     }
-    for (_, _, q, v) in &attrs {
+    for (_, _, a) in &attrs {
         out.push(' ');
-        out.push_str(q);
+        push_qname(out, a.prefix.as_deref(), &a.local);
         out.push_str("=\"");
-        escape_attr(v, out);
+        escape_attr(&a.value, out);
         out.push('"');
     }
     out.push('>');
@@ -167,7 +171,7 @@ fn render(
             Node::Element(child) => {
                 here.push(i);
                 if opts.exclude != Some(here.as_slice()) {
-                    render(child, here, &scope, &now_rendered, opts, out)?;
+                    render(child, here, scope, rendered, opts, out)?;
                 }
                 here.pop();
             }
@@ -177,9 +181,19 @@ fn render(
         }
     }
     out.push_str("</");
-    out.push_str(&qname);
+    push_qname(out, el.prefix.as_deref(), &el.local);
     out.push('>');
+    scope.truncate(scope_mark);
+    rendered.truncate(rendered_mark);
     Ok(())
+}
+
+fn push_qname(out: &mut String, prefix: Option<&str>, local: &str) {
+    if let Some(p) = prefix {
+        out.push_str(p);
+        out.push(':');
+    }
+    out.push_str(local);
 }
 
 #[cfg(test)]

@@ -151,7 +151,10 @@ mod tests {
         let c = super::super::issuing::self_signed("A", 10).unwrap();
         let cert = c.certificate.to_pem().unwrap();
         let key = c.key().private_key_to_pem_pkcs8().unwrap();
-        assert_eq!(Credential::from_pem(&cert, &key).unwrap().subject(), "CN=A");
+        assert_eq!(
+            Credential::from_pem(&cert, &key).unwrap().subject(),
+            "C=DK, CN=A"
+        );
         let p12 = openssl::pkcs12::Pkcs12::builder()
             .name("a")
             .pkey(c.key())
@@ -162,7 +165,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             Credential::from_pkcs12(&p12, "secret").unwrap().subject(),
-            "CN=A"
+            "C=DK, CN=A"
         );
         assert!(Credential::from_pkcs12(&p12, "wrong").is_err());
         let other = super::super::issuing::self_signed("B", 10).unwrap();

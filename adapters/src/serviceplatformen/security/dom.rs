@@ -399,25 +399,69 @@ impl Document {
 
     /// The elements named `local` in namespace `uri`, in document order.
     pub fn find(&self, uri: &str, local: &str) -> Vec<Path> {
-        self.paths()
-            .into_iter()
-            .filter(|p| {
-                let e = self.at(p).expect("a path from paths()");
-                e.local == local
-                    && self.namespace_at(p, e.prefix.as_deref()).as_deref() == Some(uri)
-            })
-            .collect()
+        fn walk<'a>(
+            el: &'a Element,
+            here: &mut Path,
+            scope: &mut Vec<(Option<&'a str>, &'a str)>,
+            want: (&str, &str),
+            out: &mut Vec<Path>,
+        ) {
+            let mark = scope.len();
+            scope.extend(el.ns_decls.iter().map(|(p, u)| (p.as_deref(), u.as_str())));
+            if el.local == want.1 {
+                let prefix = el.prefix.as_deref();
+                let uri = scope
+                    .iter()
+                    .rev()
+                    .find(|(p, _)| *p == prefix)
+                    .map(|(_, u)| *u);
+                if uri == Some(want.0) {
+                    out.push(here.clone());
+                }
+            }
+            for (i, c) in el.children.iter().enumerate() {
+                if let Node::Element(e) = c {
+                    here.push(i);
+                    walk(e, here, scope, want, out);
+                    here.pop();
+                }
+            }
+            scope.truncate(mark);
+        }
+        let mut out = Vec::new();
+        walk(
+            &self.root,
+            &mut Vec::new(),
+            &mut Vec::new(),
+            (uri, local),
+            &mut out,
+        );
+        out
     }
 
     /// The element whose `Id`, `ID` or `wsu:Id` attribute is `id`.
     pub fn by_id(&self, id: &str) -> Option<Path> {
-        self.paths().into_iter().find(|p| {
-            self.at(p)
-                .expect("a path from paths()")
+        fn walk(el: &Element, here: &mut Path, id: &str) -> bool {
+            if el
                 .attrs
                 .iter()
                 .any(|a| (a.local == "Id" || a.local == "ID") && a.value == id)
-        })
+            {
+                return true;
+            }
+            for (i, c) in el.children.iter().enumerate() {
+                if let Node::Element(e) = c {
+                    here.push(i);
+                    if walk(e, here, id) {
+                        return true;
+                    }
+                    here.pop();
+                }
+            }
+            false
+        }
+        let mut here = Vec::new();
+        walk(&self.root, &mut here, id).then_some(here)
     }
 
     /// Writes the document back: declarations and attributes as they were, text escaped.
