@@ -6,7 +6,7 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
 /// Replaces anything shaped like a CPR number (DDMMYY-SSSS or DDMMYYSSSS, not part of a
-/// longer run of digits) by its birth date and `-xxxx`.
+/// longer run of digits) by its birth date and `-****`.
 pub fn mask_cpr(line: &str) -> String {
     let b = line.as_bytes();
     let mut out = String::with_capacity(line.len());
@@ -19,7 +19,7 @@ pub fn mask_cpr(line: &str) -> String {
             let tail = if dash { i + 7 } else { i + 6 };
             if (0..4).all(|k| digit(tail + k)) && !digit(tail + 4) {
                 out.push_str(&line[i..i + 6]);
-                out.push_str("-xxxx");
+                out.push_str("-****");
                 i = tail + 4;
                 continue;
             }
@@ -71,9 +71,9 @@ mod tests {
     fn masks_cpr_shapes_only() {
         assert_eq!(
             mask_cpr("citizen 010190-1234 asked"),
-            "citizen 010190-xxxx asked"
+            "citizen 010190-**** asked"
         );
-        assert_eq!(mask_cpr("cpr=0101901234,"), "cpr=010190-xxxx,");
+        assert_eq!(mask_cpr("cpr=0101901234,"), "cpr=010190-****,");
         assert_eq!(
             mask_cpr("id 12345678901234 stays"),
             "id 12345678901234 stays"

@@ -22,6 +22,25 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
+/// The sandbox's certificates for these tests, made once in a scratch folder.
+fn sandbox_certs() -> &'static Path {
+    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = scratch("sandbox-certs");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_knudepunkt"))
+            .args(["sandbox", "certs", "--certs"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        dir
+    })
+}
+
 fn run(root: &Path, args: &[&str]) -> (bool, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_knudepunkt"))
         .args(args)
@@ -29,6 +48,7 @@ fn run(root: &Path, args: &[&str]) -> (bool, String) {
         .arg(root)
         .current_dir(repo())
         .env_remove("KNUDEPUNKT_ENV")
+        .env("KNUDEPUNKT_SANDBOX_CERTS", sandbox_certs())
         .output()
         .unwrap();
     let text = format!(

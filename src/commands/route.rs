@@ -6,8 +6,19 @@ use clap::Subcommand;
 use knudepunkt_engine::route::examples::{self, Verdict};
 use knudepunkt_engine::schema_dir;
 
+use knudepunkt_adapters::serviceplatformen::profile::{self, CertificateReport, CertificateStatus};
+
 use super::emit;
 use crate::setup::Context;
+
+/// In the sandbox profile a missing certificate has one cure.
+fn sandbox_hint(ctx: &Context, c: &CertificateReport) -> &'static str {
+    if ctx.environment == "dev" && c.status == CertificateStatus::Unreadable {
+        " (run `knudepunkt sandbox certs` to make the sandbox's)"
+    } else {
+        ""
+    }
+}
 
 #[derive(Subcommand)]
 pub enum RouteCommand {
@@ -63,20 +74,66 @@ pub async fn run(ctx: &Context, cmd: RouteCommand) -> anyhow::Result<ExitCode> {
         }
         RouteCommand::Validate => {
             let schemas = schema_dir::describe(&routes.schema_dir);
+            let certificates = routes
+                .environment
+                .serviceplatformen
+                .as_ref()
+                .map(profile::check)
+                .unwrap_or_default();
+            let file = routes.environment.file.display().to_string();
+            let problems: Vec<String> = certificates
+                .iter()
+                .filter(|c| {
+                    matches!(
+                        c.status,
+                        CertificateStatus::Expired | CertificateStatus::Unreadable
+                    )
+                })
+                .map(|c| format!("{file}:{}: {}{}", c.line, c.detail, sandbox_hint(ctx, c)))
+                .collect();
+            let warnings: Vec<String> = certificates
+                .iter()
+                .filter(|c| c.status == CertificateStatus::ExpiresSoon)
+                .map(|c| format!("{file}:{}: {}", c.line, c.detail))
+                .collect();
             emit(
                 ctx.json,
-                &serde_json::json!({"valid": true, "routes": routes.routes().count(), "environment": routes.environment.name, "schemas": schemas, "warnings": routes.warnings}),
+                &serde_json::json!({"valid": problems.is_empty(), "routes": routes.routes().count(), "environment": routes.environment.name, "schemas": schemas, "warnings": routes.warnings, "certificates": certificates, "problems": problems}),
                 || {
                     for w in &routes.warnings {
                         println!("warning: {w}");
                     }
-                    println!(
-                        "{} route(s) valid for the {} environment; {schemas}",
-                        routes.routes().count(),
-                        routes.environment.name
-                    );
+                    for w in &warnings {
+                        println!("warning: {w}");
+                    }
+                    for p in &problems {
+                        println!("{p}");
+                    }
+                    for c in certificates
+                        .iter()
+                        .filter(|c| c.status == CertificateStatus::Valid)
+                    {
+                        println!(
+                            "{} ({}): {}",
+                            c.what,
+                            c.subject.as_deref().unwrap_or(""),
+                            c.detail
+                        );
+                    }
+                    if problems.is_empty() {
+                        println!(
+                            "{} route(s) valid for the {} environment; {schemas}",
+                            routes.routes().count(),
+                            routes.environment.name
+                        );
+                    } else {
+                        println!("{} problem(s) found", problems.len());
+                    }
                 },
             );
+            if !problems.is_empty() {
+                return Ok(ExitCode::FAILURE);
+            }
         }
         RouteCommand::Test => {
             let report = examples::run(&routes, &ctx.root.join("mappings"));

@@ -1,6 +1,11 @@
-//! `knudepunkt sandbox`
+//! `knudepunkt sandbox` and `knudepunkt sandbox certs`
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Subcommand;
+use knudepunkt_adapters::sandbox::certs::SandboxCertificates;
 
 use crate::setup::Context;
 
@@ -8,13 +13,79 @@ use crate::setup::Context;
 pub struct Args {
     #[arg(long, env = "KNUDEPUNKT_SANDBOX_LISTEN", default_value = knudepunkt_adapters::sandbox::DEFAULT_ADDR)]
     pub listen: String,
+    /// Where the sandbox's certificates are (and are made if missing).
+    #[arg(
+        long,
+        env = "KNUDEPUNKT_SANDBOX_CERTS",
+        default_value = "data/sandbox-certs",
+        global = true
+    )]
+    pub certs: PathBuf,
+    /// The client bundle's password (the dev profile reads the same variable).
+    #[arg(
+        long,
+        env = "KNUDEPUNKT_CLIENT_CERT_PASSWORD",
+        default_value = "sandbox",
+        global = true,
+        hide_env_values = true
+    )]
+    pub password: String,
+    #[command(subcommand)]
+    pub command: Option<SandboxCommand>,
+}
+
+#[derive(Subcommand)]
+pub enum SandboxCommand {
+    /// Make the sandbox CA, the STS's and the client's certificates with openssl.
+    Certs {
+        /// Replace certificates that are already there.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// The sandbox's certificates from `dir`, made first if they are not there.
+pub fn certificates(
+    dir: &std::path::Path,
+    password: &str,
+    force: bool,
+) -> anyhow::Result<(SandboxCertificates, bool)> {
+    if SandboxCertificates::present(dir) && !force {
+        let certs = SandboxCertificates::read(dir, password)
+            .with_context(|| format!("reading the sandbox certificates in {}", dir.display()))?;
+        return Ok((certs, false));
+    }
+    let certs = SandboxCertificates::generate()?;
+    certs
+        .write(dir, password)
+        .with_context(|| format!("writing the sandbox certificates to {}", dir.display()))?;
+    Ok((certs, true))
 }
 
 pub async fn run(_ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
-    let (router, _handles) = knudepunkt_adapters::sandbox::router();
+    if let Some(SandboxCommand::Certs { force }) = args.command {
+        let (certs, made) = certificates(&args.certs, &args.password, force)?;
+        println!(
+            "{} sandbox certificates in {}: CA {}, STS {}, client {} (client.p12, valid {} days)",
+            if made { "made" } else { "kept the" },
+            args.certs.display(),
+            certs.ca.credential.subject(),
+            certs.sts.subject(),
+            certs.client.subject(),
+            certs.client.days_left()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (certs, made) = certificates(&args.certs, &args.password, false)?;
+    if made {
+        eprintln!("made sandbox certificates in {}", args.certs.display());
+    }
+    let (router, _handles) = knudepunkt_adapters::sandbox::router_with(&certs);
     let (addr, handle) = knudepunkt_adapters::sandbox::serve(&args.listen, router).await?;
     eprintln!(
-        "sandbox serving on http://{addr}: generic receiver at /generic/receive, control at /generic/_sandbox/{{received,stats,faults}}"
+        "sandbox serving on http://{addr}: generic receiver at /generic/receive, control at /generic/_sandbox/{{received,stats,faults}}, STS at {}, access tokens at {}",
+        knudepunkt_adapters::sts::simulator::STS_PATH,
+        knudepunkt_adapters::sts::simulator::ACCESS_TOKEN_PATH
     );
     tokio::select! {
         _ = handle => {}

@@ -31,7 +31,10 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         knudepunkt_engine::schema_dir::describe(&engine.routes().schema_dir)
     );
     let app = knudepunkt_engine::server::router(engine.clone())
-        .merge(knudepunkt_case::api::router(core, auth));
+        .merge(knudepunkt_case::api::router(core, auth))
+        .merge(certificate_health(
+            engine.routes().environment.serviceplatformen.clone(),
+        ));
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
@@ -52,4 +55,38 @@ async fn reconcile(core: knudepunkt_case::CaseCore) {
             tracing::warn!(error = %e, "reconciling letters with the journal failed");
         }
     }
+}
+
+/// `GET /healthz/certificates`: every certificate of the profile with its days left;
+/// 503 when one has expired or cannot be read, 200 otherwise (expiring soon included, as
+/// a warning in the body).
+fn certificate_health(
+    profile: Option<knudepunkt_engine::environment::ServiceplatformenProfile>,
+) -> axum::Router {
+    use axum::http::StatusCode;
+    use knudepunkt_adapters::serviceplatformen::profile::{self, CertificateStatus};
+    axum::Router::new().route(
+        "/healthz/certificates",
+        axum::routing::get(move || {
+            let profile = profile.clone();
+            async move {
+                let reports = profile.as_ref().map(profile::check).unwrap_or_default();
+                let failing = reports.iter().any(|r| {
+                    matches!(
+                        r.status,
+                        CertificateStatus::Expired | CertificateStatus::Unreadable
+                    )
+                });
+                let status = if failing {
+                    StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    StatusCode::OK
+                };
+                (
+                    status,
+                    axum::Json(serde_json::json!({ "certificates": reports })),
+                )
+            }
+        }),
+    )
 }

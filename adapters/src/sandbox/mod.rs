@@ -5,6 +5,7 @@
 //! Each simulator mounts under its own prefix (`/generic`, ...) and gets
 //! `<prefix>/_sandbox/{received,stats,faults}` beside its protocol endpoints.
 
+pub mod certs;
 mod control;
 pub mod faults;
 mod recorder;
@@ -20,17 +21,31 @@ use axum::Router;
 /// The default address `knudepunkt sandbox` serves on; `environments/dev.yaml` points here.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8790";
 
-/// All simulators under one router.
+/// All simulators under one router, with this process's sandbox certificates.
 pub fn router() -> (Router, SandboxHandles) {
+    router_with(certs::SandboxCertificates::shared())
+}
+
+/// All simulators under one router, with `certificates` (the STS trusts their CA and
+/// knows their client certificate).
+pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, SandboxHandles) {
     let generic = crate::generic_http::simulator::GenericReceiver::new(None);
-    let router = Router::new().nest("/generic", generic.router());
-    (router, SandboxHandles { generic })
+    let sts = crate::sts::simulator::StsSimulator::with_signer(
+        certificates.ca.clone(),
+        certificates.sts.clone(),
+    );
+    sts.register(&certificates.client.certificate);
+    let router = Router::new()
+        .nest("/generic", generic.router())
+        .merge(sts.router());
+    (router, SandboxHandles { generic, sts })
 }
 
 /// Direct access to the simulators' state, for tests running them in-process.
 #[derive(Clone)]
 pub struct SandboxHandles {
     pub generic: crate::generic_http::simulator::GenericReceiver,
+    pub sts: crate::sts::simulator::StsSimulator,
 }
 
 /// Serves `router` on `addr` until the task is dropped; returns the bound address.

@@ -2,4 +2,5 @@
 //! token client and client certificates.
 
 pub mod idws;
+pub mod profile;
 pub mod security;

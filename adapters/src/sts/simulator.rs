@@ -32,7 +32,7 @@ pub const ISSUER: &str = "https://saml.adgangsstyring.sandbox.knudepunkt";
 
 struct Inner {
     ca: Arc<CertificateAuthority>,
-    signer: Credential,
+    signer: Arc<Credential>,
     registered: RwLock<HashSet<Vec<u8>>>,
     lifetime: RwLock<Duration>,
     issued: AtomicU64,
@@ -96,6 +96,11 @@ impl StsSimulator {
         let signer = ca
             .issue("Sandbox STS", "Knudepunkt sandbox", 365)
             .expect("the sandbox CA issues the STS certificate");
+        Self::with_signer(ca, Arc::new(signer))
+    }
+
+    /// An STS signing with `signer` (from `knudepunkt sandbox certs`).
+    pub fn with_signer(ca: Arc<CertificateAuthority>, signer: Arc<Credential>) -> Self {
         StsSimulator {
             inner: Arc::new(Inner {
                 ca,

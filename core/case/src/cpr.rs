@@ -58,7 +58,7 @@ impl Cpr {
             _ => return Err(CprError::Format),
         };
         NaiveDate::from_ymd_opt(century + yy, month, day)
-            .ok_or_else(|| CprError::Date(format!("{}-{}", &self.0[..6], "xxxx")))
+            .ok_or_else(|| CprError::Date(format!("{}-{}", &self.0[..6], "****")))
     }
 
     fn day_field(&self) -> u32 {
@@ -78,7 +78,7 @@ impl Cpr {
 
 impl fmt::Display for Cpr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-xxxx", &self.0[..6])
+        write!(f, "{}-****", &self.0[..6])
     }
 }
 
@@ -148,8 +148,8 @@ mod tests {
     #[test]
     fn display_and_debug_mask_the_serial() {
         let c = Cpr::parse("010190-1234").unwrap();
-        assert_eq!(c.to_string(), "010190-xxxx");
-        assert_eq!(format!("{c:?}"), "Cpr(010190-xxxx)");
+        assert_eq!(c.to_string(), "010190-****");
+        assert_eq!(format!("{c:?}"), "Cpr(010190-****)");
         assert_eq!(c.expose(), "0101901234");
         assert_eq!(c.formatted(), "010190-1234");
     }

@@ -48,6 +48,46 @@ struct EnvironmentFile {
     #[serde(default)]
     sandbox: bool,
     endpoints: BTreeMap<String, Spanned<EndpointFile>>,
+    /// The organisation's Serviceplatformen access: STS, certificates.
+    #[serde(default)]
+    serviceplatformen: Option<Spanned<ServiceplatformenFile>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServiceplatformenFile {
+    /// The municipality's CVR, the claim in every token request.
+    cvr: String,
+    /// The STS's Issue endpoint.
+    sts: String,
+    /// The access-token service (REST services such as SF1601).
+    access_token: String,
+    client_certificate: Spanned<ClientCertificateFile>,
+    /// PEM file with the certificate the STS signs assertions with.
+    sts_certificate: Spanned<String>,
+    /// Warn when a certificate expires within this many days.
+    #[serde(default = "default_warn_days")]
+    warn_days: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientCertificateFile {
+    /// A PKCS#12 bundle (FOCES/OCES as issued).
+    #[serde(default)]
+    pkcs12: Option<String>,
+    /// The variable holding the bundle's password (never the password itself).
+    #[serde(default)]
+    password_env: Option<String>,
+    /// Or PEM files: the certificate (with its chain) and the private key.
+    #[serde(default)]
+    pem_certificate: Option<String>,
+    #[serde(default)]
+    pem_key: Option<String>,
+}
+
+fn default_warn_days() -> u32 {
+    30
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,6 +120,38 @@ pub struct Endpoint {
     pub tier: Option<String>,
 }
 
+/// Where the client certificate is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientCertificate {
+    Pkcs12 {
+        path: PathBuf,
+        /// The variable holding the password.
+        password_env: Option<String>,
+        /// Used when that variable is unset: only in a sandbox profile, whose bundle
+        /// `knudepunkt sandbox certs` made with the password "sandbox".
+        sandbox_password: Option<String>,
+    },
+    Pem {
+        certificate: PathBuf,
+        key: PathBuf,
+    },
+}
+
+/// A profile's Serviceplatformen settings, paths and URLs expanded; the certificates
+/// themselves are read by the adapters (they hold the openssl side).
+#[derive(Clone, Debug)]
+pub struct ServiceplatformenProfile {
+    pub cvr: String,
+    pub sts_url: String,
+    pub access_token_url: String,
+    pub client_certificate: ClientCertificate,
+    /// Line of `client_certificate` in the profile, for diagnostics.
+    pub client_certificate_line: u64,
+    pub sts_certificate: PathBuf,
+    pub sts_certificate_line: u64,
+    pub warn_days: u32,
+}
+
 /// A loaded endpoint profile.
 #[derive(Clone, Debug)]
 pub struct Environment {
@@ -87,6 +159,7 @@ pub struct Environment {
     pub sandbox: bool,
     pub file: PathBuf,
     pub endpoints: BTreeMap<String, Endpoint>,
+    pub serviceplatformen: Option<ServiceplatformenProfile>,
 }
 
 impl Environment {
@@ -160,17 +233,85 @@ impl Environment {
                 },
             );
         }
+        let serviceplatformen = parsed
+            .serviceplatformen
+            .map(|sp| serviceplatformen_profile(sp, file, path, parsed.sandbox))
+            .transpose()?;
         Ok(Environment {
             name: name.to_string(),
             sandbox: parsed.sandbox,
             file: path.to_path_buf(),
             endpoints,
+            serviceplatformen,
         })
     }
 
     pub fn endpoint(&self, name: &str) -> Option<&Endpoint> {
         self.endpoints.get(name)
     }
+}
+
+fn serviceplatformen_profile(
+    sp: Spanned<ServiceplatformenFile>,
+    file: &str,
+    profile: &Path,
+    sandbox: bool,
+) -> Result<ServiceplatformenProfile, EnvironmentError> {
+    let line = sp.referenced.line();
+    let sp = sp.value;
+    let invalid = |line: u64, message: String| EnvironmentError::Invalid {
+        file: file.to_string(),
+        line,
+        message,
+    };
+    let expand = |line: u64, what: &str, v: &str| {
+        expand_vars(v).map_err(|m| invalid(line, format!("serviceplatformen {what}: {m}")))
+    };
+    // Relative paths are relative to the project root (the profile's parent folder).
+    let root = profile
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or_else(|| Path::new("."));
+    let path = |line: u64, what: &str, v: &str| -> Result<PathBuf, EnvironmentError> {
+        let p = PathBuf::from(expand(line, what, v)?);
+        Ok(if p.is_absolute() { p } else { root.join(p) })
+    };
+    if sp.cvr.len() != 8 || !sp.cvr.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid(
+            line,
+            format!("serviceplatformen cvr {:?} is not eight digits", sp.cvr),
+        ));
+    }
+    let cc_line = sp.client_certificate.referenced.line();
+    let cc = sp.client_certificate.value;
+    let client_certificate = match (cc.pkcs12, cc.pem_certificate, cc.pem_key) {
+        (Some(p12), None, None) => ClientCertificate::Pkcs12 {
+            path: path(cc_line, "client_certificate.pkcs12", &p12)?,
+            password_env: cc.password_env,
+            sandbox_password: sandbox.then(|| "sandbox".to_string()),
+        },
+        (None, Some(cert), Some(key)) if cc.password_env.is_none() => ClientCertificate::Pem {
+            certificate: path(cc_line, "client_certificate.pem_certificate", &cert)?,
+            key: path(cc_line, "client_certificate.pem_key", &key)?,
+        },
+        _ => {
+            return Err(invalid(
+                cc_line,
+                "client_certificate needs either pkcs12 (with password_env) or pem_certificate and pem_key".into(),
+            ));
+        }
+    };
+    let sts_line = sp.sts_certificate.referenced.line();
+    Ok(ServiceplatformenProfile {
+        cvr: sp.cvr,
+        sts_url: expand(line, "sts", &sp.sts)?,
+        access_token_url: expand(line, "access_token", &sp.access_token)?,
+        client_certificate,
+        client_certificate_line: cc_line,
+        sts_certificate: path(sts_line, "sts_certificate", &sp.sts_certificate.value)?,
+        sts_certificate_line: sts_line,
+        warn_days: sp.warn_days,
+    })
 }
 
 /// Expands `${VAR}` and `${VAR:-default}` from the process environment.
@@ -230,6 +371,35 @@ mod tests {
             err.to_string(),
             "test.yaml:4: endpoint \"sf1601\" belongs to tier \"prod\"; the test profile may only reach test systems"
         );
+    }
+
+    #[test]
+    fn serviceplatformen_needs_one_kind_of_client_certificate() {
+        let base = "name: test\nendpoints: {}\nserviceplatformen:\n  cvr: \"64942212\"\n  sts: https://sts/\n  access_token: https://at/\n  sts_certificate: certs/sts.pem\n";
+        let ok = format!(
+            "{base}  client_certificate:\n    pkcs12: certs/client.p12\n    password_env: KP_PW\n"
+        );
+        let env = Environment::parse(
+            &ok,
+            "test.yaml",
+            "test",
+            Path::new("/srv/kp/environments/test.yaml"),
+        )
+        .unwrap();
+        let sp = env.serviceplatformen.unwrap();
+        assert_eq!(
+            sp.client_certificate,
+            ClientCertificate::Pkcs12 {
+                path: PathBuf::from("/srv/kp/certs/client.p12"),
+                password_env: Some("KP_PW".into()),
+                sandbox_password: None,
+            }
+        );
+        assert_eq!(sp.sts_certificate, PathBuf::from("/srv/kp/certs/sts.pem"));
+        let both = format!("{base}  client_certificate:\n    pkcs12: a.p12\n    pem_key: k.pem\n");
+        let err =
+            Environment::parse(&both, "test.yaml", "test", Path::new("test.yaml")).unwrap_err();
+        assert!(err.to_string().starts_with("test.yaml:9:"), "{err}");
     }
 
     #[test]
