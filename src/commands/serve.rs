@@ -34,7 +34,8 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         .merge(knudepunkt_case::api::router(core, auth))
         .merge(certificate_health(
             engine.routes().environment.serviceplatformen.clone(),
-        ));
+        ))
+        .merge(sts_health(&engine.routes().environment));
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
@@ -86,6 +87,76 @@ fn certificate_health(
                     status,
                     axum::Json(serde_json::json!({ "certificates": reports })),
                 )
+            }
+        }),
+    )
+}
+
+/// The STS client the profile configures, if it has a Serviceplatformen section whose
+/// certificates load. The private key stays in this process's memory.
+fn sts_client(
+    env: &knudepunkt_engine::Environment,
+) -> Option<Result<std::sync::Arc<knudepunkt_adapters::sts::client::StsClient>, String>> {
+    let profile = env.serviceplatformen.as_ref()?;
+    Some(
+        knudepunkt_adapters::serviceplatformen::profile::load(profile, &env.name)
+            .map(|(config, credential)| {
+                std::sync::Arc::new(knudepunkt_adapters::sts::client::StsClient::new(
+                    config, credential,
+                ))
+            })
+            .map_err(|e| e.to_string()),
+    )
+}
+
+#[derive(serde::Deserialize)]
+struct StsProbe {
+    /// The service to ask a token for.
+    entity_id: Option<String>,
+}
+
+/// `GET /healthz/sts?entity_id=...`: whether a token can be had from the STS with the
+/// profile's client certificate (cached like every token), and until when.
+fn sts_health(env: &knudepunkt_engine::Environment) -> axum::Router {
+    use axum::http::StatusCode;
+    let client = sts_client(env);
+    let cvr = env
+        .serviceplatformen
+        .as_ref()
+        .map(|p| p.cvr.clone())
+        .unwrap_or_default();
+    axum::Router::new().route(
+        "/healthz/sts",
+        axum::routing::get(move |axum::extract::Query(probe): axum::extract::Query<StsProbe>| {
+            let client = client.clone();
+            let cvr = cvr.clone();
+            async move {
+                let entity = probe
+                    .entity_id
+                    .unwrap_or_else(|| "http://stoettesystemerne.dk/service/organisation/3".into());
+                match client {
+                    None => (
+                        StatusCode::NOT_FOUND,
+                        axum::Json(serde_json::json!({"detail": "this profile has no serviceplatformen section"})),
+                    ),
+                    Some(Err(e)) => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        axum::Json(serde_json::json!({"detail": format!("the client certificate does not load: {e}")})),
+                    ),
+                    Some(Ok(client)) => match client.saml_token(&entity, &cvr).await {
+                        Ok(t) => (
+                            StatusCode::OK,
+                            axum::Json(serde_json::json!({"entity_id": entity, "assertion_id": t.id, "expires": t.not_on_or_after})),
+                        ),
+                        Err(e) => {
+                            tracing::warn!(error = %e, entity_id = %entity, "no STS token");
+                            (
+                                StatusCode::SERVICE_UNAVAILABLE,
+                                axum::Json(serde_json::json!({"entity_id": entity, "detail": e.to_string()})),
+                            )
+                        }
+                    },
+                }
             }
         }),
     )
