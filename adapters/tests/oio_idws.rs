@@ -44,9 +44,11 @@ async fn a_signed_call_is_accepted_and_any_change_refused() {
             sts_certificate: sts.certificate(),
             refresh_margin: Duration::from_secs(30),
             timeout: Duration::from_secs(5),
+            trust: vec![],
         },
         credential.clone(),
-    );
+    )
+    .unwrap();
     let token = client.saml_token(SERVICE, "64942212").await.unwrap();
     let c = call(BODY);
     let signed = idws::signed_call(&c, &token, &credential).unwrap();

@@ -40,9 +40,11 @@ fn client(s: &Sandbox, credential: Credential, margin: Duration) -> StsClient {
             sts_certificate: s.sts.certificate(),
             refresh_margin: margin,
             timeout: Duration::from_secs(10),
+            trust: vec![],
         },
         Arc::new(credential),
     )
+    .unwrap()
 }
 
 fn registered(s: &Sandbox) -> Credential {
@@ -174,9 +176,11 @@ async fn an_assertion_from_another_sts_is_not_trusted() {
             sts_certificate: other.certificate(),
             refresh_margin: Duration::from_secs(1),
             timeout: Duration::from_secs(5),
+            trust: vec![],
         },
         Arc::new(registered(&s)),
-    );
+    )
+    .unwrap();
     let err = config_client
         .saml_token(ORGANISATION, CVR)
         .await

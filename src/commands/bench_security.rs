@@ -116,9 +116,10 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             sts_certificate: sts.certificate(),
             refresh_margin: Duration::from_secs(60),
             timeout: Duration::from_secs(10),
+            trust: vec![],
         },
         credential.clone(),
-    );
+    )?;
     let entity = "http://stoettesystemerne.dk/service/organisation/3";
     client
         .saml_token(entity, "64942212")

@@ -100,12 +100,12 @@ fn sts_client(
     let profile = env.serviceplatformen.as_ref()?;
     Some(
         knudepunkt_adapters::serviceplatformen::profile::load(profile, &env.name)
-            .map(|(config, credential)| {
-                std::sync::Arc::new(knudepunkt_adapters::sts::client::StsClient::new(
-                    config, credential,
-                ))
-            })
-            .map_err(|e| e.to_string()),
+            .map_err(|e| e.to_string())
+            .and_then(|(config, credential)| {
+                knudepunkt_adapters::sts::client::StsClient::new(config, credential)
+                    .map(std::sync::Arc::new)
+                    .map_err(|e| e.to_string())
+            }),
     )
 }
 

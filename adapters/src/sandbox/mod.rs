@@ -9,6 +9,7 @@ pub mod certs;
 mod control;
 pub mod faults;
 mod recorder;
+pub mod tls;
 
 use std::net::SocketAddr;
 

@@ -84,6 +84,20 @@ pub fn sts_certificate(profile: &ServiceplatformenProfile) -> Result<X509, Profi
     })
 }
 
+/// The environment's TLS trust store: every certificate in the PEM bundles it names.
+pub fn trust_store(profile: &ServiceplatformenProfile) -> Result<Vec<X509>, ProfileError> {
+    let mut out = Vec::new();
+    for path in &profile.trust {
+        out.extend(X509::stack_from_pem(&read(path)?).map_err(|source| {
+            ProfileError::Certificate {
+                file: path.display().to_string(),
+                source,
+            }
+        })?);
+    }
+    Ok(out)
+}
+
 /// The STS client's settings for `environment`.
 pub fn sts_config(
     profile: &ServiceplatformenProfile,
@@ -96,6 +110,7 @@ pub fn sts_config(
         sts_certificate: sts_certificate(profile)?,
         refresh_margin: Duration::from_secs(120),
         timeout: Duration::from_secs(30),
+        trust: trust_store(profile)?,
     })
 }
 

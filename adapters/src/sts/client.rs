@@ -46,6 +46,8 @@ pub struct StsConfig {
     /// How long before expiry a token is replaced.
     pub refresh_margin: Duration,
     pub timeout: Duration,
+    /// The environment's trust store for TLS; empty: the system's.
+    pub trust: Vec<X509>,
 }
 
 /// Whether a service call failed because of its token.
@@ -64,17 +66,35 @@ pub struct StsClient {
 }
 
 impl StsClient {
-    pub fn new(config: StsConfig, credential: Arc<Credential>) -> Self {
-        StsClient {
-            http: reqwest::Client::builder()
-                .timeout(config.timeout)
-                .build()
-                .expect("an HTTP client"),
+    /// A client presenting `credential` for mTLS and signing with it.
+    pub fn new(config: StsConfig, credential: Arc<Credential>) -> Result<Self, StsError> {
+        let identity = credential
+            .tls_identity()
+            .map_err(|e| StsError::Response(format!("the client certificate for TLS: {e}")))?;
+        let mut http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .identity(identity);
+        if !config.trust.is_empty() {
+            let mut roots = Vec::new();
+            for c in &config.trust {
+                let der = c.to_der().map_err(|e| StsError::Response(e.to_string()))?;
+                roots.push(
+                    reqwest::Certificate::from_der(&der)
+                        .map_err(|e| StsError::Response(e.to_string()))?,
+                );
+            }
+            http = http.tls_certs_only(roots);
+        }
+        let http = http
+            .build()
+            .map_err(|e| StsError::Response(format!("the HTTP client: {e}")))?;
+        Ok(StsClient {
+            http,
             saml: TokenCache::new(config.refresh_margin),
             access: TokenCache::new(config.refresh_margin),
             config,
             credential,
-        }
+        })
     }
 
     fn key(&self, entity_id: &str, cvr: &str) -> TokenKey {

@@ -68,6 +68,10 @@ struct ServiceplatformenFile {
     /// Warn when a certificate expires within this many days.
     #[serde(default = "default_warn_days")]
     warn_days: u32,
+    /// PEM bundles of the CAs this environment's servers are trusted by (TLS); empty:
+    /// the system's trust store.
+    #[serde(default)]
+    trust: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -150,6 +154,8 @@ pub struct ServiceplatformenProfile {
     pub sts_certificate: PathBuf,
     pub sts_certificate_line: u64,
     pub warn_days: u32,
+    /// The environment's TLS trust store (PEM bundles).
+    pub trust: Vec<PathBuf>,
 }
 
 /// A loaded endpoint profile.
@@ -302,7 +308,13 @@ fn serviceplatformen_profile(
         }
     };
     let sts_line = sp.sts_certificate.referenced.line();
+    let trust = sp
+        .trust
+        .iter()
+        .map(|t| path(line, "trust", t))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(ServiceplatformenProfile {
+        trust,
         cvr: sp.cvr,
         sts_url: expand(line, "sts", &sp.sts)?,
         access_token_url: expand(line, "access_token", &sp.access_token)?,

@@ -16,6 +16,8 @@ pub enum CredentialError {
     },
     #[error("the PKCS#12 bundle holds no {0}")]
     Missing(&'static str),
+    #[error("the TLS library refused the credential: {0}")]
+    Tls(String),
     #[error("the private key does not belong to the certificate ({subject})")]
     KeyMismatch { subject: String },
 }
@@ -93,6 +95,25 @@ impl Credential {
     /// The private key, for signing in this process; never to be written anywhere.
     pub(crate) fn key(&self) -> &PKey<Private> {
         &self.key
+    }
+
+    /// The credential as a TLS client identity (mTLS). The key's PEM exists only in this
+    /// call's memory, handed to the TLS library and then overwritten.
+    pub fn tls_identity(&self) -> Result<reqwest::Identity, CredentialError> {
+        let mut chain = self
+            .certificate
+            .to_pem()
+            .map_err(ossl("writing the certificate"))?;
+        for c in &self.chain {
+            chain.extend(c.to_pem().map_err(ossl("writing the chain"))?);
+        }
+        let mut key = self
+            .key
+            .private_key_to_pem_pkcs8()
+            .map_err(ossl("preparing the key"))?;
+        let identity = reqwest::Identity::from_pkcs8_pem(&chain, &key);
+        key.iter_mut().for_each(|b| *b = 0);
+        identity.map_err(|e| CredentialError::Tls(e.to_string()))
     }
 
     pub fn subject(&self) -> String {

@@ -139,6 +139,45 @@ impl CertificateAuthority {
         Credential::new(key, b.build(), vec![self.credential.certificate.clone()])
     }
 
+    /// Issues a TLS server certificate for `hosts` (DNS names or IP addresses).
+    pub fn issue_server(&self, hosts: &[&str], days: u32) -> Result<Credential, CredentialError> {
+        use openssl::x509::extension::{ExtendedKeyUsage, SubjectAlternativeName};
+        let key = rsa_key()?;
+        let subject = name(
+            hosts.first().copied().unwrap_or("localhost"),
+            Some("Knudepunkt sandbox"),
+        )?;
+        let issuer = self
+            .credential
+            .certificate
+            .subject_name()
+            .to_owned()
+            .map_err(ossl("naming"))?;
+        let mut b = builder(&subject, &issuer, &key, days)?;
+        let mut san = SubjectAlternativeName::new();
+        for h in hosts {
+            if h.parse::<std::net::IpAddr>().is_ok() {
+                san.ip(h);
+            } else {
+                san.dns(h);
+            }
+        }
+        let ctx = b.x509v3_context(Some(&self.credential.certificate), None);
+        let san = san.build(&ctx).map_err(ossl("subject alternative names"))?;
+        b.append_extension(san)
+            .map_err(ossl("subject alternative names"))?;
+        b.append_extension(
+            ExtendedKeyUsage::new()
+                .server_auth()
+                .build()
+                .map_err(ossl("key usage"))?,
+        )
+        .map_err(ossl("key usage"))?;
+        b.sign(self.credential.key(), MessageDigest::sha256())
+            .map_err(ossl("signing a certificate"))?;
+        Credential::new(key, b.build(), vec![self.credential.certificate.clone()])
+    }
+
     /// Whether `cert` was issued by this CA (its signature verifies with the CA's key).
     pub fn issued(&self, cert: &X509) -> bool {
         self.credential
