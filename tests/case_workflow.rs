@@ -319,4 +319,41 @@ async fn import_names_the_item(backend: Backend) {
     assert_eq!(events(&w, "test.case-created").await, 2);
 }
 
-on_both_backends!(case_life, import_names_the_item);
+/// Adapters that read citizen data audit it through the engine's trait, into the same
+/// log an auditor reads.
+async fn adapters_audit_through_the_case_core(backend: Backend) {
+    use knudepunkt_engine::audit::{AccessKind, CitizenAccess, CitizenAuditLog};
+    let w = world(backend, "case-adapter-audit", Limits::default()).await;
+    let leder = as_user(&w, "leder1");
+    open_case(&leder, false).await;
+    let log: std::sync::Arc<dyn CitizenAuditLog> = std::sync::Arc::new(w.core.clone());
+    log.record(CitizenAccess {
+        actor: "adapter:cpr",
+        kind: AccessKind::Read,
+        resource: "cpr/PersonBaseDataExtended",
+        cpr: "0101901234",
+        purpose: "refresh of name and address",
+    })
+    .await
+    .unwrap();
+    let (s, lines) = leder
+        .post("/api/v1/citizens/audit", json!({"cpr": CPR}))
+        .await;
+    assert_eq!(s, 200, "{lines}");
+    assert!(
+        lines
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["actor"] == "adapter:cpr"
+                && l["resource"] == "cpr/PersonBaseDataExtended"
+                && l["purpose"] == "refresh of name and address"),
+        "{lines}"
+    );
+}
+
+on_both_backends!(
+    case_life,
+    import_names_the_item,
+    adapters_audit_through_the_case_core
+);

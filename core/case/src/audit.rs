@@ -117,3 +117,38 @@ pub async fn of_citizen(conn: &mut AnyConnection, cpr: &str) -> CaseResult<Vec<A
         })
         .collect()
 }
+
+/// The case core's audit log, for adapters that read citizen data (CPR lookups).
+#[async_trait::async_trait]
+impl knudepunkt_engine::audit::CitizenAuditLog for crate::CaseCore {
+    async fn record(
+        &self,
+        access: knudepunkt_engine::audit::CitizenAccess<'_>,
+    ) -> Result<(), knudepunkt_engine::audit::AuditError> {
+        let refuse =
+            |e: &dyn std::fmt::Display| knudepunkt_engine::audit::AuditError(e.to_string());
+        let mut conn = self
+            .journal()
+            .pool()
+            .acquire()
+            .await
+            .map_err(|e| refuse(&e))?;
+        append(
+            &mut conn,
+            &AuditEntry {
+                actor: access.actor,
+                action: match access.kind {
+                    knudepunkt_engine::audit::AccessKind::Read => AuditAction::Read,
+                    knudepunkt_engine::audit::AccessKind::Write => AuditAction::Write,
+                },
+                resource: access.resource.to_string(),
+                cpr: Some(access.cpr),
+                purpose: access.purpose,
+                outcome: AuditOutcome::Allowed,
+            },
+            crate::store::now_ms(),
+        )
+        .await
+        .map_err(|e| refuse(&e))
+    }
+}

@@ -4,6 +4,7 @@
 //! routes over it (transform, deliver through an adapter, redeliver, dead-letter), and
 //! serves the inbound HTTP side. The case core and the adapters use it as a library.
 
+pub mod audit;
 pub mod checksum;
 pub mod delivery;
 pub mod engine;
