@@ -27,16 +27,7 @@ fn sandbox_certs() -> &'static Path {
     static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     DIR.get_or_init(|| {
         let dir = scratch("sandbox-certs");
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_knudepunkt"))
-            .args(["sandbox", "certs", "--certs"])
-            .arg(&dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::make_sandbox_certs(&dir);
         dir
     })
 }

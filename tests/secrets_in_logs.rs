@@ -71,16 +71,7 @@ async fn wait_ok(url: &str) {
 async fn no_private_key_and_no_whole_cpr_in_logs_or_journal() {
     let dir = scratch("secrets");
     let certs = dir.join("certs");
-    let out = Command::new(env!("CARGO_BIN_EXE_knudepunkt"))
-        .args(["sandbox", "certs", "--certs"])
-        .arg(&certs)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::make_sandbox_certs(&certs);
     let client_key = Command::new("openssl")
         .args([
             "pkcs12",

@@ -61,6 +61,20 @@ pub async fn fresh_database(backend: Backend, name: &str) -> String {
     }
 }
 
+/// Makes the sandbox's certificates in `dir` with `knudepunkt sandbox certs`.
+pub fn make_sandbox_certs(dir: &Path) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_knudepunkt"))
+        .args(["sandbox", "certs", "--certs"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 pub struct Sandbox {
     pub handles: SandboxHandles,
     pub addr: SocketAddr,

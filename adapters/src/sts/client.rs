@@ -127,22 +127,14 @@ impl StsClient {
             &self.credential,
         )?;
         let url = &self.config.sts_url;
-        let resp = self
-            .http
-            .post(url)
-            .header("content-type", "application/soap+xml; charset=utf-8")
-            .body(body)
-            .send()
-            .await
-            .map_err(|source| StsError::Transport {
-                url: url.clone(),
-                source,
-            })?;
-        let status = resp.status().as_u16();
-        let text = resp.text().await.map_err(|source| StsError::Transport {
-            url: url.clone(),
-            source,
-        })?;
+        let (status, text) = send(
+            url,
+            self.http
+                .post(url)
+                .header("content-type", "application/soap+xml; charset=utf-8")
+                .body(body),
+        )
+        .await?;
         match token::from_response(&text, &self.config.sts_certificate) {
             Err(StsError::Response(_)) if status >= 400 => Err(StsError::Http {
                 status,
@@ -173,21 +165,13 @@ impl StsClient {
 
     async fn exchange(&self, saml: &SamlToken) -> Result<AccessToken, StsError> {
         let url = &self.config.access_token_url;
-        let resp = self
-            .http
-            .post(url)
-            .form(&[("saml-token", saml.assertion.as_str())])
-            .send()
-            .await
-            .map_err(|source| StsError::Transport {
-                url: url.clone(),
-                source,
-            })?;
-        let status = resp.status().as_u16();
-        let text = resp.text().await.map_err(|source| StsError::Transport {
-            url: url.clone(),
-            source,
-        })?;
+        let (status, text) = send(
+            url,
+            self.http
+                .post(url)
+                .form(&[("saml-token", saml.assertion.as_str())]),
+        )
+        .await?;
         if status != 200 {
             return Err(StsError::AccessToken {
                 status,
@@ -236,4 +220,16 @@ impl StsClient {
             }
         }
     }
+}
+
+/// Sends `request` to `url`; the status and the body as text.
+async fn send(url: &str, request: reqwest::RequestBuilder) -> Result<(u16, String), StsError> {
+    let transport = |source| StsError::Transport {
+        url: url.to_string(),
+        source,
+    };
+    let resp = request.send().await.map_err(transport)?;
+    let status = resp.status().as_u16();
+    let text = resp.text().await.map_err(transport)?;
+    Ok((status, text))
 }

@@ -110,13 +110,7 @@ impl CertificateAuthority {
     pub fn issue(&self, cn: &str, org: &str, days: i64) -> Result<Credential, CredentialError> {
         let key = rsa_key()?;
         let subject = name(cn, Some(org))?;
-        let issuer = self
-            .credential
-            .certificate
-            .subject_name()
-            .to_owned()
-            .map_err(ossl("naming"))?;
-        let mut b = builder(&subject, &issuer, &key, days.max(0) as u32)?;
+        let mut b = builder(&subject, &self.issuer()?, &key, days.max(0) as u32)?;
         if days < 0 {
             let from = Asn1Time::from_unix(chrono::Utc::now().timestamp() + days * 86_400 - 86_400)
                 .map_err(ossl("validity"))?;
@@ -134,9 +128,27 @@ impl CertificateAuthority {
                 .map_err(ossl("key usage"))?,
         )
         .map_err(ossl("key usage"))?;
+        self.sign(b, key)
+    }
+
+    /// Signs a built certificate as this CA; the credential with its chain.
+    fn sign(
+        &self,
+        mut b: X509Builder,
+        key: PKey<openssl::pkey::Private>,
+    ) -> Result<Credential, CredentialError> {
         b.sign(self.credential.key(), MessageDigest::sha256())
             .map_err(ossl("signing a certificate"))?;
         Credential::new(key, b.build(), vec![self.credential.certificate.clone()])
+    }
+
+    /// The CA's name, as issuer of what it signs.
+    fn issuer(&self) -> Result<X509Name, CredentialError> {
+        self.credential
+            .certificate
+            .subject_name()
+            .to_owned()
+            .map_err(ossl("naming"))
     }
 
     /// Issues a TLS server certificate for `hosts` (DNS names or IP addresses).
@@ -147,13 +159,7 @@ impl CertificateAuthority {
             hosts.first().copied().unwrap_or("localhost"),
             Some("Knudepunkt sandbox"),
         )?;
-        let issuer = self
-            .credential
-            .certificate
-            .subject_name()
-            .to_owned()
-            .map_err(ossl("naming"))?;
-        let mut b = builder(&subject, &issuer, &key, days)?;
+        let mut b = builder(&subject, &self.issuer()?, &key, days)?;
         let mut san = SubjectAlternativeName::new();
         for h in hosts {
             if h.parse::<std::net::IpAddr>().is_ok() {
@@ -173,9 +179,7 @@ impl CertificateAuthority {
                 .map_err(ossl("key usage"))?,
         )
         .map_err(ossl("key usage"))?;
-        b.sign(self.credential.key(), MessageDigest::sha256())
-            .map_err(ossl("signing a certificate"))?;
-        Credential::new(key, b.build(), vec![self.credential.certificate.clone()])
+        self.sign(b, key)
     }
 
     /// Whether `cert` was issued by this CA (its signature verifies with the CA's key).
