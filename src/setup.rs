@@ -49,12 +49,8 @@ impl Context {
             }
         };
         let journal = self.journal().await?;
-        Ok(Engine::new(
-            journal,
-            routes,
-            knudepunkt_adapters::registry(),
-            engine_options(),
-        ))
+        let adapters = knudepunkt_adapters::registry_for(&routes.environment);
+        Ok(Engine::new(journal, routes, adapters, engine_options()))
     }
 }
 

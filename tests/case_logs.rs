@@ -28,6 +28,13 @@ async fn the_log_never_shows_a_whole_cpr() {
         .unwrap()
         .port();
     let log_path = root.join("knudepunkt.log");
+    sandbox.handles.digital_post.push_statuses_to(
+        &format!(
+            "http://127.0.0.1:{port}{}",
+            knudepunkt_adapters::digital_post::STATUS_PATH
+        ),
+        Duration::from_millis(100),
+    );
     let mut child = Command::new(env!("CARGO_BIN_EXE_knudepunkt"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--root"])
         .arg(&root)
@@ -120,14 +127,14 @@ async fn the_log_never_shows_a_whole_cpr() {
 
     // The letter (with the CPR in its MeMo) reaches the receiver.
     let until = Instant::now() + Duration::from_secs(30);
-    while sandbox.handles.generic.recorder.stats().unique < 1 {
+    while sandbox.handles.digital_post.recorder.stats().unique < 1 {
         assert!(
             Instant::now() < until,
             "the decision letter was not delivered"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let received = sandbox.handles.generic.recorder.received(10);
+    let received = sandbox.handles.digital_post.recorder.received(10);
     assert!(
         received.iter().any(|r| r.body.contains(CPR_DIGITS)),
         "the letter carries the CPR"

@@ -108,7 +108,10 @@ async fn no_private_key_and_no_whole_cpr_in_logs_or_journal() {
             "--certs",
             certs.to_str().unwrap(),
         ],
-        &[],
+        &[(
+            "KNUDEPUNKT_STATUS_URL",
+            format!("http://127.0.0.1:{engine_port}/beskedfordeler/PostStatusBeskedModtag"),
+        )],
         &dir.join("sandbox.log"),
     );
     let engine = spawn(
@@ -241,12 +244,14 @@ async fn no_private_key_and_no_whole_cpr_in_logs_or_journal() {
             );
         }
     }
-    let letters: i64 = sqlx::query("SELECT COUNT(*) FROM messages WHERE route = 'generic.decision-letter' AND state = 'delivered'")
-        .fetch_one(&pool)
-        .await
-        .unwrap()
-        .try_get(0)
-        .unwrap();
+    let letters: i64 = sqlx::query(
+        "SELECT COUNT(*) FROM messages WHERE route = 'digitalpost.letter' AND state = 'delivered'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap()
+    .try_get(0)
+    .unwrap();
     assert_eq!(letters, 1, "the letter went through the journal");
     pool.close().await;
 }

@@ -30,6 +30,13 @@ pub struct Args {
         hide_env_values = true
     )]
     pub password: String,
+    /// Where the Digital Post simulator pushes statuses (Knudepunkt's PostStatusBeskedModtag).
+    #[arg(
+        long,
+        env = "KNUDEPUNKT_STATUS_URL",
+        default_value = "http://127.0.0.1:8700/beskedfordeler/PostStatusBeskedModtag"
+    )]
+    pub status_url: String,
     #[command(subcommand)]
     pub command: Option<SandboxCommand>,
 }
@@ -80,12 +87,17 @@ pub async fn run(_ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     if made {
         eprintln!("made sandbox certificates in {}", args.certs.display());
     }
-    let (router, _handles) = knudepunkt_adapters::sandbox::router_with(&certs);
+    let (router, handles) = knudepunkt_adapters::sandbox::router_with(&certs);
+    handles
+        .digital_post
+        .push_statuses_to(&args.status_url, std::time::Duration::from_millis(500));
     let (addr, handle) = knudepunkt_adapters::sandbox::serve(&args.listen, router).await?;
     eprintln!(
-        "sandbox serving on http://{addr}: generic receiver at /generic/receive, control at /generic/_sandbox/{{received,stats,faults}}, STS at {}, access tokens at {}",
+        "sandbox serving on http://{addr}: generic receiver at /generic/receive, control at /generic/_sandbox/{{received,stats,faults}}, STS at {}, access tokens at {}, KombiPostAfsend at {} (statuses to {})",
         knudepunkt_adapters::sts::simulator::STS_PATH,
-        knudepunkt_adapters::sts::simulator::ACCESS_TOKEN_PATH
+        knudepunkt_adapters::sts::simulator::ACCESS_TOKEN_PATH,
+        knudepunkt_adapters::digital_post::KOMBI_PATH,
+        args.status_url
     );
     tokio::select! {
         _ = handle => {}

@@ -35,7 +35,10 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         .merge(certificate_health(
             engine.routes().environment.serviceplatformen.clone(),
         ))
-        .merge(sts_health(&engine.routes().environment));
+        .merge(sts_health(&engine.routes().environment))
+        .merge(knudepunkt_adapters::digital_post::status::router(
+            engine.clone(),
+        ));
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

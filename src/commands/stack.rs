@@ -54,6 +54,10 @@ impl Stack {
             uuid::Uuid::now_v7()
         )));
         std::fs::create_dir_all(&env_dir.0)?;
+        // The in-process sandbox's certificates, where the dev profile looks for them.
+        let certs = env_dir.0.join("certs");
+        knudepunkt_adapters::sandbox::certs::SandboxCertificates::shared()
+            .write(&certs, "sandbox")?;
         let dev = std::fs::read_to_string(ctx.root.join("environments/dev.yaml"))
             .context("reading environments/dev.yaml")?;
         std::fs::write(
@@ -61,6 +65,14 @@ impl Stack {
             dev.replace(
                 "${KNUDEPUNKT_SANDBOX_URL:-http://127.0.0.1:8790}",
                 &format!("http://{sandbox_addr}"),
+            )
+            .replace(
+                "${KNUDEPUNKT_SANDBOX_CERTS:-data/sandbox-certs}",
+                &certs.display().to_string(),
+            )
+            .replace(
+                "password_env: KNUDEPUNKT_CLIENT_CERT_PASSWORD",
+                "password_env: KNUDEPUNKT_STACK_UNSET_PASSWORD",
             ),
         )?;
         let mut opts = ctx.load_options();
@@ -76,14 +88,25 @@ impl Stack {
             }
         };
         let journal = Journal::open(database_url).await?;
-        let engine = Engine::new(journal, routes, knudepunkt_adapters::registry(), options);
+        let adapters = knudepunkt_adapters::registry_for(&routes.environment);
+        let engine = Engine::new(journal, routes, adapters, options);
         let core = CaseCore::open(engine.clone(), Limits::default()).await?;
         core.seed_default_org().await?;
         let workers = engine.start();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let server_addr = listener.local_addr()?;
         let app = knudepunkt_engine::server::router(engine.clone())
-            .merge(knudepunkt_case::api::router(core.clone(), ctx_dev_auth()));
+            .merge(knudepunkt_case::api::router(core.clone(), ctx_dev_auth()))
+            .merge(knudepunkt_adapters::digital_post::status::router(
+                engine.clone(),
+            ));
+        handles.digital_post.push_statuses_to(
+            &format!(
+                "http://{server_addr}{}",
+                knudepunkt_adapters::digital_post::STATUS_PATH
+            ),
+            std::time::Duration::from_millis(100),
+        );
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });

@@ -89,12 +89,25 @@ pub async fn start_sandbox() -> Sandbox {
 /// An environments directory whose dev profile points at `addr`.
 pub fn dev_environment(addr: SocketAddr) -> PathBuf {
     let dir = scratch("env");
+    // The in-process sandbox's certificates, where the profile looks for them.
+    let certs = dir.join("certs");
+    knudepunkt_adapters::sandbox::certs::SandboxCertificates::shared()
+        .write(&certs, "sandbox")
+        .unwrap();
     let dev = std::fs::read_to_string(repo().join("environments/dev.yaml")).unwrap();
     std::fs::write(
         dir.join("dev.yaml"),
         dev.replace(
             "${KNUDEPUNKT_SANDBOX_URL:-http://127.0.0.1:8790}",
             &format!("http://{addr}"),
+        )
+        .replace(
+            "${KNUDEPUNKT_SANDBOX_CERTS:-data/sandbox-certs}",
+            &certs.display().to_string(),
+        )
+        .replace(
+            "password_env: KNUDEPUNKT_CLIENT_CERT_PASSWORD",
+            "password_env: KNUDEPUNKT_TEST_UNSET_PASSWORD",
         )
         // Short, so that timeouts are tested in a second, not ten.
         .replace("timeout: 10s", "timeout: 1s"),

@@ -36,10 +36,22 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
         certificates.sts.clone(),
     );
     sts.register(&certificates.client.certificate);
+    let memo = knudepunkt_engine::schema_dir::locate()
+        .map(|d| d.path.join("memo/Version1.2/MeMo_core.xsd"))
+        .filter(|p| p.is_file());
+    let digital_post = crate::digital_post::simulator::KombiPostSimulator::new(sts.clone(), memo);
     let router = Router::new()
         .nest("/generic", generic.router())
-        .merge(sts.router());
-    (router, SandboxHandles { generic, sts })
+        .merge(sts.router())
+        .merge(digital_post.router());
+    (
+        router,
+        SandboxHandles {
+            generic,
+            sts,
+            digital_post,
+        },
+    )
 }
 
 /// Direct access to the simulators' state, for tests running them in-process.
@@ -47,6 +59,7 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
 pub struct SandboxHandles {
     pub generic: crate::generic_http::simulator::GenericReceiver,
     pub sts: crate::sts::simulator::StsSimulator,
+    pub digital_post: crate::digital_post::simulator::KombiPostSimulator,
 }
 
 /// Serves `router` on `addr` until the task is dropped; returns the bound address.

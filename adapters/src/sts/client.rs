@@ -193,6 +193,15 @@ impl StsClient {
         })
     }
 
+    /// Drops the cached access token (the service answered 401): the next call buys a
+    /// new one.
+    pub fn invalidate_access_token(&self, entity_id: &str, cvr: &str) {
+        let key = self.key(entity_id, cvr);
+        if let Some(t) = self.access.cached(&key) {
+            self.access.invalidate(&key, &t);
+        }
+    }
+
     /// Calls a service with a SAML token; if the service refuses the token, drops it and
     /// tries once more with a new one.
     pub async fn with_saml_token<T, E, F, Fut>(

@@ -38,6 +38,8 @@ struct Inner {
     issued: AtomicU64,
     refused: AtomicU64,
     access_tokens: AtomicU64,
+    /// Access tokens handed out, with their expiry, for the sandbox's REST services.
+    valid_tokens: RwLock<std::collections::HashMap<String, DateTime<Utc>>>,
 }
 
 /// The STS and access-token simulators; cheap to clone.
@@ -110,6 +112,7 @@ impl StsSimulator {
                 issued: AtomicU64::new(0),
                 refused: AtomicU64::new(0),
                 access_tokens: AtomicU64::new(0),
+                valid_tokens: RwLock::new(std::collections::HashMap::new()),
             }),
         }
     }
@@ -142,6 +145,21 @@ impl StsSimulator {
 
     pub fn access_tokens(&self) -> u64 {
         self.inner.access_tokens.load(Ordering::SeqCst)
+    }
+
+    /// Whether `token` is an access token this service handed out and it has not expired.
+    pub fn access_token_valid(&self, token: &str) -> bool {
+        self.inner
+            .valid_tokens
+            .read()
+            .expect("sts")
+            .get(token)
+            .is_some_and(|until| *until > Utc::now())
+    }
+
+    /// Lets every access token expire now (to test a service's 401).
+    pub fn expire_access_tokens(&self) {
+        self.inner.valid_tokens.write().expect("sts").clear();
     }
 
     pub fn router(&self) -> Router {
@@ -352,10 +370,17 @@ async fn access_token(State(sts): State<StsSimulator>, Form(form): Form<Exchange
         return refuse("the assertion has expired".into());
     }
     sts.inner.access_tokens.fetch_add(1, Ordering::SeqCst);
+    let value =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes());
+    let lifetime = left.min(3600);
+    sts.inner.valid_tokens.write().expect("sts").insert(
+        value.clone(),
+        Utc::now() + chrono::Duration::seconds(lifetime),
+    );
     axum::Json(serde_json::json!({
-        "access_token": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes()),
+        "access_token": value,
         "token_type": "Holder-of-key",
-        "expires_in": left.min(3600),
+        "expires_in": lifetime,
     }))
     .into_response()
 }

@@ -103,6 +103,9 @@ struct EndpointFile {
     /// The tier of the remote system: sandbox, test, preprod or prod.
     #[serde(default)]
     tier: Option<String>,
+    /// A Serviceplatformen service's entity id (what tokens are asked for).
+    #[serde(default)]
+    entity_id: Option<String>,
 }
 
 fn default_timeout() -> Duration {
@@ -122,6 +125,8 @@ pub struct Endpoint {
     pub url: String,
     pub timeout: Duration,
     pub tier: Option<String>,
+    /// A Serviceplatformen service's entity id, for its tokens.
+    pub entity_id: Option<String>,
 }
 
 /// Where the client certificate is.
@@ -236,6 +241,7 @@ impl Environment {
                     url,
                     timeout: ep.timeout,
                     tier: ep.tier,
+                    entity_id: ep.entity_id,
                 },
             );
         }

@@ -270,6 +270,70 @@ impl Journal {
         Ok(())
     }
 
+    /// A negative confirmation for an accepted message (a failed Digital Post status, a
+    /// negative receipt): it goes to the dead letter queue with `reason` as its error,
+    /// and the initiator is told.
+    pub async fn reject(&self, id: MessageId, reason: &str) -> Result<(), JournalError> {
+        let now = crate::message::now_ms();
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query("SELECT state, attempts FROM messages WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(JournalError::NotFound(id))?;
+        let state: String = row.try_get("state")?;
+        let state = parse_state(&id.to_string(), &state)?;
+        if state != MessageState::Accepted {
+            return Err(JournalError::WrongState {
+                id,
+                state,
+                expected: "accepted",
+                action: "rejected",
+            });
+        }
+        let attempts: i64 = row.try_get("attempts")?;
+        sqlx::query(
+            "UPDATE messages SET state = 'dead', due_at = NULL, last_error_kind = 'permanent', last_error = $1, updated_at = $2 \
+             WHERE id = $3 AND state = 'accepted'",
+        )
+        .bind(reason)
+        .bind(now)
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        super::insert_transition(&mut tx, id, "accepted", "dead", now, attempts, Some(reason))
+            .await?;
+        sqlx::query(
+            "INSERT INTO engine_notifications (message_id, route, correlation_id, kind, detail, created_at) \
+             SELECT id, route, correlation_id, 'dead_letter', $1, $2 FROM messages WHERE id = $3",
+        )
+        .bind(reason)
+        .bind(now)
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The message a route journaled under `key` (its idempotency key), if any.
+    pub async fn find_by_key(
+        &self,
+        route: &str,
+        key: &str,
+    ) -> Result<Option<MessageId>, JournalError> {
+        let row = sqlx::query("SELECT id FROM messages WHERE route = $1 AND idempotency_key = $2")
+            .bind(route)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            let id: String = r.try_get("id")?;
+            parse_id(&id)
+        })
+        .transpose()
+    }
+
     /// Takes a dead message out of the dead letter queue for good.
     pub async fn discard(&self, id: MessageId, by: &str, reason: &str) -> Result<(), JournalError> {
         let msg = self.get(id).await?;

@@ -109,6 +109,10 @@ pub struct DeliverConfig {
     pub adapter: Spanned<String>,
     /// The endpoint profile in `environments/<env>.yaml`.
     pub endpoint: Spanned<String>,
+    /// Settings the adapter reads (e.g. Digital Post's `kombi_valg`); each adapter
+    /// documents its own.
+    #[serde(default)]
+    pub options: std::collections::BTreeMap<String, String>,
 }
 
 /// The redelivery policy: exponential backoff with a cap and jitter.

@@ -404,6 +404,7 @@ fn check_route(
         content_type: rc.transform.content_type,
         xsd,
         adapter: rc.deliver.adapter.value,
+        adapter_options: rc.deliver.options,
         endpoint_name: rc.deliver.endpoint.value,
         endpoint: endpoint?,
         redelivery,

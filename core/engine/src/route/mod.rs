@@ -74,6 +74,8 @@ pub struct Route {
     pub content_type: String,
     pub xsd: Option<PathBuf>,
     pub adapter: String,
+    /// The adapter's settings from `deliver.options`.
+    pub adapter_options: std::collections::BTreeMap<String, String>,
     pub endpoint_name: String,
     #[serde(skip)]
     pub endpoint: Endpoint,

@@ -1,0 +1,184 @@
+//! The KombiPostAfsend client, an engine adapter. It buys a Holder-of-key access token
+//! for the endpoint's entity id, wraps the route's MeMo in a `kombi_request` with the
+//! route's `kombi_valg` (default "Automatisk Valg"), and sends it with X-TransaktionsId
+//! and X-TransaktionsTid. A 2xx means accepted, not delivered: the status comes later.
+//!
+//! Route options (`deliver.options`): `kombi_valg`, `status_within` (how long to wait for
+//! the status, default 48h).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use knudepunkt_engine::{Adapter, Delivery, DeliveryOutcome, Reply};
+
+use super::{ADAPTER, MESSAGE_UUID, TRANSACTION_ID};
+use crate::generic_http::client::retry_after;
+use crate::sts::client::StsClient;
+
+pub const KOMBI_VALG: [&str; 4] = ["Digital Post", "Fysisk Post", "NemSMS", "Automatisk Valg"];
+
+pub struct KombiPostAdapter {
+    /// The STS client of this environment's Serviceplatformen profile, or why there is none.
+    sts: Result<Arc<StsClient>, String>,
+    cvr: String,
+}
+
+impl KombiPostAdapter {
+    pub fn new(sts: Result<Arc<StsClient>, String>, cvr: String) -> Self {
+        KombiPostAdapter { sts, cvr }
+    }
+}
+
+/// An error answer in clear text: `errorCode: errorMessage` when it is the JSON error
+/// body, else the start of the body.
+fn body_text(bytes: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct ErrorBody {
+        #[serde(rename = "errorCode")]
+        code: String,
+        #[serde(rename = "errorMessage")]
+        message: String,
+    }
+    match serde_json::from_slice::<ErrorBody>(bytes) {
+        Ok(e) => format!("{}: {}", e.code, e.message),
+        Err(_) => String::from_utf8_lossy(&bytes[..bytes.len().min(2000)]).into_owned(),
+    }
+}
+
+#[async_trait]
+impl Adapter for KombiPostAdapter {
+    fn name(&self) -> &'static str {
+        ADAPTER
+    }
+
+    async fn deliver(&self, d: &Delivery<'_>) -> DeliveryOutcome {
+        let sts = match &self.sts {
+            Ok(s) => s,
+            Err(why) => {
+                return DeliveryOutcome::Transient {
+                    error: format!("no access to Serviceplatformen: {why}"),
+                    retry_after: None,
+                };
+            }
+        };
+        let Some(entity) = d.endpoint.entity_id.as_deref() else {
+            return DeliveryOutcome::Permanent {
+                error: format!("endpoint {} names no entity_id", d.endpoint.name),
+                reply: None,
+            };
+        };
+        let options = &d.route.adapter_options;
+        let kombi_valg = options
+            .get("kombi_valg")
+            .map(String::as_str)
+            .unwrap_or("Automatisk Valg");
+        let confirm_within = options
+            .get("status_within")
+            .and_then(|s| humantime::parse_duration(s).ok())
+            .unwrap_or(Duration::from_secs(48 * 3600));
+        let Ok(memo) = std::str::from_utf8(d.payload) else {
+            return DeliveryOutcome::Permanent {
+                error: "the MeMo message is not UTF-8".into(),
+                reply: None,
+            };
+        };
+        let Some(message_uuid) = super::message_uuid(d.payload) else {
+            return DeliveryOutcome::Permanent {
+                error: "the MeMo message has no messageUUID".into(),
+                reply: None,
+            };
+        };
+        let token = match sts.access_token(entity, &self.cvr).await {
+            Ok(t) => t,
+            Err(e) => {
+                return DeliveryOutcome::Transient {
+                    error: format!("no access token for {entity}: {e}"),
+                    retry_after: None,
+                };
+            }
+        };
+        // The same transaction id on every attempt of one message: statuses find it.
+        let transaction = uuid::Uuid::new_v5(
+            &uuid::Uuid::NAMESPACE_OID,
+            d.message_id.to_string().as_bytes(),
+        );
+        let body = format!(
+            "<kombi_request><KombiValgKode>{}</KombiValgKode>{}</kombi_request>",
+            quick_xml::escape::escape(kombi_valg),
+            super::without_declaration(memo)
+        );
+        let resp = reqwest::Client::new()
+            .post(&d.endpoint.url)
+            .timeout(d.endpoint.timeout)
+            .header(reqwest::header::AUTHORIZATION, token.header())
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/xml; charset=utf-8",
+            )
+            .header("X-TransaktionsId", transaction.to_string())
+            .header(
+                "X-TransaktionsTid",
+                chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            )
+            .body(body)
+            .send()
+            .await;
+        let resp = match resp {
+            Ok(r) => r,
+            Err(e) => {
+                return DeliveryOutcome::Transient {
+                    error: format!("KombiPostAfsend at {}: {e}", d.endpoint.url),
+                    retry_after: None,
+                };
+            }
+        };
+        let status = resp.status().as_u16();
+        let wait = retry_after(resp.headers().get(reqwest::header::RETRY_AFTER));
+        let content_type = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let bytes = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+        let reply = Some(Reply {
+            status,
+            content_type,
+            body: bytes.clone(),
+        });
+        match status {
+            200..=299 => DeliveryOutcome::Accepted {
+                reply,
+                external_ids: [
+                    (MESSAGE_UUID.to_string(), message_uuid),
+                    (TRANSACTION_ID.to_string(), transaction.to_string()),
+                ]
+                .into_iter()
+                .collect(),
+                confirm_within,
+            },
+            401 => {
+                // The token expired or was revoked: buy a new one for the next attempt.
+                sts.invalidate_access_token(entity, &self.cvr);
+                DeliveryOutcome::Transient {
+                    error: format!(
+                        "KombiPostAfsend refused the access token: {}",
+                        body_text(&bytes)
+                    ),
+                    retry_after: Some(Duration::ZERO),
+                }
+            }
+            408 | 429 | 500..=599 => DeliveryOutcome::Transient {
+                error: format!("KombiPostAfsend answered {status}: {}", body_text(&bytes)),
+                retry_after: wait,
+            },
+            _ => DeliveryOutcome::Permanent {
+                error: format!(
+                    "KombiPostAfsend refused the letter ({status}): {}",
+                    body_text(&bytes)
+                ),
+                reply,
+            },
+        }
+    }
+}

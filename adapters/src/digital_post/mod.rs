@@ -1,0 +1,37 @@
+//! Digital Post through Serviceplatformen: letters out as MeMo in a `kombi_request` to
+//! KombiPostAfsend (SF1601, REST, Holder-of-key access token), statuses back through
+//! Beskedfordeler (PostStatusBeskedModtag). Client, simulator and the status endpoint
+//! side by side.
+
+pub mod client;
+pub mod simulator;
+pub mod status;
+
+/// The adapter name routes use (`deliver.adapter`).
+pub const ADAPTER: &str = "kombipost";
+/// Where the sandbox serves KombiPostAfsend.
+pub const KOMBI_PATH: &str = "/digitalpost/KombiPostAfsend_1/kombi";
+/// Where Knudepunkt takes statuses from Beskedfordeler.
+pub const STATUS_PATH: &str = "/beskedfordeler/PostStatusBeskedModtag";
+/// The external ids a letter gets.
+pub const MESSAGE_UUID: &str = "memo_message_uuid";
+pub const TRANSACTION_ID: &str = "serviceplatformen_transaction_id";
+
+/// The `memo:messageUUID` of a MeMo message.
+pub fn message_uuid(memo: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(memo).ok()?;
+    let start = text.find("messageUUID>")? + "messageUUID>".len();
+    let end = start + text[start..].find('<')?;
+    Some(text[start..end].trim().to_string())
+}
+
+/// The MeMo message without its XML declaration, to embed in a `kombi_request`.
+pub fn without_declaration(memo: &str) -> &str {
+    match memo.trim_start().strip_prefix("<?xml") {
+        Some(rest) => rest
+            .find("?>")
+            .map(|i| rest[i + 2..].trim_start())
+            .unwrap_or(memo),
+        None => memo.trim_start(),
+    }
+}

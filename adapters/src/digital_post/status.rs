@@ -1,0 +1,195 @@
+//! PostStatusBeskedModtag: Beskedfordeler pushes a Digital Post status as a
+//! `ModtagBeskedInput` (a Haendelsesbesked, `beskedfordeler/xsd/Beskedkuvert.xsd`). The
+//! status is matched to its letter by messageUUID (the letter's idempotency key) and
+//! the letter is confirmed delivered, or dead with the reason in clear text (and the
+//! case told). The answer is a `ModtagBeskedOutput` with StatusKode 20, or 40 for a
+//! malformed message. The status's own element names are the project's model, see
+//! `mappings/digital-post/README.md`.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use knudepunkt_engine::Engine;
+
+use super::{ADAPTER, STATUS_PATH};
+use crate::serviceplatformen::security::dom::Document;
+
+pub const STATUS_NS: &str = "urn:knudepunkt:digitalpost:status:1";
+const KUVERT_NS: &str = "urn:oio:besked:kuvert:1.0";
+
+/// A status as Beskedfordeler delivers it (used by the sandbox to push one).
+pub fn status_message(
+    message_uuid: &str,
+    transaction: &str,
+    delivered: bool,
+    reason: Option<&str>,
+) -> String {
+    let esc = |s: &str| quick_xml::escape::escape(s).into_owned();
+    let reason = reason
+        .map(|r| format!("<dp:reason>{}</dp:reason>", esc(r)))
+        .unwrap_or_default();
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><ns4:ModtagBeskedInput xmlns="urn:oio:sagdok:3.0.0" xmlns:ns2="{KUVERT_NS}" xmlns:ns4="urn:oio:sts:1.0.0"><ns2:Haendelsesbesked><ns2:BeskedId><UUIDIdentifikator>{id}</UUIDIdentifikator></ns2:BeskedId><ns2:BeskedVersion>1.0</ns2:BeskedVersion><ns2:Beskedkuvert><ns2:Filtreringsdata><ns2:Beskedtype><UUIDIdentifikator>{kind}</UUIDIdentifikator></ns2:Beskedtype></ns2:Filtreringsdata><ns2:Leveranceinformation><ns2:TransaktionsId><UUIDIdentifikator>{transaction}</UUIDIdentifikator></ns2:TransaktionsId></ns2:Leveranceinformation></ns2:Beskedkuvert><ns2:Beskeddata><dp:PostStatus xmlns:dp="{STATUS_NS}"><dp:messageUUID>{uuid}</dp:messageUUID><dp:status>{status}</dp:status>{reason}</dp:PostStatus></ns2:Beskeddata></ns2:Haendelsesbesked></ns4:ModtagBeskedInput></soap:Body></soap:Envelope>"#,
+        id = uuid::Uuid::new_v4(),
+        kind = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, b"PostStatusBesked"),
+        transaction = esc(transaction),
+        uuid = esc(message_uuid),
+        status = if delivered { "Leveret" } else { "Fejlet" },
+    )
+}
+
+/// One status, read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PostStatus {
+    pub message_uuid: String,
+    pub transaction: Option<String>,
+    pub delivered: bool,
+    pub reason: Option<String>,
+}
+
+/// Reads a pushed status; the error says what is missing.
+pub fn parse(body: &[u8]) -> Result<PostStatus, String> {
+    let doc = Document::parse_bytes(body).map_err(|e| format!("not XML: {e}"))?;
+    if doc.find(KUVERT_NS, "Haendelsesbesked").is_empty() {
+        return Err("no Haendelsesbesked".into());
+    }
+    let text = |uri: &str, local: &str| {
+        doc.find(uri, local)
+            .into_iter()
+            .next()
+            .and_then(|p| doc.at(&p).map(|e| e.text().trim().to_string()))
+    };
+    let message_uuid =
+        text(STATUS_NS, "messageUUID").ok_or("no PostStatus/messageUUID in Beskeddata")?;
+    let status = text(STATUS_NS, "status").ok_or("no PostStatus/status")?;
+    let delivered = match status.as_str() {
+        "Leveret" => true,
+        "Fejlet" => false,
+        other => return Err(format!("unknown status {other:?} (Leveret or Fejlet)")),
+    };
+    let transaction = doc
+        .find(KUVERT_NS, "TransaktionsId")
+        .into_iter()
+        .next()
+        .and_then(|p| doc.at(&p))
+        .and_then(|e| {
+            e.children_named("UUIDIdentifikator")
+                .next()
+                .map(|(_, u)| u.text().trim().to_string())
+        });
+    Ok(PostStatus {
+        message_uuid,
+        transaction,
+        delivered,
+        reason: text(STATUS_NS, "reason"),
+    })
+}
+
+fn answer(code: u16, text: Option<&str>) -> Response {
+    let fejl = text
+        .map(|t| {
+            format!(
+                "<sd:FejlbeskedTekst>{}</sd:FejlbeskedTekst>",
+                quick_xml::escape::escape(t)
+            )
+        })
+        .unwrap_or_default();
+    let body = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><sts:ModtagBeskedOutput xmlns:sts="urn:oio:sts:1.0.0" xmlns:sd="urn:oio:sagdok:3.0.0"><sd:StandardRetur><sd:StatusKode>{code}</sd:StatusKode>{fejl}</sd:StandardRetur></sts:ModtagBeskedOutput></soap:Body></soap:Envelope>"#
+    );
+    let status = if code == 20 {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    (status, [("content-type", "text/xml; charset=utf-8")], body).into_response()
+}
+
+/// The endpoint, for the engine's Digital Post routes.
+pub fn router(engine: Engine) -> Router {
+    Router::new()
+        .route(STATUS_PATH, post(receive))
+        .with_state(engine)
+}
+
+async fn receive(State(engine): State<Engine>, body: Bytes) -> Response {
+    let status = match parse(&body) {
+        Ok(s) => s,
+        Err(why) => {
+            tracing::warn!(reason = %why, "a malformed Digital Post status was refused");
+            return answer(40, Some(&why));
+        }
+    };
+    let routes: Vec<String> = engine
+        .routes()
+        .routes()
+        .filter(|r| r.adapter == ADAPTER)
+        .map(|r| r.id.clone())
+        .collect();
+    for route in &routes {
+        let found = match engine
+            .journal()
+            .find_by_key(route, &status.message_uuid)
+            .await
+        {
+            Ok(f) => f,
+            Err(e) => return answer(49, Some(&e.to_string())),
+        };
+        let Some(id) = found else { continue };
+        let result = if status.delivered {
+            let ids = status
+                .transaction
+                .iter()
+                .map(|t| (super::TRANSACTION_ID.to_string(), t.clone()))
+                .collect();
+            engine
+                .journal()
+                .confirm(id, "Digital Post status: Leveret", &ids)
+                .await
+        } else {
+            let reason = status
+                .reason
+                .clone()
+                .unwrap_or_else(|| "Digital Post status: Fejlet".into());
+            engine.journal().reject(id, &reason).await
+        };
+        return match result {
+            Ok(()) => {
+                tracing::info!(message_id = %id, delivered = status.delivered, "Digital Post status taken");
+                answer(20, None)
+            }
+            // A status repeated for a letter already settled changes nothing.
+            Err(knudepunkt_engine::JournalError::WrongState { .. }) => answer(20, None),
+            Err(e) => answer(49, Some(&e.to_string())),
+        };
+    }
+    tracing::warn!(message_uuid = %status.message_uuid, "a Digital Post status matches no letter");
+    answer(20, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_read_back_and_malformed_ones_say_why() {
+        let s = parse(
+            status_message("u-1", "t-1", false, Some("Modtager & co. findes ikke")).as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(
+            s,
+            PostStatus {
+                message_uuid: "u-1".into(),
+                transaction: Some("t-1".into()),
+                delivered: false,
+                reason: Some("Modtager & co. findes ikke".into()),
+            }
+        );
+        assert!(parse(b"<a/>").unwrap_err().contains("Haendelsesbesked"));
+        assert!(parse(b"<a").is_err());
+    }
+}
