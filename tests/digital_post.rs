@@ -1,0 +1,346 @@
+//! Digital Post end to end against the sandbox: a decision's letter is accepted, then
+//! delivered by Beskedfordeler's status, and only then does the appeal deadline start;
+//! "recipient not found" is permanent; timeouts are retried and the letter arrives once;
+//! a failed status and an expired token; the status endpoint's answers; and every MeMo
+//! sent validates against the official schema.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::Backend;
+use common::case::{SECRET, open_case};
+use knudepunkt_adapters::digital_post::STATUS_PATH;
+use knudepunkt_adapters::sandbox::{Fault, FaultKind};
+use knudepunkt_case::api::SignedTokens;
+use knudepunkt_case::{CaseCore, Limits};
+use knudepunkt_engine::message::MessageState;
+use knudepunkt_engine::route::LoadOptions;
+use knudepunkt_engine::{Engine, Journal, RouteSet};
+use serde_json::{Value, json};
+
+const ROUTE: &str = "test.digitalpost";
+
+struct World {
+    sandbox: common::Sandbox,
+    engine: Engine,
+    core: CaseCore,
+    api: String,
+}
+
+async fn world(backend: Backend, name: &str, status_delay: Duration) -> World {
+    let sandbox = common::start_sandbox().await;
+    let db = common::fresh_database(backend, name).await;
+    let opts = LoadOptions {
+        routes_dir: common::repo().join("tests/fixtures/routes-digital-post"),
+        mappings_dir: common::repo().join("mappings"),
+        environments_dir: common::dev_environment(sandbox.addr),
+        environment: "dev".into(),
+        schema_dir: knudepunkt_engine::schema_dir::locate(),
+        adapters: knudepunkt_adapters::registry().names(),
+    };
+    let routes = Arc::new(RouteSet::load(&opts).unwrap_or_else(|d| panic!("{d:?}")));
+    let adapters = knudepunkt_adapters::registry_for(&routes.environment);
+    let engine = Engine::new(
+        Journal::open(&db).await.unwrap(),
+        routes,
+        adapters,
+        common::quick_options(),
+    );
+    let core = CaseCore::open(engine.clone(), Limits::default())
+        .await
+        .unwrap();
+    core.seed_default_org().await.unwrap();
+    let app = knudepunkt_case::api::router(core.clone(), Arc::new(SignedTokens::new(SECRET, true)))
+        .merge(knudepunkt_adapters::digital_post::status::router(
+            engine.clone(),
+        ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    sandbox
+        .handles
+        .digital_post
+        .push_statuses_to(&format!("http://{addr}{STATUS_PATH}"), status_delay);
+    World {
+        sandbox,
+        engine,
+        core,
+        api: format!("http://{addr}"),
+    }
+}
+
+fn client(w: &World) -> common::case::As {
+    as_user_at(&w.api, "leder1")
+}
+
+fn as_user_at(base: &str, user: &str) -> common::case::As {
+    common::case::As {
+        http: reqwest::Client::new(),
+        base: base.to_string(),
+        token: SignedTokens::new(SECRET, false).issue(user, Duration::from_secs(600)),
+    }
+}
+
+async fn decide(c: &common::case::As, case_id: &str) -> Value {
+    let (s, d) = c
+        .post(
+            &format!("/api/v1/cases/{case_id}/decisions"),
+            json!({"outcome": "grant", "legal_basis": "SEL § 85", "decided_on": "2026-11-20", "reasoning": "Behov for støtte."}),
+        )
+        .await;
+    assert_eq!(s, 201, "{d}");
+    d
+}
+
+/// The letter's message id in the journal.
+async fn letter(w: &World) -> knudepunkt_engine::MessageId {
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let list = w
+            .engine
+            .journal()
+            .list(&knudepunkt_engine::journal::ListFilter {
+                route: Some(ROUTE.into()),
+                state: None,
+                correlation_id: None,
+                limit: 10,
+            })
+            .await
+            .unwrap();
+        if let Some(m) = list.first() {
+            return m.id;
+        }
+        assert!(Instant::now() < until, "no letter was journaled");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Reconciles until the case's first notice of `kind` shows; the case.
+async fn notice(w: &World, c: &common::case::As, case_id: &str, kind: &str) -> Value {
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        w.core.reconcile().await.unwrap();
+        let (_, case) = c.get(&format!("/api/v1/cases/{case_id}")).await;
+        if case["notices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["kind"] == kind)
+        {
+            return case;
+        }
+        assert!(Instant::now() < until, "no {kind} notice: {case}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn every_memo_validates(w: &World) {
+    let xsd = knudepunkt_engine::schema_dir::locate()
+        .expect("the official schemas")
+        .path
+        .join("memo/Version1.2/MeMo_core.xsd");
+    let received = w.sandbox.handles.digital_post.recorder.received(1000);
+    assert!(!received.is_empty());
+    for r in received {
+        knudepunkt_engine::transform::xsd::validate(&xsd, r.body.as_bytes())
+            .unwrap_or_else(|e| panic!("a MeMo we sent does not validate: {e}"));
+    }
+    assert_eq!(w.sandbox.handles.digital_post.recorder.stats().invalid, 0);
+}
+
+async fn accepted_then_delivered_then_the_deadline(backend: Backend) {
+    let w = world(backend, "dp-delivered", Duration::from_millis(1500)).await;
+    let workers = w.engine.start();
+    let c = client(&w);
+    let case_id = open_case(&c, false).await;
+    decide(&c, &case_id).await;
+    let id = letter(&w).await;
+    common::expect_state(
+        w.engine.journal(),
+        id,
+        MessageState::Accepted,
+        Duration::from_secs(10),
+    )
+    .await;
+    w.core.reconcile().await.unwrap();
+    let (_, case) = c.get(&format!("/api/v1/cases/{case_id}")).await;
+    assert!(
+        case["decisions"][0]["appeal_deadline"].is_null(),
+        "no deadline while only accepted: {case}"
+    );
+    let m = w.engine.journal().get(id).await.unwrap();
+    assert!(
+        m.external_ids.contains_key("memo_message_uuid")
+            && m.external_ids
+                .contains_key("serviceplatformen_transaction_id")
+    );
+
+    common::expect_state(
+        w.engine.journal(),
+        id,
+        MessageState::Delivered,
+        Duration::from_secs(10),
+    )
+    .await;
+    let case = notice(&w, &c, &case_id, "letter_dispatched").await;
+    assert!(
+        case["decisions"][0]["appeal_deadline"].is_string(),
+        "{case}"
+    );
+    every_memo_validates(&w);
+    w.engine.shutdown(workers).await;
+}
+
+async fn recipient_not_found_is_permanent(backend: Backend) {
+    let w = world(backend, "dp-unknown", Duration::from_millis(100)).await;
+    w.sandbox
+        .handles
+        .digital_post
+        .unknown_recipient("0101901234");
+    let workers = w.engine.start();
+    let c = client(&w);
+    let case_id = open_case(&c, false).await;
+    decide(&c, &case_id).await;
+    let id = letter(&w).await;
+    common::expect_state(
+        w.engine.journal(),
+        id,
+        MessageState::Dead,
+        Duration::from_secs(10),
+    )
+    .await;
+    let m = w.engine.journal().get(id).await.unwrap();
+    assert_eq!(m.attempts, 1, "no retry");
+    let case = notice(&w, &c, &case_id, "letter_failed").await;
+    let text = case["notices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["kind"] == "letter_failed")
+        .unwrap()["text"]
+        .clone();
+    assert!(
+        text.as_str()
+            .unwrap()
+            .contains("RECIPIENT_NOT_FOUND: Modtager findes ikke"),
+        "{text}"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        w.sandbox.handles.digital_post.recorder.stats().raw_requests,
+        1,
+        "no retry"
+    );
+    w.engine.shutdown(workers).await;
+}
+
+async fn three_timeouts_then_exactly_once(backend: Backend) {
+    let w = world(backend, "dp-timeouts", Duration::from_millis(100)).await;
+    w.sandbox.handles.digital_post.faults.push(Fault {
+        kind: FaultKind::Timeout { ms: 1500 },
+        count: 3,
+    });
+    let workers = w.engine.start();
+    let c = client(&w);
+    let case_id = open_case(&c, false).await;
+    decide(&c, &case_id).await;
+    let id = letter(&w).await;
+    common::expect_state(
+        w.engine.journal(),
+        id,
+        MessageState::Delivered,
+        Duration::from_secs(30),
+    )
+    .await;
+    let stats = w.sandbox.handles.digital_post.recorder.stats();
+    assert_eq!(
+        (stats.raw_requests, stats.unique, stats.faulted),
+        (4, 1, 3),
+        "{stats:?}"
+    );
+    assert_eq!(w.engine.journal().get(id).await.unwrap().attempts, 4);
+    every_memo_validates(&w);
+    w.engine.shutdown(workers).await;
+}
+
+async fn a_failed_status_and_an_expired_token(backend: Backend) {
+    let w = world(backend, "dp-failed", Duration::from_millis(100)).await;
+    w.sandbox
+        .handles
+        .digital_post
+        .failing_recipient("0101901234");
+    let workers = w.engine.start();
+    let c = client(&w);
+    let case_id = open_case(&c, false).await;
+    decide(&c, &case_id).await;
+    let id = letter(&w).await;
+    common::expect_state(
+        w.engine.journal(),
+        id,
+        MessageState::Dead,
+        Duration::from_secs(10),
+    )
+    .await;
+    let case = notice(&w, &c, &case_id, "letter_failed").await;
+    assert!(
+        case.to_string()
+            .contains("letter to citizen failed: Modtagers digitale postkasse er lukket"),
+        "{case}"
+    );
+
+    // Every access token expires: the next letter gets a 401, buys a new token, goes out.
+    w.sandbox.handles.sts.expire_access_tokens();
+    let tokens_before = w.sandbox.handles.sts.access_tokens();
+    decide(&c, &case_id).await;
+    let until = Instant::now() + Duration::from_secs(15);
+    loop {
+        let unique = w.sandbox.handles.digital_post.recorder.stats().unique;
+        if unique == 2 {
+            break;
+        }
+        assert!(Instant::now() < until, "the second letter did not arrive");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        w.sandbox.handles.sts.access_tokens() > tokens_before,
+        "a new access token was bought"
+    );
+    w.engine.shutdown(workers).await;
+}
+
+async fn the_status_endpoint_answers_20_and_40(backend: Backend) {
+    let w = world(backend, "dp-status", Duration::from_millis(100)).await;
+    let http = reqwest::Client::new();
+    let url = format!("{}{STATUS_PATH}", w.api);
+    let bad = http.post(&url).body("<nonsense/>").send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+    let text = bad.text().await.unwrap();
+    assert!(
+        text.contains("<sd:StatusKode>40</sd:StatusKode>") && text.contains("Haendelsesbesked"),
+        "{text}"
+    );
+    let unmatched = knudepunkt_adapters::digital_post::status::status_message(
+        "no-such-letter",
+        "t",
+        true,
+        None,
+    );
+    let ok = http.post(&url).body(unmatched).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+    assert!(
+        ok.text()
+            .await
+            .unwrap()
+            .contains("<sd:StatusKode>20</sd:StatusKode>")
+    );
+}
+
+on_both_backends!(
+    accepted_then_delivered_then_the_deadline,
+    recipient_not_found_is_permanent,
+    three_timeouts_then_exactly_once,
+    a_failed_status_and_an_expired_token,
+    the_status_endpoint_answers_20_and_40,
+);
