@@ -60,6 +60,8 @@ enum Command {
     Bench(commands::bench::Args),
     /// Measure the case core at Copenhagen's size: seeding and read latency.
     BenchCase(commands::bench_case::Args),
+    /// Measure Digital Post letters end to end through the sandbox.
+    BenchDigitalPost(commands::bench_digital_post::Args),
     /// Measure WS-Security signing, verification and cached STS token lookups.
     BenchSecurity(commands::bench_security::Args),
     /// Issue a signed bearer token for a user of the case API.
@@ -85,6 +87,7 @@ async fn main() -> std::process::ExitCode {
         Command::Demo(a) => commands::demo::run(&ctx, a).await,
         Command::Bench(a) => commands::bench::run(&ctx, a).await,
         Command::BenchCase(a) => commands::bench_case::run(&ctx, a).await,
+        Command::BenchDigitalPost(a) => commands::bench_digital_post::run(&ctx, a).await,
         Command::BenchSecurity(a) => commands::bench_security::run(&ctx, a).await,
         Command::Token(a) => commands::token::run(&ctx, a),
     };

@@ -22,11 +22,18 @@ pub struct KombiPostAdapter {
     /// The STS client of this environment's Serviceplatformen profile, or why there is none.
     sts: Result<Arc<StsClient>, String>,
     cvr: String,
+    /// One client for every letter: building one loads the trust store.
+    http: reqwest::Client,
 }
 
 impl KombiPostAdapter {
     pub fn new(sts: Result<Arc<StsClient>, String>, cvr: String) -> Self {
-        KombiPostAdapter { sts, cvr }
+        let http = sts
+            .as_ref()
+            .ok()
+            .map(|s| s.http_client())
+            .unwrap_or_default();
+        KombiPostAdapter { sts, cvr, http }
     }
 }
 
@@ -108,7 +115,8 @@ impl Adapter for KombiPostAdapter {
             quick_xml::escape::escape(kombi_valg),
             super::without_declaration(memo)
         );
-        let resp = reqwest::Client::new()
+        let resp = self
+            .http
             .post(&d.endpoint.url)
             .timeout(d.endpoint.timeout)
             .header(reqwest::header::AUTHORIZATION, token.header())

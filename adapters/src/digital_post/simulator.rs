@@ -52,7 +52,8 @@ impl KombiPostSimulator {
     /// `schema`: MeMo 1.2 (`memo/Version1.2/MeMo_core.xsd`) when a schema folder is found.
     pub fn new(sts: StsSimulator, schema: Option<PathBuf>) -> Self {
         KombiPostSimulator {
-            recorder: Arc::new(Recorder::default()),
+            // Letters are large (PDFs): keep the first fifty bodies, count the rest.
+            recorder: Arc::new(Recorder::new(50)),
             faults: Arc::new(FaultPlan::default()),
             sts,
             schema: schema.map(Arc::new),

@@ -162,7 +162,19 @@ async fn receive(State(engine): State<Engine>, body: Bytes) -> Response {
                 answer(20, None)
             }
             // A status repeated for a letter already settled changes nothing.
-            Err(knudepunkt_engine::JournalError::WrongState { .. }) => answer(20, None),
+            Err(knudepunkt_engine::JournalError::WrongState { state, .. })
+                if state.is_terminal() =>
+            {
+                answer(20, None)
+            }
+            // The status overtook our own record of the acceptance: Beskedfordeler is
+            // told to try again (StatusKode 49), and will.
+            Err(knudepunkt_engine::JournalError::WrongState { state, .. }) => answer(
+                49,
+                Some(&format!(
+                    "the letter is {state}, not yet accepted; try again"
+                )),
+            ),
             Err(e) => answer(49, Some(&e.to_string())),
         };
     }

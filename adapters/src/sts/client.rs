@@ -97,6 +97,12 @@ impl StsClient {
         })
     }
 
+    /// The HTTP client with this environment's identity and trust store, for the
+    /// services the tokens are for (mTLS with the same certificate).
+    pub fn http_client(&self) -> reqwest::Client {
+        self.http.clone()
+    }
+
     fn key(&self, entity_id: &str, cvr: &str) -> TokenKey {
         TokenKey {
             entity_id: entity_id.to_string(),

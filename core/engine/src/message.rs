@@ -24,6 +24,14 @@ pub enum MessageState {
 }
 
 impl MessageState {
+    /// Whether nothing more happens to a message in this state (unless an operator acts).
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            MessageState::Delivered | MessageState::Dead | MessageState::Discarded
+        )
+    }
+
     pub const ALL: [MessageState; 8] = [
         MessageState::Received,
         MessageState::Pending,
