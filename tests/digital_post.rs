@@ -117,6 +117,23 @@ async fn letter(w: &World) -> knudepunkt_engine::MessageId {
     }
 }
 
+/// Starts the workers, opens a case and decides on it; the letter's message.
+async fn a_letter(
+    w: &World,
+) -> (
+    tokio::task::JoinHandle<()>,
+    common::case::As,
+    String,
+    knudepunkt_engine::MessageId,
+) {
+    let workers = w.engine.start();
+    let c = client(w);
+    let case_id = open_case(&c, false).await;
+    decide(&c, &case_id).await;
+    let id = letter(w).await;
+    (workers, c, case_id, id)
+}
+
 /// Reconciles until the case's first notice of `kind` shows; the case.
 async fn notice(w: &World, c: &common::case::As, case_id: &str, kind: &str) -> Value {
     let until = Instant::now() + Duration::from_secs(20);
@@ -152,11 +169,7 @@ fn every_memo_validates(w: &World) {
 
 async fn accepted_then_delivered_then_the_deadline(backend: Backend) {
     let w = world(backend, "dp-delivered", Duration::from_millis(1500)).await;
-    let workers = w.engine.start();
-    let c = client(&w);
-    let case_id = open_case(&c, false).await;
-    decide(&c, &case_id).await;
-    let id = letter(&w).await;
+    let (workers, c, case_id, id) = a_letter(&w).await;
     common::expect_state(
         w.engine.journal(),
         id,
@@ -199,11 +212,7 @@ async fn recipient_not_found_is_permanent(backend: Backend) {
         .handles
         .digital_post
         .unknown_recipient("0101901234");
-    let workers = w.engine.start();
-    let c = client(&w);
-    let case_id = open_case(&c, false).await;
-    decide(&c, &case_id).await;
-    let id = letter(&w).await;
+    let (workers, c, case_id, id) = a_letter(&w).await;
     common::expect_state(
         w.engine.journal(),
         id,
@@ -242,11 +251,7 @@ async fn three_timeouts_then_exactly_once(backend: Backend) {
         kind: FaultKind::Timeout { ms: 1500 },
         count: 3,
     });
-    let workers = w.engine.start();
-    let c = client(&w);
-    let case_id = open_case(&c, false).await;
-    decide(&c, &case_id).await;
-    let id = letter(&w).await;
+    let (workers, _, _, id) = a_letter(&w).await;
     common::expect_state(
         w.engine.journal(),
         id,
@@ -271,11 +276,7 @@ async fn a_failed_status_and_an_expired_token(backend: Backend) {
         .handles
         .digital_post
         .failing_recipient("0101901234");
-    let workers = w.engine.start();
-    let c = client(&w);
-    let case_id = open_case(&c, false).await;
-    decide(&c, &case_id).await;
-    let id = letter(&w).await;
+    let (workers, c, case_id, id) = a_letter(&w).await;
     common::expect_state(
         w.engine.journal(),
         id,

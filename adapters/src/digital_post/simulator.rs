@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 
 use super::KOMBI_PATH;
-use crate::sandbox::{FaultKind, FaultPlan, Recorder, control_router, faults};
+use crate::sandbox::{FaultPlan, Recorder, control_router, faults};
 use crate::sts::simulator::StsSimulator;
 
 /// What the service answers, in its error body's words.
@@ -152,14 +152,8 @@ fn text_of(doc: &crate::serviceplatformen::security::dom::Document, local: &str)
 }
 
 async fn kombi(State(sim): State<KombiPostSimulator>, headers: HeaderMap, body: Bytes) -> Response {
-    sim.recorder.count_request();
-    if let Some(fault) = sim.faults.next() {
-        if !matches!(fault, FaultKind::Latency { .. }) {
-            sim.recorder.count_fault();
-        }
-        if let Some(resp) = faults::inject(&fault).await {
-            return resp;
-        }
+    if let Some(faulty) = faults::arrive(&sim.recorder, &sim.faults).await {
+        return faulty;
     }
     let token = headers
         .get("authorization")

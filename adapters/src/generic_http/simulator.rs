@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 
-use crate::sandbox::{FaultKind, FaultPlan, Recorder, control_router, faults};
+use crate::sandbox::{FaultPlan, Recorder, control_router, faults};
 
 #[derive(Clone)]
 pub struct GenericReceiver {
@@ -47,15 +47,8 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 async fn receive(State(sim): State<GenericReceiver>, headers: HeaderMap, body: Bytes) -> Response {
-    sim.recorder.count_request();
-    if let Some(fault) = sim.faults.next() {
-        // Counted before it is carried out: a caller that gives up cancels this handler.
-        if !matches!(fault, FaultKind::Latency { .. }) {
-            sim.recorder.count_fault();
-        }
-        if let Some(resp) = faults::inject(&fault).await {
-            return resp;
-        }
+    if let Some(faulty) = faults::arrive(&sim.recorder, &sim.faults).await {
+        return faulty;
     }
     let Some(key) =
         header(&headers, "idempotency-key").or_else(|| header(&headers, "x-message-id"))

@@ -181,6 +181,21 @@ pub async fn inject(kind: &FaultKind) -> Option<axum::response::Response> {
     }
 }
 
+/// The start of every simulator endpoint: counts the request and carries out the next
+/// planned fault, if any. `Some` is the faulty answer to give instead of the real one.
+pub async fn arrive(
+    recorder: &super::Recorder,
+    plan: &FaultPlan,
+) -> Option<axum::response::Response> {
+    recorder.count_request();
+    let fault = plan.next()?;
+    // Counted before it is carried out: a caller that gives up cancels the handler.
+    if !matches!(fault, FaultKind::Latency { .. }) {
+        recorder.count_fault();
+    }
+    inject(&fault).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -229,21 +229,7 @@ impl Journal {
     ) -> Result<(), JournalError> {
         let now = crate::message::now_ms();
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query("SELECT state, external_ids, attempts FROM messages WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(JournalError::NotFound(id))?;
-        let state: String = row.try_get("state")?;
-        let state = parse_state(&id.to_string(), &state)?;
-        if state != MessageState::Accepted {
-            return Err(JournalError::WrongState {
-                id,
-                state,
-                expected: "accepted",
-                action: "confirmed",
-            });
-        }
+        let row = accepted_row(&mut tx, id, "confirmed").await?;
         let known: String = row.try_get("external_ids")?;
         let mut all: crate::message::ExternalIds = serde_json::from_str(&known).unwrap_or_default();
         all.extend(ids.clone());
@@ -276,21 +262,7 @@ impl Journal {
     pub async fn reject(&self, id: MessageId, reason: &str) -> Result<(), JournalError> {
         let now = crate::message::now_ms();
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query("SELECT state, attempts FROM messages WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(JournalError::NotFound(id))?;
-        let state: String = row.try_get("state")?;
-        let state = parse_state(&id.to_string(), &state)?;
-        if state != MessageState::Accepted {
-            return Err(JournalError::WrongState {
-                id,
-                state,
-                expected: "accepted",
-                action: "rejected",
-            });
-        }
+        let row = accepted_row(&mut tx, id, "rejected").await?;
         let attempts: i64 = row.try_get("attempts")?;
         sqlx::query(
             "UPDATE messages SET state = 'dead', due_at = NULL, last_error_kind = 'permanent', last_error = $1, updated_at = $2 \
@@ -492,4 +464,28 @@ impl Journal {
         }
         Ok(())
     }
+}
+
+/// The row of message `id` if it is `accepted`; otherwise why `action` cannot be done.
+async fn accepted_row(
+    conn: &mut sqlx::AnyConnection,
+    id: MessageId,
+    action: &'static str,
+) -> Result<sqlx::any::AnyRow, JournalError> {
+    let row = sqlx::query("SELECT state, external_ids, attempts FROM messages WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(JournalError::NotFound(id))?;
+    let state: String = row.try_get("state")?;
+    let state = parse_state(&id.to_string(), &state)?;
+    if state != MessageState::Accepted {
+        return Err(JournalError::WrongState {
+            id,
+            state,
+            expected: "accepted",
+            action,
+        });
+    }
+    Ok(row)
 }
