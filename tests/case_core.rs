@@ -490,22 +490,7 @@ async fn decision_letters(backend: Backend) {
         .post(&format!("/api/v1/cases/{case_id}/decisions"), decision)
         .await;
     assert_eq!(s, 201);
-    let until = std::time::Instant::now() + Duration::from_secs(20);
-    let notices = loop {
-        w.core.reconcile().await.unwrap();
-        let (_, case) = leder.get(&format!("/api/v1/cases/{case_id}")).await;
-        let failed: Vec<serde_json::Value> = case["notices"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|n| n["kind"] == "letter_failed")
-            .cloned()
-            .collect();
-        if !failed.is_empty() || std::time::Instant::now() > until {
-            break failed;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let notices = common::case::notices_of_kind(&w.core, &leder, &case_id, "letter_failed").await;
     assert_eq!(notices.len(), 1, "{notices:?}");
     assert!(
         notices[0]["text"]
@@ -556,22 +541,7 @@ async fn dead_routes_show_on_the_case(backend: Backend) {
         )
         .await;
     assert_eq!(s, 201);
-    let until = std::time::Instant::now() + Duration::from_secs(20);
-    let failed = loop {
-        w.core.reconcile().await.unwrap();
-        let (_, case) = leder.get(&format!("/api/v1/cases/{case_id}")).await;
-        let failed: Vec<serde_json::Value> = case["notices"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|n| n["kind"] == "delivery_failed")
-            .cloned()
-            .collect();
-        if !failed.is_empty() || std::time::Instant::now() > until {
-            break failed;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let failed = common::case::notices_of_kind(&w.core, &leder, &case_id, "delivery_failed").await;
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert!(
         failed[0]["text"]

@@ -134,23 +134,12 @@ async fn a_letter(
     (workers, c, case_id, id)
 }
 
-/// Reconciles until the case's first notice of `kind` shows; the case.
+/// Reconciles until the case shows a notice of `kind`; the case as it then is.
 async fn notice(w: &World, c: &common::case::As, case_id: &str, kind: &str) -> Value {
-    let until = Instant::now() + Duration::from_secs(20);
-    loop {
-        w.core.reconcile().await.unwrap();
-        let (_, case) = c.get(&format!("/api/v1/cases/{case_id}")).await;
-        if case["notices"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|n| n["kind"] == kind)
-        {
-            return case;
-        }
-        assert!(Instant::now() < until, "no {kind} notice: {case}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let found = common::case::notices_of_kind(&w.core, c, case_id, kind).await;
+    let (_, case) = c.get(&format!("/api/v1/cases/{case_id}")).await;
+    assert!(!found.is_empty(), "no {kind} notice: {case}");
+    case
 }
 
 fn every_memo_validates(w: &World) {

@@ -176,3 +176,23 @@ pub async fn catalogue_service(w: &World) -> String {
     assert_eq!(s, 201, "{specific}");
     specific["id"].as_str().unwrap().to_string()
 }
+
+/// Reconciles until the case shows notices of `kind` (or 20 s pass); those notices.
+pub async fn notices_of_kind(core: &CaseCore, c: &As, case_id: &str, kind: &str) -> Vec<Value> {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        core.reconcile().await.unwrap();
+        let (_, case) = c.get(&format!("/api/v1/cases/{case_id}")).await;
+        let found: Vec<Value> = case["notices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["kind"] == kind)
+            .cloned()
+            .collect();
+        if !found.is_empty() || std::time::Instant::now() > until {
+            return found;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
