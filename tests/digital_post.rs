@@ -55,7 +55,8 @@ async fn world(backend: Backend, name: &str, status_delay: Duration) -> World {
     let app = knudepunkt_case::api::router(core.clone(), Arc::new(SignedTokens::new(SECRET, true)))
         .merge(knudepunkt_adapters::digital_post::status::router(
             engine.clone(),
-        ));
+        ))
+        .merge(knudepunkt_engine::server::router(engine.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -311,19 +312,65 @@ async fn the_status_endpoint_answers_20_and_40(backend: Backend) {
         text.contains("<sd:StatusKode>40</sd:StatusKode>") && text.contains("Haendelsesbesked"),
         "{text}"
     );
+    // A status for no letter is kept for an operator, once, and can be resolved.
     let unmatched = knudepunkt_adapters::digital_post::status::status_message(
         "no-such-letter",
         "t",
         true,
         None,
     );
-    let ok = http.post(&url).body(unmatched).send().await.unwrap();
-    assert_eq!(ok.status(), 200);
-    assert!(
-        ok.text()
+    for _ in 0..2 {
+        let ok = http
+            .post(&url)
+            .body(unmatched.clone())
+            .send()
             .await
-            .unwrap()
-            .contains("<sd:StatusKode>20</sd:StatusKode>")
+            .unwrap();
+        assert_eq!(ok.status(), 200);
+        assert!(
+            ok.text()
+                .await
+                .unwrap()
+                .contains("<sd:StatusKode>20</sd:StatusKode>")
+        );
+    }
+    // The operator sees it over the API, and says how it was dealt with.
+    let inbox: Value = http
+        .get(format!("{}/api/v1/inbox", w.api))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let items = inbox.as_array().unwrap();
+    assert_eq!(items.len(), 1, "{inbox}");
+    assert_eq!(
+        items[0]["kind"],
+        knudepunkt_adapters::digital_post::status::UNMATCHED
+    );
+    assert_eq!(items[0]["reference"], "no-such-letter");
+    let resolve = format!("{}/api/v1/inbox/{}/resolve", w.api, items[0]["id"]);
+    let r = http
+        .post(&resolve)
+        .json(&json!({"by": "operator", "resolution": "a test status"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let again = http
+        .post(&resolve)
+        .json(&json!({"by": "operator", "resolution": "twice"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 404);
+    assert!(w.engine.journal().inbox(false).await.unwrap().is_empty());
+    assert_eq!(
+        w.engine.journal().inbox(true).await.unwrap()[0]
+            .resolution
+            .as_deref(),
+        Some("a test status")
     );
 }
 

@@ -17,6 +17,8 @@ use knudepunkt_engine::Engine;
 use super::{ADAPTER, STATUS_PATH};
 use crate::serviceplatformen::security::dom::Document;
 
+/// The inbox kind of statuses that match no letter.
+pub const UNMATCHED: &str = "digitalpost.unmatched_status";
 pub const STATUS_NS: &str = "urn:knudepunkt:digitalpost:status:1";
 const KUVERT_NS: &str = "urn:oio:besked:kuvert:1.0";
 
@@ -178,8 +180,22 @@ async fn receive(State(engine): State<Engine>, body: Bytes) -> Response {
             Err(e) => answer(49, Some(&e.to_string())),
         };
     }
-    tracing::warn!(message_uuid = %status.message_uuid, "a Digital Post status matches no letter");
-    answer(20, None)
+    // Not dropped: an operator looks at it (GET /api/v1/inbox).
+    tracing::warn!(message_uuid = %status.message_uuid, "a Digital Post status matches no letter; it is in the operator inbox");
+    match engine
+        .journal()
+        .put_in_inbox(
+            UNMATCHED,
+            &status.message_uuid,
+            "a Digital Post status for no letter Knudepunkt sent",
+            &body,
+            "text/xml",
+        )
+        .await
+    {
+        Ok(_) => answer(20, None),
+        Err(e) => answer(49, Some(&e.to_string())),
+    }
 }
 
 #[cfg(test)]

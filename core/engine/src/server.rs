@@ -30,6 +30,8 @@ pub fn router(engine: Engine) -> Router {
         .route("/api/v1/routes", get(list_routes))
         .route("/api/v1/notifications", get(list_notifications))
         .route("/api/v1/notifications/ack", post(ack_notifications))
+        .route("/api/v1/inbox", get(list_inbox))
+        .route("/api/v1/inbox/{id}/resolve", post(resolve_inbox))
         .fallback(inbound)
         .with_state(engine)
 }
@@ -285,6 +287,76 @@ async fn ack_notifications(State(engine): State<Engine>, body: Body) -> Result<R
         .consume_notifications(&ack.ids)
         .await
         .map_err(journal_problem)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+struct InboxQuery {
+    /// Resolved items too.
+    #[serde(default)]
+    all: bool,
+}
+
+/// What came in and matches nothing (statuses for no letter, memos for no case).
+async fn list_inbox(
+    State(engine): State<Engine>,
+    Query(q): Query<InboxQuery>,
+) -> Result<Response, ApiError> {
+    let items = engine
+        .journal()
+        .inbox(q.all)
+        .await
+        .map_err(journal_problem)?;
+    Ok(axum::Json(items).into_response())
+}
+
+#[derive(Deserialize)]
+struct Resolution {
+    by: String,
+    resolution: String,
+}
+
+/// An operator has dealt with an inbox item, and says how.
+async fn resolve_inbox(
+    State(engine): State<Engine>,
+    Path(id): Path<i64>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let bytes = to_bytes(body, 64 * 1024).await.map_err(|_| {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            "a resolution is at most 64 KiB",
+        )
+    })?;
+    let r: Resolution = serde_json::from_slice(&bytes).map_err(|e| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "bad-json",
+            format!("expected {{\"by\": .., \"resolution\": ..}}: {e}"),
+        )
+    })?;
+    if r.by.trim().is_empty() || r.resolution.trim().is_empty() {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "bad-json",
+            "by and resolution must not be empty",
+        )
+        .into());
+    }
+    let resolved = engine
+        .journal()
+        .resolve_inbox(id, r.by.trim(), r.resolution.trim())
+        .await
+        .map_err(journal_problem)?;
+    if !resolved {
+        return Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("no open inbox item {id}"),
+        )
+        .into());
+    }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

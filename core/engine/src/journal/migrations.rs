@@ -35,6 +35,13 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: &[],
         postgres: &[],
     },
+    Migration {
+        version: 3,
+        name: "operator inbox",
+        sql: include_str!("../../migrations/0003_inbox.sql"),
+        sqlite: &[],
+        postgres: &[],
+    },
 ];
 
 fn dialect(sql: &str, backend: Backend) -> String {

@@ -466,6 +466,96 @@ impl Journal {
     }
 }
 
+/// Something an operator must look at.
+#[derive(Clone, Debug, Serialize)]
+pub struct InboxItem {
+    pub id: i64,
+    pub kind: String,
+    /// The sender's id for it (a messageUUID, a BeskedId).
+    pub reference: String,
+    pub detail: String,
+    pub content_type: String,
+    pub payload_size: usize,
+    pub received_at: i64,
+    pub resolved_at: Option<i64>,
+    pub resolved_by: Option<String>,
+    pub resolution: Option<String>,
+}
+
+impl Journal {
+    /// Keeps `payload` for an operator; once per (kind, reference). Whether it was new.
+    pub async fn put_in_inbox(
+        &self,
+        kind: &str,
+        reference: &str,
+        detail: &str,
+        payload: &[u8],
+        content_type: &str,
+    ) -> Result<bool, JournalError> {
+        let written = sqlx::query(
+            "INSERT INTO operator_inbox (kind, reference, detail, payload, content_type, received_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (kind, reference) DO NOTHING",
+        )
+        .bind(kind)
+        .bind(reference)
+        .bind(detail)
+        .bind(payload.to_vec())
+        .bind(content_type)
+        .bind(crate::message::now_ms())
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(written == 1)
+    }
+
+    /// The inbox, oldest first; only what is still open unless `all`.
+    pub async fn inbox(&self, all: bool) -> Result<Vec<InboxItem>, JournalError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT id, kind, reference, detail, content_type, CAST(LENGTH(payload) AS BIGINT) AS size, received_at, resolved_at, resolved_by, resolution \
+             FROM operator_inbox {} ORDER BY id",
+            if all { "" } else { "WHERE resolved_at IS NULL" }
+        )))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(InboxItem {
+                    id: r.try_get("id")?,
+                    kind: r.try_get("kind")?,
+                    reference: r.try_get("reference")?,
+                    detail: r.try_get("detail")?,
+                    content_type: r.try_get("content_type")?,
+                    payload_size: r.try_get::<i64, _>("size")? as usize,
+                    received_at: r.try_get("received_at")?,
+                    resolved_at: r.try_get("resolved_at")?,
+                    resolved_by: r.try_get("resolved_by")?,
+                    resolution: r.try_get("resolution")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Marks an inbox item dealt with; false if there is no open item `id`.
+    pub async fn resolve_inbox(
+        &self,
+        id: i64,
+        by: &str,
+        resolution: &str,
+    ) -> Result<bool, JournalError> {
+        let changed = sqlx::query(
+            "UPDATE operator_inbox SET resolved_at = $1, resolved_by = $2, resolution = $3 WHERE id = $4 AND resolved_at IS NULL",
+        )
+        .bind(crate::message::now_ms())
+        .bind(by)
+        .bind(resolution)
+        .bind(id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(changed == 1)
+    }
+}
+
 /// The row of message `id` if it is `accepted`; otherwise why `action` cannot be done.
 async fn accepted_row(
     conn: &mut sqlx::AnyConnection,
