@@ -14,19 +14,27 @@ use knudepunkt_engine::AdapterRegistry;
 /// Every adapter this build has, without an environment: adapters that need one (the
 /// Serviceplatformen ones) refuse their deliveries and say why.
 pub fn registry() -> AdapterRegistry {
+    with_serviceplatformen(
+        Err("no environment profile was given".into()),
+        String::new(),
+    )
+}
+
+/// The adapters, with the Digital Post one using `sts` (or saying why it cannot).
+fn with_serviceplatformen(
+    sts: Result<Arc<sts::client::StsClient>, String>,
+    cvr: String,
+) -> AdapterRegistry {
     let mut r = AdapterRegistry::new();
     r.register(Arc::new(generic_http::HttpAdapter::new()));
     r.register(Arc::new(digital_post::client::KombiPostAdapter::new(
-        Err("no environment profile was given".into()),
-        String::new(),
+        sts, cvr,
     )));
     r
 }
 
 /// Every adapter, set up for `env` (its Serviceplatformen profile, if any).
 pub fn registry_for(env: &knudepunkt_engine::Environment) -> AdapterRegistry {
-    let mut r = AdapterRegistry::new();
-    r.register(Arc::new(generic_http::HttpAdapter::new()));
     let (sts, cvr) = match &env.serviceplatformen {
         Some(profile) => (
             serviceplatformen::profile::load(profile, &env.name)
@@ -46,8 +54,5 @@ pub fn registry_for(env: &knudepunkt_engine::Environment) -> AdapterRegistry {
             String::new(),
         ),
     };
-    r.register(Arc::new(digital_post::client::KombiPostAdapter::new(
-        sts, cvr,
-    )));
-    r
+    with_serviceplatformen(sts, cvr)
 }

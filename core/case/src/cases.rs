@@ -290,24 +290,25 @@ impl CaseCore {
 
     /// Opens a case and publishes `case.created` in the same transaction.
     pub async fn create_case(&self, ctx: &Ctx<'_>, new: &NewCase) -> CaseResult<CaseView> {
-        // Check the input, then refuse (audited) before a transaction holds the store.
-        let checked = {
-            let mut conn = self.journal().pool().acquire().await?;
-            check_new_case(&mut conn, new).await?
-        };
-        if !ctx.actor.covers(&checked.scope(new)) {
-            return Err(self
-                .refuse(
-                    ctx,
-                    AuditAction::Write,
-                    "case".into(),
-                    Some(checked.cpr.expose()),
-                    checked.refusal(ctx, new),
-                )
-                .await);
-        }
         let mut tx = self.begin().await?;
-        let case = self.create_case_in(&mut tx, ctx, new).await?;
+        let case = match self.create_case_in(&mut tx, ctx, new).await {
+            Ok(case) => case,
+            Err(CaseError::Forbidden(why)) => {
+                // Roll back first: the refusal is audited on its own.
+                drop(tx);
+                let cpr = Cpr::parse(&new.cpr).ok();
+                return Err(self
+                    .refuse(
+                        ctx,
+                        AuditAction::Write,
+                        "case".into(),
+                        cpr.as_ref().map(Cpr::expose),
+                        why,
+                    )
+                    .await);
+            }
+            Err(e) => return Err(e),
+        };
         tx.commit().await?;
         self.engine.wake();
         tracing::info!(case_id = %case.id, cpr = %case.cpr, kle = %case.kle, by = %ctx.actor.user_id, "case opened");
@@ -316,7 +317,8 @@ impl CaseCore {
 
     /// Opens a case on the caller's own transaction (the transactional client): if it
     /// rolls back, neither the case nor its `case.created` event exists. A refusal here
-    /// is not audited; [`CaseCore::create_case`] audits it.
+    /// is not audited: the caller's transaction is still open; [`CaseCore::create_case`]
+    /// rolls back and audits it.
     pub async fn create_case_in(
         &self,
         tx: &mut AnyConnection,
@@ -370,10 +372,7 @@ impl CaseCore {
         )
         .await?;
         if case.confidential {
-            // The responsible caseworker and the creator must be able to see it.
-            for user in [&case.caseworker_id, &ctx.actor.user_id] {
-                grant_access(tx, &case.id, user, &ctx.actor.user_id, now).await?;
-            }
+            grant_confidential(tx, &case, ctx, now).await?;
         }
         audit::allowed(
             tx,
@@ -412,22 +411,7 @@ impl CaseCore {
         let now = now_ms();
         if let Some(confidential) = patch.confidential {
             if confidential && !case.confidential {
-                grant_access(
-                    &mut tx,
-                    &case.id,
-                    &case.caseworker_id,
-                    &ctx.actor.user_id,
-                    now,
-                )
-                .await?;
-                grant_access(
-                    &mut tx,
-                    &case.id,
-                    &ctx.actor.user_id,
-                    &ctx.actor.user_id,
-                    now,
-                )
-                .await?;
+                grant_confidential(&mut tx, &case, ctx, now).await?;
             }
             case.confidential = confidential;
         }
@@ -701,6 +685,20 @@ async fn check_new_case(conn: &mut AnyConnection, new: &NewCase) -> CaseResult<N
         ));
     }
     Ok(NewCaseChecked { cpr, kle, facet })
+}
+
+/// A case becoming confidential: the responsible caseworker and the one who made it so
+/// must still be able to see it.
+async fn grant_confidential(
+    conn: &mut AnyConnection,
+    case: &CaseRecord,
+    ctx: &Ctx<'_>,
+    at: i64,
+) -> CaseResult<()> {
+    for user in [&case.caseworker_id, &ctx.actor.user_id] {
+        grant_access(conn, &case.id, user, &ctx.actor.user_id, at).await?;
+    }
+    Ok(())
 }
 
 async fn grant_access(
