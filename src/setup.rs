@@ -18,11 +18,9 @@ pub struct Context {
 
 impl Context {
     pub fn load_options(&self) -> LoadOptions {
-        LoadOptions::under(
-            &self.root,
-            &self.environment,
-            knudepunkt_adapters::registry().names(),
-        )
+        let mut adapters = knudepunkt_adapters::registry();
+        adapters.defer(knudepunkt_case::inbound::ADAPTER);
+        LoadOptions::under(&self.root, &self.environment, adapters.names())
     }
 
     pub fn load_routes(&self) -> Result<Arc<RouteSet>, Vec<Diagnostic>> {
@@ -49,7 +47,9 @@ impl Context {
             }
         };
         let journal = self.journal().await?;
-        let adapters = knudepunkt_adapters::registry_for(&routes.environment);
+        let mut adapters = knudepunkt_adapters::registry_for(&routes.environment);
+        // The case core supplies it when it opens (`Context::case_core`).
+        adapters.defer(knudepunkt_case::inbound::ADAPTER);
         Ok(Engine::new(journal, routes, adapters, engine_options()))
     }
 }

@@ -38,10 +38,15 @@ async fn world(backend: Backend, name: &str, status_delay: Duration) -> World {
         environments_dir: common::dev_environment(sandbox.addr),
         environment: "dev".into(),
         schema_dir: knudepunkt_engine::schema_dir::locate(),
-        adapters: knudepunkt_adapters::registry().names(),
+        adapters: {
+            let mut names = knudepunkt_adapters::registry().names();
+            names.push(knudepunkt_case::inbound::ADAPTER.into());
+            names
+        },
     };
     let routes = Arc::new(RouteSet::load(&opts).unwrap_or_else(|d| panic!("{d:?}")));
-    let adapters = knudepunkt_adapters::registry_for(&routes.environment);
+    let mut adapters = knudepunkt_adapters::registry_for(&routes.environment);
+    adapters.defer(knudepunkt_case::inbound::ADAPTER);
     let engine = Engine::new(
         Journal::open(&db).await.unwrap(),
         routes,
@@ -374,7 +379,170 @@ async fn the_status_endpoint_answers_20_and_40(backend: Backend) {
     );
 }
 
+/// Waits until every message of `route` is settled; their states.
+async fn settled(
+    w: &World,
+    route: &str,
+    count: usize,
+) -> Vec<knudepunkt_engine::message::JournalMessage> {
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let list = w
+            .engine
+            .journal()
+            .list(&knudepunkt_engine::journal::ListFilter {
+                route: Some(route.into()),
+                state: None,
+                correlation_id: None,
+                limit: 100,
+            })
+            .await
+            .unwrap();
+        if list.len() == count && list.iter().all(|m| m.state.is_terminal()) {
+            return list;
+        }
+        assert!(Instant::now() < until, "not settled: {list:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Inbound (Afhentningssystem): the three official example memos and two replies are
+/// fetched; the citizen's reply to our letter is journalised on its case, the rest go
+/// to the operator inbox (a reply naming our case from someone else among them); a
+/// memo whose acknowledgement was lost comes again and is taken once.
+async fn inbound_memos_are_journalised_or_inboxed_once(backend: Backend) {
+    use knudepunkt_adapters::digital_post::{afhentning::Afhentning, memo};
+    let w = world(backend, "dp-inbound", Duration::from_millis(100)).await;
+    let (workers, c, case_id, id) = a_letter(&w).await;
+    let letter_uuid = w.engine.journal().get(id).await.unwrap().idempotency_key;
+    let mailbox = &w.sandbox.handles.mailbox;
+    let examples = knudepunkt_engine::schema_dir::locate()
+        .expect("the official schemas")
+        .path
+        .join("memo/examples");
+    let mut example_uuids = Vec::new();
+    for name in [
+        "MeMo_Minimum_Example.xml",
+        "MeMo_NemSMS.xml",
+        "MeMo_with_attachment.xml",
+    ] {
+        let xml = std::fs::read(examples.join(name)).unwrap();
+        example_uuids.push(
+            mailbox
+                .deliver(&xml)
+                .unwrap_or_else(|e| panic!("{name}: {e}")),
+        );
+    }
+    let reply = memo::reply_to(
+        letter_uuid.as_str(),
+        &case_id,
+        &common::case::CPR.replace('-', ""),
+        "Anna Jensen",
+        "64942212",
+        "Tak for brevet.",
+    );
+    let reply_uuid = mailbox.deliver(reply.as_bytes()).unwrap();
+    let stranger = memo::reply_to(
+        letter_uuid.as_str(),
+        &case_id,
+        "0202802345",
+        "Bo Hansen",
+        "64942212",
+        "Også mig?",
+    );
+    let stranger_uuid = mailbox.deliver(stranger.as_bytes()).unwrap();
+    // Digital Post lets only valid MeMo in.
+    assert!(
+        mailbox
+            .deliver(b"<memo:Message xmlns:memo=\"https://DigitalPost.dk/MeMo-1\"/>")
+            .is_err()
+    );
+    mailbox.lose_acknowledgement_of(&reply_uuid);
+
+    let afhentning = Afhentning::new(w.engine.clone()).unwrap();
+    let first = afhentning.run(&()).await.unwrap();
+    assert_eq!(
+        (
+            first.listed,
+            first.taken,
+            first.duplicates,
+            first.acknowledged
+        ),
+        (5, 5, 0, 4),
+        "{first:?}"
+    );
+    assert_eq!(first.failed.len(), 1, "{first:?}");
+    assert_eq!(first.failed[0].0, reply_uuid);
+    let second = afhentning.run(&()).await.unwrap();
+    assert_eq!(
+        (
+            second.listed,
+            second.taken,
+            second.duplicates,
+            second.acknowledged
+        ),
+        (1, 0, 1, 1),
+        "{second:?}"
+    );
+    let stats = mailbox.stats();
+    assert_eq!(
+        (
+            stats.waiting,
+            stats.acknowledged,
+            stats.failed_acknowledgements
+        ),
+        (0, 5, 1)
+    );
+
+    let inbound = settled(&w, "test.digitalpost.inbound", 5).await;
+    assert!(
+        inbound.iter().all(|m| m.state == MessageState::Delivered),
+        "{inbound:?}"
+    );
+    // The reply is on its case, once, with its text.
+    let case = notice(&w, &c, &case_id, "mail_received").await;
+    let docs: Vec<&Value> = case["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["doc_type"] == "Indgående post")
+        .collect();
+    assert_eq!(docs.len(), 1, "{case}");
+    assert_eq!(docs[0]["title"], "Svar: afgørelse");
+    let (s, content) = c
+        .get(&format!(
+            "/api/v1/documents/{}/content",
+            docs[0]["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!((s, content), (200, Value::String("Tak for brevet.".into())));
+    // The rest wait for an operator, each once, saying why.
+    let inbox = w.engine.journal().inbox(false).await.unwrap();
+    let mut refs: Vec<&str> = inbox.iter().map(|i| i.reference.as_str()).collect();
+    refs.sort();
+    let mut expected: Vec<&str> = example_uuids
+        .iter()
+        .map(String::as_str)
+        .chain([stranger_uuid.as_str()])
+        .collect();
+    expected.sort();
+    assert_eq!(refs, expected);
+    assert!(
+        inbox
+            .iter()
+            .all(|i| i.kind == knudepunkt_case::inbound::UNMATCHED)
+    );
+    let stranger_item = inbox.iter().find(|i| i.reference == stranger_uuid).unwrap();
+    assert!(
+        stranger_item.detail.contains("not that case's citizen"),
+        "{}",
+        stranger_item.detail
+    );
+    w.engine.shutdown(workers).await;
+}
+
 on_both_backends!(
+    inbound_memos_are_journalised_or_inboxed_once,
     accepted_then_delivered_then_the_deadline,
     recipient_not_found_is_permanent,
     three_timeouts_then_exactly_once,

@@ -33,26 +33,27 @@ fn with_serviceplatformen(
     r
 }
 
+/// An STS client for `env`'s Serviceplatformen profile and the municipality's CVR, or
+/// why there is none.
+pub fn serviceplatformen_client(
+    env: &knudepunkt_engine::Environment,
+) -> Result<(Arc<sts::client::StsClient>, String), String> {
+    let profile = env
+        .serviceplatformen
+        .as_ref()
+        .ok_or_else(|| format!("the {} profile has no serviceplatformen section", env.name))?;
+    let (config, credential) =
+        serviceplatformen::profile::load(profile, &env.name).map_err(|e| e.to_string())?;
+    let sts = sts::client::StsClient::new(config, credential).map_err(|e| e.to_string())?;
+    Ok((Arc::new(sts), profile.cvr.clone()))
+}
+
 /// Every adapter, set up for `env` (its Serviceplatformen profile, if any).
 pub fn registry_for(env: &knudepunkt_engine::Environment) -> AdapterRegistry {
-    let (sts, cvr) = match &env.serviceplatformen {
-        Some(profile) => (
-            serviceplatformen::profile::load(profile, &env.name)
-                .map_err(|e| e.to_string())
-                .and_then(|(config, credential)| {
-                    sts::client::StsClient::new(config, credential)
-                        .map(Arc::new)
-                        .map_err(|e| e.to_string())
-                }),
-            profile.cvr.clone(),
-        ),
-        None => (
-            Err(format!(
-                "the {} profile has no serviceplatformen section",
-                env.name
-            )),
-            String::new(),
-        ),
-    };
-    with_serviceplatformen(sts, cvr)
+    let cvr = env
+        .serviceplatformen
+        .as_ref()
+        .map(|p| p.cvr.clone())
+        .unwrap_or_default();
+    with_serviceplatformen(serviceplatformen_client(env).map(|(s, _)| s), cvr)
 }

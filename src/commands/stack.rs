@@ -88,7 +88,8 @@ impl Stack {
             }
         };
         let journal = Journal::open(database_url).await?;
-        let adapters = knudepunkt_adapters::registry_for(&routes.environment);
+        let mut adapters = knudepunkt_adapters::registry_for(&routes.environment);
+        adapters.defer(knudepunkt_case::inbound::ADAPTER);
         let engine = Engine::new(journal, routes, adapters, options);
         let core = CaseCore::open(engine.clone(), Limits::default()).await?;
         core.seed_default_org().await?;

@@ -1,9 +1,12 @@
 //! Digital Post through Serviceplatformen: letters out as MeMo in a `kombi_request` to
 //! KombiPostAfsend (SF1601, REST, Holder-of-key access token), statuses back through
-//! Beskedfordeler (PostStatusBeskedModtag). Client, simulator and the status endpoint
-//! side by side.
+//! Beskedfordeler (PostStatusBeskedModtag); mail to the municipality collected from its
+//! mailbox (Afhentningssystem). Clients, simulators and the status endpoint side by side.
 
+pub mod afhentning;
 pub mod client;
+pub mod mailbox;
+pub mod memo;
 pub mod simulator;
 pub mod status;
 
@@ -13,6 +16,8 @@ pub const ADAPTER: &str = "kombipost";
 pub const KOMBI_PATH: &str = "/digitalpost/KombiPostAfsend_1/kombi";
 /// Where Knudepunkt takes statuses from Beskedfordeler.
 pub const STATUS_PATH: &str = "/beskedfordeler/PostStatusBeskedModtag";
+/// Where the sandbox serves the municipality's Digital Post mailbox (Afhentning).
+pub const AFHENTNING_PATH: &str = "/digitalpost/Afhentning_1";
 /// The external ids a letter gets.
 pub const MESSAGE_UUID: &str = "memo_message_uuid";
 pub const TRANSACTION_ID: &str = "serviceplatformen_transaction_id";

@@ -39,17 +39,21 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
     let memo = knudepunkt_engine::schema_dir::locate()
         .map(|d| d.path.join("memo/Version1.2/MeMo_core.xsd"))
         .filter(|p| p.is_file());
-    let digital_post = crate::digital_post::simulator::KombiPostSimulator::new(sts.clone(), memo);
+    let digital_post =
+        crate::digital_post::simulator::KombiPostSimulator::new(sts.clone(), memo.clone());
+    let mailbox = crate::digital_post::mailbox::MailboxSimulator::new(sts.clone(), memo);
     let router = Router::new()
         .nest("/generic", generic.router())
         .merge(sts.router())
-        .merge(digital_post.router());
+        .merge(digital_post.router())
+        .merge(mailbox.router());
     (
         router,
         SandboxHandles {
             generic,
             sts,
             digital_post,
+            mailbox,
         },
     )
 }
@@ -60,6 +64,7 @@ pub struct SandboxHandles {
     pub generic: crate::generic_http::simulator::GenericReceiver,
     pub sts: crate::sts::simulator::StsSimulator,
     pub digital_post: crate::digital_post::simulator::KombiPostSimulator,
+    pub mailbox: crate::digital_post::mailbox::MailboxSimulator,
 }
 
 /// Serves `router` on `addr` until the task is dropped; returns the bound address.

@@ -17,6 +17,7 @@ pub mod error;
 pub mod events;
 pub mod grants;
 pub mod import;
+pub mod inbound;
 pub mod kle;
 pub mod letters;
 pub mod plans;

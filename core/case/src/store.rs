@@ -38,6 +38,15 @@ const MIGRATIONS: &[Migration] = &[
              FOR EACH ROW EXECUTE FUNCTION case_audit_log_append_only()",
         ],
     },
+    // Documents that came in by mail carry the mail's id, so they are journalised once.
+    Migration {
+        version: 3,
+        name: "documents from incoming mail",
+        sql: "ALTER TABLE documents ADD COLUMN external_ref TEXT;\n\
+              CREATE UNIQUE INDEX documents_external_ref ON documents (external_ref);",
+        sqlite: &[],
+        postgres: &[],
+    },
 ];
 
 /// Limits on what callers may store.
@@ -77,11 +86,18 @@ impl CaseCore {
         let journal = engine.journal().clone();
         let mut conn = journal.pool().acquire().await?;
         run_set(&mut conn, journal.backend(), "case_migrations", MIGRATIONS).await?;
-        Ok(CaseCore {
+        let core = CaseCore::attached(engine, limits);
+        core.bind_inbound();
+        Ok(core)
+    }
+
+    /// A handle on a core already opened on `engine`'s database.
+    pub(crate) fn attached(engine: Engine, limits: Limits) -> Self {
+        CaseCore {
             engine,
             limits,
             notification_cursor: Arc::new(AtomicI64::new(0)),
-        })
+        }
     }
 
     pub fn engine(&self) -> &Engine {

@@ -2,7 +2,7 @@
 //! classifies what happened; the engine owns waiting, retrying and dead-lettering.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -67,10 +67,36 @@ pub trait Adapter: Send + Sync {
     async fn deliver(&self, delivery: &Delivery<'_>) -> DeliveryOutcome;
 }
 
+/// A place for an adapter that a library on top of the engine supplies once it is open
+/// (the case core takes what inbound routes hand to it, and it exists only after the
+/// engine does). Until then its deliveries wait and are tried again.
+struct Deferred {
+    name: &'static str,
+    bound: OnceLock<Arc<dyn Adapter>>,
+}
+
+#[async_trait]
+impl Adapter for Deferred {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    async fn deliver(&self, delivery: &Delivery<'_>) -> DeliveryOutcome {
+        match self.bound.get() {
+            Some(adapter) => adapter.deliver(delivery).await,
+            None => DeliveryOutcome::Transient {
+                error: format!("the {} receiver is not open yet", self.name),
+                retry_after: None,
+            },
+        }
+    }
+}
+
 /// The adapters a binary was built with.
 #[derive(Clone, Default)]
 pub struct AdapterRegistry {
     adapters: HashMap<String, Arc<dyn Adapter>>,
+    deferred: HashMap<String, Arc<Deferred>>,
 }
 
 impl AdapterRegistry {
@@ -80,6 +106,24 @@ impl AdapterRegistry {
 
     pub fn register(&mut self, adapter: Arc<dyn Adapter>) {
         self.adapters.insert(adapter.name().to_string(), adapter);
+    }
+
+    /// Keeps a place for the adapter `name`, supplied later with [`AdapterRegistry::bind`].
+    pub fn defer(&mut self, name: &'static str) {
+        let slot = Arc::new(Deferred {
+            name,
+            bound: OnceLock::new(),
+        });
+        self.deferred.insert(name.to_string(), slot.clone());
+        self.adapters.insert(name.to_string(), slot);
+    }
+
+    /// Supplies a deferred adapter; false when no place was kept for it or it was
+    /// supplied already.
+    pub fn bind(&self, adapter: Arc<dyn Adapter>) -> bool {
+        self.deferred
+            .get(adapter.name())
+            .is_some_and(|slot| slot.bound.set(adapter).is_ok())
     }
 
     pub fn get(&self, name: &str) -> Option<&Arc<dyn Adapter>> {

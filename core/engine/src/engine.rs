@@ -10,7 +10,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use tracing::{Instrument, debug, info_span};
 
 use crate::checksum::{ChecksumError, Sha256Digest};
-use crate::delivery::{AdapterRegistry, DeliveryOutcome, Reply};
+use crate::delivery::{Adapter, AdapterRegistry, DeliveryOutcome, Reply};
 use crate::ids::{IdempotencyKey, MessageId};
 use crate::journal::{self, InsertOutcome, Journal, JournalError, NewMessage};
 use crate::message::{Direction, ErrorKind, MessageState, now_ms};
@@ -151,6 +151,17 @@ pub struct Engine {
     pub(crate) inner: Arc<Inner>,
 }
 
+/// An engine that does not keep it alive: for what the engine itself holds (a deferred
+/// adapter) and that needs the engine back.
+#[derive(Clone)]
+pub struct WeakEngine(std::sync::Weak<Inner>);
+
+impl WeakEngine {
+    pub fn upgrade(&self) -> Option<Engine> {
+        self.0.upgrade().map(|inner| Engine { inner })
+    }
+}
+
 fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
@@ -183,6 +194,15 @@ impl Engine {
 
     pub fn journal(&self) -> &Journal {
         &self.inner.journal
+    }
+
+    pub fn downgrade(&self) -> WeakEngine {
+        WeakEngine(Arc::downgrade(&self.inner))
+    }
+
+    /// Supplies an adapter the registry kept a place for ([`AdapterRegistry::defer`]).
+    pub fn bind_adapter(&self, adapter: Arc<dyn Adapter>) -> bool {
+        self.inner.adapters.bind(adapter)
     }
 
     pub fn routes(&self) -> &Arc<RouteSet> {

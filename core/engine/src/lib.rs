@@ -23,7 +23,7 @@ mod writer;
 
 pub use checksum::Sha256Digest;
 pub use delivery::{Adapter, AdapterRegistry, Delivery, DeliveryOutcome, Reply};
-pub use engine::{Engine, EngineError, EngineOptions, Inbound, Outbound, Submitted};
+pub use engine::{Engine, EngineError, EngineOptions, Inbound, Outbound, Submitted, WeakEngine};
 pub use environment::{Endpoint, Environment};
 pub use ids::{IdempotencyKey, MessageId};
 pub use journal::{Journal, JournalError};

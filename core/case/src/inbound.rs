@@ -1,0 +1,370 @@
+//! Mail that comes in for a case (Digital Post collected by the Afhentningssystem, and
+//! later other channels). An inbound route renders what came in as an [`IncomingMail`]
+//! and delivers it to the adapter `case-core`, which this module supplies: when the mail
+//! names one of our cases, or answers one of our letters, and its sender is that case's
+//! citizen, it is journalised on the case as documents (each file one document); else it
+//! goes to the operator inbox with the reason. Delivering the same mail twice changes
+//! nothing: its documents carry the mail's id.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use knudepunkt_engine::{Adapter, Delivery, DeliveryOutcome, WeakEngine};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use sqlx::{AnyConnection, Row};
+
+use crate::audit::{self, AuditAction, AuditEntry, AuditOutcome};
+use crate::cases::{self, CaseRecord};
+use crate::documents::{self, DocumentInfo};
+use crate::error::{CaseError, CaseResult};
+use crate::events;
+use crate::store::{CaseCore, Limits, new_id, now_ms};
+
+/// The adapter name inbound routes deliver to (`deliver.adapter`).
+pub const ADAPTER: &str = "case-core";
+/// The operator-inbox kind of mail that found no case.
+pub const UNMATCHED: &str = "mail.unmatched";
+/// Who the case's audit log says journalised it.
+const ACTOR: &str = "system:afhentning";
+
+/// What an inbound route hands the case core.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncomingMail {
+    /// The channel, e.g. "Digital Post".
+    pub source: String,
+    /// The sender's id for the mail (MeMo messageUUID): it is journalised once.
+    pub external_id: String,
+    pub title: String,
+    pub sender: Sender,
+    /// Case ids the mail names, most specific first (a reply's caseID, then its own).
+    #[serde(default)]
+    pub case_refs: Vec<String>,
+    /// Ids of our letters it answers (their MeMo messageUUIDs).
+    #[serde(default)]
+    pub in_reply_to: Vec<String>,
+    #[serde(default)]
+    pub received_at: Option<String>,
+    #[serde(default)]
+    pub sha256: Option<String>,
+    pub files: Vec<IncomingFile>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sender {
+    pub id: String,
+    /// CPR, CVR, ...
+    pub id_type: String,
+    #[serde(default)]
+    pub label: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncomingFile {
+    pub filename: String,
+    pub media_type: String,
+    /// Base64.
+    pub content: String,
+    /// `main` or `additional`.
+    #[serde(default)]
+    pub role: Option<String>,
+}
+
+/// Where a mail went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Filed {
+    Journalised { case_id: String, documents: usize },
+    AlreadyJournalised { case_id: String },
+    InInbox { reason: String },
+}
+
+/// The adapter; it holds the engine weakly (the engine holds it).
+pub struct CaseCoreAdapter {
+    engine: WeakEngine,
+    limits: Limits,
+}
+
+impl CaseCore {
+    /// Supplies the `case-core` adapter if the engine's registry kept a place for it.
+    pub(crate) fn bind_inbound(&self) {
+        self.engine.bind_adapter(Arc::new(CaseCoreAdapter {
+            engine: self.engine.downgrade(),
+            limits: self.limits.clone(),
+        }));
+    }
+
+    /// Files one incoming mail: on its case, or in the operator inbox.
+    pub async fn file_incoming(&self, mail: &IncomingMail, raw: &[u8]) -> CaseResult<Filed> {
+        let case = match self.case_of(mail).await? {
+            Ok(case) => case,
+            Err(reason) => {
+                self.journal()
+                    .put_in_inbox(
+                        UNMATCHED,
+                        &mail.external_id,
+                        &format!(
+                            "{} {} \"{}\": {reason}",
+                            mail.source, mail.external_id, mail.title
+                        ),
+                        raw,
+                        "application/json",
+                    )
+                    .await?;
+                tracing::info!(external_id = %mail.external_id, reason = %reason, "incoming mail is in the operator inbox");
+                return Ok(Filed::InInbox { reason });
+            }
+        };
+        self.journalise(mail, &case).await
+    }
+
+    /// The case the mail belongs to, or why none.
+    async fn case_of(&self, mail: &IncomingMail) -> CaseResult<Result<CaseRecord, String>> {
+        let mut conn = self.journal().pool().acquire().await?;
+        let mut found = None;
+        for id in &mail.case_refs {
+            match cases::load(&mut conn, id).await {
+                Ok(case) => {
+                    found = Some(case);
+                    break;
+                }
+                Err(CaseError::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if found.is_none() {
+            for uuid in &mail.in_reply_to {
+                if let Some(case_id) = self.case_of_letter(&mut conn, uuid).await? {
+                    found = Some(cases::load(&mut conn, &case_id).await?);
+                    break;
+                }
+            }
+        }
+        let Some(case) = found else {
+            return Ok(Err(
+                if mail.case_refs.is_empty() && mail.in_reply_to.is_empty() {
+                    "it names no case and answers no letter".to_string()
+                } else {
+                    "it names no case of ours and answers no letter of ours".to_string()
+                },
+            ));
+        };
+        if mail.sender.id_type.eq_ignore_ascii_case("CPR")
+            && crate::Cpr::parse(&mail.sender.id)
+                .map(|c| c != case.cpr)
+                .unwrap_or(true)
+        {
+            return Ok(Err(format!(
+                "it refers to case {} but its sender is not that case's citizen",
+                case.id
+            )));
+        }
+        Ok(Ok(case))
+    }
+
+    /// The case of the letter whose MeMo messageUUID is `uuid` (its idempotency key on
+    /// the route that sent it).
+    async fn case_of_letter(
+        &self,
+        conn: &mut AnyConnection,
+        uuid: &str,
+    ) -> CaseResult<Option<String>> {
+        let routes: Vec<String> = sqlx::query("SELECT DISTINCT route FROM letters")
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|r| r.try_get("route"))
+            .collect::<Result<_, _>>()?;
+        for route in routes {
+            if let Some(id) = self.journal().find_by_key(&route, uuid).await? {
+                let case: Option<String> =
+                    sqlx::query("SELECT case_id FROM letters WHERE message_id = $1")
+                        .bind(id.to_string())
+                        .fetch_optional(&mut *conn)
+                        .await?
+                        .map(|r| r.try_get("case_id"))
+                        .transpose()?;
+                if case.is_some() {
+                    return Ok(case);
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    async fn journalise(&self, mail: &IncomingMail, case: &CaseRecord) -> CaseResult<Filed> {
+        if mail.files.is_empty() {
+            return Err(CaseError::invalid("files", "the mail has no files"));
+        }
+        let decoded: Vec<Vec<u8>> = mail
+            .files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(f.content.trim())
+                    .map_err(|e| {
+                        CaseError::invalid(
+                            &format!("files[{i}].content"),
+                            format!("not base64: {e}"),
+                        )
+                    })
+                    .and_then(|b| {
+                        if b.len() > self.limits.max_document_bytes {
+                            Err(CaseError::TooLarge {
+                                field: format!("files[{i}].content"),
+                                limit: self.limits.max_document_bytes,
+                                actual: b.len(),
+                            })
+                        } else {
+                            Ok(b)
+                        }
+                    })
+            })
+            .collect::<CaseResult<_>>()?;
+        let mut tx = self.begin().await?;
+        let first_ref = format!("{}#1", mail.external_id);
+        let already = sqlx::query("SELECT 1 AS one FROM documents WHERE external_ref = $1")
+            .bind(&first_ref)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if already {
+            tx.rollback().await?;
+            return Ok(Filed::AlreadyJournalised {
+                case_id: case.id.clone(),
+            });
+        }
+        let now = now_ms();
+        let today = chrono::Utc::now()
+            .with_timezone(&chrono_tz::Europe::Copenhagen)
+            .date_naive()
+            .format("%Y-%m-%d")
+            .to_string();
+        for (i, (file, content)) in mail.files.iter().zip(&decoded).enumerate() {
+            let doc = DocumentInfo {
+                id: new_id(),
+                case_id: case.id.clone(),
+                title: if mail.files.len() == 1 {
+                    mail.title.clone()
+                } else {
+                    format!("{} ({})", mail.title, file.filename)
+                },
+                doc_type: "Indgående post".into(),
+                media_type: file.media_type.clone(),
+                size: content.len() as i64,
+                sha256: hex::encode(Sha256::digest(content)),
+                journal_date: today.clone(),
+                confidential: false,
+                created_by: ACTOR.into(),
+                created_at: now,
+            };
+            documents::insert(&mut tx, &doc, content).await?;
+            sqlx::query("UPDATE documents SET external_ref = $1 WHERE id = $2")
+                .bind(format!("{}#{}", mail.external_id, i + 1))
+                .bind(&doc.id)
+                .execute(&mut *tx)
+                .await?;
+            audit::append(
+                &mut tx,
+                &AuditEntry {
+                    actor: ACTOR,
+                    action: AuditAction::Write,
+                    resource: format!("document/{}", doc.id),
+                    cpr: Some(case.cpr.expose()),
+                    purpose: "journalising incoming mail",
+                    outcome: AuditOutcome::Allowed,
+                },
+                now,
+            )
+            .await?;
+            let mut body = case.event();
+            body["document"] = serde_json::to_value(&doc).unwrap_or_default();
+            body["source"] = mail.source.clone().into();
+            events::publish(&self.engine, &mut tx, events::DOCUMENT_ADDED, body).await?;
+        }
+        crate::letters::add_notice(
+            &mut tx,
+            &case.id,
+            "mail_received",
+            &format!(
+                "mail from the citizen by {} journalised: \"{}\" ({} document(s))",
+                mail.source,
+                mail.title,
+                mail.files.len()
+            ),
+            None,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        self.engine.wake();
+        tracing::info!(case_id = %case.id, external_id = %mail.external_id, documents = mail.files.len(), "incoming mail journalised on its case");
+        Ok(Filed::Journalised {
+            case_id: case.id.clone(),
+            documents: mail.files.len(),
+        })
+    }
+}
+
+#[async_trait]
+impl Adapter for CaseCoreAdapter {
+    fn name(&self) -> &'static str {
+        ADAPTER
+    }
+
+    async fn deliver(&self, d: &Delivery<'_>) -> DeliveryOutcome {
+        let Some(engine) = self.engine.upgrade() else {
+            return DeliveryOutcome::Transient {
+                error: "the engine is shutting down".into(),
+                retry_after: None,
+            };
+        };
+        let mail: IncomingMail = {
+            let de = &mut serde_json::Deserializer::from_slice(d.payload);
+            match serde_path_to_error::deserialize(de) {
+                Ok(m) => m,
+                Err(e) => {
+                    return DeliveryOutcome::Permanent {
+                        error: format!(
+                            "message {}: not an incoming mail at {}: {}",
+                            d.message_id,
+                            e.path(),
+                            e.inner()
+                        ),
+                        reply: None,
+                    };
+                }
+            }
+        };
+        let core = CaseCore::attached(engine, self.limits.clone());
+        match core.file_incoming(&mail, d.payload).await {
+            Ok(filed) => DeliveryOutcome::Delivered {
+                reply: None,
+                external_ids: match filed {
+                    Filed::Journalised { case_id, .. } | Filed::AlreadyJournalised { case_id } => {
+                        [("case_id".to_string(), case_id)].into_iter().collect()
+                    }
+                    Filed::InInbox { .. } => {
+                        [("operator_inbox".to_string(), UNMATCHED.to_string())]
+                            .into_iter()
+                            .collect()
+                    }
+                },
+            },
+            Err(e @ (CaseError::Invalid { .. } | CaseError::TooLarge { .. })) => {
+                DeliveryOutcome::Permanent {
+                    error: format!("message {}: {e}", d.message_id),
+                    reply: None,
+                }
+            }
+            Err(e) => DeliveryOutcome::Transient {
+                error: e.to_string(),
+                retry_after: None,
+            },
+        }
+    }
+}
