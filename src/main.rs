@@ -1,6 +1,7 @@
 //! `knudepunkt`: the command line and the wiring of engine, case core and adapters.
 
 mod commands;
+mod jobs;
 mod logging;
 mod setup;
 
@@ -18,7 +19,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
     about = "Integration hub for municipal social services"
 )]
 struct Cli {
-    /// Project root holding routes/, mappings/, environments/.
+    /// Project root holding routes/, mappings/, schedules/, environments/.
     #[arg(long, global = true, env = "KNUDEPUNKT_ROOT", default_value = ".")]
     root: std::path::PathBuf,
     /// Endpoint profile: dev (the sandbox), test, preprod or prod.
@@ -52,6 +53,9 @@ enum Command {
     /// The dead letter queue: list, show, replay, discard.
     #[command(subcommand)]
     Dlq(commands::dlq::DlqCommand),
+    /// Schedules: when each fires next; run one's job now.
+    #[command(subcommand)]
+    Schedule(commands::schedule::ScheduleCommand),
     /// Serve the simulated external systems on loopback.
     Sandbox(commands::sandbox::Args),
     /// Run sandbox and engine on the embedded default and show a scenario.
@@ -83,6 +87,7 @@ async fn main() -> std::process::ExitCode {
         Command::Route(c) => commands::route::run(&ctx, c).await,
         Command::Messages(c) => commands::messages::run(&ctx, c).await,
         Command::Dlq(c) => commands::dlq::run(&ctx, c).await,
+        Command::Schedule(c) => commands::schedule::run(&ctx, c).await,
         Command::Sandbox(a) => commands::sandbox::run(&ctx, a).await,
         Command::Demo(a) => commands::demo::run(&ctx, a).await,
         Command::Bench(a) => commands::bench::run(&ctx, a).await,

@@ -460,7 +460,10 @@ async fn inbound_memos_are_journalised_or_inboxed_once(backend: Backend) {
     mailbox.lose_acknowledgement_of(&reply_uuid);
 
     let afhentning = Afhentning::new(w.engine.clone()).unwrap();
-    let first = afhentning.run(&()).await.unwrap();
+    let first = afhentning
+        .system_fetch(&knudepunkt_engine::schedule::Quiet)
+        .await
+        .unwrap();
     assert_eq!(
         (
             first.listed,
@@ -473,7 +476,10 @@ async fn inbound_memos_are_journalised_or_inboxed_once(backend: Backend) {
     );
     assert_eq!(first.failed.len(), 1, "{first:?}");
     assert_eq!(first.failed[0].0, reply_uuid);
-    let second = afhentning.run(&()).await.unwrap();
+    let second = afhentning
+        .system_fetch(&knudepunkt_engine::schedule::Quiet)
+        .await
+        .unwrap();
     assert_eq!(
         (
             second.listed,

@@ -8,6 +8,7 @@ pub mod dlq;
 pub mod messages;
 pub mod route;
 pub mod sandbox;
+pub mod schedule;
 pub mod serve;
 pub mod stack;
 pub mod token;

@@ -81,6 +81,10 @@ pub async fn run(ctx: &Context, cmd: RouteCommand) -> anyhow::Result<ExitCode> {
                 .map(profile::check)
                 .unwrap_or_default();
             let file = routes.environment.file.display().to_string();
+            let (schedules, schedule_problems) = match crate::jobs::schedules(ctx) {
+                Ok(s) => (s.len(), Vec::new()),
+                Err(diags) => (0, diags.iter().map(|d| d.to_string()).collect()),
+            };
             let problems: Vec<String> = certificates
                 .iter()
                 .filter(|c| {
@@ -90,6 +94,7 @@ pub async fn run(ctx: &Context, cmd: RouteCommand) -> anyhow::Result<ExitCode> {
                     )
                 })
                 .map(|c| format!("{file}:{}: {}{}", c.line, c.detail, sandbox_hint(ctx, c)))
+                .chain(schedule_problems)
                 .collect();
             let warnings: Vec<String> = certificates
                 .iter()
@@ -98,7 +103,7 @@ pub async fn run(ctx: &Context, cmd: RouteCommand) -> anyhow::Result<ExitCode> {
                 .collect();
             emit(
                 ctx.json,
-                &serde_json::json!({"valid": problems.is_empty(), "routes": routes.routes().count(), "environment": routes.environment.name, "schemas": schemas, "warnings": routes.warnings, "certificates": certificates, "problems": problems}),
+                &serde_json::json!({"valid": problems.is_empty(), "routes": routes.routes().count(), "schedules": schedules, "environment": routes.environment.name, "schemas": schemas, "warnings": routes.warnings, "certificates": certificates, "problems": problems}),
                 || {
                     for w in &routes.warnings {
                         println!("warning: {w}");
@@ -122,7 +127,7 @@ pub async fn run(ctx: &Context, cmd: RouteCommand) -> anyhow::Result<ExitCode> {
                     }
                     if problems.is_empty() {
                         println!(
-                            "{} route(s) valid for the {} environment; {schemas}",
+                            "{} route(s) and {schedules} schedule(s) valid for the {} environment; {schemas}",
                             routes.routes().count(),
                             routes.environment.name
                         );

@@ -21,8 +21,27 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let addr = listener.local_addr()?;
     let core = ctx.case_core(&engine).await?;
     let auth = ctx.authenticator()?;
+    let schedules = match crate::jobs::schedules(ctx) {
+        Ok(s) => s,
+        Err(diags) => {
+            for d in &diags {
+                eprintln!("{d}");
+            }
+            anyhow::bail!("{} problem(s) in the schedules", diags.len());
+        }
+    };
+    let (jobs, missing) = crate::jobs::build(&engine);
+    for (job, why) in &missing {
+        tracing::warn!(job = %job, reason = %why, "a job cannot run in this environment");
+    }
     let workers = engine.start();
     let reconciler = tokio::spawn(reconcile(core.clone()));
+    let (stop_schedules, schedules_stopped) = tokio::sync::watch::channel(false);
+    let scheduler = tokio::spawn(knudepunkt_engine::schedule::run(
+        schedules,
+        jobs,
+        schedules_stopped,
+    ));
     eprintln!(
         "knudepunkt serving on http://{addr} ({} environment, {} routes, journal {}); {}",
         engine.routes().environment.name,
@@ -45,6 +64,8 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         })
         .await?;
     reconciler.abort();
+    let _ = stop_schedules.send(true);
+    let _ = scheduler.await;
     engine.shutdown(workers).await;
     engine.journal().close().await;
     Ok(ExitCode::SUCCESS)
@@ -100,16 +121,8 @@ fn certificate_health(
 fn sts_client(
     env: &knudepunkt_engine::Environment,
 ) -> Option<Result<std::sync::Arc<knudepunkt_adapters::sts::client::StsClient>, String>> {
-    let profile = env.serviceplatformen.as_ref()?;
-    Some(
-        knudepunkt_adapters::serviceplatformen::profile::load(profile, &env.name)
-            .map_err(|e| e.to_string())
-            .and_then(|(config, credential)| {
-                knudepunkt_adapters::sts::client::StsClient::new(config, credential)
-                    .map(std::sync::Arc::new)
-                    .map_err(|e| e.to_string())
-            }),
-    )
+    env.serviceplatformen.as_ref()?;
+    Some(knudepunkt_adapters::serviceplatformen_client(env).map(|(client, _)| client))
 }
 
 #[derive(serde::Deserialize)]

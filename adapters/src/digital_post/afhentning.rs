@@ -9,6 +9,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use async_trait::async_trait;
+use knudepunkt_engine::schedule::{Job, Progress};
 use knudepunkt_engine::{Engine, Environment, Outbound, Submitted};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -66,13 +68,8 @@ pub struct FetchReport {
     pub failed: Vec<(String, String)>,
 }
 
-/// Progress of a run, for a terminal or the API.
-pub trait Progress: Send + Sync {
-    fn listed(&self, _total: usize) {}
-    fn done_one(&self, _message_uuid: &str) {}
-}
-
-impl Progress for () {}
+/// The name schedules run it by.
+pub const JOB: &str = "digitalpost.afhentning";
 
 pub struct Afhentning {
     engine: Engine,
@@ -189,7 +186,10 @@ impl Afhentning {
     }
 
     /// One system-fetch: every memo waiting, taken once.
-    pub async fn run(&self, progress: &dyn Progress) -> Result<FetchReport, AfhentningError> {
+    pub async fn system_fetch(
+        &self,
+        progress: &dyn Progress,
+    ) -> Result<FetchReport, AfhentningError> {
         let routes: Vec<String> = self
             .engine
             .routes()
@@ -201,7 +201,7 @@ impl Afhentning {
             return Err(AfhentningError::NoRoute);
         }
         let waiting = self.list().await?;
-        progress.listed(waiting.len());
+        progress.total(waiting.len() as u64);
         let mut report = FetchReport {
             listed: waiting.len(),
             ..FetchReport::default()
@@ -220,7 +220,7 @@ impl Afhentning {
                     report.failed.push((uuid.clone(), e));
                 }
             }
-            progress.done_one(uuid);
+            progress.advance(uuid);
         }
         tracing::info!(
             listed = report.listed,
@@ -299,5 +299,20 @@ impl Afhentning {
             report.duplicates += 1;
         }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl Job for Afhentning {
+    fn name(&self) -> &'static str {
+        JOB
+    }
+
+    async fn run(&self, progress: &dyn Progress) -> Result<serde_json::Value, String> {
+        let report = self
+            .system_fetch(progress)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(serde_json::to_value(report).unwrap_or_default())
     }
 }

@@ -15,6 +15,7 @@ pub mod message;
 pub mod metrics;
 pub mod problem;
 pub mod route;
+pub mod schedule;
 pub mod schema_dir;
 pub mod server;
 pub mod transform;

@@ -6,6 +6,7 @@
 //!   "event": { … }, "expected": "basic.xml", "idempotency_key": "…", "correlation_id": "…" }
 //! ```
 //! `"filtered": true` instead of `expected` says the route's filter must turn it away.
+//! An expected output that is JSON is named `<case>.expected.json`.
 
 use std::path::{Path, PathBuf};
 
@@ -95,7 +96,9 @@ fn example_files(mappings: &Path) -> Vec<PathBuf> {
             out.extend(
                 rd.flatten()
                     .map(|e| e.path())
-                    .filter(|p| p.extension().is_some_and(|e| e == "json")),
+                    .filter(|p| p.extension().is_some_and(|e| e == "json"))
+                    // An expected output that is JSON itself.
+                    .filter(|p| !p.to_string_lossy().ends_with(".expected.json")),
             );
         }
     }

@@ -16,6 +16,7 @@ use tera::Tera;
 
 pub use config::{DeadLetterConfig, HttpMode, HttpSourceConfig, RedeliveryConfig, SourceConfig};
 pub use load::LoadOptions;
+pub(crate) use load::yaml_files;
 
 use crate::environment::{Endpoint, Environment};
 use crate::ids::{IdempotencyKey, MessageId};

@@ -1,0 +1,35 @@
+//! The jobs schedules can run, built for an engine, and the schedules themselves.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use knudepunkt_adapters::digital_post::afhentning::{self, Afhentning};
+use knudepunkt_engine::Engine;
+use knudepunkt_engine::route::Diagnostic;
+use knudepunkt_engine::schedule::{self, Job, Schedule};
+
+use crate::setup::Context;
+
+/// Every job this build has.
+pub fn names() -> Vec<String> {
+    vec![afhentning::JOB.to_string()]
+}
+
+/// The schedules of the selected environment (`schedules/*.yaml`).
+pub fn schedules(ctx: &Context) -> Result<Vec<Schedule>, Vec<Diagnostic>> {
+    schedule::load(&ctx.root.join("schedules"), &ctx.environment, &names())
+}
+
+/// The jobs that can run against `engine`; a job that cannot (its endpoint or
+/// certificate is missing from the profile) is left out with its reason.
+pub fn build(engine: &Engine) -> (HashMap<String, Arc<dyn Job>>, Vec<(String, String)>) {
+    let mut jobs: HashMap<String, Arc<dyn Job>> = HashMap::new();
+    let mut missing = Vec::new();
+    match Afhentning::new(engine.clone()) {
+        Ok(a) => {
+            jobs.insert(afhentning::JOB.into(), Arc::new(a));
+        }
+        Err(e) => missing.push((afhentning::JOB.to_string(), e.to_string())),
+    }
+    (jobs, missing)
+}
