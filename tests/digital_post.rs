@@ -547,7 +547,47 @@ async fn inbound_memos_are_journalised_or_inboxed_once(backend: Backend) {
     w.engine.shutdown(workers).await;
 }
 
+/// A status that names the transaction but not the messageUUID still finds its letter.
+async fn a_status_found_by_its_transaction_id(backend: Backend) {
+    let w = world(backend, "dp-transaction", Duration::from_secs(600)).await;
+    let (workers, _, _, id) = a_letter(&w).await;
+    common::expect_state(
+        w.engine.journal(),
+        id,
+        MessageState::Accepted,
+        Duration::from_secs(10),
+    )
+    .await;
+    let transaction =
+        w.engine.journal().get(id).await.unwrap().external_ids["serviceplatformen_transaction_id"]
+            .clone();
+    assert_eq!(transaction, id.to_string());
+    let status = knudepunkt_adapters::digital_post::status::status_message(
+        "not-the-uuid",
+        &transaction,
+        true,
+        None,
+    );
+    let r = reqwest::Client::new()
+        .post(format!("{}{STATUS_PATH}", w.api))
+        .body(status)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    common::expect_state(
+        w.engine.journal(),
+        id,
+        MessageState::Delivered,
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(w.engine.journal().inbox(false).await.unwrap().is_empty());
+    w.engine.shutdown(workers).await;
+}
+
 on_both_backends!(
+    a_status_found_by_its_transaction_id,
     inbound_memos_are_journalised_or_inboxed_once,
     accepted_then_delivered_then_the_deadline,
     recipient_not_found_is_permanent,

@@ -105,11 +105,9 @@ impl Adapter for KombiPostAdapter {
                 };
             }
         };
-        // The same transaction id on every attempt of one message: statuses find it.
-        let transaction = uuid::Uuid::new_v5(
-            &uuid::Uuid::NAMESPACE_OID,
-            d.message_id.to_string().as_bytes(),
-        );
+        // The message's own id, the same on every attempt: a status that names only the
+        // transaction finds its letter by it.
+        let transaction = d.message_id.as_uuid();
         let body = format!(
             "<kombi_request><KombiValgKode>{}</KombiValgKode>{}</kombi_request>",
             quick_xml::escape::escape(kombi_valg),

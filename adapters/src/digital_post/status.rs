@@ -1,6 +1,7 @@
 //! PostStatusBeskedModtag: Beskedfordeler pushes a Digital Post status as a
 //! `ModtagBeskedInput` (a Haendelsesbesked, `beskedfordeler/xsd/Beskedkuvert.xsd`). The
-//! status is matched to its letter by messageUUID (the letter's idempotency key) and
+//! status is matched to its letter by messageUUID (the letter's idempotency key), or by
+//! the transaction id the letter was sent with (its message id), and
 //! the letter is confirmed delivered, or dead with the reason in clear text (and the
 //! case told). The answer is a `ModtagBeskedOutput` with StatusKode 20, or 40 for a
 //! malformed message. The status's own element names are the project's model, see
@@ -12,7 +13,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use knudepunkt_engine::Engine;
+use knudepunkt_engine::{Engine, MessageId};
 
 use super::{ADAPTER, STATUS_PATH};
 use crate::serviceplatformen::security::dom::Document;
@@ -117,6 +118,41 @@ pub fn router(engine: Engine) -> Router {
         .with_state(engine)
 }
 
+/// The letter a status is about: by its messageUUID (the letter's idempotency key on a
+/// Digital Post route), else by the transaction id (the letter's message id).
+async fn letter_of(
+    engine: &Engine,
+    status: &PostStatus,
+) -> Result<Option<MessageId>, knudepunkt_engine::JournalError> {
+    let ours = |route: &str| {
+        engine
+            .routes()
+            .get(route)
+            .is_some_and(|r| r.adapter == ADAPTER)
+    };
+    for route in engine.routes().routes().filter(|r| ours(&r.id)) {
+        if let Some(id) = engine
+            .journal()
+            .find_by_key(&route.id, &status.message_uuid)
+            .await?
+        {
+            return Ok(Some(id));
+        }
+    }
+    let Some(id) = status
+        .transaction
+        .as_deref()
+        .and_then(|t| t.parse::<MessageId>().ok())
+    else {
+        return Ok(None);
+    };
+    match engine.journal().get(id).await {
+        Ok(m) if ours(&m.route) => Ok(Some(id)),
+        Ok(_) | Err(knudepunkt_engine::JournalError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 async fn receive(State(engine): State<Engine>, body: Bytes) -> Response {
     let status = match parse(&body) {
         Ok(s) => s,
@@ -125,22 +161,11 @@ async fn receive(State(engine): State<Engine>, body: Bytes) -> Response {
             return answer(40, Some(&why));
         }
     };
-    let routes: Vec<String> = engine
-        .routes()
-        .routes()
-        .filter(|r| r.adapter == ADAPTER)
-        .map(|r| r.id.clone())
-        .collect();
-    for route in &routes {
-        let found = match engine
-            .journal()
-            .find_by_key(route, &status.message_uuid)
-            .await
-        {
-            Ok(f) => f,
-            Err(e) => return answer(49, Some(&e.to_string())),
-        };
-        let Some(id) = found else { continue };
+    let found = match letter_of(&engine, &status).await {
+        Ok(f) => f,
+        Err(e) => return answer(49, Some(&e.to_string())),
+    };
+    if let Some(id) = found {
         let result = if status.delivered {
             let ids = status
                 .transaction
