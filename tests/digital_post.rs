@@ -30,10 +30,15 @@ struct World {
 }
 
 async fn world(backend: Backend, name: &str, status_delay: Duration) -> World {
+    world_with(backend, name, status_delay, "routes-digital-post").await
+}
+
+/// A world whose routes are `tests/fixtures/<routes>`.
+async fn world_with(backend: Backend, name: &str, status_delay: Duration, routes: &str) -> World {
     let sandbox = common::start_sandbox().await;
     let db = common::fresh_database(backend, name).await;
     let opts = LoadOptions {
-        routes_dir: common::repo().join("tests/fixtures/routes-digital-post"),
+        routes_dir: common::repo().join("tests/fixtures").join(routes),
         mappings_dir: common::repo().join("mappings"),
         environments_dir: common::dev_environment(sandbox.addr),
         environment: "dev".into(),
@@ -586,7 +591,89 @@ async fn a_status_found_by_its_transaction_id(backend: Backend) {
     w.engine.shutdown(workers).await;
 }
 
+/// The same letter through SF1600 PrintService, chosen by the route alone: signed with
+/// the STS's holder-of-key assertion, valid against the SF1600 schema, accepted, then
+/// delivered by its status; "recipient not found" is a SOAP fault and permanent.
+async fn printservice_is_a_route_setting(backend: Backend) {
+    let w = world_with(
+        backend,
+        "dp-sf1600",
+        Duration::from_millis(300),
+        "routes-sf1600",
+    )
+    .await;
+    let (workers, c, case_id, id) = a_letter(&w).await;
+    common::expect_state(
+        w.engine.journal(),
+        id,
+        MessageState::Delivered,
+        Duration::from_secs(10),
+    )
+    .await;
+    let m = w.engine.journal().get(id).await.unwrap();
+    assert_eq!(
+        m.external_ids["memo_message_uuid"],
+        m.idempotency_key.as_str()
+    );
+    notice(&w, &c, &case_id, "letter_dispatched").await;
+    let print = &w.sandbox.handles.print;
+    let stats = print.recorder.stats();
+    assert_eq!((stats.unique, stats.invalid), (1, 0), "{stats:?}");
+    assert_eq!(
+        w.sandbox.handles.digital_post.recorder.stats().raw_requests,
+        0
+    );
+    let xsd = knudepunkt_engine::schema_dir::locate()
+        .unwrap()
+        .path
+        .join("sf1600/PrintServiceMsg.xsd");
+    for r in print.recorder.received(10) {
+        knudepunkt_engine::transform::xsd::validate(&xsd, r.body.as_bytes()).unwrap();
+        // The schema is really applied (SF1600 spreads its namespaces over many files).
+        let wrong = r.body.replace(">A</", ">X</");
+        let e = knudepunkt_engine::transform::xsd::validate(&xsd, wrong.as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("Kanalvalg"), "{e}");
+    }
+    // A recipient the service does not know: permanent, no retry.
+    w.sandbox
+        .handles
+        .digital_post
+        .unknown_recipient("0101901234");
+    let case2 = open_case(&c, false).await;
+    decide(&c, &case2).await;
+    let until = Instant::now() + Duration::from_secs(10);
+    let dead = loop {
+        let dead = w
+            .engine
+            .journal()
+            .list(&knudepunkt_engine::journal::ListFilter {
+                route: Some(ROUTE.into()),
+                state: Some(MessageState::Dead),
+                correlation_id: Some(case2.clone()),
+                limit: 1,
+            })
+            .await
+            .unwrap();
+        if let Some(m) = dead.into_iter().next() {
+            break m;
+        }
+        assert!(Instant::now() < until, "the letter did not die");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(dead.attempts, 1);
+    assert!(
+        dead.last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("Modtager findes ikke"),
+        "{:?}",
+        dead.last_error
+    );
+    w.engine.shutdown(workers).await;
+}
+
 on_both_backends!(
+    printservice_is_a_route_setting,
     a_status_found_by_its_transaction_id,
     inbound_memos_are_journalised_or_inboxed_once,
     accepted_then_delivered_then_the_deadline,

@@ -28,6 +28,10 @@ fn with_serviceplatformen(
     let mut r = AdapterRegistry::new();
     r.register(Arc::new(generic_http::HttpAdapter::new()));
     r.register(Arc::new(digital_post::client::KombiPostAdapter::new(
+        sts.clone(),
+        cvr.clone(),
+    )));
+    r.register(Arc::new(digital_post::print::PrintServiceAdapter::new(
         sts, cvr,
     )));
     r

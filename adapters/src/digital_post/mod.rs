@@ -7,6 +7,8 @@ pub mod afhentning;
 pub mod client;
 pub mod mailbox;
 pub mod memo;
+pub mod print;
+pub mod print_simulator;
 pub mod simulator;
 pub mod status;
 

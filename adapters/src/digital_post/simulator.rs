@@ -93,6 +93,15 @@ impl KombiPostSimulator {
             .insert(id.to_string());
     }
 
+    /// Whether Digital Post knows no such recipient.
+    pub(crate) fn is_unknown(&self, recipient: &str) -> bool {
+        self.settings
+            .read()
+            .expect("kombipost")
+            .unknown_recipients
+            .contains(recipient)
+    }
+
     pub fn set_max_bytes(&self, max: usize) {
         self.settings.write().expect("kombipost").max_bytes = max;
     }
@@ -107,7 +116,7 @@ impl KombiPostSimulator {
             )
     }
 
-    fn push_status(&self, uuid: String, transaction: String, recipient: String) {
+    pub(crate) fn push_status(&self, uuid: String, transaction: String, recipient: String) {
         let (url, delay, failing) = {
             let s = self.settings.read().expect("kombipost");
             (
@@ -259,13 +268,7 @@ async fn kombi(State(sim): State<KombiPostSimulator>, headers: HeaderMap, body: 
         );
     };
     let recipient = text_of(&doc, "recipientID").unwrap_or_default();
-    if sim
-        .settings
-        .read()
-        .expect("kombipost")
-        .unknown_recipients
-        .contains(&recipient)
-    {
+    if sim.is_unknown(&recipient) {
         return error(
             StatusCode::BAD_REQUEST,
             "RECIPIENT_NOT_FOUND",

@@ -128,7 +128,7 @@ async fn letter_of(
         engine
             .routes()
             .get(route)
-            .is_some_and(|r| r.adapter == ADAPTER)
+            .is_some_and(|r| r.adapter == ADAPTER || r.adapter == super::print::ADAPTER)
     };
     for route in engine.routes().routes().filter(|r| ours(&r.id)) {
         if let Some(id) = engine

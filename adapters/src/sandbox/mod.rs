@@ -42,11 +42,19 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
     let digital_post =
         crate::digital_post::simulator::KombiPostSimulator::new(sts.clone(), memo.clone());
     let mailbox = crate::digital_post::mailbox::MailboxSimulator::new(sts.clone(), memo);
+    let print = crate::digital_post::print_simulator::PrintServiceSimulator::new(
+        sts.clone(),
+        knudepunkt_engine::schema_dir::locate()
+            .map(|d| d.path.join("sf1600/PrintServiceMsg.xsd"))
+            .filter(|p| p.is_file()),
+        digital_post.clone(),
+    );
     let router = Router::new()
         .nest("/generic", generic.router())
         .merge(sts.router())
         .merge(digital_post.router())
-        .merge(mailbox.router());
+        .merge(mailbox.router())
+        .merge(print.router());
     (
         router,
         SandboxHandles {
@@ -54,6 +62,7 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
             sts,
             digital_post,
             mailbox,
+            print,
         },
     )
 }
@@ -65,6 +74,7 @@ pub struct SandboxHandles {
     pub sts: crate::sts::simulator::StsSimulator,
     pub digital_post: crate::digital_post::simulator::KombiPostSimulator,
     pub mailbox: crate::digital_post::mailbox::MailboxSimulator,
+    pub print: crate::digital_post::print_simulator::PrintServiceSimulator,
 }
 
 /// Serves `router` on `addr` until the task is dropped; returns the bound address.

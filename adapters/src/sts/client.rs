@@ -97,6 +97,11 @@ impl StsClient {
         })
     }
 
+    /// The holder-of-key credential: what service calls are signed with.
+    pub fn credential(&self) -> &Arc<Credential> {
+        &self.credential
+    }
+
     /// The HTTP client with this environment's identity and trust store, for the
     /// services the tokens are for (mTLS with the same certificate).
     pub fn http_client(&self) -> reqwest::Client {

@@ -195,7 +195,8 @@ mod tests {
     fn an_included_text_is_encoded_as_written_not_escaped() {
         let mut tera = crate::transform::new_tera();
         // Included into an escaping template, a text says `safe` to be taken as written.
-        tera.add_raw_template("t/text.txt.tera", "{{ x | safe }}").unwrap();
+        tera.add_raw_template("t/text.txt.tera", "{{ x | safe }}")
+            .unwrap();
         tera.add_raw_template(
             "t/p.xml.tera",
             "<a>{% filter base64_encode %}{% include \"t/text.txt.tera\" %}{% endfilter %}</a>",
@@ -205,7 +206,9 @@ mod tests {
         let out = tera.render("t/p.xml.tera", &ctx).unwrap();
         use base64::Engine as _;
         let inner = out.trim_start_matches("<a>").trim_end_matches("</a>");
-        let decoded = base64::engine::general_purpose::STANDARD.decode(inner).unwrap();
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(inner)
+            .unwrap();
         assert_eq!(String::from_utf8(decoded).unwrap(), "a & <b>");
     }
 }

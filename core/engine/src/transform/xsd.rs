@@ -48,10 +48,31 @@ fn compile(path: &Path) -> Result<SchemaValidationContext, XsdError> {
         });
     }
     let mut parser = SchemaParserContext::from_file(&display);
-    SchemaValidationContext::from_parser(&mut parser).map_err(|errors| XsdError::Schema {
-        path: display,
-        message: join_errors(&errors),
-    })
+    match SchemaValidationContext::from_parser(&mut parser) {
+        Ok(ctx) => Ok(ctx),
+        // One namespace spread over many files: compile a merged working copy.
+        Err(errors)
+            if errors.iter().any(|e| {
+                e.message
+                    .as_deref()
+                    .is_some_and(|m| m.contains("Skipping import"))
+            }) =>
+        {
+            let merged = super::xsd_merge::merged(path).map_err(|e| XsdError::Schema {
+                path: display.clone(),
+                message: format!("merging its namespaces: {e}"),
+            })?;
+            let mut parser = SchemaParserContext::from_file(&merged.main.display().to_string());
+            SchemaValidationContext::from_parser(&mut parser).map_err(|errors| XsdError::Schema {
+                path: display,
+                message: join_errors(&errors),
+            })
+        }
+        Err(errors) => Err(XsdError::Schema {
+            path: display,
+            message: join_errors(&errors),
+        }),
+    }
 }
 
 /// Checks that the schema at `path` compiles.
