@@ -1,12 +1,11 @@
 //! The jobs schedules can run, built for an engine, and the schedules themselves.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use knudepunkt_adapters::digital_post::afhentning::{self, Afhentning};
 use knudepunkt_engine::Engine;
 use knudepunkt_engine::route::Diagnostic;
-use knudepunkt_engine::schedule::{self, Job, Schedule};
+use knudepunkt_engine::schedule::{self, Jobs, Schedule};
 
 use crate::setup::Context;
 
@@ -22,8 +21,8 @@ pub fn schedules(ctx: &Context) -> Result<Vec<Schedule>, Vec<Diagnostic>> {
 
 /// The jobs that can run against `engine`; a job that cannot (its endpoint or
 /// certificate is missing from the profile) is left out with its reason.
-pub fn build(engine: &Engine) -> (HashMap<String, Arc<dyn Job>>, Vec<(String, String)>) {
-    let mut jobs: HashMap<String, Arc<dyn Job>> = HashMap::new();
+pub fn build(engine: &Engine) -> (Jobs, Vec<(String, String)>) {
+    let mut jobs = Jobs::new();
     let mut missing = Vec::new();
     match Afhentning::new(engine.clone()) {
         Ok(a) => {

@@ -126,30 +126,10 @@ impl MailboxSimulator {
             )
             .with_state(self.clone())
     }
-
-    fn authorised(&self, headers: &HeaderMap) -> Result<(), Response> {
-        match headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Holder-of-key "))
-        {
-            None => Err(error(
-                StatusCode::UNAUTHORIZED,
-                "TOKEN_MISSING",
-                "Holder-of-key access token mangler",
-            )),
-            Some(t) if !self.sts.access_token_valid(t.trim()) => Err(error(
-                StatusCode::UNAUTHORIZED,
-                "TOKEN_EXPIRED",
-                "Adgangstoken er udløbet eller ukendt",
-            )),
-            Some(_) => Ok(()),
-        }
-    }
 }
 
 async fn list(State(m): State<MailboxSimulator>, headers: HeaderMap) -> Response {
-    if let Err(refused) = m.authorised(&headers) {
+    if let Some(refused) = m.sts.refuse_access_token(&headers) {
         return refused;
     }
     let memos: Vec<Waiting> = m.lock().memos.values().map(|(w, _)| w.clone()).collect();
@@ -161,7 +141,7 @@ async fn fetch(
     Path(uuid): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(refused) = m.authorised(&headers) {
+    if let Some(refused) = m.sts.refuse_access_token(&headers) {
         return refused;
     }
     let mut s = m.lock();
@@ -186,7 +166,7 @@ async fn acknowledge(
     Path(uuid): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(refused) = m.authorised(&headers) {
+    if let Some(refused) = m.sts.refuse_access_token(&headers) {
         return refused;
     }
     let mut s = m.lock();

@@ -95,14 +95,13 @@ pub fn parse(xml: &[u8]) -> Result<ReceivedMemo, MemoError> {
                 }
                 path.push(local);
             }
-            Event::End(_) => {
+            Event::End(_)
                 if path.pop().as_deref() == Some("File")
                     && path
                         .iter()
-                        .any(|p| p == "MainDocument" || p == "AdditionalDocument")
-                {
-                    memo.files.push(std::mem::take(&mut file));
-                }
+                        .any(|p| p == "MainDocument" || p == "AdditionalDocument") =>
+            {
+                memo.files.push(std::mem::take(&mut file));
             }
             Event::Text(t) => {
                 let text = t

@@ -164,26 +164,8 @@ async fn kombi(State(sim): State<KombiPostSimulator>, headers: HeaderMap, body: 
     if let Some(faulty) = faults::arrive(&sim.recorder, &sim.faults).await {
         return faulty;
     }
-    let token = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Holder-of-key "));
-    match token {
-        None => {
-            return error(
-                StatusCode::UNAUTHORIZED,
-                "TOKEN_MISSING",
-                "Holder-of-key access token mangler",
-            );
-        }
-        Some(t) if !sim.sts.access_token_valid(t.trim()) => {
-            return error(
-                StatusCode::UNAUTHORIZED,
-                "TOKEN_EXPIRED",
-                "Adgangstoken er udløbet eller ukendt",
-            );
-        }
-        Some(_) => {}
+    if let Some(refused) = sim.sts.refuse_access_token(&headers) {
+        return refused;
     }
     let transaction = headers
         .get("x-transaktionsid")

@@ -158,6 +158,35 @@ impl StsSimulator {
     }
 
     /// Lets every access token expire now (to test a service's 401).
+    /// How a REST service of Serviceplatformen refuses a request without a valid
+    /// Holder-of-key access token (its JSON error body); `None` lets it through.
+    pub fn refuse_access_token(
+        &self,
+        headers: &axum::http::HeaderMap,
+    ) -> Option<axum::response::Response> {
+        use axum::response::IntoResponse;
+        let refuse = |code: &str, message: &str| {
+            Some(
+                (
+                    axum::http::StatusCode::UNAUTHORIZED,
+                    axum::Json(serde_json::json!({"errorCode": code, "errorMessage": message})),
+                )
+                    .into_response(),
+            )
+        };
+        match headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Holder-of-key "))
+        {
+            None => refuse("TOKEN_MISSING", "Holder-of-key access token mangler"),
+            Some(t) if !self.access_token_valid(t.trim()) => {
+                refuse("TOKEN_EXPIRED", "Adgangstoken er udløbet eller ukendt")
+            }
+            Some(_) => None,
+        }
+    }
+
     pub fn expire_access_tokens(&self) {
         self.inner.valid_tokens.write().expect("sts").clear();
     }

@@ -210,13 +210,12 @@ pub trait Job: Send + Sync {
     async fn run(&self, progress: &dyn Progress) -> Result<serde_json::Value, String>;
 }
 
+/// The jobs a build has, by name.
+pub type Jobs = HashMap<String, Arc<dyn Job>>;
+
 /// Runs every schedule until `shutdown` turns true. A job still running when its next
 /// fire time comes is not started twice.
-pub async fn run(
-    schedules: Vec<Schedule>,
-    jobs: HashMap<String, Arc<dyn Job>>,
-    shutdown: watch::Receiver<bool>,
-) {
+pub async fn run(schedules: Vec<Schedule>, jobs: Jobs, shutdown: watch::Receiver<bool>) {
     let mut tasks = Vec::new();
     for s in schedules {
         let Some(job) = jobs.get(&s.job).cloned() else {
