@@ -105,22 +105,25 @@ async fn decide(c: &common::case::As, case_id: &str) -> Value {
     d
 }
 
+/// The messages of `route`, newest first.
+async fn messages_of(w: &World, route: &str) -> Vec<knudepunkt_engine::message::JournalMessage> {
+    w.engine
+        .journal()
+        .list(&knudepunkt_engine::journal::ListFilter {
+            route: Some(route.into()),
+            state: None,
+            correlation_id: None,
+            limit: 100,
+        })
+        .await
+        .unwrap()
+}
+
 /// The letter's message id in the journal.
 async fn letter(w: &World) -> knudepunkt_engine::MessageId {
     let until = Instant::now() + Duration::from_secs(10);
     loop {
-        let list = w
-            .engine
-            .journal()
-            .list(&knudepunkt_engine::journal::ListFilter {
-                route: Some(ROUTE.into()),
-                state: None,
-                correlation_id: None,
-                limit: 10,
-            })
-            .await
-            .unwrap();
-        if let Some(m) = list.first() {
+        if let Some(m) = messages_of(w, ROUTE).await.first() {
             return m.id;
         }
         assert!(Instant::now() < until, "no letter was journaled");
@@ -392,17 +395,7 @@ async fn settled(
 ) -> Vec<knudepunkt_engine::message::JournalMessage> {
     let until = Instant::now() + Duration::from_secs(20);
     loop {
-        let list = w
-            .engine
-            .journal()
-            .list(&knudepunkt_engine::journal::ListFilter {
-                route: Some(route.into()),
-                state: None,
-                correlation_id: None,
-                limit: 100,
-            })
-            .await
-            .unwrap();
+        let list = messages_of(w, route).await;
         if list.len() == count && list.iter().all(|m| m.state.is_terminal()) {
             return list;
         }

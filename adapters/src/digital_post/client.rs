@@ -60,30 +60,20 @@ impl Adapter for KombiPostAdapter {
     }
 
     async fn deliver(&self, d: &Delivery<'_>) -> DeliveryOutcome {
-        let sts = match &self.sts {
+        let super::Sending {
+            sts,
+            entity,
+            confirm_within,
+        } = match super::sending(&self.sts, d) {
             Ok(s) => s,
-            Err(why) => {
-                return DeliveryOutcome::Transient {
-                    error: format!("no access to Serviceplatformen: {why}"),
-                    retry_after: None,
-                };
-            }
+            Err(outcome) => return outcome,
         };
-        let Some(entity) = d.endpoint.entity_id.as_deref() else {
-            return DeliveryOutcome::Permanent {
-                error: format!("endpoint {} names no entity_id", d.endpoint.name),
-                reply: None,
-            };
-        };
-        let options = &d.route.adapter_options;
-        let kombi_valg = options
+        let kombi_valg = d
+            .route
+            .adapter_options
             .get("kombi_valg")
             .map(String::as_str)
             .unwrap_or("Automatisk Valg");
-        let confirm_within = options
-            .get("status_within")
-            .and_then(|s| humantime::parse_duration(s).ok())
-            .unwrap_or(Duration::from_secs(48 * 3600));
         let Ok(memo) = std::str::from_utf8(d.payload) else {
             return DeliveryOutcome::Permanent {
                 error: "the MeMo message is not UTF-8".into(),

@@ -82,27 +82,14 @@ impl Adapter for PrintServiceAdapter {
     }
 
     async fn deliver(&self, d: &Delivery<'_>) -> DeliveryOutcome {
-        let sts = match &self.sts {
+        let super::Sending {
+            sts,
+            entity,
+            confirm_within,
+        } = match super::sending(&self.sts, d) {
             Ok(s) => s,
-            Err(why) => {
-                return DeliveryOutcome::Transient {
-                    error: format!("no access to Serviceplatformen: {why}"),
-                    retry_after: None,
-                };
-            }
+            Err(outcome) => return outcome,
         };
-        let Some(entity) = d.endpoint.entity_id.as_deref() else {
-            return DeliveryOutcome::Permanent {
-                error: format!("endpoint {} names no entity_id", d.endpoint.name),
-                reply: None,
-            };
-        };
-        let confirm_within = d
-            .route
-            .adapter_options
-            .get("status_within")
-            .and_then(|s| humantime::parse_duration(s).ok())
-            .unwrap_or(Duration::from_secs(48 * 3600));
         let request = match std::str::from_utf8(d.payload)
             .map_err(|_| "not UTF-8".to_string())
             .and_then(|t| {

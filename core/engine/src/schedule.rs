@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 use tokio::sync::watch;
 
-use crate::route::{Diagnostic, plain_message};
+use crate::route::Diagnostic;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -110,16 +110,7 @@ pub fn load(
         let parsed: ScheduleFile = match serde_saphyr::from_str(&text) {
             Ok(p) => p,
             Err(e) => {
-                let (line, column) = e
-                    .location()
-                    .map(|l| (l.line(), l.column()))
-                    .unwrap_or((1, 0));
-                diags.push(Diagnostic {
-                    file: file.display().to_string(),
-                    line,
-                    column,
-                    message: plain_message(&e),
-                });
+                diags.push(crate::route::yaml_diagnostic(&file, &e));
                 continue;
             }
         };

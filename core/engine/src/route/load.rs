@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::config::{RouteConfig, RouteFile, SourceConfig};
-use super::{Diagnostic, Route, RouteSet, examples, expr_name, plain_message};
+use super::{Diagnostic, Route, RouteSet, examples, expr_name};
 use crate::environment::{ENVIRONMENTS, Environment};
 use crate::schema_dir::SchemaDir;
 use crate::transform::{self, error_chain};
@@ -127,16 +127,7 @@ impl RouteSet {
             let parsed: RouteFile = match serde_saphyr::from_str(&text) {
                 Ok(p) => p,
                 Err(e) => {
-                    let (line, column) = e
-                        .location()
-                        .map(|l| (l.line(), l.column()))
-                        .unwrap_or((1, 0));
-                    cx.diags.push(Diagnostic {
-                        file: file.display().to_string(),
-                        line,
-                        column,
-                        message: plain_message(&e),
-                    });
+                    cx.diags.push(super::yaml_diagnostic(&file, &e));
                     continue;
                 }
             };

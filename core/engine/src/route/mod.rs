@@ -46,6 +46,20 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// A YAML file that does not read as its type, where serde-saphyr says.
+pub(crate) fn yaml_diagnostic(file: &std::path::Path, e: &serde_saphyr::Error) -> Diagnostic {
+    let (line, column) = e
+        .location()
+        .map(|l| (l.line(), l.column()))
+        .unwrap_or((1, 0));
+    Diagnostic {
+        file: file.display().to_string(),
+        line,
+        column,
+        message: plain_message(e),
+    }
+}
+
 /// serde-saphyr's message without the location it also carries (we print our own).
 pub fn plain_message(e: &serde_saphyr::Error) -> String {
     let text = e.to_string();
