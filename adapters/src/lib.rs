@@ -25,14 +25,14 @@ fn with_serviceplatformen(
     sts: Result<Arc<sts::client::StsClient>, String>,
     cvr: String,
 ) -> AdapterRegistry {
+    let access = digital_post::Access::new(sts, cvr);
     let mut r = AdapterRegistry::new();
     r.register(Arc::new(generic_http::HttpAdapter::new()));
     r.register(Arc::new(digital_post::client::KombiPostAdapter::new(
-        sts.clone(),
-        cvr.clone(),
+        access.clone(),
     )));
     r.register(Arc::new(digital_post::print::PrintServiceAdapter::new(
-        sts, cvr,
+        access,
     )));
     r
 }

@@ -6,7 +6,6 @@
 //! Route options (`deliver.options`): `kombi_valg`, `status_within` (how long to wait for
 //! the status, default 48h).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,26 +13,16 @@ use knudepunkt_engine::{Adapter, Delivery, DeliveryOutcome, Reply};
 
 use super::{ADAPTER, MESSAGE_UUID, TRANSACTION_ID};
 use crate::generic_http::client::retry_after;
-use crate::sts::client::StsClient;
 
 pub const KOMBI_VALG: [&str; 4] = ["Digital Post", "Fysisk Post", "NemSMS", "Automatisk Valg"];
 
 pub struct KombiPostAdapter {
-    /// The STS client of this environment's Serviceplatformen profile, or why there is none.
-    sts: Result<Arc<StsClient>, String>,
-    cvr: String,
-    /// One client for every letter: building one loads the trust store.
-    http: reqwest::Client,
+    access: super::Access,
 }
 
 impl KombiPostAdapter {
-    pub fn new(sts: Result<Arc<StsClient>, String>, cvr: String) -> Self {
-        let http = sts
-            .as_ref()
-            .ok()
-            .map(|s| s.http_client())
-            .unwrap_or_default();
-        KombiPostAdapter { sts, cvr, http }
+    pub fn new(access: super::Access) -> Self {
+        KombiPostAdapter { access }
     }
 }
 
@@ -62,9 +51,11 @@ impl Adapter for KombiPostAdapter {
     async fn deliver(&self, d: &Delivery<'_>) -> DeliveryOutcome {
         let super::Sending {
             sts,
+            cvr,
+            http,
             entity,
             confirm_within,
-        } = match super::sending(&self.sts, d) {
+        } = match self.access.sending(d) {
             Ok(s) => s,
             Err(outcome) => return outcome,
         };
@@ -86,7 +77,7 @@ impl Adapter for KombiPostAdapter {
                 reply: None,
             };
         };
-        let token = match sts.access_token(entity, &self.cvr).await {
+        let token = match sts.access_token(entity, cvr).await {
             Ok(t) => t,
             Err(e) => {
                 return DeliveryOutcome::Transient {
@@ -103,8 +94,7 @@ impl Adapter for KombiPostAdapter {
             quick_xml::escape::escape(kombi_valg),
             super::without_declaration(memo)
         );
-        let resp = self
-            .http
+        let resp = http
             .post(&d.endpoint.url)
             .timeout(d.endpoint.timeout)
             .header(reqwest::header::AUTHORIZATION, token.header())
@@ -155,7 +145,7 @@ impl Adapter for KombiPostAdapter {
             },
             401 => {
                 // The token expired or was revoked: buy a new one for the next attempt.
-                sts.invalidate_access_token(entity, &self.cvr);
+                sts.invalidate_access_token(entity, cvr);
                 DeliveryOutcome::Transient {
                     error: format!(
                         "KombiPostAfsend refused the access token: {}",

@@ -5,7 +5,6 @@
 //! comes through Beskedfordeler as for SF1601, found by AfsendelseIdentifikator (the
 //! route's idempotency key) or the transaction id.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,7 +13,7 @@ use knudepunkt_engine::{Adapter, Delivery, DeliveryOutcome, Reply};
 use super::{MESSAGE_UUID, TRANSACTION_ID};
 use crate::serviceplatformen::idws::{self, ServiceCall};
 use crate::serviceplatformen::security::dom::Document;
-use crate::sts::client::{Attempt, StsClient};
+use crate::sts::client::Attempt;
 
 pub const ADAPTER: &str = "printservice";
 /// Where the sandbox serves PrintService.
@@ -35,15 +34,8 @@ pub fn afsendelse_id(doc: &Document) -> Option<String> {
 /// A SOAP fault's code and text, if the body is one.
 pub fn fault_of(body: &str) -> Option<(String, String)> {
     let doc = Document::parse(body).ok()?;
-    let text = |local: &str| {
-        doc.paths()
-            .into_iter()
-            .filter_map(|p| doc.at(&p))
-            .find(|e| e.local == local)
-            .map(|e| e.text().trim().to_string())
-    };
-    let code = text("faultcode")?;
-    Some((code, text("faultstring").unwrap_or_default()))
+    let code = doc.text_of("faultcode")?;
+    Some((code, doc.text_of("faultstring").unwrap_or_default()))
 }
 
 /// A delivery that ended before the call (no token): transient, the STS may come back.
@@ -59,19 +51,12 @@ impl From<crate::sts::StsError> for NoCall {
 }
 
 pub struct PrintServiceAdapter {
-    sts: Result<Arc<StsClient>, String>,
-    cvr: String,
-    http: reqwest::Client,
+    access: super::Access,
 }
 
 impl PrintServiceAdapter {
-    pub fn new(sts: Result<Arc<StsClient>, String>, cvr: String) -> Self {
-        let http = sts
-            .as_ref()
-            .ok()
-            .map(|s| s.http_client())
-            .unwrap_or_default();
-        PrintServiceAdapter { sts, cvr, http }
+    pub fn new(access: super::Access) -> Self {
+        PrintServiceAdapter { access }
     }
 }
 
@@ -84,13 +69,15 @@ impl Adapter for PrintServiceAdapter {
     async fn deliver(&self, d: &Delivery<'_>) -> DeliveryOutcome {
         let super::Sending {
             sts,
+            cvr,
+            http,
             entity,
             confirm_within,
-        } = match super::sending(&self.sts, d) {
+        } = match self.access.sending(d) {
             Ok(s) => s,
             Err(outcome) => return outcome,
         };
-        let request = match std::str::from_utf8(d.payload)
+        let (body, afsendelse) = match std::str::from_utf8(d.payload)
             .map_err(|_| "not UTF-8".to_string())
             .and_then(|t| {
                 Document::parse(t)
@@ -113,10 +100,9 @@ impl Adapter for PrintServiceAdapter {
                 };
             }
         };
-        let (body, afsendelse) = request;
         let transaction = d.message_id.as_uuid();
         let result = sts
-            .with_saml_token(entity, &self.cvr, |token| {
+            .with_saml_token(entity, cvr, |token| {
                 let (body, afsendelse) = (body.clone(), afsendelse.clone());
                 async move {
                     let call = ServiceCall {
@@ -135,8 +121,7 @@ impl Adapter for PrintServiceAdapter {
                             }));
                         }
                     };
-                    let sent = self
-                        .http
+                    let sent = http
                         .post(&d.endpoint.url)
                         .timeout(d.endpoint.timeout)
                         .header("content-type", "text/xml; charset=utf-8")

@@ -124,15 +124,9 @@ async fn afsend_brev(State(sim): State<PrintServiceSimulator>, body: Bytes) -> R
         sim.recorder.count_invalid();
         return fault("Client", "AfsendelseIdentifikator mangler");
     };
-    let recipient = ["CPRnummerIdentifikator", "CVRnummerIdentifikator"]
-        .iter()
-        .find_map(|local| {
-            doc.paths()
-                .into_iter()
-                .filter_map(|p| doc.at(&p))
-                .find(|e| e.local == *local)
-                .map(|e| e.text().trim().to_string())
-        })
+    let recipient = doc
+        .text_of("CPRnummerIdentifikator")
+        .or_else(|| doc.text_of("CVRnummerIdentifikator"))
         .unwrap_or_default();
     if sim.digital_post.is_unknown(&recipient) {
         return fault("Client", "Modtager findes ikke");

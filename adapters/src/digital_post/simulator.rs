@@ -152,14 +152,6 @@ impl KombiPostSimulator {
     }
 }
 
-fn text_of(doc: &crate::serviceplatformen::security::dom::Document, local: &str) -> Option<String> {
-    doc.paths()
-        .into_iter()
-        .filter_map(|p| doc.at(&p))
-        .find(|e| e.local == local)
-        .map(|e| e.text().trim().to_string())
-}
-
 async fn kombi(State(sim): State<KombiPostSimulator>, headers: HeaderMap, body: Bytes) -> Response {
     if let Some(faulty) = faults::arrive(&sim.recorder, &sim.faults).await {
         return faulty;
@@ -208,7 +200,7 @@ async fn kombi(State(sim): State<KombiPostSimulator>, headers: HeaderMap, body: 
             );
         }
     };
-    let valg = text_of(&doc, "KombiValgKode").unwrap_or_default();
+    let valg = doc.text_of("KombiValgKode").unwrap_or_default();
     if !super::client::KOMBI_VALG.contains(&valg.as_str()) {
         sim.recorder.count_invalid();
         return error(
@@ -249,7 +241,7 @@ async fn kombi(State(sim): State<KombiPostSimulator>, headers: HeaderMap, body: 
             "messageUUID mangler",
         );
     };
-    let recipient = text_of(&doc, "recipientID").unwrap_or_default();
+    let recipient = doc.text_of("recipientID").unwrap_or_default();
     if sim.is_unknown(&recipient) {
         return error(
             StatusCode::BAD_REQUEST,

@@ -397,6 +397,15 @@ impl Document {
         out
     }
 
+    /// The trimmed text of the first element named `local`, in any namespace.
+    pub fn text_of(&self, local: &str) -> Option<String> {
+        self.paths()
+            .into_iter()
+            .filter_map(|p| self.at(&p))
+            .find(|e| e.local == local)
+            .map(|e| e.text().trim().to_string())
+    }
+
     /// The elements named `local` in namespace `uri`, in document order.
     pub fn find(&self, uri: &str, local: &str) -> Vec<Path> {
         fn walk<'a>(
