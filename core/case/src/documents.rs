@@ -143,7 +143,7 @@ impl CaseCore {
             created_by: ctx.actor.user_id.clone(),
             created_at: now,
         };
-        insert(&mut tx, &doc, &content).await?;
+        insert(&mut tx, &doc, &content, None).await?;
         audit::allowed(
             &mut tx,
             ctx,
@@ -213,13 +213,16 @@ impl CaseCore {
     }
 }
 
+/// Writes a document; `external_ref` is the id of what it came in as (a mail's id and
+/// the file's number), unique, so that it is journalised once.
 pub(crate) async fn insert(
     conn: &mut AnyConnection,
     doc: &DocumentInfo,
     content: &[u8],
+    external_ref: Option<&str>,
 ) -> CaseResult<()> {
     sqlx::query(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO documents ({INFO_COLUMNS}, content) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        "INSERT INTO documents ({INFO_COLUMNS}, content, external_ref) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
     )))
     .bind(&doc.id)
     .bind(&doc.case_id)
@@ -233,6 +236,7 @@ pub(crate) async fn insert(
     .bind(&doc.created_by)
     .bind(doc.created_at)
     .bind(content.to_vec())
+    .bind(external_ref)
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -262,12 +262,8 @@ impl CaseCore {
                 created_by: ACTOR.into(),
                 created_at: now,
             };
-            documents::insert(&mut tx, &doc, content).await?;
-            sqlx::query("UPDATE documents SET external_ref = $1 WHERE id = $2")
-                .bind(format!("{}#{}", mail.external_id, i + 1))
-                .bind(&doc.id)
-                .execute(&mut *tx)
-                .await?;
+            let external_ref = format!("{}#{}", mail.external_id, i + 1);
+            documents::insert(&mut tx, &doc, content, Some(&external_ref)).await?;
             audit::append(
                 &mut tx,
                 &AuditEntry {
