@@ -119,14 +119,21 @@ async fn messages_of(w: &World, route: &str) -> Vec<knudepunkt_engine::message::
         .unwrap()
 }
 
-/// The letter's message id in the journal.
-async fn letter(w: &World) -> knudepunkt_engine::MessageId {
+/// The message id of the letter journaled for `case_id`.
+async fn letter_of(w: &World, case_id: &str) -> knudepunkt_engine::MessageId {
     let until = Instant::now() + Duration::from_secs(10);
     loop {
-        if let Some(m) = messages_of(w, ROUTE).await.first() {
+        let letters = messages_of(w, ROUTE).await;
+        if let Some(m) = letters
+            .iter()
+            .find(|m| m.correlation_id.as_deref() == Some(case_id))
+        {
             return m.id;
         }
-        assert!(Instant::now() < until, "no letter was journaled");
+        assert!(
+            Instant::now() < until,
+            "no letter was journaled for {case_id}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -144,7 +151,7 @@ async fn a_letter(
     let c = client(w);
     let case_id = open_case(&c, false).await;
     decide(&c, &case_id).await;
-    let id = letter(w).await;
+    let id = letter_of(w, &case_id).await;
     (workers, c, case_id, id)
 }
 
@@ -634,25 +641,15 @@ async fn printservice_is_a_route_setting(backend: Backend) {
         .unknown_recipient("0101901234");
     let case2 = open_case(&c, false).await;
     decide(&c, &case2).await;
-    let until = Instant::now() + Duration::from_secs(10);
-    let dead = loop {
-        let dead = w
-            .engine
-            .journal()
-            .list(&knudepunkt_engine::journal::ListFilter {
-                route: Some(ROUTE.into()),
-                state: Some(MessageState::Dead),
-                correlation_id: Some(case2.clone()),
-                limit: 1,
-            })
-            .await
-            .unwrap();
-        if let Some(m) = dead.into_iter().next() {
-            break m;
-        }
-        assert!(Instant::now() < until, "the letter did not die");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let second = letter_of(&w, &case2).await;
+    common::expect_state(
+        w.engine.journal(),
+        second,
+        MessageState::Dead,
+        Duration::from_secs(10),
+    )
+    .await;
+    let dead = w.engine.journal().get(second).await.unwrap();
     assert_eq!(dead.attempts, 1);
     assert!(
         dead.last_error
