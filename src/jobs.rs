@@ -19,6 +19,16 @@ pub fn schedules(ctx: &Context) -> Result<Vec<Schedule>, Vec<Diagnostic>> {
     schedule::load(&ctx.root.join("schedules"), &ctx.environment, &names())
 }
 
+/// The schedules, or an error after printing every problem with its file and line.
+pub fn schedules_checked(ctx: &Context) -> anyhow::Result<Vec<Schedule>> {
+    schedules(ctx).map_err(|diags| {
+        for d in &diags {
+            eprintln!("{d}");
+        }
+        anyhow::anyhow!("{} problem(s) in the schedules", diags.len())
+    })
+}
+
 /// The jobs that can run against `engine`; a job that cannot (its endpoint or
 /// certificate is missing from the profile) is left out with its reason.
 pub fn build(engine: &Engine) -> (Jobs, Vec<(String, String)>) {

@@ -46,20 +46,8 @@ impl Progress for Terminal {
     }
 }
 
-fn load(ctx: &Context) -> anyhow::Result<Vec<knudepunkt_engine::schedule::Schedule>> {
-    match crate::jobs::schedules(ctx) {
-        Ok(s) => Ok(s),
-        Err(diags) => {
-            for d in &diags {
-                eprintln!("{d}");
-            }
-            bail!("{} problem(s) in the schedules", diags.len())
-        }
-    }
-}
-
 pub async fn run(ctx: &Context, cmd: ScheduleCommand) -> anyhow::Result<ExitCode> {
-    let schedules = load(ctx)?;
+    let schedules = crate::jobs::schedules_checked(ctx)?;
     match cmd {
         ScheduleCommand::List => {
             let now = chrono::Utc::now();

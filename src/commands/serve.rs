@@ -21,15 +21,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let addr = listener.local_addr()?;
     let core = ctx.case_core(&engine).await?;
     let auth = ctx.authenticator()?;
-    let schedules = match crate::jobs::schedules(ctx) {
-        Ok(s) => s,
-        Err(diags) => {
-            for d in &diags {
-                eprintln!("{d}");
-            }
-            anyhow::bail!("{} problem(s) in the schedules", diags.len());
-        }
-    };
+    let schedules = crate::jobs::schedules_checked(ctx)?;
     let (jobs, missing) = crate::jobs::build(&engine);
     for (job, why) in &missing {
         tracing::warn!(job = %job, reason = %why, "a job cannot run in this environment");
