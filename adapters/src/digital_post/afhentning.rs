@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use knudepunkt_engine::schedule::{Job, Progress};
-use knudepunkt_engine::{Engine, Environment, Outbound, Submitted};
+use knudepunkt_engine::{Engine, Environment, Submitted};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -190,14 +190,7 @@ impl Afhentning {
         &self,
         progress: &dyn Progress,
     ) -> Result<FetchReport, AfhentningError> {
-        let routes: Vec<String> = self
-            .engine
-            .routes()
-            .for_event(EVENT)
-            .iter()
-            .map(|r| r.id.clone())
-            .collect();
-        if routes.is_empty() {
+        if self.engine.routes().for_event(EVENT).is_empty() {
             return Err(AfhentningError::NoRoute);
         }
         let waiting = self.list().await?;
@@ -207,7 +200,7 @@ impl Afhentning {
             ..FetchReport::default()
         };
         for uuid in &waiting {
-            match self.take(uuid, &routes, &mut report).await {
+            match self.take(uuid, &mut report).await {
                 Ok(()) => match self.acknowledge(uuid).await {
                     Ok(()) => report.acknowledged += 1,
                     Err(e) => {
@@ -234,12 +227,7 @@ impl Afhentning {
     }
 
     /// Fetches, checks and journals one memo; Err leaves it in the mailbox.
-    async fn take(
-        &self,
-        uuid: &str,
-        routes: &[String],
-        report: &mut FetchReport,
-    ) -> Result<(), String> {
+    async fn take(&self, uuid: &str, report: &mut FetchReport) -> Result<(), String> {
         let xml = self.fetch(uuid).await.map_err(|e| e.to_string())?;
         let checked = knudepunkt_engine::transform::xsd::validate(&self.schema, &xml)
             .map_err(|e| e.to_string())
@@ -278,21 +266,13 @@ impl Afhentning {
             "size": xml.len(),
             "fetched_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         });
-        let mut first = false;
-        for route in routes {
-            match self
-                .engine
-                .submit_now(Outbound {
-                    route,
-                    event: &event,
-                })
-                .await
-                .map_err(|e| format!("route {route}: {e}"))?
-            {
-                Submitted::Journaled(_) => first = true,
-                Submitted::Duplicate(_) | Submitted::Filtered => {}
-            }
-        }
+        let first = self
+            .engine
+            .publish_now(EVENT, &event)
+            .await
+            .map_err(|e| e.to_string())?
+            .iter()
+            .any(|(_, s)| matches!(s, Submitted::Journaled(_)));
         if first {
             report.taken += 1;
         } else {

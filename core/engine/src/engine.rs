@@ -328,6 +328,33 @@ impl Engine {
         Ok(out)
     }
 
+    /// Journals an event for every route that listens to it, outside any transaction of
+    /// the caller's (for what comes from outside: a fetched memo, a scheduled job).
+    pub async fn publish_now(
+        &self,
+        event_name: &str,
+        event: &serde_json::Value,
+    ) -> Result<Vec<(String, Submitted)>, EngineError> {
+        let routes: Vec<String> = self
+            .inner
+            .routes
+            .for_event(event_name)
+            .iter()
+            .map(|r| r.id.clone())
+            .collect();
+        let mut out = Vec::with_capacity(routes.len());
+        for route in routes {
+            let s = self
+                .submit_now(Outbound {
+                    route: &route,
+                    event,
+                })
+                .await?;
+            out.push((route, s));
+        }
+        Ok(out)
+    }
+
     /// Submits outside any transaction of the caller's (journaled together with other
     /// such submissions) and wakes the workers.
     pub async fn submit_now(&self, out: Outbound<'_>) -> Result<Submitted, EngineError> {
