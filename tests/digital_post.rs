@@ -662,7 +662,43 @@ async fn printservice_is_a_route_setting(backend: Backend) {
     w.engine.shutdown(workers).await;
 }
 
+/// A reply that names no case, only the letter it answers (ReplyData messageUUID), is
+/// journalised on that letter's case.
+async fn a_reply_found_by_its_letter_alone(backend: Backend) {
+    use knudepunkt_adapters::digital_post::{afhentning::Afhentning, memo};
+    let w = world(backend, "dp-reply-letter", Duration::from_millis(100)).await;
+    let (workers, c, case_id, id) = a_letter(&w).await;
+    let letter_uuid = w.engine.journal().get(id).await.unwrap().idempotency_key;
+    let reply = memo::reply_to(
+        letter_uuid.as_str(),
+        &case_id,
+        &common::case::CPR.replace('-', ""),
+        "Anna Jensen",
+        "64942212",
+        "Svar uden sagsnummer.",
+    );
+    // Without ContentData and ReplyData/caseID: only the letter's messageUUID is left.
+    let start = reply.find("<memo:ContentData>").unwrap();
+    let end = reply.find("</memo:ContentData>").unwrap() + "</memo:ContentData>".len();
+    let reply = format!("{}{}", &reply[..start], &reply[end..])
+        .replace(&format!("<memo:caseID>{case_id}</memo:caseID>"), "");
+    assert!(!reply.contains(&case_id));
+    w.sandbox.handles.mailbox.deliver(reply.as_bytes()).unwrap();
+    let report = Afhentning::new(w.engine.clone())
+        .unwrap()
+        .system_fetch(&knudepunkt_engine::schedule::Quiet)
+        .await
+        .unwrap();
+    assert_eq!((report.taken, report.acknowledged), (1, 1), "{report:?}");
+    settled(&w, "test.digitalpost.inbound", 1).await;
+    let case = notice(&w, &c, &case_id, "mail_received").await;
+    assert!(case.to_string().contains("Indgående post"), "{case}");
+    assert!(w.engine.journal().inbox(false).await.unwrap().is_empty());
+    w.engine.shutdown(workers).await;
+}
+
 on_both_backends!(
+    a_reply_found_by_its_letter_alone,
     printservice_is_a_route_setting,
     a_status_found_by_its_transaction_id,
     inbound_memos_are_journalised_or_inboxed_once,

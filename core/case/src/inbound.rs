@@ -13,7 +13,7 @@ use base64::Engine as _;
 use knudepunkt_engine::{Adapter, Delivery, DeliveryOutcome, WeakEngine};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 
 use crate::audit::{self, AuditAction, AuditEntry, AuditOutcome};
 use crate::cases::{self, CaseRecord};
@@ -123,10 +123,9 @@ impl CaseCore {
 
     /// The case the mail belongs to, or why none.
     async fn case_of(&self, mail: &IncomingMail) -> CaseResult<Result<CaseRecord, String>> {
-        let mut conn = self.journal().pool().acquire().await?;
         let mut found = None;
         for id in &mail.case_refs {
-            match cases::load(&mut conn, id).await {
+            match self.load_case(id).await {
                 Ok(case) => {
                     found = Some(case);
                     break;
@@ -137,8 +136,8 @@ impl CaseCore {
         }
         if found.is_none() {
             for uuid in &mail.in_reply_to {
-                if let Some(case_id) = self.case_of_letter(&mut conn, uuid).await? {
-                    found = Some(cases::load(&mut conn, &case_id).await?);
+                if let Some(case_id) = self.case_of_letter(uuid).await? {
+                    found = Some(self.load_case(&case_id).await?);
                     break;
                 }
             }
@@ -165,31 +164,29 @@ impl CaseCore {
         Ok(Ok(case))
     }
 
+    async fn load_case(&self, id: &str) -> CaseResult<CaseRecord> {
+        let mut conn = self.journal().pool().acquire().await?;
+        cases::load(&mut conn, id).await
+    }
+
     /// The case of the letter whose MeMo messageUUID is `uuid` (its idempotency key on
-    /// the route that sent it).
-    async fn case_of_letter(
-        &self,
-        conn: &mut AnyConnection,
-        uuid: &str,
-    ) -> CaseResult<Option<String>> {
-        let routes: Vec<String> = sqlx::query("SELECT DISTINCT route FROM letters")
-            .fetch_all(&mut *conn)
-            .await?
-            .iter()
-            .map(|r| r.try_get("route"))
-            .collect::<Result<_, _>>()?;
-        for route in routes {
-            if let Some(id) = self.journal().find_by_key(&route, uuid).await? {
-                let case: Option<String> =
-                    sqlx::query("SELECT case_id FROM letters WHERE message_id = $1")
-                        .bind(id.to_string())
-                        .fetch_optional(&mut *conn)
-                        .await?
-                        .map(|r| r.try_get("case_id"))
-                        .transpose()?;
-                if case.is_some() {
-                    return Ok(case);
-                }
+    /// one of the routes the core's letters go by). No connection is held while the
+    /// journal looks (SQLite's pool has one).
+    async fn case_of_letter(&self, uuid: &str) -> CaseResult<Option<String>> {
+        for route in self.engine.routes().for_event(events::LETTER_REQUESTED) {
+            let Some(id) = self.journal().find_by_key(&route.id, uuid).await? else {
+                continue;
+            };
+            let mut conn = self.journal().pool().acquire().await?;
+            let case: Option<String> =
+                sqlx::query("SELECT case_id FROM letters WHERE message_id = $1")
+                    .bind(id.to_string())
+                    .fetch_optional(&mut *conn)
+                    .await?
+                    .map(|r| r.try_get("case_id"))
+                    .transpose()?;
+            if case.is_some() {
+                return Ok(case);
             }
         }
         Ok(None)
