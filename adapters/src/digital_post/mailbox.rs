@@ -17,6 +17,7 @@ use axum::routing::{get, post};
 use serde::Serialize;
 
 use super::AFHENTNING_PATH;
+use crate::sandbox::rest_error;
 use crate::sts::simulator::StsSimulator;
 
 /// One memo waiting in the mailbox, as the list shows it.
@@ -53,14 +54,6 @@ pub struct MailboxSimulator {
     sts: StsSimulator,
     schema: Option<Arc<PathBuf>>,
     state: Arc<Mutex<State_>>,
-}
-
-fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    (
-        status,
-        axum::Json(serde_json::json!({"errorCode": code, "errorMessage": message})),
-    )
-        .into_response()
 }
 
 impl MailboxSimulator {
@@ -128,6 +121,14 @@ impl MailboxSimulator {
     }
 }
 
+fn not_found(uuid: &str) -> Response {
+    rest_error(
+        StatusCode::NOT_FOUND,
+        "MEMO_NOT_FOUND",
+        &format!("Ingen meddelelse {uuid}"),
+    )
+}
+
 async fn list(State(m): State<MailboxSimulator>, headers: HeaderMap) -> Response {
     if let Some(refused) = m.sts.refuse_access_token(&headers) {
         return refused;
@@ -146,11 +147,7 @@ async fn fetch(
     }
     let mut s = m.lock();
     let Some(body) = s.memos.get(&uuid).map(|(_, b)| b.clone()) else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "MEMO_NOT_FOUND",
-            &format!("Ingen meddelelse {uuid}"),
-        );
+        return not_found(&uuid);
     };
     s.stats.fetched += 1;
     (
@@ -172,18 +169,14 @@ async fn acknowledge(
     let mut s = m.lock();
     if s.lose_ack_of.remove(&uuid) {
         s.stats.failed_acknowledgements += 1;
-        return error(
+        return rest_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "INTERNAL_ERROR",
             "Kvitteringen kunne ikke registreres",
         );
     }
     if s.memos.remove(&uuid).is_none() {
-        return error(
-            StatusCode::NOT_FOUND,
-            "MEMO_NOT_FOUND",
-            &format!("Ingen meddelelse {uuid}"),
-        );
+        return not_found(&uuid);
     }
     s.stats.acknowledged += 1;
     StatusCode::NO_CONTENT.into_response()
@@ -196,6 +189,6 @@ async fn fill(State(m): State<MailboxSimulator>, body: Bytes) -> Response {
             axum::Json(serde_json::json!({ "messageUUID": uuid })),
         )
             .into_response(),
-        Err(why) => error(StatusCode::BAD_REQUEST, "INVALID_MEMO", &why),
+        Err(why) => rest_error(StatusCode::BAD_REQUEST, "INVALID_MEMO", &why),
     }
 }

@@ -18,18 +18,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 
 use super::KOMBI_PATH;
-use crate::sandbox::{FaultPlan, Recorder, control_router, faults};
+use crate::sandbox::{FaultPlan, Recorder, control_router, faults, rest_error};
 use crate::sts::simulator::StsSimulator;
 
 /// What the service answers, in its error body's words.
-fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    (
-        status,
-        axum::Json(serde_json::json!({"errorCode": code, "errorMessage": message})),
-    )
-        .into_response()
-}
-
 struct Settings {
     status_url: Option<String>,
     status_delay: Duration,
@@ -166,7 +158,7 @@ async fn kombi(State(sim): State<KombiPostSimulator>, headers: HeaderMap, body: 
         .to_string();
     if transaction.is_empty() || headers.get("x-transaktionstid").is_none() {
         sim.recorder.count_invalid();
-        return error(
+        return rest_error(
             StatusCode::BAD_REQUEST,
             "HEADER_MISSING",
             "X-TransaktionsId og X-TransaktionsTid skal angives",
@@ -175,7 +167,7 @@ async fn kombi(State(sim): State<KombiPostSimulator>, headers: HeaderMap, body: 
     let max = sim.settings.read().expect("kombipost").max_bytes;
     if body.len() > max {
         sim.recorder.count_invalid();
-        return error(
+        return rest_error(
             StatusCode::PAYLOAD_TOO_LARGE,
             "MESSAGE_TOO_LARGE",
             &format!("Forsendelsen er større end {max} bytes"),
@@ -185,7 +177,7 @@ async fn kombi(State(sim): State<KombiPostSimulator>, headers: HeaderMap, body: 
     let doc = match crate::serviceplatformen::security::dom::Document::parse(&text) {
         Ok(d) if d.root.local == "kombi_request" => d,
         Ok(_) => {
-            return error(
+            return rest_error(
                 StatusCode::BAD_REQUEST,
                 "INVALID_XML",
                 "Roden skal være kombi_request",
@@ -193,7 +185,7 @@ async fn kombi(State(sim): State<KombiPostSimulator>, headers: HeaderMap, body: 
         }
         Err(e) => {
             sim.recorder.count_invalid();
-            return error(
+            return rest_error(
                 StatusCode::BAD_REQUEST,
                 "INVALID_XML",
                 &format!("Ugyldig XML: {e}"),
@@ -203,7 +195,7 @@ async fn kombi(State(sim): State<KombiPostSimulator>, headers: HeaderMap, body: 
     let valg = doc.text_of("KombiValgKode").unwrap_or_default();
     if !super::client::KOMBI_VALG.contains(&valg.as_str()) {
         sim.recorder.count_invalid();
-        return error(
+        return rest_error(
             StatusCode::BAD_REQUEST,
             "INVALID_KOMBIVALG",
             &format!("Ukendt KombiValgKode {valg:?}"),
@@ -212,7 +204,7 @@ async fn kombi(State(sim): State<KombiPostSimulator>, headers: HeaderMap, body: 
     // The MeMo message as it stands in the request.
     let Some(start) = text.find("<memo:Message") else {
         sim.recorder.count_invalid();
-        return error(
+        return rest_error(
             StatusCode::BAD_REQUEST,
             "INVALID_XML",
             "Ingen memo:Message i forsendelsen",
@@ -227,7 +219,7 @@ async fn kombi(State(sim): State<KombiPostSimulator>, headers: HeaderMap, body: 
         && let Err(e) = knudepunkt_engine::transform::xsd::validate(xsd, memo.as_bytes())
     {
         sim.recorder.count_invalid();
-        return error(
+        return rest_error(
             StatusCode::BAD_REQUEST,
             "INVALID_MEMO",
             &format!("MeMo validerer ikke: {e}"),
@@ -235,7 +227,7 @@ async fn kombi(State(sim): State<KombiPostSimulator>, headers: HeaderMap, body: 
     }
     let Some(uuid) = super::message_uuid(memo.as_bytes()) else {
         sim.recorder.count_invalid();
-        return error(
+        return rest_error(
             StatusCode::BAD_REQUEST,
             "INVALID_MEMO",
             "messageUUID mangler",
@@ -243,7 +235,7 @@ async fn kombi(State(sim): State<KombiPostSimulator>, headers: HeaderMap, body: 
     };
     let recipient = doc.text_of("recipientID").unwrap_or_default();
     if sim.is_unknown(&recipient) {
-        return error(
+        return rest_error(
             StatusCode::BAD_REQUEST,
             "RECIPIENT_NOT_FOUND",
             "Modtager findes ikke",

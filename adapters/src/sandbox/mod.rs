@@ -19,6 +19,20 @@ pub use recorder::{Received, Recorder, Stats};
 
 use axum::Router;
 
+/// How Serviceplatformen's REST services answer an error: `{"errorCode", "errorMessage"}`.
+pub fn rest_error(
+    status: axum::http::StatusCode,
+    code: &str,
+    message: &str,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        status,
+        axum::Json(serde_json::json!({"errorCode": code, "errorMessage": message})),
+    )
+        .into_response()
+}
+
 /// The default address `knudepunkt sandbox` serves on; `environments/dev.yaml` points here.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8790";
 

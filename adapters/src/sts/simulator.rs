@@ -164,15 +164,12 @@ impl StsSimulator {
         &self,
         headers: &axum::http::HeaderMap,
     ) -> Option<axum::response::Response> {
-        use axum::response::IntoResponse;
         let refuse = |code: &str, message: &str| {
-            Some(
-                (
-                    axum::http::StatusCode::UNAUTHORIZED,
-                    axum::Json(serde_json::json!({"errorCode": code, "errorMessage": message})),
-                )
-                    .into_response(),
-            )
+            Some(crate::sandbox::rest_error(
+                axum::http::StatusCode::UNAUTHORIZED,
+                code,
+                message,
+            ))
         };
         match headers
             .get("authorization")
