@@ -697,7 +697,96 @@ async fn a_reply_found_by_its_letter_alone(backend: Backend) {
     w.engine.shutdown(workers).await;
 }
 
+/// A route that asks PostForespoerg first records the answer on the letter; with
+/// KombiValgKode "Digital Post" a recipient who is not registered cannot be reached, so
+/// the letter fails at once and KombiPostAfsend never sees it.
+async fn postforespoerg_is_asked_and_its_answer_recorded(backend: Backend) {
+    let w = world_with(
+        backend,
+        "dp-forespoerg",
+        Duration::from_millis(100),
+        "routes-postforespoerg-digital",
+    )
+    .await;
+    let (workers, c, _case_id, id) = a_letter(&w).await;
+    common::expect_state(
+        w.engine.journal(),
+        id,
+        MessageState::Delivered,
+        Duration::from_secs(10),
+    )
+    .await;
+    let m = w.engine.journal().get(id).await.unwrap();
+    assert_eq!(m.external_ids["digitalpost_tilmeldt"], "true", "{m:?}");
+    let asked = w.sandbox.handles.forespoerg.stats();
+    assert_eq!((asked.asked, asked.registered), (1, 1), "{asked:?}");
+
+    w.sandbox
+        .handles
+        .forespoerg
+        .not_registered(&common::case::CPR.replace('-', ""));
+    let case2 = open_case(&c, false).await;
+    decide(&c, &case2).await;
+    let second = letter_of(&w, &case2).await;
+    common::expect_state(
+        w.engine.journal(),
+        second,
+        MessageState::Dead,
+        Duration::from_secs(10),
+    )
+    .await;
+    let dead = w.engine.journal().get(second).await.unwrap();
+    let error = dead.last_error.unwrap_or_default();
+    assert!(
+        error.contains("citizen (CPR) is not registered for Digital Post"),
+        "{error}"
+    );
+    assert!(
+        !error.contains(&common::case::CPR.replace('-', "")),
+        "{error}"
+    );
+    assert_eq!(dead.attempts, 1, "no retry");
+    notice(&w, &c, &case2, "letter_failed").await;
+    let kombi = w.sandbox.handles.digital_post.recorder.stats();
+    assert_eq!(
+        kombi.raw_requests, 1,
+        "only the first letter was sent: {kombi:?}"
+    );
+    w.engine.shutdown(workers).await;
+}
+
+/// With "Automatisk Valg" a recipient who is not registered still gets the letter
+/// (Serviceplatformen prints it); the answer "false" is on the message.
+async fn an_unregistered_recipient_is_sent_to_with_automatic_choice(backend: Backend) {
+    let w = world_with(
+        backend,
+        "dp-forespoerg-auto",
+        Duration::from_millis(100),
+        "routes-postforespoerg-auto",
+    )
+    .await;
+    w.sandbox
+        .handles
+        .forespoerg
+        .not_registered(&common::case::CPR.replace('-', ""));
+    let (workers, _c, _case_id, id) = a_letter(&w).await;
+    common::expect_state(
+        w.engine.journal(),
+        id,
+        MessageState::Delivered,
+        Duration::from_secs(10),
+    )
+    .await;
+    let m = w.engine.journal().get(id).await.unwrap();
+    assert_eq!(m.external_ids["digitalpost_tilmeldt"], "false", "{m:?}");
+    assert_eq!(w.sandbox.handles.forespoerg.stats().not_registered, 1);
+    every_memo_validates(&w);
+    w.engine.shutdown(workers).await;
+}
+
 on_both_backends!(
+    postforespoerg_is_asked_and_its_answer_recorded,
+    an_unregistered_recipient_is_sent_to_with_automatic_choice,
     a_reply_found_by_its_letter_alone,
     printservice_is_a_route_setting,
     a_status_found_by_its_transaction_id,

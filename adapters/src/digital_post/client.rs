@@ -4,13 +4,15 @@
 //! and X-TransaktionsTid. A 2xx means accepted, not delivered: the status comes later.
 //!
 //! Route options (`deliver.options`): `kombi_valg`, `status_within` (how long to wait for
-//! the status, default 48h).
+//! the status, default 48h), `postforespoerg_endpoint` (ask PostForespoerg first whether
+//! the recipient is registered, and record the answer; see [`super::forespoerg`]).
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use knudepunkt_engine::{Adapter, Delivery, DeliveryOutcome, Reply};
 
+use super::forespoerg::{self, Recipient};
 use super::{ADAPTER, MESSAGE_UUID, TRANSACTION_ID};
 use crate::generic_http::client::retry_after;
 
@@ -28,7 +30,7 @@ impl KombiPostAdapter {
 
 /// An error answer in clear text: `errorCode: errorMessage` when it is the JSON error
 /// body, else the start of the body.
-fn body_text(bytes: &[u8]) -> String {
+pub(crate) fn body_text(bytes: &[u8]) -> String {
     #[derive(serde::Deserialize)]
     struct ErrorBody {
         #[serde(rename = "errorCode")]
@@ -76,6 +78,41 @@ impl Adapter for KombiPostAdapter {
                 error: "the MeMo message has no messageUUID".into(),
                 reply: None,
             };
+        };
+        let registered = match d.route.option_endpoints.get(forespoerg::OPTION) {
+            None => None,
+            Some(asked) => {
+                let Some(recipient) = Recipient::of_memo(d.payload) else {
+                    return DeliveryOutcome::Permanent {
+                        error: "the MeMo message names no recipient (recipientID with idType CPR or CVR) to ask PostForespoerg about".into(),
+                        reply: None,
+                    };
+                };
+                match forespoerg::is_registered(http, sts, cvr, asked, &recipient).await {
+                    Ok(false) if kombi_valg == "Digital Post" => {
+                        return DeliveryOutcome::Permanent {
+                            error: format!(
+                                "the {} is not registered for Digital Post (PostForespoerg), and KombiValgKode \"Digital Post\" sends no paper letter",
+                                recipient.kind()
+                            ),
+                            reply: None,
+                        };
+                    }
+                    Ok(answer) => Some(answer),
+                    Err(e) if e.is_transient() => {
+                        return DeliveryOutcome::Transient {
+                            error: e.to_string(),
+                            retry_after: None,
+                        };
+                    }
+                    Err(e) => {
+                        return DeliveryOutcome::Permanent {
+                            error: e.to_string(),
+                            reply: None,
+                        };
+                    }
+                }
+            }
         };
         let token = match sts.access_token(entity, cvr).await {
             Ok(t) => t,
@@ -140,6 +177,7 @@ impl Adapter for KombiPostAdapter {
                     (TRANSACTION_ID.to_string(), transaction.to_string()),
                 ]
                 .into_iter()
+                .chain(registered.map(|r| (forespoerg::REGISTERED.to_string(), r.to_string())))
                 .collect(),
                 confirm_within,
             },

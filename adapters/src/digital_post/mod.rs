@@ -5,6 +5,8 @@
 
 pub mod afhentning;
 pub mod client;
+pub mod forespoerg;
+pub mod forespoerg_simulator;
 pub mod mailbox;
 pub mod memo;
 pub mod print;
@@ -26,10 +28,33 @@ pub const TRANSACTION_ID: &str = "serviceplatformen_transaction_id";
 
 /// The `memo:messageUUID` of a MeMo message.
 pub fn message_uuid(memo: &[u8]) -> Option<String> {
-    let text = std::str::from_utf8(memo).ok()?;
-    let start = text.find("messageUUID>")? + "messageUUID>".len();
-    let end = start + text[start..].find('<')?;
-    Some(text[start..end].trim().to_string())
+    element_text(std::str::from_utf8(memo).ok()?, "messageUUID")
+}
+
+/// The text of the first element named `local` (with any prefix) in `xml`, trimmed:
+/// for the few header fields read before a message is sent, without parsing it whole.
+pub(crate) fn element_text(xml: &str, local: &str) -> Option<String> {
+    let mut from = 0;
+    loop {
+        let at = from + xml[from..].find(local)?;
+        let after = at + local.len();
+        // `<local>` or `<prefix:local>`: between the `<` and the name, nothing or a prefix.
+        let opens = xml[..at].rfind('<').is_some_and(|lt| {
+            let prefix = &xml[lt + 1..at];
+            prefix.is_empty()
+                || prefix.strip_suffix(':').is_some_and(|p| {
+                    !p.is_empty()
+                        && p.chars()
+                            .all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '.')
+                })
+        });
+        if opens && xml[after..].starts_with('>') {
+            let start = after + 1;
+            let end = start + xml[start..].find('<')?;
+            return Some(xml[start..end].trim().to_string());
+        }
+        from = after;
+    }
 }
 
 /// The MeMo message without its XML declaration, to embed in a `kombi_request`.
@@ -110,5 +135,22 @@ impl Access {
             entity,
             confirm_within,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn element_text_finds_opening_tags_with_or_without_a_prefix() {
+        let xml = "<a:x><a:label>not this</a:label><b:messageUUID> 42 </b:messageUUID><label>plain</label></a:x>";
+        assert_eq!(element_text(xml, "messageUUID").as_deref(), Some("42"));
+        assert_eq!(element_text(xml, "label").as_deref(), Some("not this"));
+        assert_eq!(
+            element_text("<x>labels</x><label>y</label>", "label").as_deref(),
+            Some("y")
+        );
+        assert_eq!(element_text("<a:x/>", "label"), None);
     }
 }

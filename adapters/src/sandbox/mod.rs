@@ -63,12 +63,15 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
             .filter(|p| p.is_file()),
         digital_post.clone(),
     );
+    let forespoerg =
+        crate::digital_post::forespoerg_simulator::PostForespoergSimulator::new(sts.clone());
     let router = Router::new()
         .nest("/generic", generic.router())
         .merge(sts.router())
         .merge(digital_post.router())
         .merge(mailbox.router())
-        .merge(print.router());
+        .merge(print.router())
+        .merge(forespoerg.router());
     (
         router,
         SandboxHandles {
@@ -77,6 +80,7 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
             digital_post,
             mailbox,
             print,
+            forespoerg,
         },
     )
 }
@@ -89,6 +93,7 @@ pub struct SandboxHandles {
     pub digital_post: crate::digital_post::simulator::KombiPostSimulator,
     pub mailbox: crate::digital_post::mailbox::MailboxSimulator,
     pub print: crate::digital_post::print_simulator::PrintServiceSimulator,
+    pub forespoerg: crate::digital_post::forespoerg_simulator::PostForespoergSimulator,
 }
 
 /// Serves `router` on `addr` until the task is dropped; returns the bound address.

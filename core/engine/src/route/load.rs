@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::config::{RouteConfig, RouteFile, SourceConfig};
-use super::{Diagnostic, Route, RouteSet, examples, expr_name};
+use super::{Diagnostic, OPTION_ENDPOINT_SUFFIX, Route, RouteSet, examples, expr_name};
 use crate::environment::{ENVIRONMENTS, Environment};
 use crate::schema_dir::SchemaDir;
 use crate::transform::{self, error_chain};
@@ -320,6 +320,28 @@ fn check_route(
         }
         ep
     });
+    let mut option_endpoints = BTreeMap::new();
+    if let Some(env) = env {
+        for (key, name) in rc.deliver.options.iter() {
+            if !key.ends_with(OPTION_ENDPOINT_SUFFIX) {
+                continue;
+            }
+            match env.endpoint(name) {
+                Some(ep) => {
+                    option_endpoints.insert(key.clone(), ep.clone());
+                }
+                None => cx.at(
+                    file,
+                    rc.deliver.endpoint.referenced.line(),
+                    format!(
+                        "route {id}: deliver.options.{key} names endpoint {name:?}, which is not defined in the {} profile ({})",
+                        env.name,
+                        env.file.display()
+                    ),
+                ),
+            }
+        }
+    }
     let (redelivery, rline) = match &rc.redelivery {
         Some(r) => (r.value.clone(), r.referenced.line()),
         None => (Default::default(), line),
@@ -398,6 +420,7 @@ fn check_route(
         adapter_options: rc.deliver.options,
         endpoint_name: rc.deliver.endpoint.value,
         endpoint: endpoint?,
+        option_endpoints,
         redelivery,
         dead_letter: rc.dead_letter,
         has_filter: rc.filter.is_some(),

@@ -77,6 +77,9 @@ pub fn plain_message(e: &serde_saphyr::Error) -> String {
     }
 }
 
+/// A `deliver.options` key ending in this names an endpoint of the environment.
+pub const OPTION_ENDPOINT_SUFFIX: &str = "_endpoint";
+
 /// A validated route, ready to run.
 #[derive(Debug, Serialize)]
 pub struct Route {
@@ -94,6 +97,10 @@ pub struct Route {
     pub endpoint_name: String,
     #[serde(skip)]
     pub endpoint: Endpoint,
+    /// The endpoints options ending in `_endpoint` name (a second service an adapter
+    /// asks before it delivers, such as PostForespoerg), checked when the routes load.
+    #[serde(skip)]
+    pub option_endpoints: std::collections::BTreeMap<String, Endpoint>,
     pub redelivery: RedeliveryConfig,
     pub dead_letter: DeadLetterConfig,
     has_filter: bool,
