@@ -21,16 +21,30 @@ async fn the_log_never_shows_a_whole_cpr() {
     for dir in ["routes", "mappings"] {
         std::os::unix::fs::symlink(repo().join(dir), root.join(dir)).unwrap();
     }
-    std::os::unix::fs::symlink(dev_environment(sandbox.addr), root.join("environments")).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (port, status_port) = (free_port(), free_port());
+    // The status receiver (mTLS) on a port known here, so the sandbox can push to it.
+    let environments = dev_environment(sandbox.addr);
+    let dev = std::fs::read_to_string(environments.join("dev.yaml")).unwrap();
+    std::fs::write(
+        environments.join("dev.yaml"),
+        dev.replace(
+            "listen: \"127.0.0.1:0\"",
+            &format!("listen: \"127.0.0.1:{status_port}\""),
+        ),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(environments, root.join("environments")).unwrap();
     let log_path = root.join("knudepunkt.log");
     sandbox.handles.digital_post.push_statuses_to(
         &format!(
-            "http://127.0.0.1:{port}{}",
+            "https://127.0.0.1:{status_port}{}",
             knudepunkt_adapters::digital_post::STATUS_PATH
         ),
         Duration::from_millis(100),

@@ -27,6 +27,16 @@ struct World {
     engine: Engine,
     core: CaseCore,
     api: String,
+    /// PostStatusBeskedModtag, served over mTLS.
+    status_url: String,
+}
+
+/// An HTTP client with the sandbox Serviceplatformen's certificate: one the status
+/// receiver lets in.
+fn pusher() -> reqwest::Client {
+    knudepunkt_adapters::sandbox::certs::SandboxCertificates::shared()
+        .pusher()
+        .unwrap()
 }
 
 async fn world(backend: Backend, name: &str, status_delay: Duration) -> World {
@@ -63,22 +73,33 @@ async fn world_with(backend: Backend, name: &str, status_delay: Duration, routes
         .unwrap();
     core.seed_default_org().await.unwrap();
     let app = knudepunkt_case::api::router(core.clone(), Arc::new(SignedTokens::new(SECRET, true)))
-        .merge(knudepunkt_adapters::digital_post::status::router(
-            engine.clone(),
-        ))
         .merge(knudepunkt_engine::server::router(engine.clone()));
+    let receiver = engine
+        .routes()
+        .environment
+        .serviceplatformen
+        .as_ref()
+        .unwrap();
+    let (status_addr, _) = knudepunkt_adapters::digital_post::status::serve_receiver(
+        engine.clone(),
+        receiver.status_receiver.as_ref().unwrap(),
+    )
+    .await
+    .unwrap();
+    let status_url = format!("https://{status_addr}{STATUS_PATH}");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     sandbox
         .handles
         .digital_post
-        .push_statuses_to(&format!("http://{addr}{STATUS_PATH}"), status_delay);
+        .push_statuses_to(&status_url, status_delay);
     World {
         sandbox,
         engine,
         core,
         api: format!("http://{addr}"),
+        status_url,
     }
 }
 
@@ -323,8 +344,48 @@ async fn a_failed_status_and_an_expired_token(backend: Backend) {
 
 async fn the_status_endpoint_answers_20_and_40(backend: Backend) {
     let w = world(backend, "dp-status", Duration::from_millis(100)).await;
-    let http = reqwest::Client::new();
-    let url = format!("{}{STATUS_PATH}", w.api);
+    let unmatched = knudepunkt_adapters::digital_post::status::status_message(
+        "no-such-letter",
+        "t",
+        true,
+        None,
+    );
+    // Over mTLS only: a pusher without a client certificate, or with one no trusted CA
+    // issued, does not get through, and nothing it sent is kept.
+    let certs = knudepunkt_adapters::sandbox::certs::SandboxCertificates::shared();
+    let ca =
+        reqwest::Certificate::from_der(&certs.ca.credential.certificate.to_der().unwrap()).unwrap();
+    let anonymous = reqwest::Client::builder()
+        .tls_certs_only([ca.clone()])
+        .build()
+        .unwrap();
+    let stranger_cert =
+        knudepunkt_adapters::serviceplatformen::security::issuing::self_signed("Stranger", 5)
+            .unwrap();
+    let stranger = reqwest::Client::builder()
+        .identity(stranger_cert.tls_identity().unwrap())
+        .tls_certs_only([ca])
+        .build()
+        .unwrap();
+    for turned_away in [&anonymous, &stranger] {
+        let e = turned_away
+            .post(&w.status_url)
+            .body(unmatched.clone())
+            .send()
+            .await;
+        assert!(e.is_err(), "{e:?}");
+    }
+    assert!(w.engine.journal().inbox(false).await.unwrap().is_empty());
+    let plain = reqwest::Client::new()
+        .post(format!("{}{STATUS_PATH}", w.api))
+        .body(unmatched.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), 404, "not served without TLS");
+
+    let http = pusher();
+    let url = w.status_url.clone();
     let bad = http.post(&url).body("<nonsense/>").send().await.unwrap();
     assert_eq!(bad.status(), 400);
     let text = bad.text().await.unwrap();
@@ -333,12 +394,6 @@ async fn the_status_endpoint_answers_20_and_40(backend: Backend) {
         "{text}"
     );
     // A status for no letter is kept for an operator, once, and can be resolved.
-    let unmatched = knudepunkt_adapters::digital_post::status::status_message(
-        "no-such-letter",
-        "t",
-        true,
-        None,
-    );
     for _ in 0..2 {
         let ok = http
             .post(&url)
@@ -355,7 +410,8 @@ async fn the_status_endpoint_answers_20_and_40(backend: Backend) {
         );
     }
     // The operator sees it over the API, and says how it was dealt with.
-    let inbox: Value = http
+    let api = reqwest::Client::new();
+    let inbox: Value = api
         .get(format!("{}/api/v1/inbox", w.api))
         .send()
         .await
@@ -371,14 +427,14 @@ async fn the_status_endpoint_answers_20_and_40(backend: Backend) {
     );
     assert_eq!(items[0]["reference"], "no-such-letter");
     let resolve = format!("{}/api/v1/inbox/{}/resolve", w.api, items[0]["id"]);
-    let r = http
+    let r = api
         .post(&resolve)
         .json(&json!({"by": "operator", "resolution": "a test status"}))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    let again = http
+    let again = api
         .post(&resolve)
         .json(&json!({"by": "operator", "resolution": "twice"}))
         .send()
@@ -573,8 +629,8 @@ async fn a_status_found_by_its_transaction_id(backend: Backend) {
         true,
         None,
     );
-    let r = reqwest::Client::new()
-        .post(format!("{}{STATUS_PATH}", w.api))
+    let r = pusher()
+        .post(&w.status_url)
         .body(status)
         .send()
         .await

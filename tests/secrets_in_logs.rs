@@ -72,32 +72,37 @@ async fn no_private_key_and_no_whole_cpr_in_logs_or_journal() {
     let dir = scratch("secrets");
     let certs = dir.join("certs");
     common::make_sandbox_certs(&certs);
-    let client_key = Command::new("openssl")
-        .args([
-            "pkcs12",
-            "-nocerts",
-            "-nodes",
-            "-passin",
-            "pass:sandbox",
-            "-in",
-        ])
-        .arg(certs.join("client.p12"))
-        .output()
-        .expect("the openssl command (scripts/install-deps installs it)");
-    assert!(
-        client_key.status.success(),
-        "{}",
-        String::from_utf8_lossy(&client_key.stderr)
-    );
-    let mut secrets = pem_body_lines(&String::from_utf8_lossy(&client_key.stdout));
-    assert!(secrets.len() > 10, "the client key's PEM body was read");
+    // The private keys of the PKCS#12 bundles (Knudepunkt's client and server ones).
+    let mut secrets = Vec::new();
+    for bundle in ["client.p12", "server.p12"] {
+        let key = Command::new("openssl")
+            .args([
+                "pkcs12",
+                "-nocerts",
+                "-nodes",
+                "-passin",
+                "pass:sandbox",
+                "-in",
+            ])
+            .arg(certs.join(bundle))
+            .output()
+            .expect("the openssl command (scripts/install-deps installs it)");
+        assert!(
+            key.status.success(),
+            "{bundle}: {}",
+            String::from_utf8_lossy(&key.stderr)
+        );
+        let lines = pem_body_lines(&String::from_utf8_lossy(&key.stdout));
+        assert!(lines.len() > 10, "{bundle}: the key's PEM body was read");
+        secrets.extend(lines);
+    }
     for f in ["sts-key.pem", "ca-key.pem"] {
         secrets.extend(pem_body_lines(
             &std::fs::read_to_string(certs.join(f)).unwrap(),
         ));
     }
 
-    let (sandbox_port, engine_port) = (free_port(), free_port());
+    let (sandbox_port, engine_port, status_port) = (free_port(), free_port(), free_port());
     let sandbox_url = format!("http://127.0.0.1:{sandbox_port}");
     let db_path = dir.join("journal.db");
     let sandbox = spawn(
@@ -110,7 +115,7 @@ async fn no_private_key_and_no_whole_cpr_in_logs_or_journal() {
         ],
         &[(
             "KNUDEPUNKT_STATUS_URL",
-            format!("http://127.0.0.1:{engine_port}/beskedfordeler/PostStatusBeskedModtag"),
+            format!("https://127.0.0.1:{status_port}/beskedfordeler/PostStatusBeskedModtag"),
         )],
         &dir.join("sandbox.log"),
     );
@@ -119,6 +124,10 @@ async fn no_private_key_and_no_whole_cpr_in_logs_or_journal() {
         &[
             ("KNUDEPUNKT_SANDBOX_URL", sandbox_url.clone()),
             ("KNUDEPUNKT_SANDBOX_CERTS", certs.display().to_string()),
+            (
+                "KNUDEPUNKT_STATUS_LISTEN",
+                format!("127.0.0.1:{status_port}"),
+            ),
             (
                 "KNUDEPUNKT_DATABASE_URL",
                 format!("sqlite://{}", db_path.display()),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use knudepunkt_adapters::sandbox::certs::SandboxCertificates;
-use knudepunkt_adapters::sandbox::tls::serve_mtls;
+use knudepunkt_adapters::serviceplatformen::mtls::serve_mtls;
 use knudepunkt_adapters::serviceplatformen::security::credentials::Credential;
 use knudepunkt_adapters::serviceplatformen::security::issuing::{
     CertificateAuthority, self_signed,
@@ -47,9 +47,14 @@ async fn the_sts_over_mtls_takes_only_the_sandbox_cas_clients() {
         .ca
         .issue_server(&["127.0.0.1", "localhost"], 30)
         .unwrap();
-    let (addr, _handle) = serve_mtls("127.0.0.1:0", sts.router(), &server, &certs.ca)
-        .await
-        .unwrap();
+    let (addr, _handle) = serve_mtls(
+        "127.0.0.1:0",
+        sts.router(),
+        &server,
+        std::slice::from_ref(&certs.ca.credential.certificate),
+    )
+    .await
+    .unwrap();
     let base = format!("https://{addr}");
 
     let ok = client(&base, &sts, certs.client.clone(), &certs.ca);

@@ -106,7 +106,7 @@ pub async fn run(stack: &Stack, http: &reqwest::Client, first_step: u32) -> anyh
 
     super::demo::step(
         first_step + 1,
-        "A decision: the letter goes out as MeMo 1.2 to KombiPostAfsend (STS token, access token); accepted, then Beskedfordeler's status confirms it and the appeal deadline starts",
+        "A decision: the letter goes out as MeMo 1.2 to KombiPostAfsend (STS token, access token); accepted, then Beskedfordeler's status (pushed over mTLS) confirms it and the appeal deadline starts",
     );
     let (s, decision) = leder
         .send(

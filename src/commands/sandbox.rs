@@ -34,7 +34,7 @@ pub struct Args {
     #[arg(
         long,
         env = "KNUDEPUNKT_STATUS_URL",
-        default_value = "http://127.0.0.1:8700/beskedfordeler/PostStatusBeskedModtag"
+        default_value = "https://127.0.0.1:8701/beskedfordeler/PostStatusBeskedModtag"
     )]
     pub status_url: String,
     #[command(subcommand)]

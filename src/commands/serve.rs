@@ -26,6 +26,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     for (job, why) in &missing {
         tracing::warn!(job = %job, reason = %why, "a job cannot run in this environment");
     }
+    let status = status_receiver(&engine).await?;
     let workers = engine.start();
     let reconciler = tokio::spawn(reconcile(core.clone()));
     let (stop_schedules, schedules_stopped) = tokio::sync::watch::channel(false);
@@ -35,32 +36,58 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         schedules_stopped,
     ));
     eprintln!(
-        "knudepunkt serving on http://{addr} ({} environment, {} routes, journal {}); {}",
+        "knudepunkt serving on http://{addr} ({} environment, {} routes, journal {}); {}; {}",
         engine.routes().environment.name,
         engine.routes().routes().count(),
         crate::setup::redact_url(&ctx.database_url),
-        knudepunkt_engine::schema_dir::describe(&engine.routes().schema_dir)
+        knudepunkt_engine::schema_dir::describe(&engine.routes().schema_dir),
+        match &status {
+            Some((a, _)) => format!(
+                "Digital Post statuses on https://{a}{} (mTLS)",
+                knudepunkt_adapters::digital_post::STATUS_PATH
+            ),
+            None => "no Digital Post status receiver (the profile has no status_receiver)".into(),
+        }
     );
     let app = knudepunkt_engine::server::router(engine.clone())
         .merge(knudepunkt_case::api::router(core, auth))
         .merge(certificate_health(
             engine.routes().environment.serviceplatformen.clone(),
         ))
-        .merge(sts_health(&engine.routes().environment))
-        .merge(knudepunkt_adapters::digital_post::status::router(
-            engine.clone(),
-        ));
+        .merge(sts_health(&engine.routes().environment));
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await?;
     reconciler.abort();
+    if let Some((_, receiver)) = status {
+        receiver.abort();
+    }
     let _ = stop_schedules.send(true);
     let _ = scheduler.await;
     engine.shutdown(workers).await;
     engine.journal().close().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// PostStatusBeskedModtag over mTLS, where the profile's `status_receiver` says; none
+/// without one (a status receiver is never served without client certificates).
+async fn status_receiver(
+    engine: &knudepunkt_engine::Engine,
+) -> anyhow::Result<Option<(std::net::SocketAddr, tokio::task::JoinHandle<()>)>> {
+    let Some(receiver) = engine
+        .routes()
+        .environment
+        .serviceplatformen
+        .as_ref()
+        .and_then(|p| p.status_receiver.as_ref())
+    else {
+        return Ok(None);
+    };
+    let served =
+        knudepunkt_adapters::digital_post::status::serve_receiver(engine.clone(), receiver).await?;
+    Ok(Some(served))
 }
 
 /// Follows letters and dead letters back to their cases every couple of seconds.

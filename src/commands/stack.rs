@@ -66,6 +66,7 @@ impl Stack {
                 "${KNUDEPUNKT_SANDBOX_URL:-http://127.0.0.1:8790}",
                 &format!("http://{sandbox_addr}"),
             )
+            .replace("${KNUDEPUNKT_STATUS_LISTEN:-127.0.0.1:8701}", "127.0.0.1:0")
             .replace(
                 "${KNUDEPUNKT_SANDBOX_CERTS:-data/sandbox-certs}",
                 &certs.display().to_string(),
@@ -97,13 +98,20 @@ impl Stack {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let server_addr = listener.local_addr()?;
         let app = knudepunkt_engine::server::router(engine.clone())
-            .merge(knudepunkt_case::api::router(core.clone(), ctx_dev_auth()))
-            .merge(knudepunkt_adapters::digital_post::status::router(
-                engine.clone(),
-            ));
+            .merge(knudepunkt_case::api::router(core.clone(), ctx_dev_auth()));
+        let receiver = engine
+            .routes()
+            .environment
+            .serviceplatformen
+            .as_ref()
+            .and_then(|p| p.status_receiver.as_ref())
+            .context("the dev profile has no status_receiver")?;
+        let (status_addr, _) =
+            knudepunkt_adapters::digital_post::status::serve_receiver(engine.clone(), receiver)
+                .await?;
         handles.digital_post.push_statuses_to(
             &format!(
-                "http://{server_addr}{}",
+                "https://{status_addr}{}",
                 knudepunkt_adapters::digital_post::STATUS_PATH
             ),
             std::time::Duration::from_millis(100),

@@ -101,6 +101,7 @@ pub fn dev_environment(addr: SocketAddr) -> PathBuf {
             "${KNUDEPUNKT_SANDBOX_URL:-http://127.0.0.1:8790}",
             &format!("http://{addr}"),
         )
+        .replace("${KNUDEPUNKT_STATUS_LISTEN:-127.0.0.1:8701}", "127.0.0.1:0")
         .replace(
             "${KNUDEPUNKT_SANDBOX_CERTS:-data/sandbox-certs}",
             &certs.display().to_string(),

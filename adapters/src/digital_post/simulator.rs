@@ -41,8 +41,9 @@ pub struct KombiPostSimulator {
 }
 
 impl KombiPostSimulator {
-    /// `schema`: MeMo 1.2 (`memo/Version1.2/MeMo_core.xsd`) when a schema folder is found.
-    pub fn new(sts: StsSimulator, schema: Option<PathBuf>) -> Self {
+    /// `schema`: MeMo 1.2 (`memo/Version1.2/MeMo_core.xsd`) when a schema folder is found;
+    /// `pusher`: the HTTP client statuses are pushed with (mTLS, as Serviceplatformen).
+    pub fn new(sts: StsSimulator, schema: Option<PathBuf>, pusher: reqwest::Client) -> Self {
         KombiPostSimulator {
             // Letters are large (PDFs): keep the first fifty bodies, count the rest.
             recorder: Arc::new(Recorder::new(50)),
@@ -56,7 +57,7 @@ impl KombiPostSimulator {
                 failing_recipients: HashSet::new(),
                 max_bytes: 20 * 1024 * 1024,
             })),
-            http: reqwest::Client::new(),
+            http: pusher,
         }
     }
 

@@ -5,7 +5,8 @@
 //! the letter is confirmed delivered, or dead with the reason in clear text (and the
 //! case told). The answer is a `ModtagBeskedOutput` with StatusKode 20, or 40 for a
 //! malformed message. The status's own element names are the project's model, see
-//! `mappings/digital-post/README.md`.
+//! `mappings/digital-post/README.md`. It is served over mTLS ([`serve_receiver`]): only
+//! a pusher with a client certificate from a CA the profile trusts gets through.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -116,6 +117,33 @@ pub fn router(engine: Engine) -> Router {
     Router::new()
         .route(STATUS_PATH, post(receive))
         .with_state(engine)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiverError {
+    #[error("the status receiver's certificates: {0}")]
+    Certificates(#[from] crate::serviceplatformen::profile::ProfileError),
+    #[error("the status receiver cannot listen on {listen}: {source}")]
+    Listen {
+        listen: String,
+        source: std::io::Error,
+    },
+}
+
+/// Serves PostStatusBeskedModtag over mTLS as the profile's `status_receiver` says: its
+/// server certificate, and only pushers whose client certificate a trusted CA issued.
+/// The bound address.
+pub async fn serve_receiver(
+    engine: Engine,
+    receiver: &knudepunkt_engine::environment::StatusReceiver,
+) -> Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>), ReceiverError> {
+    let (server, clients) = crate::serviceplatformen::profile::status_receiver_tls(receiver)?;
+    crate::serviceplatformen::mtls::serve_mtls(&receiver.listen, router(engine), &server, &clients)
+        .await
+        .map_err(|source| ReceiverError::Listen {
+            listen: receiver.listen.clone(),
+            source,
+        })
 }
 
 /// The letter a status is about: by its messageUUID (the letter's idempotency key on a

@@ -1,5 +1,6 @@
 //! The sandbox's certificates: a CA standing in for the OCES CA, the STS's signing
-//! certificate, and a client (FOCES-like) certificate for Knudepunkt, all made at run
+//! certificate (also Serviceplatformen's when it pushes statuses), a client (FOCES-like)
+//! certificate for Knudepunkt and a server one for its status receiver, all made at run
 //! time with openssl. `knudepunkt sandbox certs` writes them to a folder (the client's
 //! as a PKCS#12 bundle, as an operator would receive it) so that the sandbox and the
 //! engine in separate processes share them; no key is ever committed.
@@ -16,11 +17,16 @@ pub const STS_CERT: &str = "sts.pem";
 pub const STS_KEY: &str = "sts-key.pem";
 pub const CLIENT_P12: &str = "client.p12";
 pub const CLIENT_CERT: &str = "client.pem";
+/// Knudepunkt's server certificate for its status receiver (PostStatusBeskedModtag).
+pub const SERVER_P12: &str = "server.p12";
 
 pub struct SandboxCertificates {
     pub ca: Arc<CertificateAuthority>,
     pub sts: Arc<Credential>,
     pub client: Arc<Credential>,
+    /// Knudepunkt's TLS server certificate (127.0.0.1, localhost), for the mTLS listener
+    /// Serviceplatformen pushes statuses to.
+    pub server: Arc<Credential>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +40,8 @@ pub enum SandboxCertError {
     },
     #[error("openssl: {0}")]
     Openssl(#[from] openssl::error::ErrorStack),
+    #[error("TLS client: {0}")]
+    Tls(String),
 }
 
 fn write(dir: &Path, name: &str, bytes: &[u8], secret: bool) -> Result<(), SandboxCertError> {
@@ -94,10 +102,12 @@ impl SandboxCertificates {
             "Københavns Kommune // CVR:64942212",
             365,
         )?;
+        let server = ca.issue_server(&["127.0.0.1", "localhost"], 365)?;
         Ok(SandboxCertificates {
             ca: Arc::new(ca),
             sts: Arc::new(sts),
             client: Arc::new(client),
+            server: Arc::new(server),
         })
     }
 
@@ -133,7 +143,8 @@ impl SandboxCertificates {
             true,
         )?;
         write(dir, CLIENT_CERT, &self.client.certificate.to_pem()?, false)?;
-        write_pkcs12(&self.client, &dir.join(CLIENT_P12), password)
+        write_pkcs12(&self.client, &dir.join(CLIENT_P12), password)?;
+        write_pkcs12(&self.server, &dir.join(SERVER_P12), password)
     }
 
     /// Reads what [`write`](Self::write) wrote.
@@ -141,16 +152,32 @@ impl SandboxCertificates {
         let ca = Credential::from_pem(&read(dir, CA_CERT)?, &read(dir, CA_KEY)?)?;
         let sts = Credential::from_pem(&read(dir, STS_CERT)?, &read(dir, STS_KEY)?)?;
         let client = Credential::from_pkcs12(&read(dir, CLIENT_P12)?, password)?;
+        let server = Credential::from_pkcs12(&read(dir, SERVER_P12)?, password)?;
         Ok(SandboxCertificates {
             ca: Arc::new(CertificateAuthority { credential: ca }),
             sts: Arc::new(sts),
             client: Arc::new(client),
+            server: Arc::new(server),
         })
+    }
+
+    /// How the sandbox's Serviceplatformen pushes statuses: with its own certificate (the
+    /// STS's, as Serviceplatformen's) as the TLS client identity, trusting only the
+    /// sandbox CA.
+    pub fn pusher(&self) -> Result<reqwest::Client, SandboxCertError> {
+        let identity = self.sts.tls_identity()?;
+        let ca = reqwest::Certificate::from_der(&self.ca.credential.certificate.to_der()?)
+            .map_err(|e| SandboxCertError::Tls(e.to_string()))?;
+        reqwest::Client::builder()
+            .identity(identity)
+            .tls_certs_only([ca])
+            .build()
+            .map_err(|e| SandboxCertError::Tls(e.to_string()))
     }
 
     /// Whether `dir` holds a set.
     pub fn present(dir: &Path) -> bool {
-        [CA_CERT, CA_KEY, STS_CERT, STS_KEY, CLIENT_P12]
+        [CA_CERT, CA_KEY, STS_CERT, STS_KEY, CLIENT_P12, SERVER_P12]
             .iter()
             .all(|f| dir.join(f).is_file())
     }
@@ -176,7 +203,8 @@ mod tests {
         );
         assert!(back.ca.issued(&back.sts.certificate));
         use std::os::unix::fs::PermissionsExt;
-        for f in [CA_KEY, STS_KEY, CLIENT_P12] {
+        assert!(back.ca.issued(&back.server.certificate));
+        for f in [CA_KEY, STS_KEY, CLIENT_P12, SERVER_P12] {
             let mode = std::fs::metadata(dir.join(f)).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600, "{f}");
         }

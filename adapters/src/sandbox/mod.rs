@@ -9,7 +9,6 @@ pub mod certs;
 mod control;
 pub mod faults;
 mod recorder;
-pub mod tls;
 
 use std::net::SocketAddr;
 
@@ -53,8 +52,13 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
     let memo = knudepunkt_engine::schema_dir::locate()
         .map(|d| d.path.join("memo/Version1.2/MeMo_core.xsd"))
         .filter(|p| p.is_file());
-    let digital_post =
-        crate::digital_post::simulator::KombiPostSimulator::new(sts.clone(), memo.clone());
+    let digital_post = crate::digital_post::simulator::KombiPostSimulator::new(
+        sts.clone(),
+        memo.clone(),
+        certificates
+            .pusher()
+            .expect("the sandbox's status pusher is built"),
+    );
     let mailbox = crate::digital_post::mailbox::MailboxSimulator::new(sts.clone(), memo);
     let print = crate::digital_post::print_simulator::PrintServiceSimulator::new(
         sts.clone(),

@@ -2,5 +2,6 @@
 //! token client and client certificates.
 
 pub mod idws;
+pub mod mtls;
 pub mod profile;
 pub mod security;

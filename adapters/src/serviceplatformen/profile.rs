@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use knudepunkt_engine::environment::{ClientCertificate, ServiceplatformenProfile};
+use knudepunkt_engine::environment::{ClientCertificate, ServiceplatformenProfile, StatusReceiver};
 use openssl::x509::X509;
 use serde::Serialize;
 use thiserror::Error;
@@ -32,7 +32,7 @@ pub enum ProfileError {
         file: String,
         source: openssl::error::ErrorStack,
     },
-    #[error("the variable {0} with the client certificate's password is not set")]
+    #[error("the variable {0} with the certificate's password is not set")]
     Password(String),
 }
 
@@ -45,7 +45,13 @@ fn read(path: &Path) -> Result<Vec<u8>, ProfileError> {
 
 /// The client credential the profile names. The key goes into memory only.
 pub fn client_credential(profile: &ServiceplatformenProfile) -> Result<Credential, ProfileError> {
-    match &profile.client_certificate {
+    credential(&profile.client_certificate)
+}
+
+/// The credential a profile's certificate setting names (PKCS#12 with its password from
+/// the variable it names, or PEM files). The key goes into memory only.
+pub fn credential(certificate: &ClientCertificate) -> Result<Credential, ProfileError> {
+    match certificate {
         ClientCertificate::Pkcs12 {
             path,
             password_env,
@@ -86,8 +92,24 @@ pub fn sts_certificate(profile: &ServiceplatformenProfile) -> Result<X509, Profi
 
 /// The environment's TLS trust store: every certificate in the PEM bundles it names.
 pub fn trust_store(profile: &ServiceplatformenProfile) -> Result<Vec<X509>, ProfileError> {
+    certificates(&profile.trust)
+}
+
+/// What the status receiver serves with: its certificate, and the CAs whose client
+/// certificates it lets in.
+pub fn status_receiver_tls(
+    receiver: &StatusReceiver,
+) -> Result<(Credential, Vec<X509>), ProfileError> {
+    Ok((
+        credential(&receiver.server_certificate)?,
+        certificates(&receiver.client_ca)?,
+    ))
+}
+
+/// Every certificate in the PEM bundles `paths`.
+fn certificates(paths: &[PathBuf]) -> Result<Vec<X509>, ProfileError> {
     let mut out = Vec::new();
-    for path in &profile.trust {
+    for path in paths {
         out.extend(X509::stack_from_pem(&read(path)?).map_err(|source| {
             ProfileError::Certificate {
                 file: path.display().to_string(),
@@ -208,14 +230,14 @@ fn report(
 
 /// The state of the profile's client and STS certificates.
 pub fn check(profile: &ServiceplatformenProfile) -> Vec<CertificateReport> {
-    let client_file = match &profile.client_certificate {
+    let file_of = |c: &ClientCertificate| match c {
         ClientCertificate::Pkcs12 { path, .. } => path.clone(),
         ClientCertificate::Pem { certificate, .. } => certificate.clone(),
     };
-    vec![
+    let mut reports = vec![
         report(
             "client certificate",
-            &client_file,
+            &file_of(&profile.client_certificate),
             profile.client_certificate_line,
             client_credential(profile).map(|c| c.certificate),
             profile.warn_days,
@@ -227,5 +249,15 @@ pub fn check(profile: &ServiceplatformenProfile) -> Vec<CertificateReport> {
             sts_certificate(profile),
             profile.warn_days,
         ),
-    ]
+    ];
+    if let Some(r) = &profile.status_receiver {
+        reports.push(report(
+            "status receiver certificate",
+            &file_of(&r.server_certificate),
+            r.server_certificate_line,
+            credential(&r.server_certificate).map(|c| c.certificate),
+            profile.warn_days,
+        ));
+    }
+    reports
 }

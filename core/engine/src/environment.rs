@@ -72,6 +72,20 @@ struct ServiceplatformenFile {
     /// the system's trust store.
     #[serde(default)]
     trust: Vec<String>,
+    /// Where Beskedfordeler pushes statuses (PostStatusBeskedModtag), over mTLS.
+    #[serde(default)]
+    status_receiver: Option<Spanned<StatusReceiverFile>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusReceiverFile {
+    /// The address to listen on.
+    listen: String,
+    /// The certificate the receiver presents (PKCS#12 or PEM, as a client certificate).
+    server_certificate: Spanned<ClientCertificateFile>,
+    /// PEM bundles of the CAs whose client certificates are let in (Serviceplatformen's).
+    client_ca: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -161,6 +175,18 @@ pub struct ServiceplatformenProfile {
     pub warn_days: u32,
     /// The environment's TLS trust store (PEM bundles).
     pub trust: Vec<PathBuf>,
+    pub status_receiver: Option<StatusReceiver>,
+}
+
+/// The mTLS listener Beskedfordeler pushes Digital Post statuses to.
+#[derive(Clone, Debug)]
+pub struct StatusReceiver {
+    pub listen: String,
+    pub server_certificate: ClientCertificate,
+    /// Line of `server_certificate` in the profile, for diagnostics.
+    pub server_certificate_line: u64,
+    /// PEM bundles of the CAs that issue the certificates statuses are pushed with.
+    pub client_ca: Vec<PathBuf>,
 }
 
 /// A loaded endpoint profile.
@@ -294,23 +320,55 @@ fn serviceplatformen_profile(
             format!("serviceplatformen cvr {:?} is not eight digits", sp.cvr),
         ));
     }
-    let cc_line = sp.client_certificate.referenced.line();
-    let cc = sp.client_certificate.value;
-    let client_certificate = match (cc.pkcs12, cc.pem_certificate, cc.pem_key) {
-        (Some(p12), None, None) => ClientCertificate::Pkcs12 {
-            path: path(cc_line, "client_certificate.pkcs12", &p12)?,
-            password_env: cc.password_env,
-            sandbox_password: sandbox.then(|| "sandbox".to_string()),
-        },
-        (None, Some(cert), Some(key)) if cc.password_env.is_none() => ClientCertificate::Pem {
-            certificate: path(cc_line, "client_certificate.pem_certificate", &cert)?,
-            key: path(cc_line, "client_certificate.pem_key", &key)?,
-        },
-        _ => {
-            return Err(invalid(
+    let certificate = |cc: Spanned<ClientCertificateFile>, what: &str| {
+        let cc_line = cc.referenced.line();
+        let cc = cc.value;
+        match (cc.pkcs12, cc.pem_certificate, cc.pem_key) {
+            (Some(p12), None, None) => Ok(ClientCertificate::Pkcs12 {
+                path: path(cc_line, &format!("{what}.pkcs12"), &p12)?,
+                password_env: cc.password_env,
+                sandbox_password: sandbox.then(|| "sandbox".to_string()),
+            }),
+            (None, Some(cert), Some(key)) if cc.password_env.is_none() => {
+                Ok(ClientCertificate::Pem {
+                    certificate: path(cc_line, &format!("{what}.pem_certificate"), &cert)?,
+                    key: path(cc_line, &format!("{what}.pem_key"), &key)?,
+                })
+            }
+            _ => Err(invalid(
                 cc_line,
-                "client_certificate needs either pkcs12 (with password_env) or pem_certificate and pem_key".into(),
-            ));
+                format!(
+                    "{what} needs either pkcs12 (with password_env) or pem_certificate and pem_key"
+                ),
+            )),
+        }
+    };
+    let cc_line = sp.client_certificate.referenced.line();
+    let client_certificate = certificate(sp.client_certificate, "client_certificate")?;
+    let status_receiver = match sp.status_receiver {
+        None => None,
+        Some(r) => {
+            let r_line = r.referenced.line();
+            let r = r.value;
+            if r.client_ca.is_empty() {
+                return Err(invalid(
+                    r_line,
+                    "status_receiver.client_ca must name at least one CA: without it no pusher is trusted".into(),
+                ));
+            }
+            Some(StatusReceiver {
+                listen: expand(r_line, "status_receiver.listen", &r.listen)?,
+                server_certificate_line: r.server_certificate.referenced.line(),
+                server_certificate: certificate(
+                    r.server_certificate,
+                    "status_receiver.server_certificate",
+                )?,
+                client_ca: r
+                    .client_ca
+                    .iter()
+                    .map(|c| path(r_line, "status_receiver.client_ca", c))
+                    .collect::<Result<Vec<_>, _>>()?,
+            })
         }
     };
     let sts_line = sp.sts_certificate.referenced.line();
@@ -329,6 +387,7 @@ fn serviceplatformen_profile(
         sts_certificate: path(sts_line, "sts_certificate", &sp.sts_certificate.value)?,
         sts_certificate_line: sts_line,
         warn_days: sp.warn_days,
+        status_receiver,
     })
 }
 
@@ -418,6 +477,49 @@ mod tests {
         let err =
             Environment::parse(&both, "test.yaml", "test", Path::new("test.yaml")).unwrap_err();
         assert!(err.to_string().starts_with("test.yaml:9:"), "{err}");
+    }
+
+    #[test]
+    fn a_status_receiver_needs_a_server_certificate_and_a_client_ca() {
+        let base = "name: test\nendpoints: {}\nserviceplatformen:\n  cvr: \"64942212\"\n  sts: https://sts/\n  access_token: https://at/\n  sts_certificate: certs/sts.pem\n  client_certificate:\n    pkcs12: certs/client.p12\n";
+        let ok = format!(
+            "{base}  status_receiver:\n    listen: \"${{KP_SURELY_UNSET_LISTEN:-0.0.0.0:8701}}\"\n    server_certificate:\n      pem_certificate: certs/server.pem\n      pem_key: certs/server-key.pem\n    client_ca: [certs/sp-ca.pem]\n"
+        );
+        let env = Environment::parse(
+            &ok,
+            "test.yaml",
+            "test",
+            Path::new("/srv/kp/environments/test.yaml"),
+        )
+        .unwrap();
+        let r = env.serviceplatformen.unwrap().status_receiver.unwrap();
+        assert_eq!(r.listen, "0.0.0.0:8701");
+        assert_eq!(
+            r.server_certificate,
+            ClientCertificate::Pem {
+                certificate: PathBuf::from("/srv/kp/certs/server.pem"),
+                key: PathBuf::from("/srv/kp/certs/server-key.pem"),
+            }
+        );
+        assert_eq!(r.server_certificate_line, 13);
+        assert_eq!(r.client_ca, vec![PathBuf::from("/srv/kp/certs/sp-ca.pem")]);
+        let no_ca = ok.replace("client_ca: [certs/sp-ca.pem]", "client_ca: []");
+        let err =
+            Environment::parse(&no_ca, "test.yaml", "test", Path::new("test.yaml")).unwrap_err();
+        assert!(
+            err.to_string().starts_with("test.yaml:11:") && err.to_string().contains("client_ca"),
+            "{err}"
+        );
+        let no_key = ok.replace("      pem_key: certs/server-key.pem\n", "");
+        let err =
+            Environment::parse(&no_key, "test.yaml", "test", Path::new("test.yaml")).unwrap_err();
+        assert!(
+            err.to_string().starts_with("test.yaml:13:")
+                && err
+                    .to_string()
+                    .contains("status_receiver.server_certificate"),
+            "{err}"
+        );
     }
 
     #[test]

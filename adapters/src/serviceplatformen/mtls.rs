@@ -1,6 +1,7 @@
-//! Serving simulators over TLS with client certificates required (mTLS), as
-//! Serviceplatformen does: the server presents a certificate the sandbox CA issued and
-//! accepts only clients whose certificate that CA issued.
+//! Serving over TLS with client certificates required (mTLS), as Serviceplatformen
+//! does both ways: the server presents its certificate and lets in only clients whose
+//! certificate one of the trusted CAs issued. Knudepunkt's PostStatusBeskedModtag is
+//! served so, and the sandbox serves its simulators so in tests.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -11,16 +12,17 @@ use hyper_util::service::TowerToHyperService;
 use openssl::ssl::{Ssl, SslAcceptor, SslMethod, SslVerifyMode};
 use openssl::x509::store::X509StoreBuilder;
 
-use crate::serviceplatformen::security::credentials::Credential;
-use crate::serviceplatformen::security::issuing::CertificateAuthority;
+use openssl::x509::X509;
+
+use super::security::credentials::Credential;
 
 /// Serves `router` on `addr` over TLS as `server`, requiring a client certificate that
-/// `clients` issued. Returns the bound address.
+/// one of `clients` (CA certificates) issued. Returns the bound address.
 pub async fn serve_mtls(
     addr: &str,
     router: Router,
     server: &Credential,
-    clients: &CertificateAuthority,
+    clients: &[X509],
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let mut acceptor =
         SslAcceptor::mozilla_intermediate_v5(SslMethod::tls()).map_err(std::io::Error::other)?;
@@ -35,10 +37,15 @@ pub async fn serve_mtls(
             .add_extra_chain_cert(c.clone())
             .map_err(std::io::Error::other)?;
     }
+    if clients.is_empty() {
+        return Err(std::io::Error::other(
+            "no CA is trusted for client certificates: nobody could connect",
+        ));
+    }
     let mut store = X509StoreBuilder::new().map_err(std::io::Error::other)?;
-    store
-        .add_cert(clients.credential.certificate.clone())
-        .map_err(std::io::Error::other)?;
+    for ca in clients {
+        store.add_cert(ca.clone()).map_err(std::io::Error::other)?;
+    }
     acceptor
         .set_verify_cert_store(store.build())
         .map_err(std::io::Error::other)?;
@@ -60,7 +67,7 @@ pub async fn serve_mtls(
                     return;
                 };
                 if let Err(e) = Pin::new(&mut tls).accept().await {
-                    tracing::info!(error = %e, "sandbox TLS: a client was turned away");
+                    tracing::info!(error = %e, "mTLS: a client was turned away");
                     return;
                 }
                 let service = TowerToHyperService::new(router);
