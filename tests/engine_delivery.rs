@@ -518,7 +518,64 @@ async fn submit_many_journals_a_batch_once(backend: Backend) {
     engine.shutdown(workers).await;
 }
 
+/// A claim stops when the payloads it has taken reach the byte budget (but always takes
+/// one), so a batch of large letters is not read whole; small ones come by the batch.
+async fn claims_stop_at_the_byte_budget(backend: Backend) {
+    use knudepunkt_engine::journal::{NewMessage, outbox_insert_many};
+    use knudepunkt_engine::{IdempotencyKey, MessageId, Sha256Digest};
+    let db = fresh_database(backend, "claim-bytes").await;
+    let journal = knudepunkt_engine::Journal::open(&db).await.unwrap();
+    let message = |k: usize, size: usize| {
+        let payload = vec![b'x'; size];
+        NewMessage {
+            id: MessageId::new(),
+            route: "test.bulk".into(),
+            direction: knudepunkt_engine::Direction::Outbound,
+            correlation_id: None,
+            idempotency_key: IdempotencyKey::new(format!("big-{k}")),
+            checksum: Sha256Digest::of(&payload),
+            payload,
+            content_type: "application/octet-stream".into(),
+            external_ids: Default::default(),
+            deadline_at: None,
+            claim: None,
+            origin: None,
+        }
+    };
+    let big: Vec<NewMessage> = (0..6).map(|k| message(k, 100_000)).collect();
+    let small: Vec<NewMessage> = (6..56).map(|k| message(k, 100)).collect();
+    let now = knudepunkt_engine::message::now_ms();
+    let mut tx = journal.begin().await.unwrap();
+    outbox_insert_many(&mut tx, &big, now - 10).await.unwrap();
+    outbox_insert_many(&mut tx, &small, now).await.unwrap();
+    tx.commit().await.unwrap();
+    let later = now + 1000;
+    // 0, 100 000 and 200 000 bytes before them are under 250 000: three letters.
+    let first = journal
+        .claim_due(100, 250_000, 60_000, later)
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 3);
+    assert!(first.iter().all(|c| c.payload.len() == 100_000));
+    // A budget smaller than one message still takes one.
+    let one = journal.claim_due(100, 1, 60_000, later).await.unwrap();
+    assert_eq!(one.len(), 1);
+    // The last two letters (200 000 bytes) and then the small ones, up to the limit.
+    let rest = journal.claim_due(40, 250_000, 60_000, later).await.unwrap();
+    assert_eq!(rest.len(), 40);
+    assert_eq!(
+        rest.iter().filter(|c| c.payload.len() == 100_000).count(),
+        2
+    );
+    let last = journal
+        .claim_due(100, 4 * 1024 * 1024, 60_000, later)
+        .await
+        .unwrap();
+    assert_eq!(last.len(), 12, "the remaining small messages in one claim");
+}
+
 on_both_backends!(
+    claims_stop_at_the_byte_budget,
     submit_many_journals_a_batch_once,
     redelivery_follows_backoff,
     permanent_error_goes_dead_and_replays_once,

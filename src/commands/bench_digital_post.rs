@@ -4,6 +4,7 @@
 //! RSS as the letters go, to show it stays flat.
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -23,7 +24,22 @@ pub struct Args {
     /// Size of each letter's PDF.
     #[arg(long, default_value_t = 200 * 1024)]
     pub pdf_bytes: usize,
+    /// Callers submitting letters at once (as caseworkers' requests do).
+    #[arg(long, default_value_t = 2)]
+    pub producers: usize,
+    /// Deliveries in flight at once (the engine's default if not given).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Letters claimed per round trip to the journal (the engine's default if not given).
+    #[arg(long)]
+    pub claim_batch: Option<i64>,
+    /// Payload bytes claimed per round trip (the engine's default if not given).
+    #[arg(long)]
+    pub claim_bytes: Option<i64>,
 }
+
+/// Letters submitted so far, by every producer.
+static SUBMITTED: AtomicUsize = AtomicUsize::new(0);
 
 #[derive(Serialize)]
 struct Report {
@@ -51,7 +67,17 @@ fn rss_mb(field: &str) -> f64 {
 
 pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let db = fresh_sqlite("bench-digital-post.db");
-    let stack = Stack::start(ctx, &db, EngineOptions::default()).await?;
+    let mut options = EngineOptions::default();
+    if let Some(c) = args.concurrency {
+        options.concurrency = c;
+    }
+    if let Some(b) = args.claim_batch {
+        options.claim_batch = b;
+    }
+    if let Some(b) = args.claim_bytes {
+        options.claim_bytes = b;
+    }
+    let stack = Stack::start(ctx, &db, options).await?;
     let engine = stack.engine.clone();
     let mut rng = rand::rng();
     let pdf: Vec<u8> = (0..args.pdf_bytes).map(|_| rng.random()).collect();
@@ -63,65 +89,94 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     );
 
     let started = Instant::now();
-    let mut quarters = Vec::new();
-    let batch = 25;
-    let mut sent = 0;
-    while sent < args.letters {
-        let n = batch.min(args.letters - sent);
-        let events: Vec<serde_json::Value> = (sent..sent + n)
-            .map(|i| {
-                serde_json::json!({
-                    "case_id": format!("bench-case-{i}"), "title": "Afgørelse om støtte", "kle": "27.36.12",
-                    "action_facet": "G01", "letter_id": format!("bench-letter-{i}"),
-                    "decision": {"outcome": "grant", "legal_basis": "SEL § 85", "decided_on": "2026-11-20", "reasoning": "Bench.", "appeal_weeks": 4},
-                    "recipient": {"cpr": "0101901234", "given_name": "Anna", "family_name": "Jensen"},
-                    "pdf": pdf,
-                })
-            })
-            .collect();
-        let mut tx = engine.journal().begin().await?;
-        engine.submit_many(&mut tx, route, &events).await?;
-        tx.commit().await?;
-        engine.wake();
-        sent += n;
-        // Do not run far ahead of the workers: keep the backlog bounded.
-        loop {
-            let delivered = stack.sandbox.digital_post.recorder.stats().unique as usize;
-            if sent - delivered <= 500 {
-                break;
+    let producers = args.producers.max(1);
+    let pdf = std::sync::Arc::new(pdf);
+    let mut tasks = tokio::task::JoinSet::new();
+    for producer in 0..producers {
+        let (engine, pdf, recorder) = (
+            engine.clone(),
+            pdf.clone(),
+            stack.sandbox.digital_post.recorder.clone(),
+        );
+        let letters = args.letters;
+        tasks.spawn(async move {
+            // This producer's letters: every `producers`th one.
+            let mine: Vec<usize> = (producer..letters).step_by(producers).collect();
+            for chunk in mine.chunks(25) {
+                let events: Vec<serde_json::Value> = chunk
+                    .iter()
+                    .map(|i| {
+                        serde_json::json!({
+                            "case_id": format!("bench-case-{i}"), "title": "Afgørelse om støtte", "kle": "27.36.12",
+                            "action_facet": "G01", "letter_id": format!("bench-letter-{i}"),
+                            "decision": {"outcome": "grant", "legal_basis": "SEL § 85", "decided_on": "2026-11-20", "reasoning": "Bench.", "appeal_weeks": 4},
+                            "recipient": {"cpr": "0101901234", "given_name": "Anna", "family_name": "Jensen"},
+                            "pdf": pdf.as_str(),
+                        })
+                    })
+                    .collect();
+                // Rendered and validated before the transaction begins: it holds the
+                // journal's one SQLite connection only while writing.
+                let prepared = engine.prepare_many(route, &events)?;
+                let mut tx = engine.journal().begin().await?;
+                engine.submit_prepared(&mut tx, prepared).await?;
+                tx.commit().await?;
+                engine.wake();
+                SUBMITTED.fetch_add(chunk.len(), Ordering::Relaxed);
+                // Do not run far ahead of the workers: keep the backlog bounded.
+                while SUBMITTED
+                    .load(Ordering::Relaxed)
+                    .saturating_sub(recorder.stats().unique as usize)
+                    > 500
+                {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
             }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        if quarters.len() < 3 && sent >= args.letters * (quarters.len() + 1) / 4 {
-            quarters.push(rss_mb("VmRSS:"));
-        }
-        eprint!("\rsubmitted {sent}/{}   ", args.letters);
+            anyhow::Ok(())
+        });
     }
-    eprintln!();
+    let mut quarters = Vec::new();
+    let label = knudepunkt_engine::metrics::Metrics::route(route);
     let deadline = Instant::now() + Duration::from_secs(1800);
-    let mut shown = -1;
+    let mut shown = (usize::MAX, -1);
     loop {
-        let counts = engine.journal().count_by_state(Some(route)).await?;
-        let delivered = counts
-            .iter()
-            .find(|(s, _)| *s == MessageState::Delivered)
-            .map(|(_, n)| *n)
-            .unwrap_or(0);
-        if delivered != shown {
-            eprint!("\rdelivered {delivered}/{}   ", args.letters);
-            shown = delivered;
+        let submitted = SUBMITTED.load(Ordering::Relaxed);
+        // The engine's own count (a journal query would scan every letter's row).
+        let delivered = engine.metrics().delivered.get_or_create(&label).get() as i64;
+        if (submitted, delivered) != shown {
+            eprint!(
+                "\rsubmitted {submitted}/{n}, delivered {delivered}/{n}   ",
+                n = args.letters
+            );
+            shown = (submitted, delivered);
+        }
+        while quarters.len() < 3 && delivered as usize >= args.letters * (quarters.len() + 1) / 4 {
+            quarters.push(rss_mb("VmRSS:"));
         }
         if delivered as usize >= args.letters {
             break;
         }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "not all letters delivered: {counts:?}"
-        );
+        // A producer that failed stops the bench with its error.
+        while let Some(done) = tasks.try_join_next() {
+            done??;
+        }
+        if Instant::now() > deadline {
+            let counts = engine.journal().count_by_state(Some(route)).await?;
+            anyhow::bail!("not all letters delivered: {counts:?}");
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
     }
     eprintln!();
     let seconds = started.elapsed().as_secs_f64();
+    // The journal agrees.
+    let counts = engine.journal().count_by_state(Some(route)).await?;
+    anyhow::ensure!(
+        counts == vec![(MessageState::Delivered, args.letters as i64)],
+        "the journal's count differs: {counts:?}"
+    );
     quarters.push(rss_mb("VmRSS:"));
     let stats = stack.sandbox.digital_post.recorder.stats();
     anyhow::ensure!(
@@ -138,7 +193,10 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         peak_rss_mb: rss_mb("VmHWM:"),
     };
     stack.stop().await;
-    for suffix in ["", "-wal", "-shm"] {
+    for suffix in ["", "-wal", "-shm"]
+        .into_iter()
+        .filter(|_| std::env::var_os("KNUDEPUNKT_BENCH_KEEP").is_none())
+    {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.trim_start_matches("sqlite://")));
     }
     if ctx.json {

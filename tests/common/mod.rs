@@ -133,6 +133,7 @@ pub fn quick_options() -> EngineOptions {
     EngineOptions {
         concurrency: 16,
         claim_batch: 64,
+        claim_bytes: 4 * 1024 * 1024,
         lease: Duration::from_secs(30),
         poll_interval: Duration::from_millis(50),
     }

@@ -201,7 +201,6 @@ async fn receive(State(engine): State<Engine>, body: Bytes) -> Response {
                 .map(|t| (super::TRANSACTION_ID.to_string(), t.clone()))
                 .collect();
             engine
-                .journal()
                 .confirm(id, "Digital Post status: Leveret", &ids)
                 .await
         } else {
@@ -209,7 +208,7 @@ async fn receive(State(engine): State<Engine>, body: Bytes) -> Response {
                 .reason
                 .clone()
                 .unwrap_or_else(|| "Digital Post status: Fejlet".into());
-            engine.journal().reject(id, &reason).await
+            engine.reject(id, &reason).await
         };
         return match result {
             Ok(()) => {

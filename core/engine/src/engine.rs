@@ -55,6 +55,9 @@ pub struct EngineOptions {
     pub concurrency: usize,
     /// Messages claimed per round trip to the journal.
     pub claim_batch: i64,
+    /// Payload bytes claimed per round trip (at least one message): letters with PDFs
+    /// come a few at a time, small messages by the batch.
+    pub claim_bytes: i64,
     /// How long a claim holds before another worker may take the message over.
     pub lease: Duration,
     /// How often idle workers look for due messages (they are also woken on submit).
@@ -66,9 +69,28 @@ impl Default for EngineOptions {
         EngineOptions {
             concurrency: 64,
             claim_batch: 128,
+            claim_bytes: 4 * 1024 * 1024,
             lease: Duration::from_secs(60),
             poll_interval: Duration::from_millis(200),
         }
+    }
+}
+
+/// Messages rendered and validated for one route, not yet journaled (see
+/// [`Engine::prepare_many`]); `None` where the route's filter left an event out.
+pub struct Prepared {
+    route: String,
+    messages: Vec<Option<NewMessage>>,
+}
+
+impl Prepared {
+    /// How many will be journaled.
+    pub fn len(&self) -> usize {
+        self.messages.iter().flatten().count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -211,6 +233,39 @@ impl Engine {
 
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// The receiver confirmed an accepted message (a Beskedfordeler status, a MedCom
+    /// receipt): it is delivered, and counted as such. See [`Journal::confirm`].
+    pub async fn confirm(
+        &self,
+        id: MessageId,
+        detail: &str,
+        ids: &crate::message::ExternalIds,
+    ) -> Result<(), JournalError> {
+        let settled = self.inner.journal.confirm(id, detail, ids).await?;
+        let label = Metrics::route(&settled.route);
+        self.inner.metrics.delivered.get_or_create(&label).inc();
+        let secs = (now_ms() - settled.created_at).max(0) as f64 / 1000.0;
+        self.inner
+            .metrics
+            .latency
+            .get_or_create(&label)
+            .observe(secs);
+        Ok(())
+    }
+
+    /// The receiver refused an accepted message after all: it is dead, counted, and the
+    /// initiator told. See [`Journal::reject`].
+    pub async fn reject(&self, id: MessageId, reason: &str) -> Result<(), JournalError> {
+        let settled = self.inner.journal.reject(id, reason).await?;
+        self.inner
+            .metrics
+            .dead
+            .get_or_create(&Metrics::route(&settled.route))
+            .inc();
+        tracing::warn!(message_id = %id, route = %settled.route, reason = %reason, "the receiver refused an accepted message; it is in the dead letter queue");
+        Ok(())
     }
 
     /// Tells idle workers there may be work (call after committing a submit).
@@ -384,21 +439,47 @@ impl Engine {
         route: &str,
         events: &[serde_json::Value],
     ) -> Result<Vec<Submitted>, EngineError> {
+        let prepared = self.prepare_many(route, events)?;
+        self.submit_prepared(conn, prepared).await
+    }
+
+    /// Renders and validates `events` for `route` without touching the journal: the
+    /// CPU-heavy half of [`Engine::submit_many`]. A caller with large messages (letters
+    /// with PDFs) prepares before it begins its transaction, so that the transaction,
+    /// and on SQLite the journal's one connection, is held only for the writing.
+    pub fn prepare_many(
+        &self,
+        route: &str,
+        events: &[serde_json::Value],
+    ) -> Result<Prepared, EngineError> {
         let route = self.route(route)?.clone();
-        let mut prepared = Vec::with_capacity(events.len());
+        let mut messages = Vec::with_capacity(events.len());
         for ev in events {
-            prepared.push(self.prepare(&route, ev, None, "submitted")?);
+            messages.push(self.prepare(&route, ev, None, "submitted")?);
         }
-        let msgs: Vec<NewMessage> = prepared.iter().flatten().cloned().collect();
+        Ok(Prepared {
+            route: route.id.clone(),
+            messages,
+        })
+    }
+
+    /// Journals what [`Engine::prepare_many`] made, on `conn` (the caller's transaction).
+    pub async fn submit_prepared(
+        &self,
+        conn: &mut AnyConnection,
+        prepared: Prepared,
+    ) -> Result<Vec<Submitted>, EngineError> {
+        let msgs: Vec<NewMessage> = prepared.messages.iter().flatten().cloned().collect();
         let mut outcomes = journal::outbox_insert_many(conn, &msgs, now_ms())
             .await?
             .into_iter();
         self.inner
             .metrics
             .submitted
-            .get_or_create(&Metrics::route(&route.id))
+            .get_or_create(&Metrics::route(&prepared.route))
             .inc_by(msgs.len() as u64);
         Ok(prepared
+            .messages
             .iter()
             .map(|p| match p {
                 None => Submitted::Filtered,

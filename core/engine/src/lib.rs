@@ -24,7 +24,9 @@ mod writer;
 
 pub use checksum::Sha256Digest;
 pub use delivery::{Adapter, AdapterRegistry, Delivery, DeliveryOutcome, Reply};
-pub use engine::{Engine, EngineError, EngineOptions, Inbound, Outbound, Submitted, WeakEngine};
+pub use engine::{
+    Engine, EngineError, EngineOptions, Inbound, Outbound, Prepared, Submitted, WeakEngine,
+};
 pub use environment::{Endpoint, Environment};
 pub use ids::{IdempotencyKey, MessageId};
 pub use journal::{Journal, JournalError};

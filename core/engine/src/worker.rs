@@ -45,7 +45,12 @@ pub(crate) async fn run_claimer(inner: Arc<Inner>) {
         let claimed = {
             match inner
                 .journal
-                .claim_due(free.min(inner.options.claim_batch), lease_ms, now_ms())
+                .claim_due(
+                    free.min(inner.options.claim_batch),
+                    inner.options.claim_bytes,
+                    lease_ms,
+                    now_ms(),
+                )
                 .await
             {
                 Ok(c) => c,
@@ -69,8 +74,10 @@ pub(crate) async fn run_claimer(inner: Arc<Inner>) {
                 drop(permit);
             });
         }
-        if got > 0 && got == free.min(inner.options.claim_batch) {
-            continue; // there may be more due right now
+        if got > 0 {
+            // There may be more due right now: the claim may have stopped at its count
+            // or at its byte budget. An empty claim sends the claimer to sleep.
+            continue;
         }
         tokio::select! {
             _ = inner.wake.notified() => {}

@@ -84,20 +84,26 @@ impl Journal {
     pub async fn claim_due(
         &self,
         limit: i64,
+        max_bytes: i64,
         lease_ms: i64,
         now: i64,
     ) -> Result<Vec<Claimed>, JournalError> {
         let token = uuid::Uuid::now_v7().to_string();
-        let skip_locked = match self.backend {
-            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
+        let (skip_locked, length) = match self.backend {
+            Backend::Postgres => (" FOR UPDATE SKIP LOCKED", "octet_length"),
+            // length() of a BLOB reads its size from the record, not the content.
+            Backend::Sqlite => ("", "length"),
         };
+        // The due messages, oldest first, up to `limit` and until their payloads reach
+        // `max_bytes` (always at least one): a batch of large letters is not read whole.
         let sql = format!(
             "UPDATE messages SET claimed_from = state, state = 'in_flight', \
              attempts = attempts + CASE WHEN state = 'accepted' THEN 0 ELSE 1 END, claim_token = $1, \
              lease_until = $2, due_at = $2, updated_at = $3 \
-             WHERE id IN (SELECT id FROM messages WHERE state IN ('pending', 'retrying', 'in_flight', 'accepted') AND due_at <= $3 \
-             ORDER BY due_at LIMIT $4{skip_locked}) {RETURNING}"
+             WHERE id IN (SELECT id FROM (SELECT id, SUM(size) OVER (ORDER BY due_at, id ROWS UNBOUNDED PRECEDING) - size AS before \
+             FROM (SELECT id, due_at, {length}(payload) AS size FROM messages \
+             WHERE state IN ('pending', 'retrying', 'in_flight', 'accepted') AND due_at <= $3 \
+             ORDER BY due_at LIMIT $4{skip_locked}) AS due) AS running WHERE before < $5) {RETURNING}"
         );
         let mut tx = self.pool.begin().await?;
         // Only constants are spliced into this statement.
@@ -106,6 +112,7 @@ impl Journal {
             .bind(now + lease_ms)
             .bind(now)
             .bind(limit)
+            .bind(max_bytes)
             .fetch_all(&mut *tx)
             .await?;
         if rows.is_empty() {

@@ -19,7 +19,7 @@ use thiserror::Error;
 
 pub use claims::{Claimed, Recorded, placeholders, record_outcomes};
 pub use operator::{AuditedRead, InboxItem, Notification};
-pub use operator::{ListFilter, RouteBacklog};
+pub use operator::{ListFilter, RouteBacklog, Settled};
 pub use outbox::{
     InsertOutcome, NewMessage, insert as outbox_insert, insert_many as outbox_insert_many,
 };
@@ -114,9 +114,11 @@ impl Journal {
                         Box::pin(async move {
                             // Checkpoints run beside the writer (see checkpointer); the
                             // automatic one is only a safety net. A 16 MB page cache keeps
-                            // the indexes' hot pages in memory.
+                            // the indexes' hot pages in memory. A new journal gets 16 KB
+                            // pages: a 270 KB letter is 17 overflow pages, not 67 (a
+                            // journal made before keeps its page size).
                             conn.execute(
-                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; \
+                                "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; \
                                  PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 20000; PRAGMA cache_size = -16000; \
                                  PRAGMA temp_store = MEMORY;",
                             )

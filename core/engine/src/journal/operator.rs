@@ -226,10 +226,11 @@ impl Journal {
         id: MessageId,
         detail: &str,
         ids: &crate::message::ExternalIds,
-    ) -> Result<(), JournalError> {
+    ) -> Result<Settled, JournalError> {
         let now = crate::message::now_ms();
         let mut tx = self.pool.begin().await?;
         let row = accepted_row(&mut tx, id, "confirmed").await?;
+        let settled = Settled::of(&row)?;
         let known: String = row.try_get("external_ids")?;
         let mut all: crate::message::ExternalIds = serde_json::from_str(&known).unwrap_or_default();
         all.extend(ids.clone());
@@ -253,16 +254,17 @@ impl Journal {
         )
         .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(settled)
     }
 
     /// A negative confirmation for an accepted message (a failed Digital Post status, a
     /// negative receipt): it goes to the dead letter queue with `reason` as its error,
     /// and the initiator is told.
-    pub async fn reject(&self, id: MessageId, reason: &str) -> Result<(), JournalError> {
+    pub async fn reject(&self, id: MessageId, reason: &str) -> Result<Settled, JournalError> {
         let now = crate::message::now_ms();
         let mut tx = self.pool.begin().await?;
         let row = accepted_row(&mut tx, id, "rejected").await?;
+        let settled = Settled::of(&row)?;
         let attempts: i64 = row.try_get("attempts")?;
         sqlx::query(
             "UPDATE messages SET state = 'dead', due_at = NULL, last_error_kind = 'permanent', last_error = $1, updated_at = $2 \
@@ -285,7 +287,7 @@ impl Journal {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(settled)
     }
 
     /// The message a route journaled under `key` (its idempotency key), if any.
@@ -557,16 +559,35 @@ impl Journal {
 }
 
 /// The row of message `id` if it is `accepted`; otherwise why `action` cannot be done.
+/// An accepted message a receiver's confirmation settled: which route, and since when.
+#[derive(Clone, Debug)]
+pub struct Settled {
+    pub route: String,
+    /// When it was journaled (ms since the epoch).
+    pub created_at: i64,
+}
+
+impl Settled {
+    fn of(row: &sqlx::any::AnyRow) -> Result<Self, JournalError> {
+        Ok(Settled {
+            route: row.try_get("route")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+}
+
 async fn accepted_row(
     conn: &mut sqlx::AnyConnection,
     id: MessageId,
     action: &'static str,
 ) -> Result<sqlx::any::AnyRow, JournalError> {
-    let row = sqlx::query("SELECT state, external_ids, attempts FROM messages WHERE id = $1")
-        .bind(id.to_string())
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(JournalError::NotFound(id))?;
+    let row = sqlx::query(
+        "SELECT state, external_ids, attempts, route, created_at FROM messages WHERE id = $1",
+    )
+    .bind(id.to_string())
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(JournalError::NotFound(id))?;
     let state: String = row.try_get("state")?;
     let state = parse_state(&id.to_string(), &state)?;
     if state != MessageState::Accepted {

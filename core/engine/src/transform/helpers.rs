@@ -16,9 +16,8 @@ use tera::{Result, Tera, Value};
 
 /// Escapes text for XML content and attribute values.
 pub fn xml_escape(s: &str) -> String {
-    let special = |b: &u8| matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'');
     // Large values (base64 documents) seldom need escaping: copy them whole.
-    let Some(first) = s.bytes().position(|b| special(&b)) else {
+    let Some(first) = first_special(s.as_bytes()) else {
         return s.to_string();
     };
     let mut out = String::with_capacity(s.len() + 16);
@@ -26,7 +25,7 @@ pub fn xml_escape(s: &str) -> String {
     let mut rest = &s[first..];
     // Copy the runs between special characters (all ASCII, so byte offsets are char
     // boundaries).
-    while let Some(i) = rest.bytes().position(|b| special(&b)) {
+    while let Some(i) = first_special(rest.as_bytes()) {
         out.push_str(&rest[..i]);
         out.push_str(match rest.as_bytes()[i] {
             b'&' => "&amp;",
@@ -39,6 +38,25 @@ pub fn xml_escape(s: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+fn special(b: u8) -> bool {
+    matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'')
+}
+
+/// Where the first character that XML must escape is. Looks at 64 bytes at a time
+/// without stopping early inside a block, which the compiler turns into vector code:
+/// a 270 KB base64 document is scanned many times faster than byte by byte.
+fn first_special(bytes: &[u8]) -> Option<usize> {
+    const BLOCK: usize = 64;
+    let mut offset = 0;
+    for block in bytes.chunks(BLOCK) {
+        if block.iter().fold(false, |any, &b| any | special(b)) {
+            return block.iter().position(|&b| special(b)).map(|i| offset + i);
+        }
+        offset += block.len();
+    }
+    None
 }
 
 fn as_text(v: &Value) -> String {
@@ -145,6 +163,21 @@ pub fn register(tera: &mut Tera) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn xml_escape_finds_specials_anywhere_in_long_values() {
+        assert_eq!(xml_escape("a<b>&\"c'"), "a&lt;b&gt;&amp;&quot;c&apos;");
+        for at in [0, 1, 63, 64, 65, 127, 128, 1000] {
+            let mut s = "x".repeat(1001);
+            s.replace_range(at..at + 1, "&");
+            let escaped = xml_escape(&s);
+            assert_eq!(escaped.find("&amp;"), Some(at), "at {at}");
+            assert_eq!(escaped.len(), 1005);
+        }
+        let plain = "Q".repeat(300_000);
+        assert_eq!(xml_escape(&plain), plain);
+        assert_eq!(xml_escape("æøå <Å>"), "æøå &lt;Å&gt;");
+    }
 
     fn render(src: &str, ctx: serde_json::Value) -> String {
         let mut t = Tera::default();
