@@ -25,7 +25,7 @@ pub struct Args {
     #[arg(long, default_value_t = 200 * 1024)]
     pub pdf_bytes: usize,
     /// Callers submitting letters at once (as caseworkers' requests do).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 1)]
     pub producers: usize,
     /// Deliveries in flight at once (the engine's default if not given).
     #[arg(long)]
