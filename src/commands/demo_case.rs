@@ -142,8 +142,92 @@ pub async fn run(stack: &Stack, http: &reqwest::Client, first_step: u32) -> anyh
             n["text"].as_str().unwrap_or_default()
         );
     }
+    let replied = reply_by_digital_post(stack, &leder, first_step + 2, &id).await?;
     Ok(s2 == 201
         && found.as_array().is_some_and(Vec::is_empty)
         && s3 == 403
-        && !d["appeal_deadline"].is_null())
+        && !d["appeal_deadline"].is_null()
+        && replied)
+}
+
+/// The citizen answers the letter by Digital Post; the Afhentningssystem's system-fetch
+/// collects the reply from the municipality's mailbox and it lands on the case.
+async fn reply_by_digital_post(
+    stack: &Stack,
+    leder: &Caseworker<'_>,
+    step: u32,
+    case_id: &str,
+) -> anyhow::Result<bool> {
+    use knudepunkt_adapters::digital_post::{afhentning::Afhentning, memo};
+    super::demo::step(
+        step,
+        "The citizen answers by Digital Post: the system-fetch (Afhentningssystem) collects the reply from the municipality's mailbox, and it is journalised on the case",
+    );
+    let letter = stack
+        .engine
+        .journal()
+        .list(&knudepunkt_engine::journal::ListFilter {
+            route: Some("digitalpost.letter".into()),
+            state: None,
+            correlation_id: Some(case_id.to_string()),
+            limit: 1,
+        })
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no letter was sent for case {case_id}"))?;
+    let reply = memo::reply_to(
+        letter.idempotency_key.as_str(),
+        case_id,
+        "0101901234",
+        "Anna Jensen",
+        "64942212",
+        "Tak for afgørelsen. Kan støtten begynde i januar?",
+    );
+    stack
+        .sandbox
+        .mailbox
+        .deliver(reply.as_bytes())
+        .map_err(|why| anyhow::anyhow!("the sandbox mailbox refused the reply: {why}"))?;
+    let afhentning = Afhentning::new(stack.engine.clone())?;
+    let quiet = knudepunkt_engine::schedule::Quiet;
+    let first = afhentning.system_fetch(&quiet).await?;
+    println!(
+        "   system-fetch: {} memo(s) listed, {} taken, {} acknowledged",
+        first.listed, first.taken, first.acknowledged
+    );
+    let mut document = None;
+    for _ in 0..200 {
+        let (_, view) = leder
+            .send(
+                reqwest::Method::GET,
+                &format!("/api/v1/cases/{case_id}"),
+                None,
+            )
+            .await?;
+        document = view["documents"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|d| d["doc_type"] == "Indgående post")
+            .cloned();
+        if document.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    match &document {
+        Some(d) => println!(
+            "   on the case: document {:?} ({})",
+            d["title"].as_str().unwrap_or_default(),
+            d["doc_type"].as_str().unwrap_or_default()
+        ),
+        None => println!("   the reply did not reach the case"),
+    }
+    let again = afhentning.system_fetch(&quiet).await?;
+    println!(
+        "   a second system-fetch finds {} memo(s) waiting: the reply is taken once",
+        again.listed
+    );
+    Ok(first.taken == 1 && document.is_some() && again.listed == 0)
 }
