@@ -3,6 +3,7 @@
 
 pub mod digital_post;
 pub mod generic_http;
+pub mod medcom;
 pub mod sandbox;
 pub mod serviceplatformen;
 pub mod sts;
@@ -28,6 +29,7 @@ fn with_serviceplatformen(
     let access = digital_post::Access::new(sts, cvr);
     let mut r = AdapterRegistry::new();
     r.register(Arc::new(generic_http::HttpAdapter::new()));
+    r.register(Arc::new(medcom::client::VansAdapter::new()));
     r.register(Arc::new(digital_post::client::KombiPostAdapter::new(
         access.clone(),
     )));

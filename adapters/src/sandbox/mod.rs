@@ -69,13 +69,17 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
     );
     let forespoerg =
         crate::digital_post::forespoerg_simulator::PostForespoergSimulator::new(sts.clone());
+    let medcom = crate::medcom::simulator::MedComNetwork::new(
+        knudepunkt_engine::schema_dir::locate().map(|d| d.path),
+    );
     let router = Router::new()
         .nest("/generic", generic.router())
         .merge(sts.router())
         .merge(digital_post.router())
         .merge(mailbox.router())
         .merge(print.router())
-        .merge(forespoerg.router());
+        .merge(forespoerg.router())
+        .merge(medcom.router());
     (
         router,
         SandboxHandles {
@@ -85,6 +89,7 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
             mailbox,
             print,
             forespoerg,
+            medcom,
         },
     )
 }
@@ -98,6 +103,7 @@ pub struct SandboxHandles {
     pub mailbox: crate::digital_post::mailbox::MailboxSimulator,
     pub print: crate::digital_post::print_simulator::PrintServiceSimulator,
     pub forespoerg: crate::digital_post::forespoerg_simulator::PostForespoergSimulator,
+    pub medcom: crate::medcom::simulator::MedComNetwork,
 }
 
 /// Serves `router` on `addr` until the task is dropped; returns the bound address.

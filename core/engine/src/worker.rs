@@ -90,7 +90,7 @@ pub(crate) async fn run_claimer(inner: Arc<Inner>) {
 }
 
 /// One claimed message, end to end.
-async fn deliver_claimed(inner: &Arc<Inner>, msg: Claimed) {
+async fn deliver_claimed(inner: &Arc<Inner>, mut msg: Claimed) {
     let span = info_span!("deliver", message_id = %msg.id, route = %msg.route, correlation_id = msg.correlation_id.as_deref().unwrap_or(""), attempt = msg.attempt);
     async {
         let Some(route) = inner.routes.get(&msg.route).cloned() else {
@@ -102,12 +102,24 @@ async fn deliver_claimed(inner: &Arc<Inner>, msg: Claimed) {
             send(inner, &msg.route, msg.id, &msg.claim_token, msg.attempt, msg.correlation_id.as_deref(), true, MessageState::Dead, None, Some((ErrorKind::Permanent, why)), None);
             return;
         };
-        let ctx = AttemptCtx::of_claimed(inner, &route, &msg);
         if msg.claimed_from == MessageState::Accepted {
-            // Accepted messages fall due only when their confirmation deadline passes.
-            ctx.record(MessageState::Dead, None, Some((ErrorKind::Deadline, "no confirmation from the receiver before the deadline".into())), None);
-            return;
+            // Accepted messages fall due only when their confirmation deadline passes:
+            // sent again if the route says so and attempts are left, else dead.
+            if route.redelivery.resend_unconfirmed && route.redelivery.may_retry(msg.attempt as u32) {
+                msg.attempt += 1;
+                debug!(attempt = msg.attempt, "no confirmation before the deadline; sending again");
+                inner.metrics.retried.get_or_create(&Metrics::route(&route.id)).inc();
+            } else {
+                let why = if route.redelivery.resend_unconfirmed {
+                    format!("no confirmation from the receiver before the deadline, after {} attempts", msg.attempt)
+                } else {
+                    "no confirmation from the receiver before the deadline".to_string()
+                };
+                AttemptCtx::of_claimed(inner, &route, &msg).record(MessageState::Dead, None, Some((ErrorKind::Deadline, why)), None);
+                return;
+            }
         }
+        let ctx = AttemptCtx::of_claimed(inner, &route, &msg);
         match attempt(inner, &route, &msg).await {
             Err(refused) => ctx.record(MessageState::Dead, None, Some(refused), None),
             Ok(DeliveryOutcome::Transient { error, retry_after }) => {

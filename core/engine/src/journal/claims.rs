@@ -285,9 +285,9 @@ async fn record_chunk(
     let sql = format!(
         "UPDATE messages SET state = v.column3, due_at = v.column4, deadline_at = COALESCE(v.column5, messages.deadline_at), \
          last_error_kind = v.column6, last_error = v.column7, external_ids = COALESCE(v.column8, messages.external_ids), \
-         claim_token = NULL, lease_until = NULL, updated_at = {now_param} \
+         attempts = v.column9, claim_token = NULL, lease_until = NULL, updated_at = {now_param} \
          FROM (VALUES {}) AS v WHERE messages.id = v.column1 AND messages.claim_token = v.column2",
-        placeholders(conn, outcomes.len(), 8, 2)
+        placeholders(conn, outcomes.len(), 9, 2)
     );
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
     for o in outcomes {
@@ -308,7 +308,8 @@ async fn record_chunk(
                 o.external_ids
                     .as_ref()
                     .map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "{}".into())),
-            );
+            )
+            .bind(o.attempt);
     }
     Ok(q.execute(&mut *conn).await?.rows_affected() as usize)
 }

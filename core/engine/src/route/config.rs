@@ -142,6 +142,12 @@ pub struct RedeliveryConfig {
     /// A fraction (0 to 1) each wait is spread by, up or down.
     #[serde(default = "default_jitter")]
     pub jitter: f64,
+    /// When an accepted message's confirmation (a receipt) does not come by its deadline,
+    /// send it again, unchanged and with the same identifiers so that the receiver
+    /// deduplicates it, as an attempt counted against `max_attempts`; without this, or
+    /// when the attempts are spent, the message is dead.
+    #[serde(default)]
+    pub resend_unconfirmed: bool,
 }
 
 impl Default for RedeliveryConfig {
@@ -152,6 +158,7 @@ impl Default for RedeliveryConfig {
             multiplier: default_multiplier(),
             cap: default_cap(),
             jitter: default_jitter(),
+            resend_unconfirmed: false,
         }
     }
 }

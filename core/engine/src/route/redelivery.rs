@@ -54,6 +54,7 @@ mod tests {
             multiplier: 2.0,
             cap: Duration::from_millis(1000),
             jitter: 0.25,
+            resend_unconfirmed: false,
         }
     }
 

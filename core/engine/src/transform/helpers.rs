@@ -3,7 +3,9 @@
 //! Filters: `xml_escape`, `base64_encode`, `base64_decode`, `sha256`,
 //! `copenhagen_time(format=...)`. Functions: `uuid()` (random v4),
 //! `uuid_v5(name=...)` (stable for the same name), `uuid_v4_from(name=...)` (stable, in
-//! v4 form), `now()` (UTC, RFC 3339).
+//! v4 form), `short_id(name=..., prefix=..., length=14)` (stable, upper-case letters and
+//! digits, for formats whose identifiers are short, such as MedCom's 14), `now()` (UTC,
+//! RFC 3339).
 
 use std::collections::HashMap;
 
@@ -142,6 +144,35 @@ fn uuid_v4_from(args: &HashMap<String, Value>) -> Result<Value> {
     ))
 }
 
+/// A short identifier derived from `seed`: `prefix` followed by base-36 digits of the
+/// seed's SHA-256, `length` characters in all. Stable for the same seed.
+pub fn short_id(prefix: &str, seed: &str, length: usize) -> String {
+    const DIGITS: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let digest = Sha256::digest(seed.as_bytes());
+    let mut n = u128::from_be_bytes(digest[..16].try_into().expect("16 bytes"));
+    let mut id = prefix.to_string();
+    while id.len() < length {
+        id.push(DIGITS[(n % 36) as usize] as char);
+        n /= 36;
+    }
+    id
+}
+
+fn short_id_function(args: &HashMap<String, Value>) -> Result<Value> {
+    let name = args
+        .get("name")
+        .map(as_text)
+        .ok_or_else(|| tera::Error::msg("short_id needs name=..."))?;
+    let prefix = args.get("prefix").map(as_text).unwrap_or_default();
+    let length = args.get("length").and_then(Value::as_u64).unwrap_or(14) as usize;
+    if length < prefix.len() + 8 || length > prefix.len() + 24 {
+        return Err(tera::Error::msg(format!(
+            "short_id: length {length} must leave 8 to 24 characters after the prefix {prefix:?}"
+        )));
+    }
+    Ok(Value::String(short_id(&prefix, &name, length)))
+}
+
 fn now(_: &HashMap<String, Value>) -> Result<Value> {
     Ok(Value::String(
         Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -157,6 +188,7 @@ pub fn register(tera: &mut Tera) {
     tera.register_function("uuid", uuid_v4);
     tera.register_function("uuid_v5", uuid_v5);
     tera.register_function("uuid_v4_from", uuid_v4_from);
+    tera.register_function("short_id", short_id_function);
     tera.register_function("now", now);
 }
 

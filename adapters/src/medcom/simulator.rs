@@ -1,0 +1,393 @@
+//! The sandbox's MedCom network: a VANS access point with a hospital and a GP behind it.
+//! What Knudepunkt sends is read from its VANS envelope, validated against the MedCom
+//! schema of its namespace, recorded (deduplicated on sender and envelope identifier,
+//! as receivers do) and answered with a receipt pushed back to Knudepunkt's access
+//! point: positive, or on request negative, none at all, or late. A message that does
+//! not validate gets a negative receipt naming the error. On demand it sends Knudepunkt
+//! what the hospital or GP would: correspondence, or any Emessage given to it.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+
+use super::emessage::{self, EMessage};
+use super::vans::Envelope;
+use super::{SEND_PATH, identifier, schema_for};
+use crate::sandbox::{FaultPlan, Recorder, control_router, faults};
+
+/// The hospital department behind the sandbox's access point (from MedCom's example).
+pub const HOSPITAL_EAN: &str = "5790000120400";
+/// The GP behind it.
+pub const GP_EAN: &str = "5790000128700";
+
+/// How the network answers the next messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReceiptMode {
+    Positive,
+    /// A negative receipt with this refusal code and text.
+    Negative {
+        code: String,
+        text: String,
+    },
+    /// No receipt at all.
+    Silent,
+    /// A positive receipt, this much later.
+    Late(Duration),
+}
+
+struct Settings {
+    knudepunkt_url: Option<String>,
+    mode: ReceiptMode,
+    receipt_delay: Duration,
+}
+
+#[derive(Clone)]
+pub struct MedComNetwork {
+    pub recorder: Arc<Recorder>,
+    pub faults: Arc<FaultPlan>,
+    schemas: Option<Arc<PathBuf>>,
+    settings: Arc<Mutex<Settings>>,
+    http: reqwest::Client,
+}
+
+fn esc(s: &str) -> String {
+    quick_xml::escape::escape(s).into_owned()
+}
+
+impl MedComNetwork {
+    /// `schemas`: the folder holding `medcom/schemas/`, when found.
+    pub fn new(schemas: Option<PathBuf>) -> Self {
+        MedComNetwork {
+            recorder: Arc::new(Recorder::new(200)),
+            faults: Arc::new(FaultPlan::default()),
+            schemas: schemas.map(Arc::new),
+            settings: Arc::new(Mutex::new(Settings {
+                knudepunkt_url: None,
+                mode: ReceiptMode::Positive,
+                receipt_delay: Duration::from_millis(50),
+            })),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Settings> {
+        self.settings.lock().expect("medcom network")
+    }
+
+    /// Where Knudepunkt's access point takes envelopes (receipts and messages go there).
+    pub fn deliver_to(&self, url: &str) {
+        self.lock().knudepunkt_url = Some(url.to_string());
+    }
+
+    pub fn answer_with(&self, mode: ReceiptMode) {
+        self.lock().mode = mode;
+    }
+
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route(SEND_PATH, post(take))
+            .with_state(self.clone())
+            .nest(
+                "/medcom/_sandbox",
+                control_router(self.recorder.clone(), self.faults.clone()),
+            )
+    }
+
+    /// Validates `data` against the schema of its namespace; the error, if any.
+    pub fn check(&self, data: &[u8], message: &EMessage) -> Result<(), String> {
+        let Some(dir) = &self.schemas else {
+            return Ok(());
+        };
+        let xsd = dir.join(schema_for(&message.schema_date));
+        knudepunkt_engine::transform::xsd::validate(&xsd, data).map_err(|e| e.to_string())
+    }
+
+    /// Sends `emessage` from `from` to `to` (EAN numbers) in a VANS envelope to
+    /// Knudepunkt, as the hospital or GP would; Knudepunkt's HTTP status and answer.
+    pub async fn send(
+        &self,
+        from: &str,
+        to: &str,
+        emessage: &[u8],
+    ) -> Result<(u16, String), String> {
+        let url = self
+            .lock()
+            .knudepunkt_url
+            .clone()
+            .ok_or("the network does not know where Knudepunkt is (deliver_to)")?;
+        let parsed = emessage::parse(emessage).map_err(|e| e.to_string());
+        let (identifier, name, version) = match &parsed {
+            Ok(m) => (
+                m.envelope_id.clone(),
+                format!("MCM:{}", m.letters[0].statistical_code),
+                m.letters[0].version_code.clone(),
+            ),
+            // Malformed on purpose (a test): sent all the same.
+            Err(_) => ("UKENDT".into(), "MCM:UKENDT".into(), String::new()),
+        };
+        let envelope = Envelope {
+            sender_ean: from.into(),
+            receiver_ean: to.into(),
+            envelope_id: uuid::Uuid::new_v4().to_string(),
+            sent: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            identifier,
+            document_name: name,
+            version,
+            data: emessage.to_vec(),
+        };
+        let resp = self
+            .http
+            .post(&url)
+            .header("content-type", "application/xml")
+            .body(envelope.to_xml())
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.text().await.unwrap_or_default()))
+    }
+
+    /// Sends correspondence (XDIS91) from the hospital to `to` about the citizen `cpr`.
+    /// `episode`: the EpisodeOfCareIdentifier (a reply keeps the one it answers).
+    pub async fn send_correspondence(
+        &self,
+        to: &str,
+        cpr: &str,
+        subject: &str,
+        text: &str,
+        episode: Option<&str>,
+    ) -> Result<(u16, String), String> {
+        let xml = correspondence(HOSPITAL_EAN, to, cpr, subject, text, episode);
+        self.send(HOSPITAL_EAN, to, xml.as_bytes()).await
+    }
+
+    /// Answers `message` (received from `env`) with a receipt, as the mode says.
+    fn answer(&self, env: &Envelope, message: &EMessage, refusal: Option<(String, String)>) {
+        let (url, mode, delay) = {
+            let s = self.lock();
+            (s.knudepunkt_url.clone(), s.mode.clone(), s.receipt_delay)
+        };
+        let Some(url) = url else { return };
+        let (refusal, delay) = match (refusal, mode) {
+            (Some(r), _) => (Some(r), delay),
+            (None, ReceiptMode::Silent) => return,
+            (None, ReceiptMode::Positive) => (None, delay),
+            (None, ReceiptMode::Late(late)) => (None, late),
+            (None, ReceiptMode::Negative { code, text }) => (Some((code, text)), delay),
+        };
+        if refusal.is_none() && !message.wants_positive_receipt() {
+            return;
+        }
+        let receipt = receipt(env, message, refusal.as_ref());
+        let back = Envelope {
+            sender_ean: env.receiver_ean.clone(),
+            receiver_ean: env.sender_ean.clone(),
+            envelope_id: uuid::Uuid::new_v4().to_string(),
+            sent: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            identifier: identifier("SR", &format!("receipt/{}", message.envelope_id)),
+            document_name: if refusal.is_some() {
+                "MCM:XCTL02"
+            } else {
+                "MCM:XCTL03"
+            }
+            .into(),
+            version: if refusal.is_some() {
+                "XC0230Q"
+            } else {
+                "XC0330Q"
+            }
+            .into(),
+            data: receipt.into_bytes(),
+        };
+        let http = self.http.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            for attempt in 0..20u64 {
+                match http
+                    .post(&url)
+                    .header("content-type", "application/xml")
+                    .body(back.to_xml())
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status().is_success() => return,
+                    _ => tokio::time::sleep(Duration::from_millis(100 * (attempt + 1))).await,
+                }
+            }
+            tracing::warn!(%url, "sandbox: a MedCom receipt could not be delivered");
+        });
+    }
+}
+
+/// A correspondence message (XDIS91, schema set 2006/07/01) in UTF-8.
+pub fn correspondence(
+    from: &str,
+    to: &str,
+    cpr: &str,
+    subject: &str,
+    text: &str,
+    episode: Option<&str>,
+) -> String {
+    let now = chrono::Utc::now().with_timezone(&chrono_tz::Europe::Copenhagen);
+    let seed = uuid::Uuid::new_v4().to_string();
+    let body: String = text.lines().map(esc).collect::<Vec<_>>().join("<Break/>");
+    let episode = episode
+        .map(|e| {
+            format!(
+                "<EpisodeOfCareIdentifier>{}</EpisodeOfCareIdentifier>",
+                esc(e)
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<Emessage xmlns="http://rep.oio.dk/sundcom.dk/medcom.dk/xml/schemas/2006/07/01/"><Envelope><Sent><Date>{date}</Date><Time>{time}</Time></Sent><Identifier>{envelope}</Identifier><AcknowledgementCode>pluspositivkvitt</AcknowledgementCode></Envelope><ClinicalEmail><Letter><Identifier>{letter}</Identifier><VersionCode>XD9134L</VersionCode><StatisticalCode>XDIS91</StatisticalCode><Authorisation><Date>{date}</Date><Time>{time}</Time></Authorisation><TypeCode>XDIS91</TypeCode><StatusCode>nytbrev</StatusCode>{episode}</Letter><Sender><EANIdentifier>{from}</EANIdentifier><Identifier>2001060</Identifier><IdentifierCode>sygehusafdelingsnummer</IdentifierCode><OrganisationName>HILLERØD SYGEHUS</OrganisationName><DepartmentName>KIRURGISK AFD. A</DepartmentName><MedicalSpecialityCode>kirurgi_sygehus</MedicalSpecialityCode></Sender><Receiver><EANIdentifier>{to}</EANIdentifier><Identifier>0101</Identifier><IdentifierCode>kommunenummer</IdentifierCode><OrganisationName>Københavns Kommune</OrganisationName></Receiver><Patient><CivilRegistrationNumber>{cpr}</CivilRegistrationNumber><PersonSurnameName>Jensen</PersonSurnameName><PersonGivenName>Anna</PersonGivenName><EpisodeOfCareStatusCode>inaktiv</EpisodeOfCareStatusCode></Patient><AdditionalInformation><Priority>rutine</Priority><Subject>{subject}</Subject></AdditionalInformation><ClinicalInformation><Text01>{body}</Text01></ClinicalInformation></ClinicalEmail></Emessage>"#,
+        date = now.format("%Y-%m-%d"),
+        time = now.format("%H:%M"),
+        envelope = identifier("SE", &seed),
+        letter = identifier("SL", &seed),
+        from = esc(from),
+        to = esc(to),
+        cpr = esc(cpr),
+        subject = esc(subject),
+    )
+}
+
+/// The network's receipt (schema set 2005/08/07) for `message`.
+fn receipt(env: &Envelope, message: &EMessage, refusal: Option<&(String, String)>) -> String {
+    let now = chrono::Utc::now().with_timezone(&chrono_tz::Europe::Copenhagen);
+    let seed = format!("receipt/{}/{}", env.sender_ean, message.envelope_id);
+    let letters: String = message
+        .letters
+        .iter()
+        .map(|l| {
+            format!(
+                "<OriginalLetter><OriginalLetterIdentifier>{}</OriginalLetterIdentifier><OriginalVersionCode>{}</OriginalVersionCode></OriginalLetter>",
+                esc(&l.letter_id),
+                esc(&l.version_code)
+            )
+        })
+        .collect();
+    let (element, version, code, refuse) = match refusal {
+        None => ("PositiveReceipt", "XC0330Q", "XCTL03", String::new()),
+        Some((c, t)) => (
+            "NegativeReceipt",
+            "XC0230Q",
+            "XCTL02",
+            format!(
+                "<RefuseCode>{}</RefuseCode><RefuseText>{}</RefuseText>",
+                esc(c),
+                esc(t)
+            ),
+        ),
+    };
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<Emessage xmlns="http://rep.oio.dk/sundcom.dk/medcom.dk/xml/schemas/2005/08/07/"><Envelope><Sent><Date>{date}</Date><Time>{time}</Time></Sent><Identifier>{envelope}</Identifier><AcknowledgementCode>minuspositivkvitt</AcknowledgementCode></Envelope><{element}><Letter><Identifier>{letter}</Identifier><VersionCode>{version}</VersionCode><StatisticalCode>{code}</StatisticalCode></Letter><Sender><EANIdentifier>{us}</EANIdentifier></Sender><Receiver><EANIdentifier>{them}</EANIdentifier></Receiver><OriginalEmessage><OriginalEnvelopeIdentifier>{original}</OriginalEnvelopeIdentifier><OriginalSender><EANIdentifier>{them}</EANIdentifier></OriginalSender><OriginalReceiver><EANIdentifier>{us}</EANIdentifier></OriginalReceiver>{refuse}{letters}</OriginalEmessage></{element}></Emessage>"#,
+        date = now.format("%Y-%m-%d"),
+        time = now.format("%H:%M"),
+        envelope = identifier("SR", &seed),
+        letter = identifier("SK", &seed),
+        us = esc(&env.receiver_ean),
+        them = esc(&env.sender_ean),
+        original = esc(&message.envelope_id),
+    )
+}
+
+async fn take(State(net): State<MedComNetwork>, body: Bytes) -> Response {
+    if let Some(faulty) = faults::arrive(&net.recorder, &net.faults).await {
+        return faulty;
+    }
+    let env = match Envelope::parse(&body) {
+        Ok(e) => e,
+        Err(e) => {
+            net.recorder.count_invalid();
+            return (StatusCode::BAD_REQUEST, format!("VANS: {e}")).into_response();
+        }
+    };
+    let message = match emessage::parse(&env.data) {
+        Ok(m) => m,
+        Err(e) => {
+            net.recorder.count_invalid();
+            return (StatusCode::BAD_REQUEST, format!("Emessage: {e}")).into_response();
+        }
+    };
+    if let Err(e) = net.check(&env.data, &message) {
+        net.recorder.count_invalid();
+        net.answer(&env, &message, Some(("syntaksfejl".into(), e)));
+        return (StatusCode::OK, "taken; a negative receipt follows").into_response();
+    }
+    let key = format!("{}/{}", env.sender_ean, message.envelope_id);
+    net.recorder.accept(
+        &key,
+        Some(&message.envelope_id),
+        Some("application/xml"),
+        &env.data,
+    );
+    // Receipts are not answered. A message sent again (its receipt lost or late) is
+    // recorded once and answered again.
+    if !message.letters.iter().all(|l| l.is_receipt()) {
+        net.answer(&env, &message, None);
+    }
+    (StatusCode::OK, "taken").into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schemas() -> PathBuf {
+        let dir = crate::medcom::formats();
+        assert!(
+            dir.join("medcom/schemas").is_dir(),
+            "the MedCom schemas are in ../shared/formats"
+        );
+        dir
+    }
+
+    #[test]
+    fn the_networks_messages_and_receipts_validate() {
+        let net = MedComNetwork::new(Some(schemas()));
+        let xml = correspondence(
+            HOSPITAL_EAN,
+            "5790001382438",
+            "0101901234",
+            "Svar på henvendelse",
+            "Kære kommune\nPatienten er udskrevet.",
+            Some("SAG42"),
+        );
+        let m = emessage::parse(xml.as_bytes()).unwrap();
+        net.check(xml.as_bytes(), &m).unwrap();
+        let env = Envelope {
+            sender_ean: HOSPITAL_EAN.into(),
+            receiver_ean: "5790001382438".into(),
+            envelope_id: "e".into(),
+            sent: "t".into(),
+            identifier: m.envelope_id.clone(),
+            document_name: "MCM:XDIS91".into(),
+            version: "XD9134L".into(),
+            data: xml.clone().into_bytes(),
+        };
+        for refusal in [
+            None,
+            Some((
+                "syntaksfejl".to_string(),
+                "Element 'X' <ukendt>".to_string(),
+            )),
+        ] {
+            let r = receipt(&env, &m, refusal.as_ref());
+            let parsed = emessage::parse(r.as_bytes()).unwrap();
+            net.check(r.as_bytes(), &parsed).unwrap();
+            let o = parsed.letters[0].original.clone().unwrap();
+            assert_eq!(o.envelope_id, m.envelope_id);
+            assert_eq!(o.letter_ids, vec![m.letters[0].letter_id.clone()]);
+        }
+    }
+}
