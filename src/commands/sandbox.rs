@@ -37,6 +37,13 @@ pub struct Args {
         default_value = "https://127.0.0.1:8701/beskedfordeler/PostStatusBeskedModtag"
     )]
     pub status_url: String,
+    /// Where the MedCom network delivers (Knudepunkt's VANS access point).
+    #[arg(
+        long,
+        env = "KNUDEPUNKT_MEDCOM_URL",
+        default_value = "http://127.0.0.1:8700/medcom/vans/modtag"
+    )]
+    pub medcom_url: String,
     #[command(subcommand)]
     pub command: Option<SandboxCommand>,
 }
@@ -91,13 +98,16 @@ pub async fn run(_ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     handles
         .digital_post
         .push_statuses_to(&args.status_url, std::time::Duration::from_millis(500));
+    handles.medcom.deliver_to(&args.medcom_url);
     let (addr, handle) = knudepunkt_adapters::sandbox::serve(&args.listen, router).await?;
     eprintln!(
-        "sandbox serving on http://{addr}: generic receiver at /generic/receive, control at /generic/_sandbox/{{received,stats,faults}}, STS at {}, access tokens at {}, KombiPostAfsend at {} (statuses to {})",
+        "sandbox serving on http://{addr}: generic receiver at /generic/receive, control at /generic/_sandbox/{{received,stats,faults}}, STS at {}, access tokens at {}, KombiPostAfsend at {} (statuses to {}), MedCom network at {} (delivering to {})",
         knudepunkt_adapters::sts::simulator::STS_PATH,
         knudepunkt_adapters::sts::simulator::ACCESS_TOKEN_PATH,
         knudepunkt_adapters::digital_post::KOMBI_PATH,
-        args.status_url
+        args.status_url,
+        knudepunkt_adapters::medcom::SEND_PATH,
+        args.medcom_url
     );
     tokio::select! {
         _ = handle => {}

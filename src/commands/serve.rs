@@ -54,7 +54,10 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         .merge(certificate_health(
             engine.routes().environment.serviceplatformen.clone(),
         ))
-        .merge(sts_health(&engine.routes().environment));
+        .merge(sts_health(&engine.routes().environment))
+        .merge(knudepunkt_adapters::medcom::access_point::router(
+            engine.clone(),
+        ));
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

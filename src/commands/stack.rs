@@ -98,7 +98,10 @@ impl Stack {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let server_addr = listener.local_addr()?;
         let app = knudepunkt_engine::server::router(engine.clone())
-            .merge(knudepunkt_case::api::router(core.clone(), ctx_dev_auth()));
+            .merge(knudepunkt_case::api::router(core.clone(), ctx_dev_auth()))
+            .merge(knudepunkt_adapters::medcom::access_point::router(
+                engine.clone(),
+            ));
         let receiver = engine
             .routes()
             .environment
@@ -116,6 +119,10 @@ impl Stack {
             ),
             std::time::Duration::from_millis(100),
         );
+        handles.medcom.deliver_to(&format!(
+            "http://{server_addr}{}",
+            knudepunkt_adapters::medcom::INBOUND_PATH
+        ));
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });

@@ -143,6 +143,32 @@ async fn take(State(engine): State<Engine>, body: Bytes) -> Response {
     if message.letters.iter().all(|l| l.is_receipt()) {
         return take_receipts(&engine, &env, &message).await;
     }
+    // A letter no route takes would be lost behind a positive receipt: refused instead.
+    if engine.routes().for_event(RECEIVED_EVENT).is_empty() {
+        let refusal = Refusal {
+            code: "ikke_specificeret",
+            text: format!(
+                "Knudepunkt tager ikke imod {} i dette miljø",
+                message.letters[0].statistical_code
+            ),
+        };
+        return match engine
+            .publish_now(
+                RECEIPT_EVENT,
+                &receipt_event(&env, Some(&message), Some(&refusal)),
+            )
+            .await
+        {
+            Ok(_) => answer(
+                StatusCode::OK,
+                json!({"receipt": "negative", "reason": refusal.text}),
+            ),
+            Err(e) => answer(
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"error": e.to_string()}),
+            ),
+        };
+    }
     let sha256 = hex::encode(sha2::Sha256::digest(&env.data));
     let content = base64::engine::general_purpose::STANDARD.encode(&env.data);
     let received_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
@@ -157,7 +183,12 @@ async fn take(State(engine): State<Engine>, body: Bytes) -> Response {
             "content": content,
         });
         match engine.publish_now(RECEIVED_EVENT, &event).await {
-            Ok(out) => taken += out.len(),
+            Ok(out) => {
+                taken += out
+                    .iter()
+                    .filter(|(_, s)| matches!(s, knudepunkt_engine::Submitted::Journaled(_)))
+                    .count()
+            }
             Err(e) => {
                 // Nothing answered yet: the sender's access point sends it again.
                 return answer(

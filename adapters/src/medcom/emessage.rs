@@ -19,19 +19,26 @@ pub enum EMessageError {
     Missing(&'static str),
 }
 
+// Options left out when empty, so that a template's `default` applies to them.
+
 /// Someone a letter is from or to, by EAN location number.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Party {
     pub ean: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub organisation: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub department: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub unit: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Patient {
     pub cpr: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub given_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub surname: Option<String>,
 }
 
@@ -40,7 +47,9 @@ pub struct Patient {
 pub struct Original {
     pub envelope_id: String,
     pub letter_ids: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub refuse_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub refuse_text: Option<String>,
 }
 
@@ -55,14 +64,19 @@ pub struct Letter {
     pub version_code: String,
     pub sender: Party,
     pub receiver: Party,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub patient: Option<Patient>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub episode_of_care: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
     /// The clinical text, `<Break/>` as new lines.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     /// The references' descriptions (`Reference/RefDescription`).
     pub references: Vec<String>,
     /// For a receipt: what it answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub original: Option<Original>,
 }
 

@@ -19,6 +19,7 @@ pub const GRANT_ENDED: &str = "grant.ended";
 pub const LETTER_REQUESTED: &str = "letter.requested";
 pub const CONSENT_GIVEN: &str = "consent.given";
 pub const CONSENT_WITHDRAWN: &str = "consent.withdrawn";
+pub const CORRESPONDENCE_REQUESTED: &str = "medcom.correspondence.requested";
 
 /// Every event name, for docs and `route validate`.
 pub const ALL: &[&str] = &[
@@ -34,6 +35,7 @@ pub const ALL: &[&str] = &[
     LETTER_REQUESTED,
     CONSENT_GIVEN,
     CONSENT_WITHDRAWN,
+    CORRESPONDENCE_REQUESTED,
 ];
 
 /// Journals `name` with `body` for every route listening, on the change's own

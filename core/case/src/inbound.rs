@@ -42,9 +42,18 @@ pub struct IncomingMail {
     /// Case ids the mail names, most specific first (a reply's caseID, then its own).
     #[serde(default)]
     pub case_refs: Vec<String>,
-    /// Ids of our letters it answers (their MeMo messageUUIDs).
+    /// Ids of our letters it answers (their MeMo messageUUIDs, or the idempotency keys
+    /// of our MedCom letters).
     #[serde(default)]
     pub in_reply_to: Vec<String>,
+    /// The citizen the mail is about, when its sender is someone else (a hospital's
+    /// MedCom letter about its patient): it must be the case's citizen, and with no case
+    /// named the citizen's one open case is found by it.
+    #[serde(default)]
+    pub about_cpr: Option<String>,
+    /// The documents' type on the case (default "Indgående post").
+    #[serde(default)]
+    pub doc_type: Option<String>,
     #[serde(default)]
     pub received_at: Option<String>,
     #[serde(default)]
@@ -125,7 +134,12 @@ impl CaseCore {
     async fn case_of(&self, mail: &IncomingMail) -> CaseResult<Result<CaseRecord, String>> {
         let mut found = None;
         for id in &mail.case_refs {
-            match self.load_case(id).await {
+            // A case id may come without its hyphens (MedCom's EpisodeOfCareIdentifier
+            // has room for 35 characters, not 36).
+            let id = uuid::Uuid::parse_str(id)
+                .map(|u| u.hyphenated().to_string())
+                .unwrap_or_else(|_| id.clone());
+            match self.load_case(&id).await {
                 Ok(case) => {
                     found = Some(case);
                     break;
@@ -142,6 +156,35 @@ impl CaseCore {
                 }
             }
         }
+        let about = match &mail.about_cpr {
+            None => None,
+            Some(c) => match crate::Cpr::parse(c) {
+                Ok(cpr) => Some(cpr),
+                Err(_) => {
+                    return Ok(Err(
+                        "the citizen it is about has no valid CPR number".to_string()
+                    ));
+                }
+            },
+        };
+        if found.is_none()
+            && let Some(cpr) = &about
+        {
+            let open = self.open_cases_of(cpr).await?;
+            match open.len() {
+                0 => {
+                    return Ok(Err(format!(
+                        "it names no case of ours, and the citizen {cpr} has no open case"
+                    )));
+                }
+                1 => found = open.into_iter().next(),
+                n => {
+                    return Ok(Err(format!(
+                        "it names no case of ours, and the citizen {cpr} has {n} open cases: an operator chooses"
+                    )));
+                }
+            }
+        }
         let Some(case) = found else {
             return Ok(Err(
                 if mail.case_refs.is_empty() && mail.in_reply_to.is_empty() {
@@ -151,6 +194,14 @@ impl CaseCore {
                 },
             ));
         };
+        if let Some(cpr) = &about
+            && *cpr != case.cpr
+        {
+            return Ok(Err(format!(
+                "it refers to case {} but is about another citizen",
+                case.id
+            )));
+        }
         if mail.sender.id_type.eq_ignore_ascii_case("CPR")
             && crate::Cpr::parse(&mail.sender.id)
                 .map(|c| c != case.cpr)
@@ -162,6 +213,27 @@ impl CaseCore {
             )));
         }
         Ok(Ok(case))
+    }
+
+    /// The citizen's cases that are not closed.
+    async fn open_cases_of(&self, cpr: &crate::Cpr) -> CaseResult<Vec<CaseRecord>> {
+        let ids: Vec<String> = {
+            let mut conn = self.journal().pool().acquire().await?;
+            sqlx::query(
+                "SELECT id FROM cases WHERE cpr = $1 AND status <> 'Lukket' ORDER BY created_at",
+            )
+            .bind(cpr.expose())
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|r| r.try_get("id"))
+            .collect::<Result<_, _>>()?
+        };
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.push(self.load_case(&id).await?);
+        }
+        Ok(out)
     }
 
     async fn load_case(&self, id: &str) -> CaseResult<CaseRecord> {
@@ -250,7 +322,10 @@ impl CaseCore {
                 } else {
                     format!("{} ({})", mail.title, file.filename)
                 },
-                doc_type: "Indgående post".into(),
+                doc_type: mail
+                    .doc_type
+                    .clone()
+                    .unwrap_or_else(|| "Indgående post".into()),
                 media_type: file.media_type.clone(),
                 size: content.len() as i64,
                 sha256: hex::encode(Sha256::digest(content)),

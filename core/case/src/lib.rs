@@ -10,6 +10,7 @@ pub mod cases;
 pub mod catalogue;
 pub mod citizens;
 pub mod consents;
+pub mod correspondence;
 pub mod cpr;
 pub mod decisions;
 pub mod documents;

@@ -15,6 +15,7 @@ use crate::access::Actor;
 use crate::audit::AuditLine;
 use crate::catalogue::{Catalogue, NewCatalogue, NewService, Service, ServicePatch};
 use crate::consents::{Consent, NewConsent};
+use crate::correspondence::{NewCorrespondence, SentCorrespondence};
 use crate::decisions::{Decision, NewDecision};
 use crate::documents::{DocumentInfo, NewDocument};
 use crate::grants::{Grant, GrantChange, NewGrant};
@@ -111,6 +112,24 @@ pub async fn grant_access(
         .await
         .map(|_| StatusCode::NO_CONTENT)
         .map_err(|e| problem(e, &format!("/api/v1/cases/{id}/access")))
+}
+
+/// Writes to a GP or hospital unit (MedCom XDIS91) about the case's citizen; the letter
+/// is journalised on the case and sent through the VANS access point.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/correspondence", tag = "correspondence", request_body = NewCorrespondence,
+    params(("id" = String, Path, description = "case id")),
+    responses((status = 201, body = SentCorrespondence), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn send_correspondence(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(new): JsonBody<NewCorrespondence>,
+) -> ApiResult<(StatusCode, Json<SentCorrespondence>)> {
+    s.core
+        .send_correspondence(&caller.ctx(), &id, &new)
+        .await
+        .map(|d| (StatusCode::CREATED, Json(d)))
+        .map_err(|e| problem(e, &format!("/api/v1/cases/{id}/correspondence")))
 }
 
 /// Adds a document (content in base64) to a case.

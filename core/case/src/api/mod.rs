@@ -49,6 +49,10 @@ pub fn router(core: CaseCore, auth: Arc<dyn Authenticate>) -> Router {
         .route("/cases/{id}/status", post(handlers::change_status))
         .route("/cases/{id}/access", post(handlers::grant_access))
         .route("/cases/{id}/documents", post(handlers::add_document))
+        .route(
+            "/cases/{id}/correspondence",
+            post(handlers::send_correspondence),
+        )
         .route("/documents/{id}/content", get(handlers::document_content))
         .route("/cases/{id}/decisions", post(handlers::make_decision))
         .route("/cases/{id}/grants", post(handlers::create_grant))

@@ -17,6 +17,7 @@ use super::{handlers, versioned};
         handlers::change_status,
         handlers::grant_access,
         handlers::add_document,
+        handlers::send_correspondence,
         handlers::document_content,
         handlers::make_decision,
         handlers::create_grant,

@@ -1,0 +1,515 @@
+//! MedCom end to end against the sandbox's network (a VANS access point with a hospital
+//! and a GP behind it): MedCom's own windows-1252 correspondence example taken in with
+//! its Danish letters intact and a receipt that validates sent back; correspondence
+//! about a citizen with no open case in the inbox; a malformed message refused by a
+//! negative receipt naming the schema error, with nothing kept; a duplicate taken once;
+//! a caseworker's correspondence sent, confirmed by its receipt, and the reply threaded
+//! onto the same case; a negative receipt making our letter dead on the case; and a
+//! letter with no receipt in time sent again with the same identifiers.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::Backend;
+use common::case::{SECRET, open_case};
+use knudepunkt_adapters::medcom::simulator::{GP_EAN, HOSPITAL_EAN, ReceiptMode};
+use knudepunkt_adapters::medcom::{INBOUND_PATH, emessage};
+use knudepunkt_case::api::SignedTokens;
+use knudepunkt_case::{CaseCore, Limits};
+use knudepunkt_engine::message::{JournalMessage, MessageState};
+use knudepunkt_engine::route::LoadOptions;
+use knudepunkt_engine::{Engine, Journal, RouteSet};
+use serde_json::{Value, json};
+
+/// The municipality's EAN number in the sandbox (the XDIS91 template's default).
+const OUR_EAN: &str = "5790001382438";
+/// The citizen of MedCom's example correspondence.
+const EXAMPLE_CPR: &str = "1502824933";
+
+struct World {
+    sandbox: common::Sandbox,
+    engine: Engine,
+    core: CaseCore,
+    api: String,
+}
+
+async fn world(backend: Backend, name: &str) -> World {
+    let sandbox = common::start_sandbox().await;
+    let db = common::fresh_database(backend, name).await;
+    let opts = LoadOptions {
+        routes_dir: common::repo().join("tests/fixtures/routes-medcom"),
+        mappings_dir: common::repo().join("mappings"),
+        environments_dir: common::dev_environment(sandbox.addr),
+        environment: "dev".into(),
+        schema_dir: knudepunkt_engine::schema_dir::locate(),
+        adapters: {
+            let mut names = knudepunkt_adapters::registry().names();
+            names.push(knudepunkt_case::inbound::ADAPTER.into());
+            names
+        },
+    };
+    let routes = Arc::new(RouteSet::load(&opts).unwrap_or_else(|d| panic!("{d:?}")));
+    let mut adapters = knudepunkt_adapters::registry_for(&routes.environment);
+    adapters.defer(knudepunkt_case::inbound::ADAPTER);
+    let engine = Engine::new(
+        Journal::open(&db).await.unwrap(),
+        routes,
+        adapters,
+        common::quick_options(),
+    );
+    let core = CaseCore::open(engine.clone(), Limits::default())
+        .await
+        .unwrap();
+    core.seed_default_org().await.unwrap();
+    let app = knudepunkt_case::api::router(core.clone(), Arc::new(SignedTokens::new(SECRET, true)))
+        .merge(knudepunkt_engine::server::router(engine.clone()))
+        .merge(knudepunkt_adapters::medcom::access_point::router(
+            engine.clone(),
+        ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    sandbox
+        .handles
+        .medcom
+        .deliver_to(&format!("http://{addr}{INBOUND_PATH}"));
+    World {
+        sandbox,
+        engine,
+        core,
+        api: format!("http://{addr}"),
+    }
+}
+
+fn client(w: &World) -> common::case::As {
+    common::case::As {
+        http: reqwest::Client::new(),
+        base: w.api.clone(),
+        token: SignedTokens::new(SECRET, false).issue("leder1", Duration::from_secs(600)),
+    }
+}
+
+fn example() -> Vec<u8> {
+    std::fs::read(
+        knudepunkt_engine::schema_dir::locate()
+            .expect("the shared formats")
+            .path
+            .join("medcom/examples/DIS91_1.xml"),
+    )
+    .unwrap()
+}
+
+async fn messages_of(w: &World, route: &str) -> Vec<JournalMessage> {
+    w.engine
+        .journal()
+        .list(&knudepunkt_engine::journal::ListFilter {
+            route: Some(route.into()),
+            state: None,
+            correlation_id: None,
+            limit: 100,
+        })
+        .await
+        .unwrap()
+}
+
+/// Waits until `route` has `n` messages and all are settled; them.
+async fn settled(w: &World, route: &str, n: usize) -> Vec<JournalMessage> {
+    let until = Instant::now() + Duration::from_secs(15);
+    loop {
+        let all = messages_of(w, route).await;
+        if all.len() == n && all.iter().all(|m| m.state.is_terminal()) {
+            return all;
+        }
+        assert!(
+            Instant::now() < until,
+            "{route}: {:?}",
+            all.iter()
+                .map(|m| (m.state, m.last_error.clone()))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+}
+
+/// The receipts the network received from us, parsed, once each.
+async fn receipts_received(w: &World, n: usize) -> Vec<emessage::Letter> {
+    let until = Instant::now() + Duration::from_secs(15);
+    loop {
+        let got: Vec<emessage::Letter> = w
+            .sandbox
+            .handles
+            .medcom
+            .recorder
+            .received(100)
+            .into_iter()
+            .filter(|r| !r.duplicate)
+            .filter_map(|r| emessage::parse(r.body.as_bytes()).ok())
+            .flat_map(|m| m.letters)
+            .filter(|l| l.is_receipt())
+            .collect();
+        if got.len() >= n {
+            assert_eq!(got.len(), n, "{got:?}");
+            return got;
+        }
+        assert!(Instant::now() < until, "{n} receipt(s) expected, {got:?}");
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+}
+
+/// Registers `cpr` and opens a case on it; the case id.
+async fn case_for(c: &common::case::As, cpr: &str, given: &str, family: &str) -> String {
+    let (s, body) = c
+        .post(
+            "/api/v1/citizens",
+            json!({"cpr": cpr, "given_name": given, "family_name": family}),
+        )
+        .await;
+    assert!(s == 201 || s == 409, "{body}");
+    let (s, body) = c
+        .post(
+            "/api/v1/cases",
+            json!({"cpr": cpr, "title": "Hjemmepleje", "kle": "27.36.12", "action_facet": "G01",
+                   "case_type": "Voksenhandicap", "org_unit_id": "bch", "caseworker_id": "leder1"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{body}");
+    body["id"].as_str().unwrap().to_string()
+}
+
+/// The documents of `doc_type` on the case.
+async fn documents_of(c: &common::case::As, case_id: &str, doc_type: &str) -> Vec<Value> {
+    let (_, case) = c.get(&format!("/api/v1/cases/{case_id}")).await;
+    case["documents"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|d| d["doc_type"] == doc_type)
+        .cloned()
+        .collect()
+}
+
+async fn content(c: &common::case::As, document_id: &str) -> Vec<u8> {
+    let resp = c
+        .http
+        .get(format!("{}/api/v1/documents/{document_id}/content", c.base))
+        .bearer_auth(&c.token)
+        .header("x-knudepunkt-purpose", "test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.bytes().await.unwrap().to_vec()
+}
+
+async fn example_is_taken_with_its_danish_letters(backend: Backend) {
+    let w = world(backend, "medcom-example").await;
+    let workers = w.engine.start();
+    let c = client(&w);
+    let case_id = case_for(&c, EXAMPLE_CPR, "Knut Odvar", "Mosebryggersen").await;
+    let bytes = example();
+    let (status, answer) = w
+        .sandbox
+        .handles
+        .medcom
+        .send(HOSPITAL_EAN, OUR_EAN, &bytes)
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.contains("positive"), "{answer}");
+    let inbound = settled(&w, "medcom.inbound", 1).await;
+    assert_eq!(inbound[0].state, MessageState::Delivered);
+    let docs = documents_of(&c, &case_id, "MedCom XDIS91").await;
+    assert_eq!(docs.len(), 2, "the message and its text: {docs:?}");
+    assert!(
+        docs.iter()
+            .any(|d| d["title"] == "Forundersøgelse (HILLERØD SYGEHUS) (XDIS91-BrevNr00129.txt)"),
+        "{docs:?}"
+    );
+    for d in &docs {
+        let body = content(&c, d["id"].as_str().unwrap()).await;
+        if d["media_type"] == "application/xml" {
+            assert_eq!(
+                body, bytes,
+                "the message is kept byte for byte (windows-1252)"
+            );
+        } else {
+            let text = String::from_utf8(body).unwrap();
+            assert!(text.contains("Røntgen af hofte i to planer."), "{text}");
+            assert!(text.contains("overlæge K. Petersen"), "{text}");
+        }
+    }
+    // The receipt went back, validated by the network against the official schema.
+    let receipts = receipts_received(&w, 1).await;
+    assert_eq!(receipts[0].statistical_code, "XCTL03");
+    let original = receipts[0].original.as_ref().unwrap();
+    assert_eq!(original.envelope_id, "KuvertNr012234");
+    assert_eq!(original.letter_ids, vec!["BrevNr00129".to_string()]);
+    assert_eq!(w.sandbox.handles.medcom.recorder.stats().invalid, 0);
+    settled(&w, "medcom.receipt", 1).await;
+
+    // The same message again: acknowledged, not applied twice, one receipt.
+    let (status, _) = w
+        .sandbox
+        .handles
+        .medcom
+        .send(HOSPITAL_EAN, OUR_EAN, &bytes)
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(settled(&w, "medcom.inbound", 1).await.len(), 1);
+    assert_eq!(settled(&w, "medcom.receipt", 1).await.len(), 1);
+    assert_eq!(documents_of(&c, &case_id, "MedCom XDIS91").await.len(), 2);
+    w.engine.shutdown(workers).await;
+}
+
+async fn no_open_case_goes_to_the_inbox(backend: Backend) {
+    let w = world(backend, "medcom-inbox").await;
+    let workers = w.engine.start();
+    let (status, _) = w
+        .sandbox
+        .handles
+        .medcom
+        .send(HOSPITAL_EAN, OUR_EAN, &example())
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    settled(&w, "medcom.inbound", 1).await;
+    let inbox = w.engine.journal().inbox(false).await.unwrap();
+    assert_eq!(inbox.len(), 1, "{inbox:?}");
+    assert_eq!(inbox[0].kind, knudepunkt_case::inbound::UNMATCHED);
+    assert!(
+        inbox[0].detail.contains("no open case"),
+        "{}",
+        inbox[0].detail
+    );
+    assert!(
+        !inbox[0].detail.contains(EXAMPLE_CPR),
+        "the CPR is masked: {}",
+        inbox[0].detail
+    );
+    receipts_received(&w, 1).await;
+    w.engine.shutdown(workers).await;
+}
+
+async fn a_malformed_message_gets_a_negative_receipt_and_nothing_is_kept(backend: Backend) {
+    let w = world(backend, "medcom-malformed").await;
+    let workers = w.engine.start();
+    let bad: Vec<u8> = String::from_utf8_lossy(&example())
+        .replace(
+            "<CivilRegistrationNumber>1502824933</CivilRegistrationNumber>",
+            "",
+        )
+        .replace("windows-1252", "UTF-8")
+        .into_bytes();
+    let (status, answer) = w
+        .sandbox
+        .handles
+        .medcom
+        .send(HOSPITAL_EAN, OUR_EAN, &bad)
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.contains("negative"), "{answer}");
+    let receipts = receipts_received(&w, 1).await;
+    assert_eq!(receipts[0].kind, "NegativeReceipt");
+    let original = receipts[0].original.as_ref().unwrap();
+    assert_eq!(original.refuse_code.as_deref(), Some("syntaksfejl"));
+    let text = original.refuse_text.as_deref().unwrap_or_default();
+    assert!(
+        text.contains("PersonSurnameName") || text.contains("CivilRegistrationNumber"),
+        "{text}"
+    );
+    assert!(
+        messages_of(&w, "medcom.inbound").await.is_empty(),
+        "nothing kept"
+    );
+    assert_eq!(
+        w.sandbox.handles.medcom.recorder.stats().invalid,
+        0,
+        "the receipt itself validates"
+    );
+    w.engine.shutdown(workers).await;
+}
+
+/// Writes correspondence from the case; the letter's journal message.
+async fn correspondence(
+    w: &World,
+    c: &common::case::As,
+    case_id: &str,
+) -> knudepunkt_engine::MessageId {
+    let (s, sent) = c
+        .post(
+            &format!("/api/v1/cases/{case_id}/correspondence"),
+            json!({"to_ean": GP_EAN, "subject": "Spørgsmål om medicin", "text": "Kære læge\nBorgeren ønsker hjælp til medicindosering.\nVenlig hilsen\nKøbenhavns Kommune"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{sent}");
+    assert_eq!(sent["document"]["doc_type"], "MedCom XDIS91 (udgående)");
+    let _ = w;
+    sent["message_id"].as_str().unwrap().parse().unwrap()
+}
+
+async fn correspondence_goes_out_and_the_reply_threads_onto_its_case(backend: Backend) {
+    let w = world(backend, "medcom-thread").await;
+    let workers = w.engine.start();
+    let c = client(&w);
+    let case_id = open_case(&c, false).await;
+    // A second open case for the citizen: only the case reference can pick the first.
+    let (s, other) = c
+        .post(
+            "/api/v1/cases",
+            json!({"cpr": common::case::CPR, "title": "Anden sag", "kle": "27.36.12", "action_facet": "G01",
+                   "case_type": "Voksenhandicap", "org_unit_id": "bch", "caseworker_id": "leder1"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{other}");
+    let id = correspondence(&w, &c, &case_id).await;
+    common::expect_state(
+        w.engine.journal(),
+        id,
+        MessageState::Delivered,
+        Duration::from_secs(10),
+    )
+    .await;
+    let m = w.engine.journal().get(id).await.unwrap();
+    assert_eq!(m.attempts, 1);
+    assert!(m.external_ids.contains_key("medcom_envelope_id"), "{m:?}");
+    let sent = w.sandbox.handles.medcom.recorder.received(10);
+    assert_eq!(
+        w.sandbox.handles.medcom.recorder.stats().invalid,
+        0,
+        "the XDIS91 validates"
+    );
+    let letter = emessage::parse(sent[0].body.as_bytes()).unwrap();
+    let episode = letter.letters[0].episode_of_care.clone().unwrap();
+    assert_eq!(episode, case_id.replace('-', ""));
+    assert_eq!(letter.letters[0].receiver.ean, GP_EAN);
+
+    // The GP answers, keeping the case reference.
+    let (status, _) = w
+        .sandbox
+        .handles
+        .medcom
+        .send_correspondence(
+            OUR_EAN,
+            &common::case::CPR.replace('-', ""),
+            "Svar om medicin",
+            "Dosering aftalt med hjemmeplejen.",
+            Some(&episode),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    settled(&w, "medcom.inbound", 1).await;
+    let replies = documents_of(&c, &case_id, "MedCom XDIS91").await;
+    assert_eq!(replies.len(), 2, "{replies:?}");
+    assert_eq!(
+        documents_of(&c, &case_id, "MedCom XDIS91 (udgående)")
+            .await
+            .len(),
+        1
+    );
+    assert!(w.engine.journal().inbox(false).await.unwrap().is_empty());
+    // Without the reference, two open cases leave the choice to an operator.
+    w.sandbox
+        .handles
+        .medcom
+        .send_correspondence(
+            OUR_EAN,
+            &common::case::CPR.replace('-', ""),
+            "Ny henvendelse",
+            "Tekst",
+            None,
+        )
+        .await
+        .unwrap();
+    settled(&w, "medcom.inbound", 2).await;
+    let inbox = w.engine.journal().inbox(false).await.unwrap();
+    assert_eq!(inbox.len(), 1, "{inbox:?}");
+    assert!(
+        inbox[0].detail.contains("2 open cases"),
+        "{}",
+        inbox[0].detail
+    );
+    w.engine.shutdown(workers).await;
+}
+
+async fn a_negative_receipt_makes_our_letter_dead_on_the_case(backend: Backend) {
+    let w = world(backend, "medcom-negative").await;
+    let workers = w.engine.start();
+    w.sandbox.handles.medcom.answer_with(ReceiptMode::Negative {
+        code: "ukendt_lokationsnummer".into(),
+        text: "Lokationsnummeret kendes ikke".into(),
+    });
+    let c = client(&w);
+    let case_id = open_case(&c, false).await;
+    let id = correspondence(&w, &c, &case_id).await;
+    common::expect_state(
+        w.engine.journal(),
+        id,
+        MessageState::Dead,
+        Duration::from_secs(10),
+    )
+    .await;
+    let m = w.engine.journal().get(id).await.unwrap();
+    let error = m.last_error.unwrap_or_default();
+    assert!(
+        error.contains("ukendt_lokationsnummer: Lokationsnummeret kendes ikke"),
+        "{error}"
+    );
+    let notices = common::case::notices_of_kind(&w.core, &c, &case_id, "delivery_failed").await;
+    assert!(
+        notices[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Lokationsnummeret kendes ikke"),
+        "{notices:?}"
+    );
+    w.engine.shutdown(workers).await;
+}
+
+async fn no_receipt_in_time_sends_again_with_the_same_identifiers(backend: Backend) {
+    let w = world(backend, "medcom-resend").await;
+    let workers = w.engine.start();
+    w.sandbox.handles.medcom.answer_with(ReceiptMode::Silent);
+    let c = client(&w);
+    let case_id = open_case(&c, false).await;
+    let id = correspondence(&w, &c, &case_id).await;
+    common::expect_state(
+        w.engine.journal(),
+        id,
+        MessageState::Accepted,
+        Duration::from_secs(10),
+    )
+    .await;
+    // The receipt is lost; the next time it comes.
+    w.sandbox.handles.medcom.answer_with(ReceiptMode::Positive);
+    common::expect_state(
+        w.engine.journal(),
+        id,
+        MessageState::Delivered,
+        Duration::from_secs(10),
+    )
+    .await;
+    let m = w.engine.journal().get(id).await.unwrap();
+    assert_eq!(m.attempts, 2, "sent again once");
+    let stats = w.sandbox.handles.medcom.recorder.stats();
+    assert_eq!(
+        (stats.unique, stats.duplicates),
+        (1, 1),
+        "the same identifiers: {stats:?}"
+    );
+    w.engine.shutdown(workers).await;
+}
+
+on_both_backends!(
+    example_is_taken_with_its_danish_letters,
+    no_open_case_goes_to_the_inbox,
+    a_malformed_message_gets_a_negative_receipt_and_nothing_is_kept,
+    correspondence_goes_out_and_the_reply_threads_onto_its_case,
+    a_negative_receipt_makes_our_letter_dead_on_the_case,
+    no_receipt_in_time_sends_again_with_the_same_identifiers,
+);
