@@ -66,6 +66,8 @@ enum Command {
     BenchCase(commands::bench_case::Args),
     /// Measure Digital Post letters end to end through the sandbox.
     BenchDigitalPost(commands::bench_digital_post::Args),
+    /// Measure MedCom in and out through the sandbox's network.
+    BenchMedcom(commands::bench_medcom::Args),
     /// Measure WS-Security signing, verification and cached STS token lookups.
     BenchSecurity(commands::bench_security::Args),
     /// Issue a signed bearer token for a user of the case API.
@@ -93,6 +95,7 @@ async fn main() -> std::process::ExitCode {
         Command::Bench(a) => commands::bench::run(&ctx, a).await,
         Command::BenchCase(a) => commands::bench_case::run(&ctx, a).await,
         Command::BenchDigitalPost(a) => commands::bench_digital_post::run(&ctx, a).await,
+        Command::BenchMedcom(a) => commands::bench_medcom::run(&ctx, a).await,
         Command::BenchSecurity(a) => commands::bench_security::run(&ctx, a).await,
         Command::Token(a) => commands::token::run(&ctx, a),
     };

@@ -1,0 +1,244 @@
+//! `knudepunkt bench-medcom`: MedCom through the sandbox's network, with XSD validation
+//! on. Inbound: correspondence envelopes posted by the network's hospital to Knudepunkt's
+//! access point, each parsed, validated, journaled and acknowledged (answered, its
+//! receipt queued); then until every receipt has reached the network and every letter
+//! is on its case. Outbound: correspondence rendered, validated, sent through the VANS
+//! access point, and confirmed by its receipt.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use knudepunkt_adapters::medcom::simulator::{GP_EAN, HOSPITAL_EAN, correspondence};
+use knudepunkt_engine::EngineOptions;
+use knudepunkt_engine::metrics::Metrics;
+use serde::Serialize;
+
+use super::stack::{Stack, fresh_sqlite};
+use crate::setup::Context;
+
+/// The municipality's EAN number in the sandbox.
+const OUR_EAN: &str = "5790001382438";
+const CPR: &str = "0101901234";
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Messages each way.
+    #[arg(long, default_value_t = 10_000)]
+    pub messages: usize,
+    /// Senders posting at once (inbound).
+    #[arg(long, default_value_t = 16)]
+    pub clients: usize,
+}
+
+#[derive(Serialize)]
+struct Report {
+    messages: usize,
+    inbound_acknowledged_per_second: f64,
+    inbound_settled_per_second: f64,
+    outbound_sent_per_second: f64,
+    outbound_confirmed_per_second: f64,
+}
+
+fn delivered(stack: &Stack, route: &str) -> u64 {
+    stack
+        .engine
+        .metrics()
+        .delivered
+        .get_or_create(&Metrics::route(route))
+        .get()
+}
+
+fn accepted(stack: &Stack, route: &str) -> u64 {
+    stack
+        .engine
+        .metrics()
+        .accepted
+        .get_or_create(&Metrics::route(route))
+        .get()
+}
+
+/// Waits until `done()` reaches `n`, showing progress; the seconds since `started`.
+async fn wait_for(
+    what: &str,
+    n: usize,
+    started: Instant,
+    done: impl Fn() -> u64,
+) -> anyhow::Result<f64> {
+    let deadline = Instant::now() + Duration::from_secs(1800);
+    loop {
+        let d = done() as usize;
+        eprint!("\r{what} {d}/{n}   ");
+        if d >= n {
+            eprintln!();
+            return Ok(started.elapsed().as_secs_f64());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "{what}: only {d} of {n}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Registers the citizen and opens a case through the API (as the demo's caseworker).
+async fn open_case(stack: &Stack) -> anyhow::Result<String> {
+    let http = reqwest::Client::new();
+    let base = format!("http://{}/api/v1", stack.server_addr);
+    let post = |path: &str, body: serde_json::Value| {
+        http.post(format!("{base}{path}"))
+            .header("x-knudepunkt-user", "leder1")
+            .header("x-knudepunkt-purpose", "bench")
+            .json(&body)
+            .send()
+    };
+    let r = post(
+        "/citizens",
+        serde_json::json!({"cpr": CPR, "given_name": "Anna", "family_name": "Jensen"}),
+    )
+    .await?;
+    anyhow::ensure!(r.status().is_success(), "citizen: {}", r.text().await?);
+    let r = post(
+        "/cases",
+        serde_json::json!({"cpr": CPR, "title": "Hjemmepleje", "kle": "27.36.12", "action_facet": "G01",
+                           "case_type": "Voksenhandicap", "org_unit_id": "bch", "caseworker_id": "leder1"}),
+    )
+    .await?;
+    let case: serde_json::Value = r.json().await?;
+    case["id"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| anyhow::anyhow!("no case was opened: {case}"))
+}
+
+pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    let db = fresh_sqlite("bench-medcom.db");
+    let stack = Stack::start(ctx, &db, EngineOptions::default()).await?;
+    for route in ["medcom.inbound", "medcom.receipt", "medcom.correspondence"] {
+        anyhow::ensure!(
+            stack.engine.routes().get(route).is_some(),
+            "the dev profile has no {route} route"
+        );
+    }
+    // The citizen the letters are about, with one open case for them to land on.
+    let case_id = open_case(&stack).await?;
+    let n = args.messages;
+
+    // Inbound: the hospital's letters, posted by `clients` senders at once.
+    let letters: Arc<Vec<String>> = Arc::new(
+        (0..n)
+            .map(|i| {
+                correspondence(
+                    HOSPITAL_EAN,
+                    OUR_EAN,
+                    CPR,
+                    "Udskrivelse",
+                    &format!("Brev {i}\nPatienten udskrives i morgen."),
+                    None,
+                )
+            })
+            .collect(),
+    );
+    let next = Arc::new(AtomicUsize::new(0));
+    let acknowledged = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut senders = tokio::task::JoinSet::new();
+    for _ in 0..args.clients.max(1) {
+        let (net, letters, next, acknowledged) = (
+            stack.sandbox.medcom.clone(),
+            letters.clone(),
+            next.clone(),
+            acknowledged.clone(),
+        );
+        senders.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(letter) = letters.get(i) else {
+                    return anyhow::Ok(());
+                };
+                let (status, answer) = net
+                    .send(HOSPITAL_EAN, OUR_EAN, letter.as_bytes())
+                    .await
+                    .map_err(anyhow::Error::msg)?;
+                anyhow::ensure!(
+                    status == 200 && answer.contains("positive"),
+                    "letter {i}: {status} {answer}"
+                );
+                acknowledged.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    }
+    let ack_seconds = wait_for("acknowledged", n, started, || {
+        acknowledged.load(Ordering::Relaxed) as u64
+    })
+    .await?;
+    while let Some(done) = senders.join_next().await {
+        done??;
+    }
+    let settled_seconds = wait_for("on the case and receipted", 2 * n, started, || {
+        delivered(&stack, "medcom.inbound") + delivered(&stack, "medcom.receipt")
+    })
+    .await?;
+
+    // Outbound: correspondence from the case, rendered, validated, sent, receipted.
+    let started = Instant::now();
+    let route = "medcom.correspondence";
+    let mut sent = 0;
+    while sent < n {
+        let batch = 50.min(n - sent);
+        let events: Vec<serde_json::Value> = (sent..sent + batch)
+            .map(|i| {
+                serde_json::json!({
+                    "case_id": case_id,
+                    "correspondence": {
+                        "letter_ref": format!("bench-{i}"), "to_ean": GP_EAN, "subject": "Spørgsmål om medicin",
+                        "text": format!("Kære læge\nBrev {i}."), "priority": "rutine",
+                        "case_ref": case_id.replace('-', ""),
+                    },
+                    "patient": {"cpr": CPR, "given_name": "Anna", "family_name": "Jensen"},
+                })
+            })
+            .collect();
+        let prepared = stack.engine.prepare_many(route, &events)?;
+        let mut tx = stack.engine.journal().begin().await?;
+        stack.engine.submit_prepared(&mut tx, prepared).await?;
+        tx.commit().await?;
+        stack.engine.wake();
+        sent += batch;
+        // Keep the backlog bounded.
+        while sent as u64 - accepted(&stack, route) > 2000 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    let sent_seconds = wait_for("sent", n, started, || accepted(&stack, route)).await?;
+    let confirmed_seconds = wait_for("confirmed by receipt", n, started, || {
+        delivered(&stack, route)
+    })
+    .await?;
+    let invalid = stack.sandbox.medcom.recorder.stats().invalid;
+    anyhow::ensure!(
+        invalid == 0,
+        "the network refused {invalid} messages as invalid"
+    );
+    let report = Report {
+        messages: n,
+        inbound_acknowledged_per_second: n as f64 / ack_seconds,
+        inbound_settled_per_second: n as f64 / settled_seconds,
+        outbound_sent_per_second: n as f64 / sent_seconds,
+        outbound_confirmed_per_second: n as f64 / confirmed_seconds,
+    };
+    stack.stop().await;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.trim_start_matches("sqlite://")));
+    }
+    if ctx.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "MedCom, {n} messages each way, XSD validation on (targets >= 1000/s each):\n  inbound  {:.0}/s parsed, validated, journaled and acknowledged; {:.0}/s until on the case and receipted\n  outbound {:.0}/s XDIS91 rendered, validated and sent; {:.0}/s until confirmed by receipt",
+            report.inbound_acknowledged_per_second,
+            report.inbound_settled_per_second,
+            report.outbound_sent_per_second,
+            report.outbound_confirmed_per_second
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
