@@ -172,41 +172,43 @@ async fn take(State(engine): State<Engine>, body: Bytes) -> Response {
     let sha256 = hex::encode(sha2::Sha256::digest(&env.data));
     let content = base64::engine::general_purpose::STANDARD.encode(&env.data);
     let received_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let mut taken = 0;
-    for letter in &message.letters {
-        let event = json!({
-            "vans": {"sender_ean": env.sender_ean, "receiver_ean": env.receiver_ean, "envelope_id": env.envelope_id},
-            "envelope": {"id": message.envelope_id, "sent": message.sent, "schema_date": message.schema_date, "acknowledgement": message.acknowledgement},
-            "letter": letter,
-            "received_at": received_at,
-            "sha256": sha256,
-            "content": content,
-        });
-        match engine.publish_now(RECEIVED_EVENT, &event).await {
-            Ok(out) => {
-                taken += out
-                    .iter()
-                    .filter(|(_, s)| matches!(s, knudepunkt_engine::Submitted::Journaled(_)))
-                    .count()
-            }
-            Err(e) => {
-                // Nothing answered yet: the sender's access point sends it again.
-                return answer(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    json!({"error": e.to_string()}),
-                );
-            }
+    let events: Vec<Value> = message
+        .letters
+        .iter()
+        .map(|letter| {
+            json!({
+                "vans": {"sender_ean": env.sender_ean, "receiver_ean": env.receiver_ean, "envelope_id": env.envelope_id},
+                "envelope": {"id": message.envelope_id, "sent": message.sent, "schema_date": message.schema_date, "acknowledgement": message.acknowledgement},
+                "letter": letter,
+                "received_at": received_at,
+                "sha256": sha256,
+                "content": content,
+            })
+        })
+        .collect();
+    let receipt = receipt_event(&env, Some(&message), None);
+    // The letters and their receipt go to the journal writer together (one batch).
+    let mut all: Vec<(&str, &Value)> = events.iter().map(|e| (RECEIVED_EVENT, e)).collect();
+    all.push((RECEIPT_EVENT, &receipt));
+    let taken = match engine.publish_all_now(&all).await {
+        Ok(out) => out
+            .iter()
+            .filter(|(route, s)| {
+                matches!(s, knudepunkt_engine::Submitted::Journaled(_))
+                    && engine
+                        .routes()
+                        .get(route)
+                        .is_some_and(|r| r.adapter != ADAPTER)
+            })
+            .count(),
+        Err(e) => {
+            // Nothing answered: the sender's access point sends it again.
+            return answer(
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"error": e.to_string()}),
+            );
         }
-    }
-    if let Err(e) = engine
-        .publish_now(RECEIPT_EVENT, &receipt_event(&env, Some(&message), None))
-        .await
-    {
-        return answer(
-            StatusCode::SERVICE_UNAVAILABLE,
-            json!({"error": e.to_string()}),
-        );
-    }
+    };
     tracing::info!(envelope = %message.envelope_id, sender = %env.sender_ean, letters = message.letters.len(), "a MedCom message was taken");
     answer(
         StatusCode::OK,

@@ -390,23 +390,64 @@ impl Engine {
         event_name: &str,
         event: &serde_json::Value,
     ) -> Result<Vec<(String, Submitted)>, EngineError> {
-        let routes: Vec<String> = self
-            .inner
-            .routes
-            .for_event(event_name)
-            .iter()
-            .map(|r| r.id.clone())
-            .collect();
-        let mut out = Vec::with_capacity(routes.len());
-        for route in routes {
-            let s = self
-                .submit_now(Outbound {
-                    route: &route,
-                    event,
-                })
-                .await?;
-            out.push((route, s));
+        self.publish_all_now(&[(event_name, event)]).await
+    }
+
+    /// Journals several events for every route that listens to each, outside any
+    /// transaction of the caller's, in one write: an inbound message's letters and its
+    /// receipt. All are rendered before any is written; the outcomes come in order, by
+    /// event and route.
+    pub async fn publish_all_now(
+        &self,
+        events: &[(&str, &serde_json::Value)],
+    ) -> Result<Vec<(String, Submitted)>, EngineError> {
+        let mut prepared = Vec::new();
+        for (name, event) in events {
+            for route in self.inner.routes.for_event(name) {
+                let msg = self.prepare(route, event, None, "submitted")?;
+                prepared.push((route.id.clone(), msg));
+            }
         }
+        // Handed to the writer together, so that they share its next batch.
+        let mut answers = Vec::with_capacity(prepared.len());
+        for (route, msg) in prepared {
+            let answer = match msg {
+                None => None,
+                Some(msg) => {
+                    let (reply, answer) = tokio::sync::oneshot::channel();
+                    self.inner
+                        .writer
+                        .send(WriteJob::Insert(msg, reply))
+                        .map_err(|_| {
+                            JournalError::Write("the journal writer has stopped".into())
+                        })?;
+                    Some(answer)
+                }
+            };
+            answers.push((route, answer));
+        }
+        let mut out = Vec::with_capacity(answers.len());
+        for (route, answer) in answers {
+            let submitted = match answer {
+                None => Submitted::Filtered,
+                Some(answer) => {
+                    let outcome = answer.await.map_err(|_| {
+                        JournalError::Write("the journal writer has stopped".into())
+                    })??;
+                    self.inner
+                        .metrics
+                        .submitted
+                        .get_or_create(&Metrics::route(&route))
+                        .inc();
+                    match outcome {
+                        InsertOutcome::Inserted(id) => Submitted::Journaled(id),
+                        InsertOutcome::Duplicate(id) => Submitted::Duplicate(id),
+                    }
+                }
+            };
+            out.push((route, submitted));
+        }
+        self.wake();
         Ok(out)
     }
 
