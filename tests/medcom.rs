@@ -505,7 +505,174 @@ async fn no_receipt_in_time_sends_again_with_the_same_identifiers(backend: Backe
     w.engine.shutdown(workers).await;
 }
 
+fn as_user(w: &World, user: &str) -> common::case::As {
+    common::case::As {
+        http: reqwest::Client::new(),
+        base: w.api.clone(),
+        token: SignedTokens::new(SECRET, false).issue(user, Duration::from_secs(600)),
+    }
+}
+
+/// A grant of home help on the case, and a functional assessment in a document.
+async fn services_and_notes(w: &World, c: &common::case::As, case_id: &str) {
+    let ed = as_user(w, "redaktoer");
+    let (s, cat) = ed
+        .post(
+            "/api/v1/catalogues",
+            json!({"name": format!("Hjemmepleje {}", uuid::Uuid::now_v7())}),
+        )
+        .await;
+    assert_eq!(s, 201, "{cat}");
+    let (s, service) = ed
+        .post(
+            &format!(
+                "/api/v1/catalogues/{}/services",
+                cat["id"].as_str().unwrap()
+            ),
+            json!({"code": "SEL83", "name": "Personlig pleje og praktisk hjælp", "kle": "27.36.12",
+                   "legal_basis": "SEL § 83", "price_ore": 0, "unit": "time"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{service}");
+    let (s, grant) = c
+        .post(
+            &format!("/api/v1/cases/{case_id}/grants"),
+            json!({"service_id": service["id"], "period": {"from": "2026-01-01"}, "quantity": 5, "provider": "Hjemmeplejen Nørrebro"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{grant}");
+    use base64::Engine as _;
+    let (s, doc) = c
+        .post(
+            &format!("/api/v1/cases/{case_id}/documents"),
+            json!({"title": "Funktionsvurdering 2026", "doc_type": "Funktionsvurdering", "media_type": "text/plain",
+                   "content": base64::engine::general_purpose::STANDARD.encode("Går med rollator.\nBrug for hjælp til bad.")}),
+        )
+        .await;
+    assert_eq!(s, 201, "{doc}");
+}
+
+async fn an_admission_with_consent_is_answered_by_a_report(backend: Backend) {
+    let w = world(backend, "medcom-admission").await;
+    let workers = w.engine.start();
+    let c = client(&w);
+    let case_id = open_case(&c, false).await;
+    services_and_notes(&w, &c, &case_id).await;
+    let (s, consent) = c
+        .post(
+            &format!("/api/v1/cases/{case_id}/consents"),
+            json!({"kind": knudepunkt_case::admission::CONSENT_KIND, "given_by": "borgeren", "valid_from": "2026-01-01"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{consent}");
+    let cpr = common::case::CPR.replace('-', "");
+    let (status, answer) = w
+        .sandbox
+        .handles
+        .medcom
+        .send_admission(OUR_EAN, &cpr, "2026-11-27", "08:15")
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{answer}");
+    let reports = settled(&w, "medcom.admission_report", 1).await;
+    assert_eq!(
+        reports[0].state,
+        MessageState::Delivered,
+        "confirmed by its receipt"
+    );
+    let report = w
+        .sandbox
+        .handles
+        .medcom
+        .recorder
+        .received(20)
+        .into_iter()
+        .find(|r| r.body.contains("<ReportOfAdmission>"))
+        .expect("the hospital received the report");
+    assert_eq!(
+        w.sandbox.handles.medcom.recorder.stats().invalid,
+        0,
+        "the XDIS16 validates"
+    );
+    for expected in [
+        "<StatisticalCode>XDIS16</StatisticalCode>",
+        "<PersonSurnameName>Jensen</PersonSurnameName>",
+        "<ServiceHeadline>Personlig pleje og praktisk hjælp</ServiceHeadline>",
+        "Hjemmeplejen Nørrebro",
+        "Går med rollator.<Break/>Brug for hjælp til bad.",
+        &format!("<EANIdentifier>{HOSPITAL_EAN}</EANIdentifier>"),
+    ] {
+        assert!(
+            report.body.contains(expected),
+            "{expected} in {}",
+            report.body
+        );
+    }
+    let notices = common::case::notices_of_kind(
+        &w.core,
+        &c,
+        &case_id,
+        knudepunkt_case::admission::REPORT_REQUESTED,
+    )
+    .await;
+    assert!(
+        notices[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("HILLERØD SYGEHUS"),
+        "{notices:?}"
+    );
+    // The notice itself is on the case as a document too.
+    assert_eq!(documents_of(&c, &case_id, "MedCom XDIS20").await.len(), 1);
+    w.engine.shutdown(workers).await;
+}
+
+async fn an_admission_without_consent_raises_a_task(backend: Backend) {
+    let w = world(backend, "medcom-no-consent").await;
+    let workers = w.engine.start();
+    let c = client(&w);
+    let case_id = open_case(&c, false).await;
+    let cpr = common::case::CPR.replace('-', "");
+    let (status, _) = w
+        .sandbox
+        .handles
+        .medcom
+        .send_admission(OUR_EAN, &cpr, "2026-11-27", "08:15")
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    let taken = settled(&w, "medcom.admission", 1).await;
+    assert_eq!(taken[0].external_ids["admission"], "task_raised");
+    let tasks = common::case::notices_of_kind(
+        &w.core,
+        &c,
+        &case_id,
+        knudepunkt_case::admission::TASK_NO_CONSENT,
+    )
+    .await;
+    assert!(
+        tasks[0]["text"].as_str().unwrap().contains("samtykke"),
+        "{tasks:?}"
+    );
+    assert!(
+        messages_of(&w, "medcom.admission_report").await.is_empty(),
+        "no report without consent"
+    );
+    assert!(
+        !w.sandbox
+            .handles
+            .medcom
+            .recorder
+            .received(20)
+            .iter()
+            .any(|r| r.body.contains("<ReportOfAdmission>"))
+    );
+    w.engine.shutdown(workers).await;
+}
+
 on_both_backends!(
+    an_admission_with_consent_is_answered_by_a_report,
+    an_admission_without_consent_raises_a_task,
     example_is_taken_with_its_danish_letters,
     no_open_case_goes_to_the_inbox,
     a_malformed_message_gets_a_negative_receipt_and_nothing_is_kept,

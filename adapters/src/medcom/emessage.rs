@@ -78,6 +78,15 @@ pub struct Letter {
     /// For a receipt: what it answers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub original: Option<Original>,
+    /// Where an answer goes (`Sender/AnswerTo`), when the sender names it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer_to: Option<String>,
+    /// The hospital's id for the stay (`Letter/NotificationIdentifier`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notification_id: Option<String>,
+    /// When the patient was admitted (`Admission`), as `YYYY-MM-DDTHH:MM[:SS]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admitted_at: Option<String>,
 }
 
 impl Letter {
@@ -194,7 +203,20 @@ fn letter(el: &Element) -> Result<Letter, EMessageError> {
             .filter_map(|(_, r)| text(r, "RefDescription"))
             .collect(),
         original,
+        answer_to: child(el, "Sender")
+            .and_then(|s| child(s, "AnswerTo"))
+            .and_then(|a| text(a, "EANIdentifier")),
+        notification_id: text(head, "NotificationIdentifier"),
+        admitted_at: child(el, "Admission").map(date_time),
     })
+}
+
+/// A `DateTimeType` (or `DateTimeWithSecType`) as `YYYY-MM-DDTHH:MM[:SS]`.
+fn date_time(el: &Element) -> String {
+    let time = text(el, "Time")
+        .or_else(|| text(el, "TimeWithSec"))
+        .unwrap_or_default();
+    format!("{}T{time}", text(el, "Date").unwrap_or_default())
 }
 
 /// Reads an Emessage from its bytes, in the encoding its declaration names.

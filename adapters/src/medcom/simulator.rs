@@ -168,6 +168,23 @@ impl MedComNetwork {
         self.send(HOSPITAL_EAN, to, xml.as_bytes()).await
     }
 
+    /// Sends an admission notice (XDIS20) from the hospital about `cpr` to `to`, encoded
+    /// in ISO-8859-1 as hospitals often do.
+    pub async fn send_admission(
+        &self,
+        to: &str,
+        cpr: &str,
+        date: &str,
+        time: &str,
+    ) -> Result<(u16, String), String> {
+        let xml = admission_notice(HOSPITAL_EAN, to, cpr, date, time);
+        let latin1: Vec<u8> = xml
+            .chars()
+            .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+            .collect();
+        self.send(HOSPITAL_EAN, to, &latin1).await
+    }
+
     /// Answers `message` (received from `env`) with a receipt, as the mode says.
     fn answer(&self, env: &Envelope, message: &EMessage, refusal: Option<(String, String)>) {
         let (url, mode, delay) = {
@@ -257,6 +274,29 @@ pub fn correspondence(
         to = esc(to),
         cpr = esc(cpr),
         subject = esc(subject),
+    )
+}
+
+/// An admission notice (XDIS20, schema set 2005/08/07) from the hospital's department
+/// `from` to the municipality `to`: the citizen `cpr` was admitted at `date` (YYYY-MM-DD)
+/// `time` (HH:MM).
+pub fn admission_notice(from: &str, to: &str, cpr: &str, date: &str, time: &str) -> String {
+    let now = chrono::Utc::now().with_timezone(&chrono_tz::Europe::Copenhagen);
+    let seed = uuid::Uuid::new_v4().to_string();
+    format!(
+        r#"<?xml version="1.0" encoding="ISO-8859-1"?>
+<Emessage xmlns="http://rep.oio.dk/sundcom.dk/medcom.dk/xml/schemas/2005/08/07/"><Envelope><Sent><Date>{today}</Date><Time>{hm}</Time></Sent><Identifier>{envelope}</Identifier><AcknowledgementCode>pluspositivkvitt</AcknowledgementCode></Envelope><NotificationOfAdmission><Letter><Identifier>{letter}</Identifier><VersionCode>XD2030C</VersionCode><StatisticalCode>XDIS20</StatisticalCode><Authorisation><Date>{today}</Date><TimeWithSec>{hms}</TimeWithSec></Authorisation><TypeCode>XDIS20</TypeCode><StatusCode>nytbrev</StatusCode><NotificationIdentifier>{stay}</NotificationIdentifier></Letter><Sender><EANIdentifier>{from}</EANIdentifier><Identifier>2001060</Identifier><IdentifierCode>sygehusafdelingsnummer</IdentifierCode><OrganisationName>HILLERØD SYGEHUS</OrganisationName><DepartmentName>MEDICINSK AFD. M</DepartmentName><AnswerTo><EANIdentifier>{from}</EANIdentifier></AnswerTo></Sender><Receiver><EANIdentifier>{to}</EANIdentifier><Identifier>101</Identifier><IdentifierCode>kommunenummer</IdentifierCode><OrganisationName>Københavns Kommune</OrganisationName></Receiver><Patient><CivilRegistrationNumber>{cpr}</CivilRegistrationNumber><EpisodeOfCareStatusCode>indlagt</EpisodeOfCareStatusCode></Patient><Admission><Date>{date}</Date><Time>{time}</Time></Admission></NotificationOfAdmission></Emessage>"#,
+        today = now.format("%Y-%m-%d"),
+        hm = now.format("%H:%M"),
+        hms = now.format("%H:%M:%S"),
+        envelope = identifier("SE", &seed),
+        letter = identifier("SL", &seed),
+        stay = identifier("ST", &seed),
+        from = esc(from),
+        to = esc(to),
+        cpr = esc(cpr),
+        date = esc(date),
+        time = esc(time),
     )
 }
 
@@ -375,6 +415,20 @@ mod tests {
             version: "XD9134L".into(),
             data: xml.clone().into_bytes(),
         };
+        let admission = admission_notice(
+            HOSPITAL_EAN,
+            "5790001382438",
+            "0101901234",
+            "2026-11-27",
+            "08:15",
+        );
+        let a = emessage::parse(admission.as_bytes()).unwrap();
+        net.check(admission.as_bytes(), &a).unwrap();
+        assert_eq!(
+            a.letters[0].admitted_at.as_deref(),
+            Some("2026-11-27T08:15")
+        );
+        assert_eq!(a.letters[0].answer_to.as_deref(), Some(HOSPITAL_EAN));
         for refusal in [
             None,
             Some((

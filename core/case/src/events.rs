@@ -20,6 +20,7 @@ pub const LETTER_REQUESTED: &str = "letter.requested";
 pub const CONSENT_GIVEN: &str = "consent.given";
 pub const CONSENT_WITHDRAWN: &str = "consent.withdrawn";
 pub const CORRESPONDENCE_REQUESTED: &str = "medcom.correspondence.requested";
+pub const ADMISSION_REPORT_REQUESTED: &str = "medcom.admission_report.requested";
 
 /// Every event name, for docs and `route validate`.
 pub const ALL: &[&str] = &[
@@ -36,6 +37,7 @@ pub const ALL: &[&str] = &[
     CONSENT_GIVEN,
     CONSENT_WITHDRAWN,
     CORRESPONDENCE_REQUESTED,
+    ADMISSION_REPORT_REQUESTED,
 ];
 
 /// Journals `name` with `body` for every route listening, on the change's own

@@ -391,24 +391,24 @@ impl Adapter for CaseCoreAdapter {
                 retry_after: None,
             };
         };
-        let mail: IncomingMail = {
-            let de = &mut serde_json::Deserializer::from_slice(d.payload);
-            match serde_path_to_error::deserialize(de) {
-                Ok(m) => m,
-                Err(e) => {
-                    return DeliveryOutcome::Permanent {
-                        error: format!(
-                            "message {}: not an incoming mail at {}: {}",
-                            d.message_id,
-                            e.path(),
-                            e.inner()
-                        ),
-                        reply: None,
-                    };
-                }
-            }
-        };
         let core = CaseCore::attached(engine, self.limits.clone());
+        match d.route.adapter_options.get("action").map(String::as_str) {
+            None | Some("file") => {}
+            Some("admission") => return admission(&core, d).await,
+            Some(other) => {
+                return DeliveryOutcome::Permanent {
+                    error: format!(
+                        "route {}: the case core has no action {other:?} (file, admission)",
+                        d.route.id
+                    ),
+                    reply: None,
+                };
+            }
+        }
+        let mail: IncomingMail = match parse(d) {
+            Ok(m) => m,
+            Err(outcome) => return outcome,
+        };
         match core.file_incoming(&mail, d.payload).await {
             Ok(filed) => DeliveryOutcome::Delivered {
                 reply: None,
@@ -434,5 +434,55 @@ impl Adapter for CaseCoreAdapter {
                 retry_after: None,
             },
         }
+    }
+}
+
+/// The route's payload as `T`, or a permanent failure naming where it is wrong.
+fn parse<T: serde::de::DeserializeOwned>(d: &Delivery<'_>) -> Result<T, DeliveryOutcome> {
+    let de = &mut serde_json::Deserializer::from_slice(d.payload);
+    serde_path_to_error::deserialize(de).map_err(|e| DeliveryOutcome::Permanent {
+        error: format!(
+            "message {}: not what the case core takes at {}: {}",
+            d.message_id,
+            e.path(),
+            e.inner()
+        ),
+        reply: None,
+    })
+}
+
+/// An admission notice: a report to the hospital, or a task for the caseworker.
+async fn admission(core: &CaseCore, d: &Delivery<'_>) -> DeliveryOutcome {
+    use crate::admission::{AdmissionNotice, AdmissionOutcome};
+    let notice: AdmissionNotice = match parse(d) {
+        Ok(n) => n,
+        Err(outcome) => return outcome,
+    };
+    match core.take_admission(&notice, d.payload).await {
+        Ok(outcome) => DeliveryOutcome::Delivered {
+            reply: None,
+            external_ids: [(
+                "admission".to_string(),
+                match outcome {
+                    AdmissionOutcome::ReportRequested { .. } => "report_requested",
+                    AdmissionOutcome::TaskRaised { .. } => "task_raised",
+                    AdmissionOutcome::AlreadyHandled => "already_handled",
+                    AdmissionOutcome::InInbox { .. } => "operator_inbox",
+                }
+                .to_string(),
+            )]
+            .into_iter()
+            .collect(),
+        },
+        Err(e @ (CaseError::Invalid { .. } | CaseError::TooLarge { .. })) => {
+            DeliveryOutcome::Permanent {
+                error: format!("message {}: {e}", d.message_id),
+                reply: None,
+            }
+        }
+        Err(e) => DeliveryOutcome::Transient {
+            error: e.to_string(),
+            retry_after: None,
+        },
     }
 }

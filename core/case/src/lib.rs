@@ -4,6 +4,7 @@
 //! transactional outbox.
 
 pub mod access;
+pub mod admission;
 pub mod api;
 pub mod audit;
 pub mod cases;
