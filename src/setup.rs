@@ -153,3 +153,18 @@ mod tests {
         );
     }
 }
+
+/// Knudepunkt's MedCom access point, refusing letters about citizens the case core does
+/// not serve (a negative receipt).
+pub fn medcom_access_point(
+    engine: &knudepunkt_engine::Engine,
+    core: &knudepunkt_case::CaseCore,
+) -> axum::Router {
+    let core = core.clone();
+    let patients: knudepunkt_adapters::medcom::access_point::Patients =
+        std::sync::Arc::new(move |cpr: String| {
+            let core = core.clone();
+            Box::pin(async move { core.serves_citizen(&cpr).await.map_err(|e| e.to_string()) })
+        });
+    knudepunkt_adapters::medcom::access_point::router_with(engine.clone(), Some(patients))
+}

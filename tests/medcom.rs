@@ -65,8 +65,17 @@ async fn world(backend: Backend, name: &str) -> World {
     core.seed_default_org().await.unwrap();
     let app = knudepunkt_case::api::router(core.clone(), Arc::new(SignedTokens::new(SECRET, true)))
         .merge(knudepunkt_engine::server::router(engine.clone()))
-        .merge(knudepunkt_adapters::medcom::access_point::router(
+        .merge(knudepunkt_adapters::medcom::access_point::router_with(
             engine.clone(),
+            Some({
+                let core = core.clone();
+                Arc::new(move |cpr: String| {
+                    let core = core.clone();
+                    Box::pin(
+                        async move { core.serves_citizen(&cpr).await.map_err(|e| e.to_string()) },
+                    )
+                })
+            }),
         ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -268,6 +277,14 @@ async fn example_is_taken_with_its_danish_letters(backend: Backend) {
 async fn no_open_case_goes_to_the_inbox(backend: Backend) {
     let w = world(backend, "medcom-inbox").await;
     let workers = w.engine.start();
+    // A citizen of the municipality, but with no open case.
+    let (s, body) = client(&w)
+        .post(
+            "/api/v1/citizens",
+            json!({"cpr": EXAMPLE_CPR, "given_name": "Knut Odvar", "family_name": "Mosebryggersen"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{body}");
     let (status, _) = w
         .sandbox
         .handles
@@ -291,6 +308,39 @@ async fn no_open_case_goes_to_the_inbox(backend: Backend) {
         inbox[0].detail
     );
     receipts_received(&w, 1).await;
+    w.engine.shutdown(workers).await;
+}
+
+/// A letter about someone who is not a citizen of the municipality is refused by a
+/// negative receipt, and nothing of it is kept.
+async fn an_unknown_patient_gets_a_negative_receipt(backend: Backend) {
+    let w = world(backend, "medcom-unknown-patient").await;
+    let workers = w.engine.start();
+    let (status, answer) = w
+        .sandbox
+        .handles
+        .medcom
+        .send(HOSPITAL_EAN, OUR_EAN, &example())
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.contains("negative"), "{answer}");
+    let receipts = receipts_received(&w, 1).await;
+    assert_eq!(receipts[0].kind, "NegativeReceipt");
+    let text = receipts[0]
+        .original
+        .as_ref()
+        .unwrap()
+        .refuse_text
+        .clone()
+        .unwrap_or_default();
+    assert!(text.contains("ikke borger i kommunen"), "{text}");
+    assert!(!text.contains(EXAMPLE_CPR), "{text}");
+    assert!(
+        messages_of(&w, "medcom.inbound").await.is_empty(),
+        "nothing kept"
+    );
+    assert!(w.engine.journal().inbox(false).await.unwrap().is_empty());
     w.engine.shutdown(workers).await;
 }
 
@@ -671,6 +721,7 @@ async fn an_admission_without_consent_raises_a_task(backend: Backend) {
 }
 
 on_both_backends!(
+    an_unknown_patient_gets_a_negative_receipt,
     an_admission_with_consent_is_answered_by_a_report,
     an_admission_without_consent_raises_a_task,
     example_is_taken_with_its_danish_letters,

@@ -50,14 +50,12 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         }
     );
     let app = knudepunkt_engine::server::router(engine.clone())
-        .merge(knudepunkt_case::api::router(core, auth))
+        .merge(knudepunkt_case::api::router(core.clone(), auth))
         .merge(certificate_health(
             engine.routes().environment.serviceplatformen.clone(),
         ))
         .merge(sts_health(&engine.routes().environment))
-        .merge(knudepunkt_adapters::medcom::access_point::router(
-            engine.clone(),
-        ));
+        .merge(crate::setup::medcom_access_point(&engine, &core));
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

@@ -99,9 +99,7 @@ impl Stack {
         let server_addr = listener.local_addr()?;
         let app = knudepunkt_engine::server::router(engine.clone())
             .merge(knudepunkt_case::api::router(core.clone(), ctx_dev_auth()))
-            .merge(knudepunkt_adapters::medcom::access_point::router(
-                engine.clone(),
-            ));
+            .merge(crate::setup::medcom_access_point(&engine, &core));
         let receiver = engine
             .routes()
             .environment

@@ -8,6 +8,8 @@
 //! receipt for one of our messages confirms it (delivered) or rejects it (dead, the case
 //! told); one for no message of ours goes to the operator inbox.
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -28,10 +30,27 @@ pub const UNMATCHED_RECEIPT: &str = "medcom.unmatched_receipt";
 /// Longest refusal text put in a negative receipt.
 const REFUSE_TEXT_MAX: usize = 1000;
 
+/// Whether the municipality serves a citizen (by CPR): the case core answers. A letter
+/// about a patient it does not know is refused with a negative receipt.
+pub type Patients =
+    Arc<dyn Fn(String) -> futures::future::BoxFuture<'static, Result<bool, String>> + Send + Sync>;
+
+#[derive(Clone)]
+struct AccessPoint {
+    engine: Engine,
+    patients: Option<Patients>,
+}
+
+/// The access point, taking letters about any patient (the case core sorts them).
 pub fn router(engine: Engine) -> Router {
+    router_with(engine, None)
+}
+
+/// The access point, refusing letters about patients `patients` does not know.
+pub fn router_with(engine: Engine, patients: Option<Patients>) -> Router {
     Router::new()
         .route(INBOUND_PATH, post(take))
-        .with_state(engine)
+        .with_state(AccessPoint { engine, patients })
 }
 
 fn answer(status: StatusCode, body: Value) -> Response {
@@ -106,7 +125,30 @@ fn validate(engine: &Engine, env: &Envelope) -> Result<EMessage, Refusal> {
     Ok(message)
 }
 
-async fn take(State(engine): State<Engine>, body: Bytes) -> Response {
+/// The first patient of `message` the municipality does not serve, as a refusal.
+async fn unknown_patient(
+    patients: &Patients,
+    message: &EMessage,
+) -> Result<Option<Refusal>, String> {
+    for letter in &message.letters {
+        let Some(patient) = &letter.patient else {
+            continue;
+        };
+        if !patients(patient.cpr.clone()).await? {
+            return Ok(Some(Refusal {
+                code: "ikke_specificeret",
+                text: format!(
+                    "Patienten i brev {} er ikke borger i kommunen",
+                    letter.letter_id
+                ),
+            }));
+        }
+    }
+    Ok(None)
+}
+
+async fn take(State(ap): State<AccessPoint>, body: Bytes) -> Response {
+    let engine = ap.engine;
     let env = match Envelope::parse(&body) {
         Ok(e) => e,
         Err(e) => {
@@ -117,7 +159,25 @@ async fn take(State(engine): State<Engine>, body: Bytes) -> Response {
             );
         }
     };
-    let message = match validate(&engine, &env) {
+    let checked = match validate(&engine, &env) {
+        Ok(m) => match &ap.patients {
+            Some(patients) if !m.letters.iter().all(|l| l.is_receipt()) => {
+                match unknown_patient(patients, &m).await {
+                    Ok(None) => Ok(m),
+                    Ok(Some(refusal)) => Err(refusal),
+                    Err(e) => {
+                        return answer(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            json!({"error": format!("the patient could not be looked up: {e}")}),
+                        );
+                    }
+                }
+            }
+            _ => Ok(m),
+        },
+        Err(refusal) => Err(refusal),
+    };
+    let message = match checked {
         Ok(m) => m,
         Err(refusal) => {
             tracing::warn!(envelope = %env.identifier, sender = %env.sender_ean, reason = %refusal.text, "a MedCom message was refused with a negative receipt");

@@ -147,3 +147,16 @@ impl CaseCore {
         Ok(citizen)
     }
 }
+
+impl crate::store::CaseCore {
+    /// Whether the municipality serves the citizen `cpr` (it is registered here). For
+    /// systems that refuse messages about others (MedCom's negative receipt). An
+    /// unreadable number is not served.
+    pub async fn serves_citizen(&self, cpr: &str) -> CaseResult<bool> {
+        let Ok(cpr) = Cpr::parse(cpr) else {
+            return Ok(false);
+        };
+        let mut conn = self.journal().pool().acquire().await?;
+        Ok(load(&mut conn, &cpr).await?.is_some())
+    }
+}
