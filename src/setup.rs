@@ -139,21 +139,6 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            super::redact_url("postgres://kp:secret@127.0.0.1/x"),
-            "postgres://kp:***@127.0.0.1/x"
-        );
-        assert_eq!(
-            super::redact_url("sqlite://data/knudepunkt.db"),
-            "sqlite://data/knudepunkt.db"
-        );
-    }
-}
-
 /// Knudepunkt's MedCom access point, refusing letters about citizens the case core does
 /// not serve (a negative receipt).
 pub fn medcom_access_point(
@@ -167,4 +152,19 @@ pub fn medcom_access_point(
             Box::pin(async move { core.serves_citizen(&cpr).await.map_err(|e| e.to_string()) })
         });
     knudepunkt_adapters::medcom::access_point::router_with(engine.clone(), Some(patients))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            super::redact_url("postgres://kp:secret@127.0.0.1/x"),
+            "postgres://kp:***@127.0.0.1/x"
+        );
+        assert_eq!(
+            super::redact_url("sqlite://data/knudepunkt.db"),
+            "sqlite://data/knudepunkt.db"
+        );
+    }
 }
