@@ -54,7 +54,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let case_ok = super::demo_case::run(&stack, &client, 1).await?;
 
     step(
-        4,
+        5,
         "The engine as a library: a caller writes 25 notifications in its own transaction (outbox)",
     );
     let mut tx = engine.journal().begin().await?;
@@ -107,7 +107,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     println!("   25 delivered; the rolled-back one never left");
 
     step(
-        5,
+        6,
         "The receiver answers 503 (with Retry-After: 1) three times; the engine redelivers",
     );
     stack.sandbox.generic.faults.push(Fault {
@@ -133,7 +133,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     );
 
     step(
-        6,
+        7,
         "The receiver refuses a message with 400: it goes straight to the dead letter queue",
     );
     stack.sandbox.generic.faults.clear();
@@ -172,7 +172,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     println!("   message {dead}: {state}");
 
     step(
-        7,
+        8,
         "A caller posts a letter to a synchronous route; it is rendered as MeMo, validated, delivered, answered",
     );
     let resp = client
@@ -192,7 +192,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         resp.text().await?
     );
 
-    step(8, "Where everything ended up");
+    step(9, "Where everything ended up");
     tokio::time::sleep(Duration::from_millis(300)).await;
     for (state, n) in engine.journal().count_by_state(None).await? {
         println!("   {state:<10} {n}");

@@ -143,11 +143,13 @@ pub async fn run(stack: &Stack, http: &reqwest::Client, first_step: u32) -> anyh
         );
     }
     let replied = reply_by_digital_post(stack, &leder, first_step + 2, &id).await?;
+    let medcom = super::demo_medcom::run(stack, first_step + 3, &id).await?;
     Ok(s2 == 201
         && found.as_array().is_some_and(Vec::is_empty)
         && s3 == 403
         && !d["appeal_deadline"].is_null()
-        && replied)
+        && replied
+        && medcom)
 }
 
 /// The citizen answers the letter by Digital Post; the Afhentningssystem's system-fetch

@@ -5,6 +5,7 @@ pub mod bench_medcom;
 pub mod bench_security;
 pub mod demo;
 pub mod demo_case;
+pub mod demo_medcom;
 pub mod dlq;
 pub mod messages;
 pub mod route;
