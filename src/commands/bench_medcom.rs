@@ -37,8 +37,10 @@ struct Report {
     messages: usize,
     inbound_acknowledged_per_second: f64,
     inbound_settled_per_second: f64,
-    outbound_sent_per_second: f64,
-    outbound_confirmed_per_second: f64,
+    xdis16_sent_per_second: f64,
+    xdis16_confirmed_per_second: f64,
+    xdis91_sent_per_second: f64,
+    xdis91_confirmed_per_second: f64,
 }
 
 fn delivered(stack: &Stack, route: &str) -> u64 {
@@ -107,6 +109,41 @@ async fn open_case(stack: &Stack) -> anyhow::Result<String> {
         .as_str()
         .map(str::to_string)
         .ok_or_else(|| anyhow::anyhow!("no case was opened: {case}"))
+}
+
+/// Submits `n` events made by `event` to `route` in batches (rendered and validated
+/// before each transaction); the seconds until all are sent, and until all are confirmed.
+async fn outbound(
+    stack: &Stack,
+    route: &str,
+    n: usize,
+    event: impl Fn(usize) -> serde_json::Value,
+) -> anyhow::Result<(f64, f64)> {
+    let started = Instant::now();
+    let mut sent = 0;
+    while sent < n {
+        let batch = 50.min(n - sent);
+        let events: Vec<serde_json::Value> = (sent..sent + batch).map(&event).collect();
+        let prepared = stack.engine.prepare_many(route, &events)?;
+        let mut tx = stack.engine.journal().begin().await?;
+        stack.engine.submit_prepared(&mut tx, prepared).await?;
+        tx.commit().await?;
+        stack.engine.wake();
+        sent += batch;
+        // Keep the backlog bounded.
+        while sent as u64 - accepted(stack, route) > 2000 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    let sent_seconds = wait_for(&format!("{route} sent"), n, started, || {
+        accepted(stack, route)
+    })
+    .await?;
+    let confirmed_seconds = wait_for(&format!("{route} confirmed by receipt"), n, started, || {
+        delivered(stack, route)
+    })
+    .await?;
+    Ok((sent_seconds, confirmed_seconds))
 }
 
 pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
@@ -178,39 +215,33 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     })
     .await?;
 
-    // Outbound: correspondence from the case, rendered, validated, sent, receipted.
-    let started = Instant::now();
-    let route = "medcom.correspondence";
-    let mut sent = 0;
-    while sent < n {
-        let batch = 50.min(n - sent);
-        let events: Vec<serde_json::Value> = (sent..sent + batch)
-            .map(|i| {
-                serde_json::json!({
-                    "case_id": case_id,
-                    "correspondence": {
-                        "letter_ref": format!("bench-{i}"), "to_ean": GP_EAN, "subject": "Spørgsmål om medicin",
-                        "text": format!("Kære læge\nBrev {i}."), "priority": "rutine",
-                        "case_ref": case_id.replace('-', ""),
-                    },
-                    "patient": {"cpr": CPR, "given_name": "Anna", "family_name": "Jensen"},
-                })
-            })
-            .collect();
-        let prepared = stack.engine.prepare_many(route, &events)?;
-        let mut tx = stack.engine.journal().begin().await?;
-        stack.engine.submit_prepared(&mut tx, prepared).await?;
-        tx.commit().await?;
-        stack.engine.wake();
-        sent += batch;
-        // Keep the backlog bounded.
-        while sent as u64 - accepted(&stack, route) > 2000 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-    let sent_seconds = wait_for("sent", n, started, || accepted(&stack, route)).await?;
-    let confirmed_seconds = wait_for("confirmed by receipt", n, started, || {
-        delivered(&stack, route)
+    // Outbound: admission reports (XDIS16) built from the case core's data, rendered,
+    // validated, sent and receipted; then correspondence (XDIS91) the same way.
+    let xdis16 = outbound(&stack, "medcom.admission_report", n, |i| {
+        serde_json::json!({
+            "case_id": case_id,
+            "notice": {"external_id": format!("bench/{i}"), "admitted_at": "2026-11-27T08:15", "notification_id": format!("ST{i}")},
+            "hospital": {"ean": HOSPITAL_EAN, "organisation": "HILLERØD SYGEHUS", "department": null},
+            "patient": {"cpr": CPR, "given_name": "Anna", "family_name": "Jensen", "address": "Testvej 1, 2300 København S"},
+            "grants": [
+                {"service": "Personlig pleje og praktisk hjælp", "unit": "time", "quantity": 5, "provider": "Hjemmeplejen", "from": "2026-01-01", "to": null},
+                {"service": "Socialpædagogisk støtte", "unit": "time", "quantity": 3, "provider": "Bostøtten", "from": "2026-03-01", "to": "2026-12-31"}
+            ],
+            "functional_notes": ["Funktionsvurdering: Går med rollator.\nBrug for hjælp til bad."],
+            "signed_by": "Lene Leder",
+        })
+    })
+    .await?;
+    let xdis91 = outbound(&stack, "medcom.correspondence", n, |i| {
+        serde_json::json!({
+            "case_id": case_id,
+            "correspondence": {
+                "letter_ref": format!("bench-{i}"), "to_ean": GP_EAN, "subject": "Spørgsmål om medicin",
+                "text": format!("Kære læge\nBrev {i}."), "priority": "rutine",
+                "case_ref": case_id.replace('-', ""),
+            },
+            "patient": {"cpr": CPR, "given_name": "Anna", "family_name": "Jensen"},
+        })
     })
     .await?;
     let invalid = stack.sandbox.medcom.recorder.stats().invalid;
@@ -222,8 +253,10 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         messages: n,
         inbound_acknowledged_per_second: n as f64 / ack_seconds,
         inbound_settled_per_second: n as f64 / settled_seconds,
-        outbound_sent_per_second: n as f64 / sent_seconds,
-        outbound_confirmed_per_second: n as f64 / confirmed_seconds,
+        xdis16_sent_per_second: n as f64 / xdis16.0,
+        xdis16_confirmed_per_second: n as f64 / xdis16.1,
+        xdis91_sent_per_second: n as f64 / xdis91.0,
+        xdis91_confirmed_per_second: n as f64 / xdis91.1,
     };
     stack.stop().await;
     for suffix in ["", "-wal", "-shm"] {
@@ -233,11 +266,13 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!(
-            "MedCom, {n} messages each way, XSD validation on (targets >= 1000/s each):\n  inbound  {:.0}/s parsed, validated, journaled and acknowledged; {:.0}/s until on the case and receipted\n  outbound {:.0}/s XDIS91 rendered, validated and sent; {:.0}/s until confirmed by receipt",
+            "MedCom, {n} messages each way, XSD validation on (targets >= 1000/s each):\n  inbound  {:.0}/s parsed, validated, journaled and answered; {:.0}/s until on the case and receipted\n  outbound {:.0}/s XDIS16 built, validated and sent; {:.0}/s until confirmed by receipt\n           {:.0}/s XDIS91 built, validated and sent; {:.0}/s until confirmed by receipt",
             report.inbound_acknowledged_per_second,
             report.inbound_settled_per_second,
-            report.outbound_sent_per_second,
-            report.outbound_confirmed_per_second
+            report.xdis16_sent_per_second,
+            report.xdis16_confirmed_per_second,
+            report.xdis91_sent_per_second,
+            report.xdis91_confirmed_per_second
         );
     }
     Ok(ExitCode::SUCCESS)
