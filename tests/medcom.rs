@@ -230,7 +230,11 @@ async fn example_is_taken_with_its_danish_letters(backend: Backend) {
     let inbound = settled(&w, "medcom.inbound", 1).await;
     assert_eq!(inbound[0].state, MessageState::Delivered);
     let docs = documents_of(&c, &case_id, "MedCom XDIS91").await;
-    assert_eq!(docs.len(), 2, "the message and its text: {docs:?}");
+    assert_eq!(
+        docs.len(),
+        3,
+        "the message, its fields and its text: {docs:?}"
+    );
     assert!(
         docs.iter()
             .any(|d| d["title"] == "Forundersøgelse (HILLERØD SYGEHUS) (XDIS91-BrevNr00129.txt)"),
@@ -270,7 +274,7 @@ async fn example_is_taken_with_its_danish_letters(backend: Backend) {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(settled(&w, "medcom.inbound", 1).await.len(), 1);
     assert_eq!(settled(&w, "medcom.receipt", 1).await.len(), 1);
-    assert_eq!(documents_of(&c, &case_id, "MedCom XDIS91").await.len(), 2);
+    assert_eq!(documents_of(&c, &case_id, "MedCom XDIS91").await.len(), 3);
     w.engine.shutdown(workers).await;
 }
 
@@ -455,7 +459,7 @@ async fn correspondence_goes_out_and_the_reply_threads_onto_its_case(backend: Ba
     assert_eq!(status, 200);
     settled(&w, "medcom.inbound", 1).await;
     let replies = documents_of(&c, &case_id, "MedCom XDIS91").await;
-    assert_eq!(replies.len(), 2, "{replies:?}");
+    assert_eq!(replies.len(), 3, "{replies:?}");
     assert_eq!(
         documents_of(&c, &case_id, "MedCom XDIS91 (udgående)")
             .await
@@ -673,7 +677,7 @@ async fn an_admission_with_consent_is_answered_by_a_report(backend: Backend) {
         "{notices:?}"
     );
     // The notice itself is on the case as a document too.
-    assert_eq!(documents_of(&c, &case_id, "MedCom XDIS20").await.len(), 1);
+    assert_eq!(documents_of(&c, &case_id, "MedCom XDIS20").await.len(), 2);
     w.engine.shutdown(workers).await;
 }
 
@@ -720,7 +724,79 @@ async fn an_admission_without_consent_raises_a_task(backend: Backend) {
     w.engine.shutdown(workers).await;
 }
 
+/// Admission, completion of treatment and discharge: each lands on the case with its
+/// structured fields, the hospital stay follows them, and the discharge is told to the
+/// unit that owns the case.
+async fn discharge_messages_land_on_the_case_and_update_the_stay(backend: Backend) {
+    use knudepunkt_adapters::medcom::simulator::{completion_notice, discharge_notice};
+    let w = world(backend, "medcom-discharge").await;
+    let workers = w.engine.start();
+    let c = client(&w);
+    let case_id = open_case(&c, false).await;
+    let cpr = common::case::CPR.replace('-', "");
+    let net = &w.sandbox.handles.medcom;
+    net.send_admission(OUR_EAN, &cpr, "2026-11-27", "08:15")
+        .await
+        .unwrap();
+    settled(&w, "medcom.inbound", 1).await;
+    let completion = completion_notice(
+        HOSPITAL_EAN,
+        OUR_EAN,
+        &cpr,
+        ("2026-11-27", "08:15"),
+        ("2026-11-30", "12:00"),
+        ("2026-12-02", "10:00"),
+    );
+    let (status, answer) = net
+        .send(HOSPITAL_EAN, OUR_EAN, completion.as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{answer}");
+    settled(&w, "medcom.inbound", 2).await;
+    let planned = common::case::notices_of_kind(&w.core, &c, &case_id, "discharge_planned").await;
+    assert!(
+        planned[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("2026-12-02T10:00"),
+        "{planned:?}"
+    );
+    let discharge = discharge_notice(HOSPITAL_EAN, OUR_EAN, &cpr, "2026-12-02", "11:30");
+    net.send(HOSPITAL_EAN, OUR_EAN, discharge.as_bytes())
+        .await
+        .unwrap();
+    settled(&w, "medcom.inbound", 3).await;
+    let told = common::case::notices_of_kind(&w.core, &c, &case_id, "discharged").await;
+    let text = told[0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("2026-12-02T11:30")
+            && text.contains("HILLERØD SYGEHUS")
+            && text.contains("enhed bch"),
+        "{text}"
+    );
+    let (_, case) = c.get(&format!("/api/v1/cases/{case_id}")).await;
+    let stays = case["hospital_stays"].as_array().unwrap();
+    assert_eq!(stays.len(), 1, "one stay, followed through: {stays:?}");
+    assert_eq!(stays[0]["admitted_at"], "2026-11-27T08:15");
+    assert_eq!(stays[0]["end_of_treatment"], "2026-11-30T12:00");
+    assert_eq!(stays[0]["planned_discharge"], "2026-12-02T10:00");
+    assert_eq!(stays[0]["discharged_at"], "2026-12-02T11:30");
+    for code in ["XDIS19", "XDIS17"] {
+        let docs = documents_of(&c, &case_id, &format!("MedCom {code}")).await;
+        let fields = docs
+            .iter()
+            .find(|d| d["media_type"] == "application/json")
+            .expect("structured fields");
+        let fields: Value =
+            serde_json::from_slice(&content(&c, fields["id"].as_str().unwrap()).await).unwrap();
+        assert_eq!(fields["statistical_code"], code, "{fields}");
+    }
+    assert_eq!(w.sandbox.handles.medcom.recorder.stats().invalid, 0);
+    w.engine.shutdown(workers).await;
+}
+
 on_both_backends!(
+    discharge_messages_land_on_the_case_and_update_the_stay,
     an_unknown_patient_gets_a_negative_receipt,
     an_admission_with_consent_is_answered_by_a_report,
     an_admission_without_consent_raises_a_task,

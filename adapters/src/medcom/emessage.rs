@@ -87,6 +87,15 @@ pub struct Letter {
     /// When the patient was admitted (`Admission`), as `YYYY-MM-DDTHH:MM[:SS]`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admitted_at: Option<String>,
+    /// When the patient was discharged (`Discharge`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discharged_at: Option<String>,
+    /// When treatment ends (`EndOfTreatment`, XDIS19).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_of_treatment: Option<String>,
+    /// When discharge is planned (`PlannedDischarge`, XDIS19).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub planned_discharge: Option<String>,
 }
 
 impl Letter {
@@ -208,6 +217,9 @@ fn letter(el: &Element) -> Result<Letter, EMessageError> {
             .and_then(|a| text(a, "EANIdentifier")),
         notification_id: text(head, "NotificationIdentifier"),
         admitted_at: child(el, "Admission").map(date_time),
+        discharged_at: child(el, "Discharge").map(date_time),
+        end_of_treatment: child(el, "EndOfTreatment").map(date_time),
+        planned_discharge: child(el, "PlannedDischarge").map(date_time),
     })
 }
 

@@ -300,6 +300,59 @@ pub fn admission_notice(from: &str, to: &str, cpr: &str, date: &str, time: &str)
     )
 }
 
+/// A discharge notice (XDIS17, schema set 2005/08/07) from the hospital's department
+/// `from` to the municipality `to`: the citizen `cpr` was discharged home at `date`
+/// `time`.
+pub fn discharge_notice(from: &str, to: &str, cpr: &str, date: &str, time: &str) -> String {
+    let now = chrono::Utc::now().with_timezone(&chrono_tz::Europe::Copenhagen);
+    let seed = uuid::Uuid::new_v4().to_string();
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<Emessage xmlns="http://rep.oio.dk/sundcom.dk/medcom.dk/xml/schemas/2005/08/07/"><Envelope><Sent><Date>{today}</Date><Time>{hm}</Time></Sent><Identifier>{envelope}</Identifier><AcknowledgementCode>pluspositivkvitt</AcknowledgementCode></Envelope><NotificationOfDischarge><Letter><Identifier>{letter}</Identifier><VersionCode>XD1730C</VersionCode><StatisticalCode>XDIS17</StatisticalCode><Authorisation><Date>{today}</Date><TimeWithSec>{hms}</TimeWithSec></Authorisation><TypeCode>XDIS17</TypeCode><StatusCode>nytbrev</StatusCode><NotificationIdentifier>{stay}</NotificationIdentifier></Letter><Sender><EANIdentifier>{from}</EANIdentifier><Identifier>2001060</Identifier><IdentifierCode>sygehusafdelingsnummer</IdentifierCode><OrganisationName>HILLERØD SYGEHUS</OrganisationName><DepartmentName>MEDICINSK AFD. M</DepartmentName></Sender><Receiver><EANIdentifier>{to}</EANIdentifier><Identifier>101</Identifier><IdentifierCode>kommunenummer</IdentifierCode></Receiver><Patient><CivilRegistrationNumber>{cpr}</CivilRegistrationNumber><EpisodeOfCareStatusCode>udskrevet_til_hjemmet</EpisodeOfCareStatusCode></Patient><Discharge><Date>{date}</Date><Time>{time}</Time></Discharge></NotificationOfDischarge></Emessage>"#,
+        today = now.format("%Y-%m-%d"),
+        hm = now.format("%H:%M"),
+        hms = now.format("%H:%M:%S"),
+        envelope = identifier("SE", &seed),
+        letter = identifier("SL", &seed),
+        stay = identifier("ST", &seed),
+        from = esc(from),
+        to = esc(to),
+        cpr = esc(cpr),
+        date = esc(date),
+        time = esc(time),
+    )
+}
+
+/// A completion notice (XDIS19, Melding om færdigbehandling, schema set 2005/08/07): the
+/// citizen `cpr`, admitted at `admitted`, is done with treatment at `done` and is to be
+/// discharged at `planned` (each `(YYYY-MM-DD, HH:MM)`).
+pub fn completion_notice(
+    from: &str,
+    to: &str,
+    cpr: &str,
+    admitted: (&str, &str),
+    done: (&str, &str),
+    planned: (&str, &str),
+) -> String {
+    let now = chrono::Utc::now().with_timezone(&chrono_tz::Europe::Copenhagen);
+    let seed = uuid::Uuid::new_v4().to_string();
+    let at = |(d, t): (&str, &str)| format!("<Date>{}</Date><Time>{}</Time>", esc(d), esc(t));
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<Emessage xmlns="http://rep.oio.dk/sundcom.dk/medcom.dk/xml/schemas/2005/08/07/"><Envelope><Sent><Date>{today}</Date><Time>{hm}</Time></Sent><Identifier>{envelope}</Identifier><AcknowledgementCode>pluspositivkvitt</AcknowledgementCode></Envelope><WarningOfDischarge><Letter><Identifier>{letter}</Identifier><VersionCode>XD1930C</VersionCode><StatisticalCode>XDIS19</StatisticalCode><Authorisation><Date>{today}</Date><Time>{hm}</Time></Authorisation><TypeCode>XDIS19</TypeCode><StatusCode>nytbrev</StatusCode></Letter><Sender><EANIdentifier>{from}</EANIdentifier><Identifier>2001060</Identifier><IdentifierCode>sygehusafdelingsnummer</IdentifierCode><OrganisationName>HILLERØD SYGEHUS</OrganisationName><DepartmentName>MEDICINSK AFD. M</DepartmentName><Signatur><PersonSurnameName>Petersen</PersonSurnameName><PersonGivenName>Karen</PersonGivenName><PersonTitle>Overlæge</PersonTitle></Signatur></Sender><Receiver><EANIdentifier>{to}</EANIdentifier><Identifier>101</Identifier><IdentifierCode>kommunenummer</IdentifierCode></Receiver><Patient><CivilRegistrationNumber>{cpr}</CivilRegistrationNumber><PersonSurnameName>Jensen</PersonSurnameName><PersonGivenName>Anna</PersonGivenName><EpisodeOfCareStatusCode>indlagt</EpisodeOfCareStatusCode></Patient><Admission>{admitted}</Admission><EndOfTreatment>{done}</EndOfTreatment><PlannedDischarge>{planned}</PlannedDischarge></WarningOfDischarge></Emessage>"#,
+        today = now.format("%Y-%m-%d"),
+        hm = now.format("%H:%M"),
+        envelope = identifier("SE", &seed),
+        letter = identifier("SL", &seed),
+        from = esc(from),
+        to = esc(to),
+        cpr = esc(cpr),
+        admitted = at(admitted),
+        done = at(done),
+        planned = at(planned),
+    )
+}
+
 /// The network's receipt (schema set 2005/08/07) for `message`.
 fn receipt(env: &Envelope, message: &EMessage, refusal: Option<&(String, String)>) -> String {
     let now = chrono::Utc::now().with_timezone(&chrono_tz::Europe::Copenhagen);
@@ -429,6 +482,33 @@ mod tests {
             Some("2026-11-27T08:15")
         );
         assert_eq!(a.letters[0].answer_to.as_deref(), Some(HOSPITAL_EAN));
+        let discharge = discharge_notice(
+            HOSPITAL_EAN,
+            "5790001382438",
+            "0101901234",
+            "2026-12-02",
+            "11:30",
+        );
+        let d = emessage::parse(discharge.as_bytes()).unwrap();
+        net.check(discharge.as_bytes(), &d).unwrap();
+        assert_eq!(
+            d.letters[0].discharged_at.as_deref(),
+            Some("2026-12-02T11:30")
+        );
+        let completion = completion_notice(
+            HOSPITAL_EAN,
+            "5790001382438",
+            "0101901234",
+            ("2026-11-27", "08:15"),
+            ("2026-11-30", "12:00"),
+            ("2026-12-02", "10:00"),
+        );
+        let c = emessage::parse(completion.as_bytes()).unwrap();
+        net.check(completion.as_bytes(), &c).unwrap();
+        assert_eq!(
+            c.letters[0].planned_discharge.as_deref(),
+            Some("2026-12-02T10:00")
+        );
         for refusal in [
             None,
             Some((

@@ -112,6 +112,18 @@ impl CaseCore {
         let today = chrono::Utc::now()
             .with_timezone(&chrono_tz::Europe::Copenhagen)
             .date_naive();
+        crate::stays::apply(
+            &mut tx,
+            &cpr,
+            &crate::stays::StayReport {
+                hospital_ean: notice.hospital.ean.clone(),
+                hospital: notice.hospital.organisation.clone(),
+                admitted_at: Some(notice.admitted_at.clone()),
+                ..Default::default()
+            },
+            now_ms(),
+        )
+        .await?;
         let hospital = notice
             .hospital
             .organisation

@@ -125,6 +125,8 @@ pub struct CaseView {
     pub decisions: Vec<Decision>,
     pub grants: Vec<Grant>,
     pub notices: Vec<Notice>,
+    /// The citizen's hospital stays, latest first.
+    pub hospital_stays: Vec<crate::stays::Stay>,
 }
 
 /// A case to open.
@@ -624,6 +626,7 @@ impl CaseCore {
             decisions: decisions::of_case(conn, &case.id).await?,
             grants: grants::of_case(conn, &case.id).await?,
             notices: letters::notices_of_case(conn, &case.id).await?,
+            hospital_stays: crate::stays::of_citizen(conn, &case.cpr).await?,
             case,
         })
     }

@@ -21,6 +21,7 @@ pub const CONSENT_GIVEN: &str = "consent.given";
 pub const CONSENT_WITHDRAWN: &str = "consent.withdrawn";
 pub const CORRESPONDENCE_REQUESTED: &str = "medcom.correspondence.requested";
 pub const ADMISSION_REPORT_REQUESTED: &str = "medcom.admission_report.requested";
+pub const CITIZEN_DISCHARGED: &str = "citizen.discharged";
 
 /// Every event name, for docs and `route validate`.
 pub const ALL: &[&str] = &[
@@ -38,6 +39,7 @@ pub const ALL: &[&str] = &[
     CONSENT_WITHDRAWN,
     CORRESPONDENCE_REQUESTED,
     ADMISSION_REPORT_REQUESTED,
+    CITIZEN_DISCHARGED,
 ];
 
 /// Journals `name` with `body` for every route listening, on the change's own

@@ -26,8 +26,13 @@ use crate::store::{CaseCore, Limits, new_id, now_ms};
 pub const ADAPTER: &str = "case-core";
 /// The operator-inbox kind of mail that found no case.
 pub const UNMATCHED: &str = "mail.unmatched";
-/// Who the case's audit log says journalised it.
-const ACTOR: &str = "system:afhentning";
+/// Who the case's audit log says journalised mail from `source`.
+fn actor(source: &str) -> &'static str {
+    match source {
+        "MedCom" => "system:medcom",
+        _ => "system:afhentning",
+    }
+}
 
 /// What an inbound route hands the case core.
 #[derive(Clone, Debug, Deserialize)]
@@ -54,6 +59,10 @@ pub struct IncomingMail {
     /// The documents' type on the case (default "Indgående post").
     #[serde(default)]
     pub doc_type: Option<String>,
+    /// What the mail says about the citizen's hospital stay (MedCom admission and
+    /// discharge messages): it updates the stay, and a discharge is told to the case.
+    #[serde(default)]
+    pub hospital_stay: Option<crate::stays::StayReport>,
     #[serde(default)]
     pub received_at: Option<String>,
     #[serde(default)]
@@ -264,6 +273,50 @@ impl CaseCore {
         Ok(None)
     }
 
+    /// Updates the citizen's hospital stay; a discharge, or a discharge planned, is told
+    /// to the unit owning the case (a notice) and published as `citizen.discharged`.
+    async fn record_stay(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        case: &CaseRecord,
+        report: &crate::stays::StayReport,
+        now: i64,
+    ) -> CaseResult<()> {
+        let stay = crate::stays::apply(tx, &case.cpr, report, now).await?;
+        let hospital = stay
+            .hospital
+            .clone()
+            .unwrap_or_else(|| stay.hospital_ean.clone());
+        if let Some(at) = &report.discharged_at {
+            crate::letters::add_notice(
+                tx,
+                &case.id,
+                "discharged",
+                &format!("Udskrevet fra {hospital} {at} (enhed {})", case.org_unit_id),
+                None,
+                now,
+            )
+            .await?;
+            let mut body = case.event();
+            body["stay"] = serde_json::to_value(&stay).unwrap_or_default();
+            events::publish(&self.engine, tx, events::CITIZEN_DISCHARGED, body).await?;
+        } else if let Some(at) = &report.planned_discharge {
+            crate::letters::add_notice(
+                tx,
+                &case.id,
+                "discharge_planned",
+                &format!(
+                    "Færdigbehandlet på {hospital}; udskrivning planlagt {at} (enhed {})",
+                    case.org_unit_id
+                ),
+                None,
+                now,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     async fn journalise(&self, mail: &IncomingMail, case: &CaseRecord) -> CaseResult<Filed> {
         if mail.files.is_empty() {
             return Err(CaseError::invalid("files", "the mail has no files"));
@@ -331,7 +384,7 @@ impl CaseCore {
                 sha256: hex::encode(Sha256::digest(content)),
                 journal_date: today.clone(),
                 confidential: false,
-                created_by: ACTOR.into(),
+                created_by: actor(&mail.source).into(),
                 created_at: now,
             };
             let external_ref = format!("{}#{}", mail.external_id, i + 1);
@@ -339,7 +392,7 @@ impl CaseCore {
             audit::append(
                 &mut tx,
                 &AuditEntry {
-                    actor: ACTOR,
+                    actor: actor(&mail.source),
                     action: AuditAction::Write,
                     resource: format!("document/{}", doc.id),
                     cpr: Some(case.cpr.expose()),
@@ -354,12 +407,20 @@ impl CaseCore {
             body["source"] = mail.source.clone().into();
             events::publish(&self.engine, &mut tx, events::DOCUMENT_ADDED, body).await?;
         }
+        let from = if mail.sender.id_type.eq_ignore_ascii_case("CPR") {
+            "the citizen".to_string()
+        } else {
+            mail.sender
+                .label
+                .clone()
+                .unwrap_or_else(|| mail.sender.id.clone())
+        };
         crate::letters::add_notice(
             &mut tx,
             &case.id,
             "mail_received",
             &format!(
-                "mail from the citizen by {} journalised: \"{}\" ({} document(s))",
+                "mail from {from} by {} journalised: \"{}\" ({} document(s))",
                 mail.source,
                 mail.title,
                 mail.files.len()
@@ -368,6 +429,9 @@ impl CaseCore {
             now,
         )
         .await?;
+        if let Some(report) = &mail.hospital_stay {
+            self.record_stay(&mut tx, case, report, now).await?;
+        }
         tx.commit().await?;
         self.engine.wake();
         tracing::info!(case_id = %case.id, external_id = %mail.external_id, documents = mail.files.len(), "incoming mail journalised on its case");

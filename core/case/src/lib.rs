@@ -24,6 +24,7 @@ pub mod kle;
 pub mod letters;
 pub mod plans;
 pub mod seed;
+pub mod stays;
 mod store;
 
 pub use access::Actor;

@@ -47,6 +47,26 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: &[],
         postgres: &[],
     },
+    // Hospital stays the health service reports (MedCom admissions and discharges).
+    Migration {
+        version: 4,
+        name: "hospital stays",
+        sql: "CREATE TABLE hospital_stays (\n\
+                id                TEXT PRIMARY KEY,\n\
+                cpr               TEXT NOT NULL REFERENCES citizens (cpr),\n\
+                hospital_ean      TEXT NOT NULL,\n\
+                hospital          TEXT,\n\
+                admitted_at       TEXT,\n\
+                end_of_treatment  TEXT,\n\
+                planned_discharge TEXT,\n\
+                discharged_at     TEXT,\n\
+                created_at        BIGINT NOT NULL,\n\
+                updated_at        BIGINT NOT NULL\n\
+              );\n\
+              CREATE INDEX hospital_stays_cpr ON hospital_stays (cpr);",
+        sqlite: &[],
+        postgres: &[],
+    },
 ];
 
 /// Limits on what callers may store.

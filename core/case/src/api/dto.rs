@@ -96,6 +96,8 @@ pub struct CaseContents {
     pub grants: Vec<Grant>,
     /// What the case shows about its integrations ("letter to citizen failed: ...").
     pub notices: Vec<Notice>,
+    /// The citizen's hospital stays as the health service reported them, latest first.
+    pub hospital_stays: Vec<crate::stays::Stay>,
 }
 
 /// Splits a view into the parts both versions share, the status history and the
@@ -128,6 +130,7 @@ fn split(
             decisions: v.decisions,
             grants: v.grants,
             notices: v.notices,
+            hospital_stays: v.hospital_stays,
         },
         c.status,
         v.status_history,
