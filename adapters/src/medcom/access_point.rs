@@ -288,12 +288,7 @@ async fn ours(
         .filter(|r| r.adapter == ADAPTER)
         .map(|r| r.id.clone())
         .collect();
-    for route in routes {
-        if let Some(id) = engine.journal().find_by_key(&route, envelope_id).await? {
-            return Ok(Some(id));
-        }
-    }
-    Ok(None)
+    engine.journal().find_by_key_on(&routes, envelope_id).await
 }
 
 async fn take_receipts(engine: &Engine, env: &Envelope, message: &EMessage) -> Response {

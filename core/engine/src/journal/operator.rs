@@ -308,6 +308,40 @@ impl Journal {
         .transpose()
     }
 
+    /// The message one of `routes` journaled under `key`, if any (the first route listed
+    /// wins when several did): one query however many routes.
+    pub async fn find_by_key_on(
+        &self,
+        routes: &[String],
+        key: &str,
+    ) -> Result<Option<MessageId>, JournalError> {
+        if routes.is_empty() {
+            return Ok(None);
+        }
+        let list: Vec<String> = (0..routes.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT id, route FROM messages WHERE idempotency_key = $1 AND route IN ({})",
+            list.join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(key);
+        for r in routes {
+            q = q.bind(r);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        let first = routes.iter().find_map(|want| {
+            rows.iter().find(|r| {
+                r.try_get::<String, _>("route")
+                    .is_ok_and(|route| &route == want)
+            })
+        });
+        first
+            .map(|r| {
+                let id: String = r.try_get("id")?;
+                parse_id(&id)
+            })
+            .transpose()
+    }
+
     /// Takes a dead message out of the dead letter queue for good.
     pub async fn discard(&self, id: MessageId, by: &str, reason: &str) -> Result<(), JournalError> {
         let msg = self.get(id).await?;
