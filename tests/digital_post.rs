@@ -13,11 +13,10 @@ use common::Backend;
 use common::case::{SECRET, open_case};
 use knudepunkt_adapters::digital_post::STATUS_PATH;
 use knudepunkt_adapters::sandbox::{Fault, FaultKind};
+use knudepunkt_case::CaseCore;
 use knudepunkt_case::api::SignedTokens;
-use knudepunkt_case::{CaseCore, Limits};
+use knudepunkt_engine::Engine;
 use knudepunkt_engine::message::MessageState;
-use knudepunkt_engine::route::LoadOptions;
-use knudepunkt_engine::{Engine, Journal, RouteSet};
 use serde_json::{Value, json};
 
 const ROUTE: &str = "test.digitalpost";
@@ -45,33 +44,7 @@ async fn world(backend: Backend, name: &str, status_delay: Duration) -> World {
 
 /// A world whose routes are `tests/fixtures/<routes>`.
 async fn world_with(backend: Backend, name: &str, status_delay: Duration, routes: &str) -> World {
-    let sandbox = common::start_sandbox().await;
-    let db = common::fresh_database(backend, name).await;
-    let opts = LoadOptions {
-        routes_dir: common::repo().join("tests/fixtures").join(routes),
-        mappings_dir: common::repo().join("mappings"),
-        environments_dir: common::dev_environment(sandbox.addr),
-        environment: "dev".into(),
-        schema_dir: knudepunkt_engine::schema_dir::locate(),
-        adapters: {
-            let mut names = knudepunkt_adapters::registry().names();
-            names.push(knudepunkt_case::inbound::ADAPTER.into());
-            names
-        },
-    };
-    let routes = Arc::new(RouteSet::load(&opts).unwrap_or_else(|d| panic!("{d:?}")));
-    let mut adapters = knudepunkt_adapters::registry_for(&routes.environment);
-    adapters.defer(knudepunkt_case::inbound::ADAPTER);
-    let engine = Engine::new(
-        Journal::open(&db).await.unwrap(),
-        routes,
-        adapters,
-        common::quick_options(),
-    );
-    let core = CaseCore::open(engine.clone(), Limits::default())
-        .await
-        .unwrap();
-    core.seed_default_org().await.unwrap();
+    let (sandbox, engine, core) = common::case::engine_with_core(backend, name, routes).await;
     let app = knudepunkt_case::api::router(core.clone(), Arc::new(SignedTokens::new(SECRET, true)))
         .merge(knudepunkt_engine::server::router(engine.clone()));
     let receiver = engine

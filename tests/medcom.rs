@@ -16,11 +16,10 @@ use common::Backend;
 use common::case::{SECRET, open_case};
 use knudepunkt_adapters::medcom::simulator::{GP_EAN, HOSPITAL_EAN, ReceiptMode};
 use knudepunkt_adapters::medcom::{INBOUND_PATH, emessage};
+use knudepunkt_case::CaseCore;
 use knudepunkt_case::api::SignedTokens;
-use knudepunkt_case::{CaseCore, Limits};
+use knudepunkt_engine::Engine;
 use knudepunkt_engine::message::{JournalMessage, MessageState};
-use knudepunkt_engine::route::LoadOptions;
-use knudepunkt_engine::{Engine, Journal, RouteSet};
 use serde_json::{Value, json};
 
 /// The municipality's EAN number in the sandbox (the XDIS91 template's default).
@@ -36,33 +35,8 @@ struct World {
 }
 
 async fn world(backend: Backend, name: &str) -> World {
-    let sandbox = common::start_sandbox().await;
-    let db = common::fresh_database(backend, name).await;
-    let opts = LoadOptions {
-        routes_dir: common::repo().join("tests/fixtures/routes-medcom"),
-        mappings_dir: common::repo().join("mappings"),
-        environments_dir: common::dev_environment(sandbox.addr),
-        environment: "dev".into(),
-        schema_dir: knudepunkt_engine::schema_dir::locate(),
-        adapters: {
-            let mut names = knudepunkt_adapters::registry().names();
-            names.push(knudepunkt_case::inbound::ADAPTER.into());
-            names
-        },
-    };
-    let routes = Arc::new(RouteSet::load(&opts).unwrap_or_else(|d| panic!("{d:?}")));
-    let mut adapters = knudepunkt_adapters::registry_for(&routes.environment);
-    adapters.defer(knudepunkt_case::inbound::ADAPTER);
-    let engine = Engine::new(
-        Journal::open(&db).await.unwrap(),
-        routes,
-        adapters,
-        common::quick_options(),
-    );
-    let core = CaseCore::open(engine.clone(), Limits::default())
-        .await
-        .unwrap();
-    core.seed_default_org().await.unwrap();
+    let (sandbox, engine, core) =
+        common::case::engine_with_core(backend, name, "routes-medcom").await;
     let app = knudepunkt_case::api::router(core.clone(), Arc::new(SignedTokens::new(SECRET, true)))
         .merge(knudepunkt_engine::server::router(engine.clone()))
         .merge(knudepunkt_adapters::medcom::access_point::router_with(

@@ -196,3 +196,43 @@ pub async fn notices_of_kind(core: &CaseCore, c: &As, case_id: &str, kind: &str)
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// The sandbox, an engine on a fresh journal whose routes are `tests/fixtures/<routes>`
+/// (the project's mappings, the dev profile pointed at the sandbox, the case core's
+/// adapter in its registry), and the case core opened on it with the default
+/// organisation.
+pub async fn engine_with_core(
+    backend: super::Backend,
+    name: &str,
+    routes: &str,
+) -> (super::Sandbox, knudepunkt_engine::Engine, CaseCore) {
+    let sandbox = super::start_sandbox().await;
+    let db = super::fresh_database(backend, name).await;
+    let opts = knudepunkt_engine::route::LoadOptions {
+        routes_dir: super::repo().join("tests/fixtures").join(routes),
+        mappings_dir: super::repo().join("mappings"),
+        environments_dir: super::dev_environment(sandbox.addr),
+        environment: "dev".into(),
+        schema_dir: knudepunkt_engine::schema_dir::locate(),
+        adapters: {
+            let mut names = knudepunkt_adapters::registry().names();
+            names.push(knudepunkt_case::inbound::ADAPTER.into());
+            names
+        },
+    };
+    let routes =
+        Arc::new(knudepunkt_engine::RouteSet::load(&opts).unwrap_or_else(|d| panic!("{d:?}")));
+    let mut adapters = knudepunkt_adapters::registry_for(&routes.environment);
+    adapters.defer(knudepunkt_case::inbound::ADAPTER);
+    let engine = knudepunkt_engine::Engine::new(
+        knudepunkt_engine::Journal::open(&db).await.unwrap(),
+        routes,
+        adapters,
+        super::quick_options(),
+    );
+    let core = CaseCore::open(engine.clone(), knudepunkt_case::Limits::default())
+        .await
+        .unwrap();
+    core.seed_default_org().await.unwrap();
+    (sandbox, engine, core)
+}

@@ -15,6 +15,7 @@ use knudepunkt_engine::{Engine, Environment, Submitted};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::serviceplatformen::WithTransaction;
 use crate::sts::client::StsClient;
 
 /// The event each memo becomes.
@@ -138,11 +139,7 @@ impl Afhentning {
             .request(method, format!("{}{path}", self.base))
             .timeout(self.timeout)
             .header(reqwest::header::AUTHORIZATION, token.header())
-            .header("X-TransaktionsId", uuid::Uuid::new_v4().to_string())
-            .header(
-                "X-TransaktionsTid",
-                chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            )
+            .transaction(&uuid::Uuid::new_v4().to_string())
             .send()
             .await
             .map_err(|e| self.failed(e))?;

@@ -10,11 +10,12 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use knudepunkt_engine::{Adapter, Delivery, DeliveryOutcome, Reply};
+use knudepunkt_engine::{Adapter, Delivery, DeliveryOutcome};
 
 use super::forespoerg::{self, Recipient};
 use super::{ADAPTER, MESSAGE_UUID, TRANSACTION_ID};
-use crate::generic_http::client::retry_after;
+use crate::generic_http::client::read_answer;
+use crate::serviceplatformen::WithTransaction;
 
 pub const KOMBI_VALG: [&str; 4] = ["Digital Post", "Fysisk Post", "NemSMS", "Automatisk Valg"];
 
@@ -139,11 +140,7 @@ impl Adapter for KombiPostAdapter {
                 reqwest::header::CONTENT_TYPE,
                 "application/xml; charset=utf-8",
             )
-            .header("X-TransaktionsId", transaction.to_string())
-            .header(
-                "X-TransaktionsTid",
-                chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            )
+            .transaction(&transaction.to_string())
             .body(body)
             .send()
             .await;
@@ -156,19 +153,9 @@ impl Adapter for KombiPostAdapter {
                 };
             }
         };
-        let status = resp.status().as_u16();
-        let wait = retry_after(resp.headers().get(reqwest::header::RETRY_AFTER));
-        let content_type = resp
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let bytes = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
-        let reply = Some(Reply {
-            status,
-            content_type,
-            body: bytes.clone(),
-        });
+        let (wait, answer) = read_answer(resp).await;
+        let (status, bytes) = (answer.status, answer.body.clone());
+        let reply = Some(answer);
         match status {
             200..=299 => DeliveryOutcome::Accepted {
                 reply,

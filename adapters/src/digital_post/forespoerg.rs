@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use knudepunkt_engine::Endpoint;
 
+use crate::serviceplatformen::WithTransaction;
 use crate::sts::client::StsClient;
 
 /// Where the sandbox serves PostForespoerg.
@@ -115,11 +116,7 @@ pub async fn is_registered(
         .get(asked)
         .timeout(endpoint.timeout)
         .header(reqwest::header::AUTHORIZATION, token.header())
-        .header("X-TransaktionsId", uuid::Uuid::new_v4().to_string())
-        .header(
-            "X-TransaktionsTid",
-            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        )
+        .transaction(&uuid::Uuid::new_v4().to_string())
         .send()
         .await
         .map_err(transport)?;

@@ -42,6 +42,27 @@ pub fn retry_after(value: Option<&reqwest::header::HeaderValue>) -> Option<Durat
     Some(wait.to_std().unwrap_or(Duration::ZERO))
 }
 
+/// A receiver's answer read whole: how long it asks us to wait (Retry-After), and the
+/// reply with its status, content type and body.
+pub async fn read_answer(resp: reqwest::Response) -> (Option<Duration>, knudepunkt_engine::Reply) {
+    let status = resp.status().as_u16();
+    let wait = retry_after(resp.headers().get(reqwest::header::RETRY_AFTER));
+    let content_type = resp
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+    (
+        wait,
+        knudepunkt_engine::Reply {
+            status,
+            content_type,
+            body,
+        },
+    )
+}
+
 /// Which HTTP answers are worth another attempt.
 pub fn classify_status(status: u16) -> Classified {
     match status {

@@ -12,11 +12,11 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use knudepunkt_engine::{Adapter, Delivery, DeliveryOutcome, Reply};
+use knudepunkt_engine::{Adapter, Delivery, DeliveryOutcome};
 
 use super::vans::Envelope;
 use super::{ADAPTER, ENVELOPE_ID, LETTER_ID, emessage};
-use crate::generic_http::client::retry_after;
+use crate::generic_http::client::read_answer;
 
 #[derive(Default)]
 pub struct VansAdapter {
@@ -85,20 +85,11 @@ impl Adapter for VansAdapter {
                 };
             }
         };
-        let status = resp.status().as_u16();
-        let wait = retry_after(resp.headers().get(reqwest::header::RETRY_AFTER));
-        let content_type = resp
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let body = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
-        let text = String::from_utf8_lossy(&body[..body.len().min(2000)]).into_owned();
-        let reply = Some(Reply {
-            status,
-            content_type,
-            body,
-        });
+        let (wait, answer) = read_answer(resp).await;
+        let status = answer.status;
+        let text =
+            String::from_utf8_lossy(&answer.body[..answer.body.len().min(2000)]).into_owned();
+        let reply = Some(answer);
         let ids = [
             (ENVELOPE_ID.to_string(), message.envelope_id.clone()),
             (LETTER_ID.to_string(), first.letter_id.clone()),
