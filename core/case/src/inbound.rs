@@ -473,31 +473,37 @@ impl Adapter for CaseCoreAdapter {
             Ok(m) => m,
             Err(outcome) => return outcome,
         };
-        match core.file_incoming(&mail, d.payload).await {
-            Ok(filed) => DeliveryOutcome::Delivered {
-                reply: None,
-                external_ids: match filed {
-                    Filed::Journalised { case_id, .. } | Filed::AlreadyJournalised { case_id } => {
-                        [("case_id".to_string(), case_id)].into_iter().collect()
-                    }
-                    Filed::InInbox { .. } => {
-                        [("operator_inbox".to_string(), UNMATCHED.to_string())]
-                            .into_iter()
-                            .collect()
-                    }
-                },
-            },
-            Err(e @ (CaseError::Invalid { .. } | CaseError::TooLarge { .. })) => {
-                DeliveryOutcome::Permanent {
-                    error: format!("message {}: {e}", d.message_id),
-                    reply: None,
+        let filed = core
+            .file_incoming(&mail, d.payload)
+            .await
+            .map(|filed| match filed {
+                Filed::Journalised { case_id, .. } | Filed::AlreadyJournalised { case_id } => {
+                    ("case_id", case_id)
                 }
+                Filed::InInbox { .. } => ("operator_inbox", UNMATCHED.to_string()),
+            });
+        delivered(d, filed)
+    }
+}
+
+/// The outcome of handling a delivery: delivered with what was done as an external id,
+/// or refused for good (bad input), or to be tried again.
+fn delivered(d: &Delivery<'_>, done: CaseResult<(&str, String)>) -> DeliveryOutcome {
+    match done {
+        Ok((key, value)) => DeliveryOutcome::Delivered {
+            reply: None,
+            external_ids: [(key.to_string(), value)].into_iter().collect(),
+        },
+        Err(e @ (CaseError::Invalid { .. } | CaseError::TooLarge { .. })) => {
+            DeliveryOutcome::Permanent {
+                error: format!("message {}: {e}", d.message_id),
+                reply: None,
             }
-            Err(e) => DeliveryOutcome::Transient {
-                error: e.to_string(),
-                retry_after: None,
-            },
         }
+        Err(e) => DeliveryOutcome::Transient {
+            error: e.to_string(),
+            retry_after: None,
+        },
     }
 }
 
@@ -522,31 +528,17 @@ async fn admission(core: &CaseCore, d: &Delivery<'_>) -> DeliveryOutcome {
         Ok(n) => n,
         Err(outcome) => return outcome,
     };
-    match core.take_admission(&notice, d.payload).await {
-        Ok(outcome) => DeliveryOutcome::Delivered {
-            reply: None,
-            external_ids: [(
-                "admission".to_string(),
-                match outcome {
-                    AdmissionOutcome::ReportRequested { .. } => "report_requested",
-                    AdmissionOutcome::TaskRaised { .. } => "task_raised",
-                    AdmissionOutcome::AlreadyHandled => "already_handled",
-                    AdmissionOutcome::InInbox { .. } => "operator_inbox",
-                }
-                .to_string(),
-            )]
-            .into_iter()
-            .collect(),
-        },
-        Err(e @ (CaseError::Invalid { .. } | CaseError::TooLarge { .. })) => {
-            DeliveryOutcome::Permanent {
-                error: format!("message {}: {e}", d.message_id),
-                reply: None,
-            }
-        }
-        Err(e) => DeliveryOutcome::Transient {
-            error: e.to_string(),
-            retry_after: None,
-        },
-    }
+    let taken = core
+        .take_admission(&notice, d.payload)
+        .await
+        .map(|outcome| {
+            let what = match outcome {
+                AdmissionOutcome::ReportRequested { .. } => "report_requested",
+                AdmissionOutcome::TaskRaised { .. } => "task_raised",
+                AdmissionOutcome::AlreadyHandled => "already_handled",
+                AdmissionOutcome::InInbox { .. } => "operator_inbox",
+            };
+            ("admission", what.to_string())
+        });
+    delivered(d, taken)
 }

@@ -56,68 +56,78 @@ fn from_row(r: &sqlx::any::AnyRow) -> CaseResult<Stay> {
     })
 }
 
-/// Applies `report` to the citizen's stays; the stay as it now is.
+/// Applies `report` to the citizen's stays; the stay as it now is. Two reports of one
+/// stay may come at once (an admission is both filed and answered): at most one stay per
+/// hospital is open (a unique index), and the one that loses the race updates it.
 pub(crate) async fn apply(
     conn: &mut AnyConnection,
     cpr: &Cpr,
     report: &StayReport,
     now: i64,
 ) -> CaseResult<Stay> {
-    let open = sqlx::query(sqlx::AssertSqlSafe(format!(
+    let mut done = update_open(conn, cpr, report, now).await?;
+    if !done {
+        let inserted = sqlx::query(
+            "INSERT INTO hospital_stays (id, cpr, hospital_ean, hospital, admitted_at, end_of_treatment, \
+             planned_discharge, discharged_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
+             ON CONFLICT (cpr, hospital_ean) WHERE discharged_at IS NULL DO NOTHING",
+        )
+        .bind(new_id())
+        .bind(cpr.expose())
+        .bind(&report.hospital_ean)
+        .bind(&report.hospital)
+        .bind(&report.admitted_at)
+        .bind(&report.end_of_treatment)
+        .bind(&report.planned_discharge)
+        .bind(&report.discharged_at)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        done = inserted == 1 || update_open(conn, cpr, report, now).await?;
+    }
+    if !done {
+        return Err(crate::error::CaseError::invalid(
+            "hospital_stay",
+            "the stay could neither be updated nor begun",
+        ));
+    }
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM hospital_stays WHERE cpr = $1 AND hospital_ean = $2 \
-         AND discharged_at IS NULL ORDER BY created_at DESC"
+         ORDER BY updated_at DESC, created_at DESC"
     )))
     .bind(cpr.expose())
     .bind(&report.hospital_ean)
-    .fetch_optional(&mut *conn)
-    .await?
-    .map(|r| from_row(&r))
-    .transpose()?;
-    let id = match open {
-        Some(stay) => {
-            sqlx::query(
-                "UPDATE hospital_stays SET hospital = COALESCE($1, hospital), admitted_at = COALESCE($2, admitted_at), \
-                 end_of_treatment = COALESCE($3, end_of_treatment), planned_discharge = COALESCE($4, planned_discharge), \
-                 discharged_at = COALESCE($5, discharged_at), updated_at = $6 WHERE id = $7",
-            )
-            .bind(&report.hospital)
-            .bind(&report.admitted_at)
-            .bind(&report.end_of_treatment)
-            .bind(&report.planned_discharge)
-            .bind(&report.discharged_at)
-            .bind(now)
-            .bind(&stay.id)
-            .execute(&mut *conn)
-            .await?;
-            stay.id
-        }
-        None => {
-            let id = new_id();
-            sqlx::query(
-                "INSERT INTO hospital_stays (id, cpr, hospital_ean, hospital, admitted_at, end_of_treatment, \
-                 planned_discharge, discharged_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
-            )
-            .bind(&id)
-            .bind(cpr.expose())
-            .bind(&report.hospital_ean)
-            .bind(&report.hospital)
-            .bind(&report.admitted_at)
-            .bind(&report.end_of_treatment)
-            .bind(&report.planned_discharge)
-            .bind(&report.discharged_at)
-            .bind(now)
-            .execute(&mut *conn)
-            .await?;
-            id
-        }
-    };
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM hospital_stays WHERE id = $1"
-    )))
-    .bind(&id)
     .fetch_one(&mut *conn)
     .await?;
     from_row(&row)
+}
+
+/// Updates the open stay at the report's hospital, if there is one.
+async fn update_open(
+    conn: &mut AnyConnection,
+    cpr: &Cpr,
+    report: &StayReport,
+    now: i64,
+) -> CaseResult<bool> {
+    Ok(sqlx::query(
+        "UPDATE hospital_stays SET hospital = COALESCE($1, hospital), admitted_at = COALESCE($2, admitted_at), \
+         end_of_treatment = COALESCE($3, end_of_treatment), planned_discharge = COALESCE($4, planned_discharge), \
+         discharged_at = COALESCE($5, discharged_at), updated_at = $6 \
+         WHERE cpr = $7 AND hospital_ean = $8 AND discharged_at IS NULL",
+    )
+    .bind(&report.hospital)
+    .bind(&report.admitted_at)
+    .bind(&report.end_of_treatment)
+    .bind(&report.planned_discharge)
+    .bind(&report.discharged_at)
+    .bind(now)
+    .bind(cpr.expose())
+    .bind(&report.hospital_ean)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        > 0)
 }
 
 /// The citizen's stays, latest first.

@@ -63,7 +63,8 @@ const MIGRATIONS: &[Migration] = &[
                 created_at        BIGINT NOT NULL,\n\
                 updated_at        BIGINT NOT NULL\n\
               );\n\
-              CREATE INDEX hospital_stays_cpr ON hospital_stays (cpr);",
+              CREATE INDEX hospital_stays_cpr ON hospital_stays (cpr);\n\
+              CREATE UNIQUE INDEX hospital_stays_open ON hospital_stays (cpr, hospital_ean) WHERE discharged_at IS NULL;",
         sqlite: &[],
         postgres: &[],
     },
