@@ -702,7 +702,9 @@ async fn an_admission_without_consent_raises_a_task(backend: Backend) {
 /// structured fields, the hospital stay follows them, and the discharge is told to the
 /// unit that owns the case.
 async fn discharge_messages_land_on_the_case_and_update_the_stay(backend: Backend) {
-    use knudepunkt_adapters::medcom::simulator::{completion_notice, discharge_notice};
+    use knudepunkt_adapters::medcom::simulator::{
+        completion_notice, discharge_notice, discharge_report,
+    };
     let w = world(backend, "medcom-discharge").await;
     let workers = w.engine.start();
     let c = client(&w);
@@ -748,6 +750,28 @@ async fn discharge_messages_land_on_the_case_and_update_the_stay(backend: Backen
             && text.contains("enhed bch"),
         "{text}"
     );
+    // The discharge report after the notice: the same stay, and its text on the case.
+    let report = discharge_report(
+        HOSPITAL_EAN,
+        OUR_EAN,
+        &cpr,
+        ("2026-11-27", "08:15"),
+        ("2026-12-02", "11:30"),
+        "Udskrives til eget hjem.\nHjemmepleje genoptages.",
+    );
+    net.send(HOSPITAL_EAN, OUR_EAN, report.as_bytes())
+        .await
+        .unwrap();
+    settled(&w, "medcom.inbound", 4).await;
+    let texts = documents_of(&c, &case_id, "MedCom XDIS18").await;
+    let text = texts
+        .iter()
+        .find(|d| d["media_type"] == "text/plain; charset=utf-8")
+        .expect("the report's text");
+    let text = String::from_utf8(content(&c, text["id"].as_str().unwrap()).await).unwrap();
+    assert!(text.contains("Hjemmepleje genoptages."), "{text}");
+    let told = common::case::notices_of_kind(&w.core, &c, &case_id, "discharged").await;
+    assert_eq!(told.len(), 1, "the discharge is told once: {told:?}");
     let (_, case) = c.get(&format!("/api/v1/cases/{case_id}")).await;
     let stays = case["hospital_stays"].as_array().unwrap();
     assert_eq!(stays.len(), 1, "one stay, followed through: {stays:?}");
@@ -755,7 +779,7 @@ async fn discharge_messages_land_on_the_case_and_update_the_stay(backend: Backen
     assert_eq!(stays[0]["end_of_treatment"], "2026-11-30T12:00");
     assert_eq!(stays[0]["planned_discharge"], "2026-12-02T10:00");
     assert_eq!(stays[0]["discharged_at"], "2026-12-02T11:30");
-    for code in ["XDIS19", "XDIS17"] {
+    for code in ["XDIS19", "XDIS17", "XDIS18"] {
         let docs = documents_of(&c, &case_id, &format!("MedCom {code}")).await;
         let fields = docs
             .iter()

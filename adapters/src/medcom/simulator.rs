@@ -353,6 +353,36 @@ pub fn completion_notice(
     )
 }
 
+/// A discharge report (XDIS18, schema set 2007/02/01) from the hospital's department
+/// `from` to the municipality `to` about `cpr`: admitted at `admitted`, discharged at
+/// `discharged` (each `(YYYY-MM-DD, HH:MM)`), with the ward's clinical text.
+pub fn discharge_report(
+    from: &str,
+    to: &str,
+    cpr: &str,
+    admitted: (&str, &str),
+    discharged: (&str, &str),
+    text: &str,
+) -> String {
+    let now = chrono::Utc::now().with_timezone(&chrono_tz::Europe::Copenhagen);
+    let seed = uuid::Uuid::new_v4().to_string();
+    let at = |(d, t): (&str, &str)| format!("<Date>{}</Date><Time>{}</Time>", esc(d), esc(t));
+    let body: String = text.lines().map(esc).collect::<Vec<_>>().join("<Break/>");
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<Emessage xmlns="http://rep.oio.dk/sundcom.dk/medcom.dk/xml/schemas/2007/02/01/"><Envelope><Sent><Date>{today}</Date><Time>{hm}</Time></Sent><Identifier>{envelope}</Identifier><AcknowledgementCode>pluspositivkvitt</AcknowledgementCode></Envelope><ReportOfDischarge><Letter><Identifier>{letter}</Identifier><VersionCode>XD1830C</VersionCode><StatisticalCode>XDIS18</StatisticalCode><Authorisation><Date>{today}</Date><Time>{hm}</Time></Authorisation><TypeCode>XDIS18</TypeCode><StatusCode>nytbrev</StatusCode></Letter><Sender><EANIdentifier>{from}</EANIdentifier><Identifier>2001060</Identifier><IdentifierCode>sygehusafdelingsnummer</IdentifierCode><OrganisationName>HILLERØD SYGEHUS</OrganisationName><DepartmentName>MEDICINSK AFD. M</DepartmentName><SignedBy><PersonGivenName>Karen</PersonGivenName><PersonSurnameName>Petersen</PersonSurnameName><PersonTitle>Overlæge</PersonTitle></SignedBy></Sender><Receiver><EANIdentifier>{to}</EANIdentifier><Identifier>101</Identifier><IdentifierCode>kommunenummer</IdentifierCode></Receiver><Patient><CivilRegistrationNumber>{cpr}</CivilRegistrationNumber><PersonSurnameName>Jensen</PersonSurnameName><PersonGivenName>Anna</PersonGivenName></Patient><Admission>{admitted}</Admission><Discharge>{discharged}</Discharge><ClinicalInformation>{body}</ClinicalInformation></ReportOfDischarge></Emessage>"#,
+        today = now.format("%Y-%m-%d"),
+        hm = now.format("%H:%M"),
+        envelope = identifier("SE", &seed),
+        letter = identifier("SL", &seed),
+        from = esc(from),
+        to = esc(to),
+        cpr = esc(cpr),
+        admitted = at(admitted),
+        discharged = at(discharged),
+    )
+}
+
 /// The network's receipt (schema set 2005/08/07) for `message`.
 fn receipt(env: &Envelope, message: &EMessage, refusal: Option<&(String, String)>) -> String {
     let now = chrono::Utc::now().with_timezone(&chrono_tz::Europe::Copenhagen);
@@ -508,6 +538,27 @@ mod tests {
         assert_eq!(
             c.letters[0].planned_discharge.as_deref(),
             Some("2026-12-02T10:00")
+        );
+        let report = discharge_report(
+            HOSPITAL_EAN,
+            "5790001382438",
+            "0101901234",
+            ("2026-11-27", "08:15"),
+            ("2026-12-02", "11:30"),
+            "Udskrives til eget hjem.\nHjemmepleje genoptages.",
+        );
+        let r = emessage::parse(report.as_bytes()).unwrap();
+        net.check(report.as_bytes(), &r).unwrap();
+        assert_eq!(
+            r.letters[0].discharged_at.as_deref(),
+            Some("2026-12-02T11:30")
+        );
+        assert!(
+            r.letters[0]
+                .text
+                .as_deref()
+                .unwrap()
+                .contains("eget hjem.\nHjemmepleje")
         );
         for refusal in [
             None,

@@ -282,12 +282,14 @@ impl CaseCore {
         report: &crate::stays::StayReport,
         now: i64,
     ) -> CaseResult<()> {
-        let stay = crate::stays::apply(tx, &case.cpr, report, now).await?;
+        let applied = crate::stays::apply(tx, &case.cpr, report, now).await?;
+        let stay = applied.stay;
         let hospital = stay
             .hospital
             .clone()
             .unwrap_or_else(|| stay.hospital_ean.clone());
-        if let Some(at) = &report.discharged_at {
+        // Told once: when this report ended the stay.
+        if let Some(at) = report.discharged_at.as_ref().filter(|_| applied.ended_now) {
             crate::letters::add_notice(
                 tx,
                 &case.id,
@@ -300,7 +302,11 @@ impl CaseCore {
             let mut body = case.event();
             body["stay"] = serde_json::to_value(&stay).unwrap_or_default();
             events::publish(&self.engine, tx, events::CITIZEN_DISCHARGED, body).await?;
-        } else if let Some(at) = &report.planned_discharge {
+        } else if let Some(at) = report
+            .planned_discharge
+            .as_ref()
+            .filter(|_| report.discharged_at.is_none())
+        {
             crate::letters::add_notice(
                 tx,
                 &case.id,

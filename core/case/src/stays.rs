@@ -56,6 +56,13 @@ fn from_row(r: &sqlx::any::AnyRow) -> CaseResult<Stay> {
     })
 }
 
+/// What a report did to a stay.
+pub(crate) struct Applied {
+    pub stay: Stay,
+    /// The report ended the stay (it was open, or it begins and ends in this report).
+    pub ended_now: bool,
+}
+
 /// Applies `report` to the citizen's stays; the stay as it now is. Two reports of one
 /// stay may come at once (an admission is both filed and answered): at most one stay per
 /// hospital is open (a unique index), and the one that loses the race updates it.
@@ -64,8 +71,15 @@ pub(crate) async fn apply(
     cpr: &Cpr,
     report: &StayReport,
     now: i64,
-) -> CaseResult<Stay> {
+) -> CaseResult<Applied> {
+    let ends = report.discharged_at.is_some();
+    let mut ended_now = false;
     let mut done = update_open(conn, cpr, report, now).await?;
+    if done {
+        ended_now = ends;
+    } else {
+        done = update_ended(conn, cpr, report, now).await?;
+    }
     if !done {
         let inserted = sqlx::query(
             "INSERT INTO hospital_stays (id, cpr, hospital_ean, hospital, admitted_at, end_of_treatment, \
@@ -85,6 +99,7 @@ pub(crate) async fn apply(
         .await?
         .rows_affected();
         done = inserted == 1 || update_open(conn, cpr, report, now).await?;
+        ended_now = done && ends;
     }
     if !done {
         return Err(crate::error::CaseError::invalid(
@@ -100,7 +115,42 @@ pub(crate) async fn apply(
     .bind(&report.hospital_ean)
     .fetch_one(&mut *conn)
     .await?;
-    from_row(&row)
+    Ok(Applied {
+        stay: from_row(&row)?,
+        ended_now,
+    })
+}
+
+/// A report about a stay that has ended (a discharge report after the discharge notice)
+/// updates that stay: the one at the hospital admitted or discharged at the same time.
+async fn update_ended(
+    conn: &mut AnyConnection,
+    cpr: &Cpr,
+    report: &StayReport,
+    now: i64,
+) -> CaseResult<bool> {
+    if report.admitted_at.is_none() && report.discharged_at.is_none() {
+        return Ok(false);
+    }
+    Ok(sqlx::query(
+        "UPDATE hospital_stays SET hospital = COALESCE($1, hospital), admitted_at = COALESCE(admitted_at, $2), \
+         end_of_treatment = COALESCE(end_of_treatment, $3), planned_discharge = COALESCE(planned_discharge, $4), \
+         updated_at = $5 \
+         WHERE cpr = $6 AND hospital_ean = $7 AND discharged_at IS NOT NULL \
+         AND (discharged_at = $8 OR admitted_at = $2)",
+    )
+    .bind(&report.hospital)
+    .bind(&report.admitted_at)
+    .bind(&report.end_of_treatment)
+    .bind(&report.planned_discharge)
+    .bind(now)
+    .bind(cpr.expose())
+    .bind(&report.hospital_ean)
+    .bind(&report.discharged_at)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        > 0)
 }
 
 /// Updates the open stay at the report's hospital, if there is one.
