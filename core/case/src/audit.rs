@@ -61,6 +61,43 @@ pub async fn append(conn: &mut AnyConnection, entry: &AuditEntry<'_>, at: i64) -
     Ok(())
 }
 
+/// Appends several entries in one statement.
+pub async fn append_many(
+    conn: &mut AnyConnection,
+    entries: &[AuditEntry<'_>],
+    at: i64,
+) -> CaseResult<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<String> = (0..entries.len())
+        .map(|r| {
+            let cols: Vec<String> = (1..=7).map(|c| format!("${}", r * 7 + c)).collect();
+            format!("({})", cols.join(", "))
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO case_audit_log (at, actor, action, resource, cpr, purpose, outcome) VALUES {}",
+        rows.join(", ")
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for entry in entries {
+        q = q
+            .bind(at)
+            .bind(entry.actor)
+            .bind(entry.action.as_str())
+            .bind(entry.resource.as_str())
+            .bind(entry.cpr)
+            .bind(entry.purpose)
+            .bind(match entry.outcome {
+                AuditOutcome::Allowed => "allowed",
+                AuditOutcome::Denied => "denied",
+            });
+    }
+    q.execute(&mut *conn).await?;
+    Ok(())
+}
+
 /// Appends an allowed read or write by the caller in `ctx`.
 pub(crate) async fn allowed(
     conn: &mut AnyConnection,

@@ -242,6 +242,45 @@ pub(crate) async fn insert(
     Ok(())
 }
 
+/// Inserts several documents in one statement (an incoming mail's files).
+pub(crate) async fn insert_many(
+    conn: &mut AnyConnection,
+    docs: &[(DocumentInfo, &[u8], Option<String>)],
+) -> CaseResult<()> {
+    if docs.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<String> = (0..docs.len())
+        .map(|r| {
+            let cols: Vec<String> = (1..=13).map(|c| format!("${}", r * 13 + c)).collect();
+            format!("({})", cols.join(", "))
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO documents ({INFO_COLUMNS}, content, external_ref) VALUES {}",
+        rows.join(", ")
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for (doc, content, external_ref) in docs {
+        q = q
+            .bind(&doc.id)
+            .bind(&doc.case_id)
+            .bind(&doc.title)
+            .bind(&doc.doc_type)
+            .bind(&doc.media_type)
+            .bind(doc.size)
+            .bind(&doc.sha256)
+            .bind(&doc.journal_date)
+            .bind(doc.confidential as i64)
+            .bind(&doc.created_by)
+            .bind(doc.created_at)
+            .bind(content.to_vec())
+            .bind(external_ref.clone());
+    }
+    q.execute(&mut *conn).await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

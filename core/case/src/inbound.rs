@@ -372,44 +372,57 @@ impl CaseCore {
             .date_naive()
             .format("%Y-%m-%d")
             .to_string();
-        for (i, (file, content)) in mail.files.iter().zip(&decoded).enumerate() {
-            let doc = DocumentInfo {
-                id: new_id(),
-                case_id: case.id.clone(),
-                title: if mail.files.len() == 1 {
-                    mail.title.clone()
-                } else {
-                    format!("{} ({})", mail.title, file.filename)
-                },
-                doc_type: mail
-                    .doc_type
-                    .clone()
-                    .unwrap_or_else(|| "Indgående post".into()),
-                media_type: file.media_type.clone(),
-                size: content.len() as i64,
-                sha256: hex::encode(Sha256::digest(content)),
-                journal_date: today.clone(),
-                confidential: false,
-                created_by: actor(&mail.source).into(),
-                created_at: now,
-            };
-            let external_ref = format!("{}#{}", mail.external_id, i + 1);
-            documents::insert(&mut tx, &doc, content, Some(&external_ref)).await?;
-            audit::append(
-                &mut tx,
-                &AuditEntry {
-                    actor: actor(&mail.source),
-                    action: AuditAction::Write,
-                    resource: format!("document/{}", doc.id),
-                    cpr: Some(case.cpr.expose()),
-                    purpose: "journalising incoming mail",
-                    outcome: AuditOutcome::Allowed,
-                },
-                now,
-            )
-            .await?;
+        let docs: Vec<(DocumentInfo, &[u8], Option<String>)> = mail
+            .files
+            .iter()
+            .zip(&decoded)
+            .enumerate()
+            .map(|(i, (file, content))| {
+                let doc = DocumentInfo {
+                    id: new_id(),
+                    case_id: case.id.clone(),
+                    title: if mail.files.len() == 1 {
+                        mail.title.clone()
+                    } else {
+                        format!("{} ({})", mail.title, file.filename)
+                    },
+                    doc_type: mail
+                        .doc_type
+                        .clone()
+                        .unwrap_or_else(|| "Indgående post".into()),
+                    media_type: file.media_type.clone(),
+                    size: content.len() as i64,
+                    sha256: hex::encode(Sha256::digest(content)),
+                    journal_date: today.clone(),
+                    confidential: false,
+                    created_by: actor(&mail.source).into(),
+                    created_at: now,
+                };
+                let external_ref = format!("{}#{}", mail.external_id, i + 1);
+                (doc, content.as_slice(), Some(external_ref))
+            })
+            .collect();
+        // One statement for the documents and one for their audit lines.
+        documents::insert_many(&mut tx, &docs).await?;
+        let resources: Vec<String> = docs
+            .iter()
+            .map(|(doc, _, _)| format!("document/{}", doc.id))
+            .collect();
+        let entries: Vec<AuditEntry<'_>> = resources
+            .iter()
+            .map(|resource| AuditEntry {
+                actor: actor(&mail.source),
+                action: AuditAction::Write,
+                resource: resource.clone(),
+                cpr: Some(case.cpr.expose()),
+                purpose: "journalising incoming mail",
+                outcome: AuditOutcome::Allowed,
+            })
+            .collect();
+        audit::append_many(&mut tx, &entries, now).await?;
+        for (doc, _, _) in &docs {
             let mut body = case.event();
-            body["document"] = serde_json::to_value(&doc).unwrap_or_default();
+            body["document"] = serde_json::to_value(doc).unwrap_or_default();
             body["source"] = mail.source.clone().into();
             events::publish(&self.engine, &mut tx, events::DOCUMENT_ADDED, body).await?;
         }
