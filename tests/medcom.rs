@@ -793,7 +793,71 @@ async fn discharge_messages_land_on_the_case_and_update_the_stay(backend: Backen
     w.engine.shutdown(workers).await;
 }
 
+/// A care plan (XDIS21, the project's own model, as MedCom publishes no schema) is
+/// validated against that model, filed with its sections, and its planned discharge
+/// updates the stay; one that breaks the model gets a negative receipt.
+async fn a_care_plan_is_filed_with_its_sections(backend: Backend) {
+    use knudepunkt_adapters::medcom::simulator::care_plan;
+    let w = world(backend, "medcom-careplan").await;
+    let workers = w.engine.start();
+    let c = client(&w);
+    let case_id = open_case(&c, false).await;
+    let cpr = common::case::CPR.replace('-', "");
+    let plan = care_plan(
+        HOSPITAL_EAN,
+        OUR_EAN,
+        &cpr,
+        ("2026-12-02", "10:00"),
+        &[
+            ("Pleje", "Hjælp til bad hver morgen.\nTryksårsforebyggelse."),
+            ("Medicin", "Dosisdispenseret medicin fra apoteket."),
+        ],
+    );
+    let (status, answer) = w
+        .sandbox
+        .handles
+        .medcom
+        .send(HOSPITAL_EAN, OUR_EAN, plan.as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.contains("positive"), "{answer}");
+    settled(&w, "medcom.inbound", 1).await;
+    let docs = documents_of(&c, &case_id, "MedCom XDIS21").await;
+    assert_eq!(docs.len(), 3, "{docs:?}");
+    let text = docs
+        .iter()
+        .find(|d| d["media_type"] == "text/plain; charset=utf-8")
+        .unwrap();
+    let text = String::from_utf8(content(&c, text["id"].as_str().unwrap()).await).unwrap();
+    assert!(
+        text.contains("Pleje\nHjælp til bad hver morgen.\nTryksårsforebyggelse."),
+        "{text}"
+    );
+    assert!(text.contains("Medicin\nDosisdispenseret"), "{text}");
+    let (_, case) = c.get(&format!("/api/v1/cases/{case_id}")).await;
+    assert_eq!(
+        case["hospital_stays"][0]["planned_discharge"], "2026-12-02T10:00",
+        "{case}"
+    );
+    // Against the model: a section without its headline is refused.
+    let broken = plan.replace("<Headline>Medicin</Headline>", "");
+    let (_, answer) = w
+        .sandbox
+        .handles
+        .medcom
+        .send(HOSPITAL_EAN, OUR_EAN, broken.as_bytes())
+        .await
+        .unwrap();
+    assert!(
+        answer.contains("negative") && answer.contains("SectionText"),
+        "{answer}"
+    );
+    w.engine.shutdown(workers).await;
+}
+
 on_both_backends!(
+    a_care_plan_is_filed_with_its_sections,
     discharge_messages_land_on_the_case_and_update_the_stay,
     an_unknown_patient_gets_a_negative_receipt,
     an_admission_with_consent_is_answered_by_a_report,

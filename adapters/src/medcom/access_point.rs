@@ -23,7 +23,10 @@ use sha2::Digest;
 
 use super::emessage::{self, EMessage};
 use super::vans::Envelope;
-use super::{ADAPTER, INBOUND_PATH, RECEIPT_EVENT, RECEIVED_EVENT, identifier, schema_for};
+use super::{
+    ADAPTER, INBOUND_PATH, RECEIPT_EVENT, RECEIVED_EVENT, XDIS21_SCHEMA, XDIS21_SCHEMA_SET,
+    identifier, schema_for,
+};
 
 /// The inbox kind of receipts that match no message of ours.
 pub const UNMATCHED_RECEIPT: &str = "medcom.unmatched_receipt";
@@ -108,7 +111,12 @@ fn validate(engine: &Engine, env: &Envelope) -> Result<EMessage, Refusal> {
         // Without the schemas nothing can be checked; route validate says so loudly.
         return Ok(message);
     };
-    let xsd = dir.path.join(schema_for(&message.schema_date));
+    let xsd = if message.schema_date == XDIS21_SCHEMA_SET {
+        // MedCom publishes no schema for XDIS21: the project's own model.
+        engine.routes().mappings_dir.join(XDIS21_SCHEMA)
+    } else {
+        dir.path.join(schema_for(&message.schema_date))
+    };
     if !xsd.is_file() {
         return Err(Refusal {
             code: "problem_med_version",

@@ -173,10 +173,25 @@ fn letter(el: &Element) -> Result<Letter, EMessageError> {
             surname: text(p, "PersonSurnameName"),
         })
     });
+    // The clinical text, and a care plan's sections as "Headline" then their text.
     let clinical: Vec<String> = el
-        .children_named("ClinicalInformation")
-        .map(|(_, ci)| breakable(ci).trim().to_string())
-        .filter(|t| !t.is_empty())
+        .children
+        .iter()
+        .filter_map(|c| match c {
+            Node::Element(e) if e.local == "ClinicalInformation" => {
+                Some(breakable(e).trim().to_string())
+            }
+            Node::Element(e) if e.local == "Section" => Some(format!(
+                "{}\n{}",
+                text(e, "Headline").unwrap_or_default(),
+                child(e, "SectionText")
+                    .map(breakable)
+                    .unwrap_or_default()
+                    .trim()
+            )),
+            _ => None,
+        })
+        .filter(|t| !t.trim().is_empty())
         .collect();
     let original = child(el, "OriginalEmessage").map(|o| Original {
         envelope_id: text(o, "OriginalEnvelopeIdentifier").unwrap_or_default(),
@@ -238,7 +253,8 @@ pub fn parse(bytes: &[u8]) -> Result<EMessage, EMessageError> {
     let namespace = doc
         .namespace_at(&[], root.prefix.as_deref())
         .unwrap_or_default();
-    if root.local != "Emessage" || !namespace.starts_with(NAMESPACE_PREFIX) {
+    let ours = namespace == super::XDIS21_NAMESPACE;
+    if root.local != "Emessage" || !(namespace.starts_with(NAMESPACE_PREFIX) || ours) {
         return Err(EMessageError::NotEmessage(format!(
             "{{{namespace}}}{}",
             root.local
@@ -267,9 +283,13 @@ pub fn parse(bytes: &[u8]) -> Result<EMessage, EMessageError> {
         return Err(EMessageError::Missing("a letter"));
     }
     Ok(EMessage {
-        schema_date: namespace[NAMESPACE_PREFIX.len()..]
-            .trim_end_matches('/')
-            .to_string(),
+        schema_date: if ours {
+            super::XDIS21_SCHEMA_SET.to_string()
+        } else {
+            namespace[NAMESPACE_PREFIX.len()..]
+                .trim_end_matches('/')
+                .to_string()
+        },
         namespace,
         envelope_id: text(envelope, "Identifier")
             .ok_or(EMessageError::Missing("Envelope/Identifier"))?,

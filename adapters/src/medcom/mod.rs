@@ -24,6 +24,13 @@ pub const RECEIPT_EVENT: &str = "medcom.receipt_due";
 pub const ENVELOPE_ID: &str = "medcom_envelope_id";
 pub const LETTER_ID: &str = "medcom_letter_id";
 
+/// The project's own model of XDIS21 (Plejeforløbsplan), which MedCom publishes no
+/// schema for: its namespace, and its schema relative to the mappings folder.
+pub const XDIS21_NAMESPACE: &str = "urn:knudepunkt:medcom:xdis21:1";
+pub const XDIS21_SCHEMA: &str = "medcom/xdis21/Plejeforloebsplan.xsd";
+/// The `schema_date` a message in that namespace gets.
+pub const XDIS21_SCHEMA_SET: &str = "knudepunkt-xdis21";
+
 /// The official schema a message of schema set `date` (e.g. `2006/07/01`) validates
 /// against, relative to the schema folder.
 pub fn schema_for(date: &str) -> String {

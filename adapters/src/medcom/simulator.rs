@@ -53,6 +53,8 @@ pub struct MedComNetwork {
     pub recorder: Arc<Recorder>,
     pub faults: Arc<FaultPlan>,
     schemas: Option<Arc<PathBuf>>,
+    /// The project's own XDIS21 model (`mappings/medcom/xdis21/…`).
+    model: Option<Arc<PathBuf>>,
     settings: Arc<Mutex<Settings>>,
     http: reqwest::Client,
 }
@@ -68,6 +70,9 @@ impl MedComNetwork {
             recorder: Arc::new(Recorder::new(200)),
             faults: Arc::new(FaultPlan::default()),
             schemas: schemas.map(Arc::new),
+            model: Some(std::path::Path::new("mappings").join(super::XDIS21_SCHEMA))
+                .filter(|p| p.is_file())
+                .map(Arc::new),
             settings: Arc::new(Mutex::new(Settings {
                 knudepunkt_url: None,
                 mode: ReceiptMode::Positive,
@@ -100,8 +105,23 @@ impl MedComNetwork {
             )
     }
 
+    /// Where the project's XDIS21 model is (found under `mappings/` from the working
+    /// folder otherwise).
+    pub fn with_model(mut self, xsd: PathBuf) -> Self {
+        self.model = Some(Arc::new(xsd));
+        self
+    }
+
     /// Validates `data` against the schema of its namespace; the error, if any.
     pub fn check(&self, data: &[u8], message: &EMessage) -> Result<(), String> {
+        if message.schema_date == super::XDIS21_SCHEMA_SET {
+            let xsd = self
+                .model
+                .as_ref()
+                .ok_or("the XDIS21 model (mappings/medcom/xdis21) is not at hand")?;
+            return knudepunkt_engine::transform::xsd::validate(xsd, data)
+                .map_err(|e| e.to_string());
+        }
         let Some(dir) = &self.schemas else {
             return Ok(());
         };
@@ -383,6 +403,44 @@ pub fn discharge_report(
     )
 }
 
+/// A care plan (XDIS21, Plejeforløbsplan, in the project's own model: see
+/// `mappings/medcom/xdis21/`) from the hospital about `cpr`, discharge planned at
+/// `planned` (`(YYYY-MM-DD, HH:MM)`), with `sections` as (headline, text).
+pub fn care_plan(
+    from: &str,
+    to: &str,
+    cpr: &str,
+    planned: (&str, &str),
+    sections: &[(&str, &str)],
+) -> String {
+    let now = chrono::Utc::now().with_timezone(&chrono_tz::Europe::Copenhagen);
+    let seed = uuid::Uuid::new_v4().to_string();
+    let sections: String = sections
+        .iter()
+        .map(|(headline, text)| {
+            format!(
+                "<Section><Headline>{}</Headline><SectionText>{}</SectionText></Section>",
+                esc(headline),
+                text.lines().map(esc).collect::<Vec<_>>().join("<Break/>")
+            )
+        })
+        .collect();
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<Emessage xmlns="{ns}"><Envelope><Sent><Date>{today}</Date><Time>{hm}</Time></Sent><Identifier>{envelope}</Identifier><AcknowledgementCode>pluspositivkvitt</AcknowledgementCode></Envelope><CarePlan><Letter><Identifier>{letter}</Identifier><VersionCode>XD2130C</VersionCode><StatisticalCode>XDIS21</StatisticalCode><Authorisation><Date>{today}</Date><Time>{hm}</Time></Authorisation><TypeCode>XDIS21</TypeCode><StatusCode>nytbrev</StatusCode></Letter><Sender><EANIdentifier>{from}</EANIdentifier><Identifier>2001060</Identifier><IdentifierCode>sygehusafdelingsnummer</IdentifierCode><OrganisationName>HILLERØD SYGEHUS</OrganisationName><DepartmentName>MEDICINSK AFD. M</DepartmentName></Sender><Receiver><EANIdentifier>{to}</EANIdentifier><Identifier>101</Identifier><IdentifierCode>kommunenummer</IdentifierCode></Receiver><Patient><CivilRegistrationNumber>{cpr}</CivilRegistrationNumber><PersonSurnameName>Jensen</PersonSurnameName><PersonGivenName>Anna</PersonGivenName></Patient><PlannedDischarge><Date>{pd}</Date><Time>{pt}</Time></PlannedDischarge>{sections}</CarePlan></Emessage>"#,
+        ns = super::XDIS21_NAMESPACE,
+        today = now.format("%Y-%m-%d"),
+        hm = now.format("%H:%M"),
+        envelope = identifier("SE", &seed),
+        letter = identifier("SL", &seed),
+        from = esc(from),
+        to = esc(to),
+        cpr = esc(cpr),
+        pd = esc(planned.0),
+        pt = esc(planned.1),
+    )
+}
+
 /// The network's receipt (schema set 2005/08/07) for `message`.
 fn receipt(env: &Envelope, message: &EMessage, refusal: Option<&(String, String)>) -> String {
     let now = chrono::Utc::now().with_timezone(&chrono_tz::Europe::Copenhagen);
@@ -477,7 +535,11 @@ mod tests {
 
     #[test]
     fn the_networks_messages_and_receipts_validate() {
-        let net = MedComNetwork::new(Some(schemas()));
+        let net = MedComNetwork::new(Some(schemas())).with_model(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../mappings")
+                .join(crate::medcom::XDIS21_SCHEMA),
+        );
         let xml = correspondence(
             HOSPITAL_EAN,
             "5790001382438",
@@ -559,6 +621,28 @@ mod tests {
                 .as_deref()
                 .unwrap()
                 .contains("eget hjem.\nHjemmepleje")
+        );
+        let plan = care_plan(
+            HOSPITAL_EAN,
+            "5790001382438",
+            "0101901234",
+            ("2026-12-02", "10:00"),
+            &[("Pleje", "Hjælp til bad hver morgen.\nTryksårsforebyggelse.")],
+        );
+        let p = emessage::parse(plan.as_bytes()).unwrap();
+        assert_eq!(p.schema_date, crate::medcom::XDIS21_SCHEMA_SET);
+        net.check(plan.as_bytes(), &p).unwrap();
+        assert!(
+            p.letters[0]
+                .text
+                .as_deref()
+                .unwrap()
+                .starts_with("Pleje\nHjælp til bad")
+        );
+        let wrong = plan.replace("<Headline>Pleje</Headline>", "");
+        assert!(
+            net.check(wrong.as_bytes(), &p).is_err(),
+            "the model is applied"
         );
         for refusal in [
             None,

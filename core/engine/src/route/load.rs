@@ -178,6 +178,7 @@ impl RouteSet {
             by_event,
             by_path,
             environment,
+            mappings_dir: opts.mappings_dir.clone(),
             schema_dir: opts.schema_dir.clone(),
             warnings,
         };

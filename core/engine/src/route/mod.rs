@@ -123,6 +123,9 @@ pub struct RouteSet {
     by_path: HashMap<String, String>,
     pub environment: Environment,
     pub schema_dir: Option<SchemaDir>,
+    /// Where the templates (and the project's own models of formats with no public
+    /// schema) are.
+    pub mappings_dir: std::path::PathBuf,
     /// Warnings that do not stop the routes from running.
     pub warnings: Vec<Diagnostic>,
 }
