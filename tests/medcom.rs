@@ -856,7 +856,40 @@ async fn a_care_plan_is_filed_with_its_sections(backend: Backend) {
     w.engine.shutdown(workers).await;
 }
 
+/// The case core files a mail delivered twice (an at-least-once redelivery) once: the
+/// second time the documents' unique reference stops it and nothing is added.
+async fn a_mail_filed_twice_is_filed_once(backend: Backend) {
+    use knudepunkt_case::inbound::{Filed, IncomingMail};
+    let w = world(backend, "medcom-twice").await;
+    let c = client(&w);
+    let case_id = open_case(&c, false).await;
+    let raw = json!({
+        "source": "MedCom", "external_id": "5790000120400/K1/B1", "title": "Svar (HILLERØD SYGEHUS)",
+        "sender": {"id": HOSPITAL_EAN, "id_type": "EAN", "label": "HILLERØD SYGEHUS"},
+        "case_refs": [case_id.replace('-', "")], "about_cpr": common::case::CPR.replace('-', ""),
+        "doc_type": "MedCom XDIS91",
+        "files": [{"filename": "a.txt", "media_type": "text/plain", "content": "aGVq"},
+                  {"filename": "b.txt", "media_type": "text/plain", "content": "aGVq"}]
+    });
+    let mail: IncomingMail = serde_json::from_value(raw.clone()).unwrap();
+    let bytes = raw.to_string().into_bytes();
+    let first = w.core.file_incoming(&mail, &bytes).await.unwrap();
+    assert!(
+        matches!(first, Filed::Journalised { documents: 2, .. }),
+        "{first:?}"
+    );
+    let second = w.core.file_incoming(&mail, &bytes).await.unwrap();
+    assert_eq!(
+        second,
+        Filed::AlreadyJournalised {
+            case_id: case_id.clone()
+        }
+    );
+    assert_eq!(documents_of(&c, &case_id, "MedCom XDIS91").await.len(), 2);
+}
+
 on_both_backends!(
+    a_mail_filed_twice_is_filed_once,
     a_care_plan_is_filed_with_its_sections,
     discharge_messages_land_on_the_case_and_update_the_stay,
     an_unknown_patient_gets_a_negative_receipt,

@@ -190,7 +190,7 @@ async fn one_backend(
     })
 }
 
-async fn scratch_postgres(admin: &str) -> anyhow::Result<(String, String)> {
+pub(super) async fn scratch_postgres(admin: &str) -> anyhow::Result<(String, String)> {
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(admin).await.with_context(|| {
         format!(
@@ -198,7 +198,7 @@ async fn scratch_postgres(admin: &str) -> anyhow::Result<(String, String)> {
             crate::setup::redact_url(admin)
         )
     })?;
-    let name = format!("kp_bench_case_{}", uuid::Uuid::now_v7().simple());
+    let name = format!("kp_bench_{}", uuid::Uuid::now_v7().simple());
     pool.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .await?;
     pool.close().await;
@@ -209,7 +209,7 @@ async fn scratch_postgres(admin: &str) -> anyhow::Result<(String, String)> {
     Ok((format!("{base}/{name}"), name))
 }
 
-async fn drop_postgres(admin: &str, name: &str) -> anyhow::Result<()> {
+pub(super) async fn drop_postgres(admin: &str, name: &str) -> anyhow::Result<()> {
     let pool = sqlx::AnyPool::connect(admin).await?;
     pool.execute(sqlx::AssertSqlSafe(format!(
         "DROP DATABASE IF EXISTS {name} WITH (FORCE)"

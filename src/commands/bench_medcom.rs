@@ -30,10 +30,21 @@ pub struct Args {
     /// Senders posting at once (inbound).
     #[arg(long, default_value_t = 16)]
     pub clients: usize,
+    /// The journal: sqlite, postgres or both.
+    #[arg(long, default_value = "both")]
+    pub backend: String,
+    /// A PostgreSQL server where a scratch database may be created (and dropped).
+    #[arg(
+        long,
+        env = "KNUDEPUNKT_TEST_POSTGRES_URL",
+        default_value = "postgres://knudepunkt:knudepunkt@127.0.0.1:5432/postgres"
+    )]
+    pub postgres_admin_url: String,
 }
 
 #[derive(Serialize)]
 struct Report {
+    backend: String,
     messages: usize,
     inbound_acknowledged_per_second: f64,
     inbound_settled_per_second: f64,
@@ -147,8 +158,53 @@ async fn outbound(
 }
 
 pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
-    let db = fresh_sqlite("bench-medcom.db");
-    let stack = Stack::start(ctx, &db, EngineOptions::default()).await?;
+    let backends = match args.backend.as_str() {
+        "both" => vec!["sqlite", "postgres"],
+        "sqlite" => vec!["sqlite"],
+        "postgres" => vec!["postgres"],
+        other => anyhow::bail!("--backend {other:?}: use sqlite, postgres or both"),
+    };
+    let mut reports = Vec::new();
+    for backend in backends {
+        let report = if backend == "sqlite" {
+            let db = fresh_sqlite("bench-medcom.db");
+            let report = run_on(ctx, &args, backend, &db).await;
+            for suffix in ["", "-wal", "-shm"] {
+                let _ =
+                    std::fs::remove_file(format!("{}{suffix}", db.trim_start_matches("sqlite://")));
+            }
+            report?
+        } else {
+            let (url, name) = super::bench_case::scratch_postgres(&args.postgres_admin_url).await?;
+            let report = run_on(ctx, &args, backend, &url).await;
+            super::bench_case::drop_postgres(&args.postgres_admin_url, &name).await?;
+            report?
+        };
+        reports.push(report);
+    }
+    if ctx.json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    } else {
+        for report in &reports {
+            println!(
+                "MedCom on {}, {} messages each way, XSD validation on (targets >= 1000/s each):\n  inbound  {:.0}/s parsed, validated, journaled and answered; {:.0}/s until on the case and receipted\n  outbound {:.0}/s XDIS16 built, validated and sent; {:.0}/s until confirmed by receipt\n           {:.0}/s XDIS91 built, validated and sent; {:.0}/s until confirmed by receipt",
+                report.backend,
+                report.messages,
+                report.inbound_acknowledged_per_second,
+                report.inbound_settled_per_second,
+                report.xdis16_sent_per_second,
+                report.xdis16_confirmed_per_second,
+                report.xdis91_sent_per_second,
+                report.xdis91_confirmed_per_second
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One run on the journal at `db`.
+async fn run_on(ctx: &Context, args: &Args, backend: &str, db: &str) -> anyhow::Result<Report> {
+    let stack = Stack::start(ctx, db, EngineOptions::default()).await?;
     for route in ["medcom.inbound", "medcom.receipt", "medcom.correspondence"] {
         anyhow::ensure!(
             stack.engine.routes().get(route).is_some(),
@@ -250,6 +306,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         "the network refused {invalid} messages as invalid"
     );
     let report = Report {
+        backend: backend.to_string(),
         messages: n,
         inbound_acknowledged_per_second: n as f64 / ack_seconds,
         inbound_settled_per_second: n as f64 / settled_seconds,
@@ -259,21 +316,5 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         xdis91_confirmed_per_second: n as f64 / xdis91.1,
     };
     stack.stop().await;
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", db.trim_start_matches("sqlite://")));
-    }
-    if ctx.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        println!(
-            "MedCom, {n} messages each way, XSD validation on (targets >= 1000/s each):\n  inbound  {:.0}/s parsed, validated, journaled and answered; {:.0}/s until on the case and receipted\n  outbound {:.0}/s XDIS16 built, validated and sent; {:.0}/s until confirmed by receipt\n           {:.0}/s XDIS91 built, validated and sent; {:.0}/s until confirmed by receipt",
-            report.inbound_acknowledged_per_second,
-            report.inbound_settled_per_second,
-            report.xdis16_sent_per_second,
-            report.xdis16_confirmed_per_second,
-            report.xdis91_sent_per_second,
-            report.xdis91_confirmed_per_second
-        );
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(report)
 }

@@ -192,6 +192,19 @@ pub(crate) async fn load(conn: &mut AnyConnection, id: &str) -> CaseResult<CaseR
     case_from_row(&row)
 }
 
+/// The citizen's cases that are not closed, oldest first.
+pub(crate) async fn open_of(conn: &mut AnyConnection, cpr: &Cpr) -> CaseResult<Vec<CaseRecord>> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {CASE_COLUMNS} FROM cases WHERE cpr = $1 AND status <> 'Lukket' ORDER BY created_at"
+    )))
+    .bind(cpr.expose())
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(case_from_row)
+    .collect()
+}
+
 async fn status_history(conn: &mut AnyConnection, id: &str) -> CaseResult<Vec<StatusEntry>> {
     let rows = sqlx::query(
         "SELECT status, at, by_user, note FROM case_status_history WHERE case_id = $1 ORDER BY id",

@@ -226,23 +226,8 @@ impl CaseCore {
 
     /// The citizen's cases that are not closed.
     async fn open_cases_of(&self, cpr: &crate::Cpr) -> CaseResult<Vec<CaseRecord>> {
-        let ids: Vec<String> = {
-            let mut conn = self.journal().pool().acquire().await?;
-            sqlx::query(
-                "SELECT id FROM cases WHERE cpr = $1 AND status <> 'Lukket' ORDER BY created_at",
-            )
-            .bind(cpr.expose())
-            .fetch_all(&mut *conn)
-            .await?
-            .iter()
-            .map(|r| r.try_get("id"))
-            .collect::<Result<_, _>>()?
-        };
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            out.push(self.load_case(&id).await?);
-        }
-        Ok(out)
+        let mut conn = self.journal().pool().acquire().await?;
+        cases::open_of(&mut conn, cpr).await
     }
 
     async fn load_case(&self, id: &str) -> CaseResult<CaseRecord> {
@@ -354,18 +339,6 @@ impl CaseCore {
             })
             .collect::<CaseResult<_>>()?;
         let mut tx = self.begin().await?;
-        let first_ref = format!("{}#1", mail.external_id);
-        let already = sqlx::query("SELECT 1 AS one FROM documents WHERE external_ref = $1")
-            .bind(&first_ref)
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some();
-        if already {
-            tx.rollback().await?;
-            return Ok(Filed::AlreadyJournalised {
-                case_id: case.id.clone(),
-            });
-        }
         let now = now_ms();
         let today = chrono::Utc::now()
             .with_timezone(&chrono_tz::Europe::Copenhagen)
@@ -402,8 +375,18 @@ impl CaseCore {
                 (doc, content.as_slice(), Some(external_ref))
             })
             .collect();
-        // One statement for the documents and one for their audit lines.
-        documents::insert_many(&mut tx, &docs).await?;
+        // One statement for the documents and one for their audit lines. A mail taken
+        // before meets the documents' unique external reference: nothing is added.
+        match documents::insert_many(&mut tx, &docs).await {
+            Ok(()) => {}
+            Err(CaseError::Store(sqlx::Error::Database(e))) if e.is_unique_violation() => {
+                tx.rollback().await?;
+                return Ok(Filed::AlreadyJournalised {
+                    case_id: case.id.clone(),
+                });
+            }
+            Err(e) => return Err(e),
+        }
         let resources: Vec<String> = docs
             .iter()
             .map(|(doc, _, _)| format!("document/{}", doc.id))
