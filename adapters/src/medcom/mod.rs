@@ -7,6 +7,7 @@
 pub mod access_point;
 pub mod client;
 pub mod emessage;
+pub mod hospital;
 pub mod simulator;
 pub mod vans;
 

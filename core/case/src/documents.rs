@@ -221,25 +221,11 @@ pub(crate) async fn insert(
     content: &[u8],
     external_ref: Option<&str>,
 ) -> CaseResult<()> {
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO documents ({INFO_COLUMNS}, content, external_ref) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-    )))
-    .bind(&doc.id)
-    .bind(&doc.case_id)
-    .bind(&doc.title)
-    .bind(&doc.doc_type)
-    .bind(&doc.media_type)
-    .bind(doc.size)
-    .bind(&doc.sha256)
-    .bind(&doc.journal_date)
-    .bind(doc.confidential as i64)
-    .bind(&doc.created_by)
-    .bind(doc.created_at)
-    .bind(content.to_vec())
-    .bind(external_ref)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    insert_many(
+        conn,
+        &[(doc.clone(), content, external_ref.map(str::to_string))],
+    )
+    .await
 }
 
 /// Inserts several documents in one statement (an incoming mail's files).
