@@ -14,9 +14,8 @@ use knudepunkt_case::{Cpr, Ctx};
 use knudepunkt_engine::EngineOptions;
 use rand::Rng;
 use serde::Serialize;
-use sqlx::Executor;
 
-use super::stack::{Stack, fresh_sqlite};
+use super::stack::Stack;
 use crate::setup::Context;
 
 #[derive(clap::Args)]
@@ -36,16 +35,8 @@ pub struct Args {
     /// Cases per import transaction.
     #[arg(long, default_value_t = 500)]
     pub batch: usize,
-    /// sqlite, postgres or both.
-    #[arg(long, default_value = "both")]
-    pub backend: String,
-    /// A PostgreSQL server where a scratch database may be created (and dropped).
-    #[arg(
-        long,
-        env = "KNUDEPUNKT_TEST_POSTGRES_URL",
-        default_value = "postgres://knudepunkt:knudepunkt@127.0.0.1:5432/postgres"
-    )]
-    pub postgres_admin_url: String,
+    #[command(flatten)]
+    pub journals: super::bench_journals::Journals,
 }
 
 #[derive(Serialize)]
@@ -190,59 +181,14 @@ async fn one_backend(
     })
 }
 
-pub(super) async fn scratch_postgres(admin: &str) -> anyhow::Result<(String, String)> {
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(admin).await.with_context(|| {
-        format!(
-            "connecting to PostgreSQL at {}",
-            crate::setup::redact_url(admin)
-        )
-    })?;
-    let name = format!("kp_bench_{}", uuid::Uuid::now_v7().simple());
-    pool.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .await?;
-    pool.close().await;
-    let base = admin
-        .rsplit_once('/')
-        .context("a database URL ends in /DBNAME")?
-        .0;
-    Ok((format!("{base}/{name}"), name))
-}
-
-pub(super) async fn drop_postgres(admin: &str, name: &str) -> anyhow::Result<()> {
-    let pool = sqlx::AnyPool::connect(admin).await?;
-    pool.execute(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-    )))
-    .await?;
-    pool.close().await;
-    Ok(())
-}
-
 pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
-    let backends: Vec<&str> = match args.backend.as_str() {
-        "both" => vec!["sqlite", "postgres"],
-        "sqlite" => vec!["sqlite"],
-        "postgres" => vec!["postgres"],
-        other => anyhow::bail!("--backend {other:?}: use sqlite, postgres or both"),
-    };
-    let mut reports = Vec::new();
-    for backend in backends {
-        let report = if backend == "sqlite" {
-            let db = fresh_sqlite("bench-case.db");
-            let r = one_backend(ctx, &args, backend, &db).await;
-            // Gigabytes at full size: not worth keeping.
-            let path = db.trim_start_matches("sqlite://");
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{path}{suffix}"));
-            }
-            r?
-        } else {
-            let (url, name) = scratch_postgres(&args.postgres_admin_url).await?;
-            let r = one_backend(ctx, &args, backend, &url).await;
-            drop_postgres(&args.postgres_admin_url, &name).await?;
-            r?
-        };
+    let reports = args
+        .journals
+        .each("bench-case.db", async |backend, url| {
+            one_backend(ctx, &args, backend, url).await
+        })
+        .await?;
+    for report in &reports {
         if !ctx.json {
             println!(
                 "{}: seeded {} cases, {} documents, {} citizens in {:.1} s (target < 180 s)\n  get case with documents: p50 {:.2} ms, p99 {:.2} ms (target p99 < 10 ms)\n  search cases by CPR:     p50 {:.2} ms, p99 {:.2} ms (target p99 < 10 ms)",
@@ -257,7 +203,6 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                 report.search_by_cpr_p99_ms
             );
         }
-        reports.push(report);
     }
     if ctx.json {
         println!("{}", serde_json::to_string_pretty(&reports)?);

@@ -15,7 +15,7 @@ use knudepunkt_engine::EngineOptions;
 use knudepunkt_engine::metrics::Metrics;
 use serde::Serialize;
 
-use super::stack::{Stack, fresh_sqlite};
+use super::stack::Stack;
 use crate::setup::Context;
 
 /// The municipality's EAN number in the sandbox.
@@ -30,16 +30,8 @@ pub struct Args {
     /// Senders posting at once (inbound).
     #[arg(long, default_value_t = 16)]
     pub clients: usize,
-    /// The journal: sqlite, postgres or both.
-    #[arg(long, default_value = "both")]
-    pub backend: String,
-    /// A PostgreSQL server where a scratch database may be created (and dropped).
-    #[arg(
-        long,
-        env = "KNUDEPUNKT_TEST_POSTGRES_URL",
-        default_value = "postgres://knudepunkt:knudepunkt@127.0.0.1:5432/postgres"
-    )]
-    pub postgres_admin_url: String,
+    #[command(flatten)]
+    pub journals: super::bench_journals::Journals,
 }
 
 #[derive(Serialize)]
@@ -158,30 +150,12 @@ async fn outbound(
 }
 
 pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
-    let backends = match args.backend.as_str() {
-        "both" => vec!["sqlite", "postgres"],
-        "sqlite" => vec!["sqlite"],
-        "postgres" => vec!["postgres"],
-        other => anyhow::bail!("--backend {other:?}: use sqlite, postgres or both"),
-    };
-    let mut reports = Vec::new();
-    for backend in backends {
-        let report = if backend == "sqlite" {
-            let db = fresh_sqlite("bench-medcom.db");
-            let report = run_on(ctx, &args, backend, &db).await;
-            for suffix in ["", "-wal", "-shm"] {
-                let _ =
-                    std::fs::remove_file(format!("{}{suffix}", db.trim_start_matches("sqlite://")));
-            }
-            report?
-        } else {
-            let (url, name) = super::bench_case::scratch_postgres(&args.postgres_admin_url).await?;
-            let report = run_on(ctx, &args, backend, &url).await;
-            super::bench_case::drop_postgres(&args.postgres_admin_url, &name).await?;
-            report?
-        };
-        reports.push(report);
-    }
+    let reports = args
+        .journals
+        .each("bench-medcom.db", async |backend, url| {
+            run_on(ctx, &args, backend, url).await
+        })
+        .await?;
     if ctx.json {
         println!("{}", serde_json::to_string_pretty(&reports)?);
     } else {

@@ -1,6 +1,7 @@
 pub mod bench;
 pub mod bench_case;
 pub mod bench_digital_post;
+pub mod bench_journals;
 pub mod bench_medcom;
 pub mod bench_security;
 pub mod demo;
