@@ -38,10 +38,13 @@ impl Journals {
             let result = if backend == "sqlite" {
                 let db = fresh_sqlite(sqlite_file);
                 let r = run(backend, &db).await;
-                // Gigabytes at full size: not worth keeping.
-                let path = db.trim_start_matches("sqlite://");
-                for suffix in ["", "-wal", "-shm"] {
-                    let _ = std::fs::remove_file(format!("{path}{suffix}"));
+                // Gigabytes at full size: not worth keeping, unless asked to (to study
+                // the journal's transitions afterwards).
+                if std::env::var_os("KNUDEPUNKT_BENCH_KEEP").is_none() {
+                    let path = db.trim_start_matches("sqlite://");
+                    for suffix in ["", "-wal", "-shm"] {
+                        let _ = std::fs::remove_file(format!("{path}{suffix}"));
+                    }
                 }
                 r
             } else {

@@ -30,6 +30,9 @@ pub struct Args {
     /// Senders posting at once (inbound).
     #[arg(long, default_value_t = 16)]
     pub clients: usize,
+    /// Deliveries in flight at once (the engine's default if not given).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
     #[command(flatten)]
     pub journals: super::bench_journals::Journals,
 }
@@ -178,7 +181,11 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
 
 /// One run on the journal at `db`.
 async fn run_on(ctx: &Context, args: &Args, backend: &str, db: &str) -> anyhow::Result<Report> {
-    let stack = Stack::start(ctx, db, EngineOptions::default()).await?;
+    let mut options = EngineOptions::default();
+    if let Some(c) = args.concurrency {
+        options.concurrency = c;
+    }
+    let stack = Stack::start(ctx, db, options).await?;
     for route in ["medcom.inbound", "medcom.receipt", "medcom.correspondence"] {
         anyhow::ensure!(
             stack.engine.routes().get(route).is_some(),
