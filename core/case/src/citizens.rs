@@ -156,7 +156,7 @@ impl crate::store::CaseCore {
         let Ok(cpr) = Cpr::parse(cpr) else {
             return Ok(false);
         };
-        let mut conn = self.journal().pool().acquire().await?;
+        let mut conn = self.journal().reader().acquire().await?;
         Ok(load(&mut conn, &cpr).await?.is_some())
     }
 }

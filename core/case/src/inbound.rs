@@ -226,12 +226,12 @@ impl CaseCore {
 
     /// The citizen's cases that are not closed.
     async fn open_cases_of(&self, cpr: &crate::Cpr) -> CaseResult<Vec<CaseRecord>> {
-        let mut conn = self.journal().pool().acquire().await?;
+        let mut conn = self.journal().reader().acquire().await?;
         cases::open_of(&mut conn, cpr).await
     }
 
     async fn load_case(&self, id: &str) -> CaseResult<CaseRecord> {
-        let mut conn = self.journal().pool().acquire().await?;
+        let mut conn = self.journal().reader().acquire().await?;
         cases::load(&mut conn, id).await
     }
 

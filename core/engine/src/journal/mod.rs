@@ -78,6 +78,9 @@ pub enum JournalError {
 #[derive(Clone, Debug)]
 pub struct Journal {
     pool: AnyPool,
+    /// For reads outside any transaction: on SQLite, connections of their own beside the
+    /// one writer (WAL lets them read while it writes); on PostgreSQL, the same pool.
+    reader: AnyPool,
     backend: Backend,
 }
 
@@ -104,7 +107,7 @@ impl Journal {
             Backend::Postgres => url.to_string(),
         };
         let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
-        let pool = match backend {
+        let (pool, reader) = match backend {
             Backend::Sqlite => {
                 // SQLite has one writer; with one connection, writers queue in the pool
                 // (in order, without sleeping on the file lock) instead of contending.
@@ -129,11 +132,37 @@ impl Journal {
                     .connect(&url)
                     .await?;
                 checkpointer::spawn(&url, pool.clone()).await?;
-                pool
+                // A database in memory is one connection's own: nobody else can read it.
+                let reader = if url.contains(":memory:") {
+                    pool.clone()
+                } else {
+                    AnyPoolOptions::new()
+                        .acquire_timeout(Duration::from_secs(30))
+                        .max_connections(4)
+                        .after_connect(|conn, _| {
+                            Box::pin(async move {
+                                conn.execute(
+                                    "PRAGMA busy_timeout = 10000; PRAGMA query_only = ON; PRAGMA cache_size = -2000;",
+                                )
+                                .await?;
+                                Ok(())
+                            })
+                        })
+                        .connect(&url)
+                        .await?
+                };
+                (pool, reader)
             }
-            Backend::Postgres => options.max_connections(16).connect(&url).await?,
+            Backend::Postgres => {
+                let pool = options.max_connections(16).connect(&url).await?;
+                (pool.clone(), pool)
+            }
         };
-        Ok(Journal { pool, backend })
+        Ok(Journal {
+            pool,
+            reader,
+            backend,
+        })
     }
 
     pub async fn migrate(&self) -> Result<(), JournalError> {
@@ -143,6 +172,12 @@ impl Journal {
 
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Connections for reads outside any transaction, which on SQLite do not wait for the
+    /// writer. What they read is what was committed when the read began.
+    pub fn reader(&self) -> &AnyPool {
+        &self.reader
     }
 
     pub fn backend(&self) -> Backend {
@@ -156,6 +191,7 @@ impl Journal {
     }
 
     pub async fn close(&self) {
+        self.reader.close().await;
         self.pool.close().await;
     }
 }
