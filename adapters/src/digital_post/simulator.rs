@@ -45,8 +45,8 @@ impl KombiPostSimulator {
     /// `pusher`: the HTTP client statuses are pushed with (mTLS, as Serviceplatformen).
     pub fn new(sts: StsSimulator, schema: Option<PathBuf>, pusher: reqwest::Client) -> Self {
         KombiPostSimulator {
-            // Letters are large (PDFs): keep the first fifty bodies, count the rest.
-            recorder: Arc::new(Recorder::new(50)),
+            // Letters are large (PDFs): keep the first twenty bodies, count the rest.
+            recorder: Arc::new(Recorder::new(20)),
             faults: Arc::new(FaultPlan::default()),
             sts,
             schema: schema.map(Arc::new),
