@@ -152,20 +152,15 @@ async fn letter_of(
     engine: &Engine,
     status: &PostStatus,
 ) -> Result<Option<MessageId>, knudepunkt_engine::JournalError> {
-    let ours = |route: &str| {
-        engine
-            .routes()
-            .get(route)
-            .is_some_and(|r| r.adapter == ADAPTER || r.adapter == super::print::ADAPTER)
-    };
-    for route in engine.routes().routes().filter(|r| ours(&r.id)) {
-        if let Some(id) = engine
-            .journal()
-            .find_by_key(&route.id, &status.message_uuid)
-            .await?
-        {
-            return Ok(Some(id));
-        }
+    let routes = engine
+        .routes()
+        .delivered_by(&[ADAPTER, super::print::ADAPTER]);
+    if let Some(id) = engine
+        .journal()
+        .find_by_key_on(&routes, &status.message_uuid)
+        .await?
+    {
+        return Ok(Some(id));
     }
     let Some(id) = status
         .transaction
@@ -175,7 +170,7 @@ async fn letter_of(
         return Ok(None);
     };
     match engine.journal().get(id).await {
-        Ok(m) if ours(&m.route) => Ok(Some(id)),
+        Ok(m) if routes.contains(&m.route) => Ok(Some(id)),
         Ok(_) | Err(knudepunkt_engine::JournalError::NotFound(_)) => Ok(None),
         Err(e) => Err(e),
     }

@@ -160,6 +160,16 @@ impl RouteSet {
             .unwrap_or_default()
     }
 
+    /// The ids of the routes that deliver through any of `adapters`: where a receiver's
+    /// confirmation looks for the message it confirms.
+    pub fn delivered_by(&self, adapters: &[&str]) -> Vec<String> {
+        self.routes
+            .values()
+            .filter(|r| adapters.contains(&r.adapter.as_str()))
+            .map(|r| r.id.clone())
+            .collect()
+    }
+
     /// The route serving an inbound HTTP path.
     pub fn for_path(&self, path: &str) -> Option<&Arc<Route>> {
         self.by_path.get(path).and_then(|id| self.routes.get(id))
