@@ -101,11 +101,15 @@ fn receipt_event(env: &Envelope, message: Option<&EMessage>, refusal: Option<&Re
     })
 }
 
-/// Validates the Emessage against its schema set; why not, if not.
-fn validate(engine: &Engine, env: &Envelope) -> Result<EMessage, Refusal> {
-    let message = emessage::parse(&env.data).map_err(|e| Refusal {
-        code: "syntaksfejl",
-        text: format!("Emessage {}: {e}", env.identifier),
+/// Validates the Emessage against its schema set; why not, if not, with the message as
+/// far as it could be read (the receipt names its letters).
+fn validate(engine: &Engine, env: &Envelope) -> Result<EMessage, (Refusal, Option<Box<EMessage>>)> {
+    let message = emessage::parse(&env.data).map_err(|e| {
+        let refusal = Refusal {
+            code: "syntaksfejl",
+            text: format!("Emessage {}: {e}", env.identifier),
+        };
+        (refusal, None)
     })?;
     let Some(dir) = &engine.routes().schema_dir else {
         // Without the schemas nothing can be checked; route validate says so loudly.
@@ -117,20 +121,48 @@ fn validate(engine: &Engine, env: &Envelope) -> Result<EMessage, Refusal> {
     } else {
         dir.path.join(schema_for(&message.schema_date))
     };
-    if !xsd.is_file() {
-        return Err(Refusal {
+    let checked = if xsd.is_file() {
+        knudepunkt_engine::transform::xsd::validate(&xsd, &env.data).map_err(|e| Refusal {
+            code: "syntaksfejl",
+            text: format!("Emessage {} validerer ikke: {e}", message.envelope_id),
+        })
+    } else {
+        Err(Refusal {
             code: "problem_med_version",
             text: format!(
                 "MedCom-skemaerne {} kendes ikke ({})",
                 message.schema_date, message.namespace
             ),
-        });
+        })
+    };
+    match checked {
+        Ok(()) => Ok(message),
+        Err(refusal) => Err((refusal, Some(Box::new(message)))),
     }
-    knudepunkt_engine::transform::xsd::validate(&xsd, &env.data).map_err(|e| Refusal {
-        code: "syntaksfejl",
-        text: format!("Emessage {} validerer ikke: {e}", message.envelope_id),
-    })?;
-    Ok(message)
+}
+
+/// Refuses the message in `env` with a negative receipt (`message`: as far as it could
+/// be read), keeping nothing else of it.
+async fn refuse(
+    engine: &Engine,
+    env: &Envelope,
+    message: Option<&EMessage>,
+    refusal: &Refusal,
+) -> Response {
+    tracing::warn!(envelope = %env.identifier, sender = %env.sender_ean, reason = %refusal.text, "a MedCom message was refused with a negative receipt");
+    match engine
+        .publish_now(RECEIPT_EVENT, &receipt_event(env, message, Some(refusal)))
+        .await
+    {
+        Ok(_) => answer(
+            StatusCode::OK,
+            json!({"receipt": "negative", "reason": refusal.text}),
+        ),
+        Err(e) => answer(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"error": e.to_string()}),
+        ),
+    }
 }
 
 /// The first patient of `message` the municipality does not serve, as a refusal.
@@ -167,49 +199,24 @@ async fn take(State(ap): State<AccessPoint>, body: Bytes) -> Response {
             );
         }
     };
-    let checked = match validate(&engine, &env) {
-        Ok(m) => match &ap.patients {
-            Some(patients) if !m.letters.iter().all(|l| l.is_receipt()) => {
-                match unknown_patient(patients, &m).await {
-                    Ok(None) => Ok(m),
-                    Ok(Some(refusal)) => Err(refusal),
-                    Err(e) => {
-                        return answer(
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            json!({"error": format!("the patient could not be looked up: {e}")}),
-                        );
-                    }
-                }
-            }
-            _ => Ok(m),
-        },
-        Err(refusal) => Err(refusal),
-    };
-    let message = match checked {
+    let message = match validate(&engine, &env) {
         Ok(m) => m,
-        Err(refusal) => {
-            tracing::warn!(envelope = %env.identifier, sender = %env.sender_ean, reason = %refusal.text, "a MedCom message was refused with a negative receipt");
-            let parsed = emessage::parse(&env.data).ok();
-            return match engine
-                .publish_now(
-                    RECEIPT_EVENT,
-                    &receipt_event(&env, parsed.as_ref(), Some(&refusal)),
-                )
-                .await
-            {
-                Ok(_) => answer(
-                    StatusCode::OK,
-                    json!({"receipt": "negative", "reason": refusal.text}),
-                ),
-                Err(e) => answer(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    json!({"error": e.to_string()}),
-                ),
-            };
-        }
+        Err((refusal, read)) => return refuse(&engine, &env, read.as_deref(), &refusal).await,
     };
     if message.letters.iter().all(|l| l.is_receipt()) {
         return take_receipts(&engine, &env, &message).await;
+    }
+    if let Some(patients) = &ap.patients {
+        match unknown_patient(patients, &message).await {
+            Ok(None) => {}
+            Ok(Some(refusal)) => return refuse(&engine, &env, Some(&message), &refusal).await,
+            Err(e) => {
+                return answer(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    json!({"error": format!("the patient could not be looked up: {e}")}),
+                );
+            }
+        }
     }
     // A letter no route takes would be lost behind a positive receipt: refused instead.
     if engine.routes().for_event(RECEIVED_EVENT).is_empty() {
@@ -220,22 +227,7 @@ async fn take(State(ap): State<AccessPoint>, body: Bytes) -> Response {
                 message.letters[0].statistical_code
             ),
         };
-        return match engine
-            .publish_now(
-                RECEIPT_EVENT,
-                &receipt_event(&env, Some(&message), Some(&refusal)),
-            )
-            .await
-        {
-            Ok(_) => answer(
-                StatusCode::OK,
-                json!({"receipt": "negative", "reason": refusal.text}),
-            ),
-            Err(e) => answer(
-                StatusCode::SERVICE_UNAVAILABLE,
-                json!({"error": e.to_string()}),
-            ),
-        };
+        return refuse(&engine, &env, Some(&message), &refusal).await;
     }
     let sha256 = hex::encode(sha2::Sha256::digest(&env.data));
     let content = base64::engine::general_purpose::STANDARD.encode(&env.data);
@@ -290,12 +282,7 @@ async fn ours(
     engine: &Engine,
     envelope_id: &str,
 ) -> Result<Option<knudepunkt_engine::MessageId>, knudepunkt_engine::JournalError> {
-    let routes: Vec<String> = engine
-        .routes()
-        .routes()
-        .filter(|r| r.adapter == ADAPTER)
-        .map(|r| r.id.clone())
-        .collect();
+    let routes = engine.routes().delivered_by(&[ADAPTER]);
     engine.journal().find_by_key_on(&routes, envelope_id).await
 }
 
