@@ -101,16 +101,7 @@ async fn decide(c: &common::case::As, case_id: &str) -> Value {
 
 /// The messages of `route`, newest first.
 async fn messages_of(w: &World, route: &str) -> Vec<knudepunkt_engine::message::JournalMessage> {
-    w.engine
-        .journal()
-        .list(&knudepunkt_engine::journal::ListFilter {
-            route: Some(route.into()),
-            state: None,
-            correlation_id: None,
-            limit: 100,
-        })
-        .await
-        .unwrap()
+    common::messages_of(w.engine.journal(), route).await
 }
 
 /// The message id of the letter journaled for `case_id`.
@@ -429,15 +420,7 @@ async fn settled(
     route: &str,
     count: usize,
 ) -> Vec<knudepunkt_engine::message::JournalMessage> {
-    let until = Instant::now() + Duration::from_secs(20);
-    loop {
-        let list = messages_of(w, route).await;
-        if list.len() == count && list.iter().all(|m| m.state.is_terminal()) {
-            return list;
-        }
-        assert!(Instant::now() < until, "not settled: {list:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    common::settled(w.engine.journal(), route, count, Duration::from_secs(20)).await
 }
 
 /// Inbound (Afhentningssystem): the three official example memos and two replies are

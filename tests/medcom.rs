@@ -85,35 +85,12 @@ fn example() -> Vec<u8> {
 }
 
 async fn messages_of(w: &World, route: &str) -> Vec<JournalMessage> {
-    w.engine
-        .journal()
-        .list(&knudepunkt_engine::journal::ListFilter {
-            route: Some(route.into()),
-            state: None,
-            correlation_id: None,
-            limit: 100,
-        })
-        .await
-        .unwrap()
+    common::messages_of(w.engine.journal(), route).await
 }
 
 /// Waits until `route` has `n` messages and all are settled; them.
 async fn settled(w: &World, route: &str, n: usize) -> Vec<JournalMessage> {
-    let until = Instant::now() + Duration::from_secs(15);
-    loop {
-        let all = messages_of(w, route).await;
-        if all.len() == n && all.iter().all(|m| m.state.is_terminal()) {
-            return all;
-        }
-        assert!(
-            Instant::now() < until,
-            "{route}: {:?}",
-            all.iter()
-                .map(|m| (m.state, m.last_error.clone()))
-                .collect::<Vec<_>>()
-        );
-        tokio::time::sleep(Duration::from_millis(30)).await;
-    }
+    common::settled(w.engine.journal(), route, n, Duration::from_secs(15)).await
 }
 
 /// The receipts the network received from us, parsed, once each.

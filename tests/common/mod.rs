@@ -216,6 +216,46 @@ pub async fn wait_all_delivered(
     }
 }
 
+/// The messages of `route` (up to 100), newest first.
+pub async fn messages_of(
+    journal: &Journal,
+    route: &str,
+) -> Vec<knudepunkt_engine::message::JournalMessage> {
+    journal
+        .list(&knudepunkt_engine::journal::ListFilter {
+            route: Some(route.into()),
+            state: None,
+            correlation_id: None,
+            limit: 100,
+        })
+        .await
+        .unwrap()
+}
+
+/// Waits (up to `within`) until `route` has `n` messages and all are settled; them.
+pub async fn settled(
+    journal: &Journal,
+    route: &str,
+    n: usize,
+    within: Duration,
+) -> Vec<knudepunkt_engine::message::JournalMessage> {
+    let until = Instant::now() + within;
+    loop {
+        let all = messages_of(journal, route).await;
+        if all.len() == n && all.iter().all(|m| m.state.is_terminal()) {
+            return all;
+        }
+        assert!(
+            Instant::now() < until,
+            "{route} not settled: {:?}",
+            all.iter()
+                .map(|m| (m.state, m.last_error.clone()))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+}
+
 /// Runs the knudepunkt binary; returns (exit ok, stdout, stderr).
 pub fn cli(args: &[&str], db: &str, root: &Path) -> (bool, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_knudepunkt"))
