@@ -552,29 +552,116 @@ async fn claims_stop_at_the_byte_budget(backend: Backend) {
     let later = now + 1000;
     // 0, 100 000 and 200 000 bytes before them are under 250 000: three letters.
     let first = journal
-        .claim_due(100, 250_000, 60_000, later)
+        .claim_due(100, 250_000, 60_000, later, &[])
         .await
         .unwrap();
     assert_eq!(first.len(), 3);
     assert!(first.iter().all(|c| c.payload.len() == 100_000));
     // A budget smaller than one message still takes one.
-    let one = journal.claim_due(100, 1, 60_000, later).await.unwrap();
+    let one = journal.claim_due(100, 1, 60_000, later, &[]).await.unwrap();
     assert_eq!(one.len(), 1);
     // The last two letters (200 000 bytes) and then the small ones, up to the limit.
-    let rest = journal.claim_due(40, 250_000, 60_000, later).await.unwrap();
+    let rest = journal
+        .claim_due(40, 250_000, 60_000, later, &[])
+        .await
+        .unwrap();
     assert_eq!(rest.len(), 40);
     assert_eq!(
         rest.iter().filter(|c| c.payload.len() == 100_000).count(),
         2
     );
     let last = journal
-        .claim_due(100, 4 * 1024 * 1024, 60_000, later)
+        .claim_due(100, 4 * 1024 * 1024, 60_000, later, &[])
         .await
         .unwrap();
     assert_eq!(last.len(), 12, "the remaining small messages in one claim");
 }
 
+/// On an ordered route a case's second message waits for its first, even while the
+/// first is retried; another case's messages do not wait.
+async fn ordered_routes_keep_each_cases_order(backend: Backend) {
+    let sandbox = start_sandbox().await;
+    let db = fresh_database(backend, "ordered").await;
+    let engine = engine(&db, &sandbox).await;
+    assert_eq!(engine.routes().ordered(), vec!["test.ordered".to_string()]);
+    let mut ids = Vec::new();
+    for (k, event) in [
+        "test.ordered.first",
+        "test.ordered.next",
+        "test.ordered.next",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let ev = json!({"id": format!("o-{k}"), "case_id": "SAG-A", "text": format!("A{k}")});
+        let out = engine
+            .submit_now(knudepunkt_engine::Outbound {
+                route: "test.ordered",
+                event: &ev,
+            })
+            .await
+            .unwrap();
+        ids.push(out.id().unwrap());
+        // The route takes both of its events.
+        assert_eq!(engine.routes().for_event(event).len(), 1);
+    }
+    sandbox.handles.generic.faults.push(status_fault(503, 2));
+    let workers = engine.start();
+    for id in &ids {
+        common::expect_state(
+            engine.journal(),
+            *id,
+            MessageState::Delivered,
+            Duration::from_secs(15),
+        )
+        .await;
+    }
+    let first = engine.journal().get(ids[0]).await.unwrap();
+    assert_eq!(first.attempts, 3, "two 503s, then accepted");
+    let mut texts: Vec<String> = sandbox
+        .handles
+        .generic
+        .recorder
+        .received(100)
+        .into_iter()
+        .filter(|r| !r.duplicate)
+        .map(|r| {
+            let at = r.body.find("<Text>").unwrap() + 6;
+            r.body[at..at + 2].to_string()
+        })
+        .collect();
+    texts.reverse();
+    assert_eq!(texts, ["A0", "A1", "A2"], "delivered in journal order");
+    for later in &ids[1..] {
+        assert_eq!(engine.journal().get(*later).await.unwrap().attempts, 1);
+    }
+
+    // Another case goes out while SAG-A's first message is held up.
+    sandbox.handles.generic.faults.push(status_fault(503, 3));
+    let a = json!({"id": "o-a", "case_id": "SAG-A", "text": "A3"});
+    let b = json!({"id": "o-b", "case_id": "SAG-B", "text": "B0"});
+    let held = common::submit(&engine, "test.ordered", a).await;
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let other = common::submit(&engine, "test.ordered", b).await;
+    common::expect_state(
+        engine.journal(),
+        other,
+        MessageState::Delivered,
+        Duration::from_secs(15),
+    )
+    .await;
+    common::expect_state(
+        engine.journal(),
+        held,
+        MessageState::Delivered,
+        Duration::from_secs(15),
+    )
+    .await;
+    engine.shutdown(workers).await;
+}
+
 on_both_backends!(
+    ordered_routes_keep_each_cases_order,
     claims_stop_at_the_byte_budget,
     submit_many_journals_a_batch_once,
     redelivery_follows_backoff,

@@ -22,6 +22,7 @@ pub(crate) async fn run_claimer(inner: Arc<Inner>) {
     let permits = Arc::new(Semaphore::new(inner.options.concurrency));
     let mut shutdown = inner.shutdown.subscribe();
     let lease_ms = inner.options.lease.as_millis() as i64;
+    let ordered = inner.routes.ordered();
     let min_claim = std::env::var("KP_MIN_CLAIM")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -50,6 +51,7 @@ pub(crate) async fn run_claimer(inner: Arc<Inner>) {
                     inner.options.claim_bytes,
                     lease_ms,
                     now_ms(),
+                    &ordered,
                 )
                 .await
             {

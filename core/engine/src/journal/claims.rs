@@ -80,19 +80,36 @@ fn claimed_from_row(row: &AnyRow, token: &str) -> Result<Claimed, JournalError> 
 impl Journal {
     /// Claims up to `limit` due messages (pending or retrying whose time has come, in
     /// flight whose lease ran out, accepted whose confirmation deadline passed) for
-    /// `lease_ms`.
+    /// `lease_ms`. On the `ordered` routes a message is passed over while an earlier
+    /// message of its correlation id on the same route is still open.
     pub async fn claim_due(
         &self,
         limit: i64,
         max_bytes: i64,
         lease_ms: i64,
         now: i64,
+        ordered: &[String],
     ) -> Result<Vec<Claimed>, JournalError> {
         let token = uuid::Uuid::now_v7().to_string();
         let (skip_locked, length) = match self.backend {
             Backend::Postgres => (" FOR UPDATE SKIP LOCKED", "octet_length"),
             // length() of a BLOB reads its size from the record, not the content.
             Backend::Sqlite => ("", "length"),
+        };
+        // Route ids are bound, never spliced: only their placeholders are.
+        let in_order = if ordered.is_empty() {
+            String::new()
+        } else {
+            let first = 6;
+            let list = (0..ordered.len())
+                .map(|k| format!("${}", first + k))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(
+                " AND (m.correlation_id IS NULL OR m.route NOT IN ({list}) OR NOT EXISTS (\
+                 SELECT 1 FROM messages p WHERE p.correlation_id = m.correlation_id AND p.route = m.route \
+                 AND p.id < m.id AND p.state IN ('pending', 'retrying', 'in_flight', 'accepted')))"
+            )
         };
         // The due messages, oldest first, up to `limit` and until their payloads reach
         // `max_bytes` (always at least one): a batch of large letters is not read whole.
@@ -101,20 +118,22 @@ impl Journal {
              attempts = attempts + CASE WHEN state = 'accepted' THEN 0 ELSE 1 END, claim_token = $1, \
              lease_until = $2, due_at = $2, updated_at = $3 \
              WHERE id IN (SELECT id FROM (SELECT id, SUM(size) OVER (ORDER BY due_at, id ROWS UNBOUNDED PRECEDING) - size AS before \
-             FROM (SELECT id, due_at, {length}(payload) AS size FROM messages \
-             WHERE state IN ('pending', 'retrying', 'in_flight', 'accepted') AND due_at <= $3 \
-             ORDER BY due_at LIMIT $4{skip_locked}) AS due) AS running WHERE before < $5) {RETURNING}"
+             FROM (SELECT m.id, m.due_at, {length}(m.payload) AS size FROM messages m \
+             WHERE m.state IN ('pending', 'retrying', 'in_flight', 'accepted') AND m.due_at <= $3{in_order} \
+             ORDER BY m.due_at LIMIT $4{skip_locked}) AS due) AS running WHERE before < $5) {RETURNING}"
         );
         let mut tx = self.pool.begin().await?;
         // Only constants are spliced into this statement.
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(&token)
             .bind(now + lease_ms)
             .bind(now)
             .bind(limit)
-            .bind(max_bytes)
-            .fetch_all(&mut *tx)
-            .await?;
+            .bind(max_bytes);
+        for route in ordered {
+            q = q.bind(route);
+        }
+        let rows = q.fetch_all(&mut *tx).await?;
         if rows.is_empty() {
             tx.rollback().await?;
             return Ok(Vec::new());

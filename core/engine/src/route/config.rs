@@ -36,6 +36,13 @@ pub struct RouteConfig {
     /// A tera expression giving the case or citizen the message belongs to.
     #[serde(default)]
     pub correlation_id: Option<Spanned<String>>,
+    /// Deliver the messages of one correlation id one at a time, in the order they were
+    /// journaled: a message waits while an earlier one of the same correlation id on
+    /// this route is still open (pending, retrying, in flight or accepted). For
+    /// receivers whose operations depend on each other (an index's import before its
+    /// updates). Needs `correlation_id`.
+    #[serde(default)]
+    pub ordered: Option<Spanned<bool>>,
     #[serde(default)]
     pub redelivery: Option<Spanned<RedeliveryConfig>>,
     #[serde(default)]
@@ -46,10 +53,35 @@ pub struct RouteConfig {
 #[derive(Debug, Deserialize, Serialize, Clone)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum SourceConfig {
-    /// An event submitted by a library caller (the case core) through the outbox.
-    Event { name: String },
+    /// An event submitted by a library caller (the case core) through the outbox; `name`
+    /// is one event name or a list of them.
+    Event { name: EventNames },
     /// An inbound HTTP path on the engine's server.
     Http(HttpSourceConfig),
+}
+
+/// The events an event route takes: one name, or a list.
+#[derive(Debug, Deserialize, Serialize, Clone, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum EventNames {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl EventNames {
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        let names: &[String] = match self {
+            EventNames::One(n) => std::slice::from_ref(n),
+            EventNames::Many(ns) => ns,
+        };
+        names.iter().map(String::as_str)
+    }
+}
+
+impl std::fmt::Display for EventNames {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.iter().collect::<Vec<_>>().join(", "))
+    }
 }
 
 #[derive(Debug, Deserialize, Serialize, Clone)]

@@ -165,7 +165,12 @@ impl RouteSet {
         for r in routes.values() {
             match &r.source {
                 SourceConfig::Event { name } => {
-                    by_event.entry(name.clone()).or_default().push(r.id.clone())
+                    for n in name.iter() {
+                        by_event
+                            .entry(n.to_string())
+                            .or_default()
+                            .push(r.id.clone())
+                    }
                 }
                 SourceConfig::Http(h) => {
                     by_path.insert(h.path.clone(), r.id.clone());
@@ -405,6 +410,19 @@ fn check_route(
     if let Some(c) = &rc.correlation_id {
         add_expr("correlation_id", &c.value, c.referenced.line());
     }
+    let ordered = rc.ordered.as_ref().is_some_and(|o| o.value);
+    if let Some(o) = &rc.ordered
+        && o.value
+        && rc.correlation_id.is_none()
+    {
+        cx.at(
+            file,
+            o.referenced.line(),
+            format!(
+                "route {id}: ordered delivery keeps the order per correlation id; give the route a correlation_id"
+            ),
+        );
+    }
     if cx.diags.len() > before {
         return None;
     }
@@ -424,6 +442,7 @@ fn check_route(
         option_endpoints,
         redelivery,
         dead_letter: rc.dead_letter,
+        ordered,
         has_filter: rc.filter.is_some(),
         has_correlation: rc.correlation_id.is_some(),
     })

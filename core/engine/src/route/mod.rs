@@ -14,7 +14,9 @@ use std::sync::Arc;
 use serde::Serialize;
 use tera::Tera;
 
-pub use config::{DeadLetterConfig, HttpMode, HttpSourceConfig, RedeliveryConfig, SourceConfig};
+pub use config::{
+    DeadLetterConfig, EventNames, HttpMode, HttpSourceConfig, RedeliveryConfig, SourceConfig,
+};
 pub use load::LoadOptions;
 pub(crate) use load::yaml_files;
 
@@ -103,6 +105,8 @@ pub struct Route {
     pub option_endpoints: std::collections::BTreeMap<String, Endpoint>,
     pub redelivery: RedeliveryConfig,
     pub dead_letter: DeadLetterConfig,
+    /// Messages of one correlation id go out one at a time, in journal order.
+    pub ordered: bool,
     has_filter: bool,
     has_correlation: bool,
 }
@@ -158,6 +162,15 @@ impl RouteSet {
             .get(event)
             .map(|ids| ids.iter().filter_map(|id| self.routes.get(id)).collect())
             .unwrap_or_default()
+    }
+
+    /// The routes that deliver each correlation id's messages in order.
+    pub fn ordered(&self) -> Vec<String> {
+        self.routes
+            .values()
+            .filter(|r| r.ordered)
+            .map(|r| r.id.clone())
+            .collect()
     }
 
     /// The ids of the routes that deliver through any of `adapters`: where a receiver's
