@@ -4,9 +4,11 @@
 pub mod digital_post;
 pub mod generic_http;
 pub mod medcom;
+pub mod sagdokindeks;
 pub mod sandbox;
 pub mod serviceplatformen;
 pub mod sts;
+pub mod sts_service;
 
 use std::sync::Arc;
 
@@ -34,8 +36,9 @@ fn with_serviceplatformen(
         access.clone(),
     )));
     r.register(Arc::new(digital_post::print::PrintServiceAdapter::new(
-        access,
+        access.clone(),
     )));
+    r.register(Arc::new(sts_service::StsServiceAdapter::new(access)));
     r
 }
 

@@ -27,7 +27,12 @@ pub enum RouteCommand {
     /// Check every route file, template, XSD and endpoint; exits non-zero on problems.
     Validate,
     /// Render every example under mappings/ and compare it to its expected output.
-    Test,
+    Test {
+        /// Write what an example renders to its expected output file when that file does
+        /// not exist yet (read it before you commit it).
+        #[arg(long)]
+        write_missing: bool,
+    },
 }
 
 pub async fn run(ctx: &Context, cmd: RouteCommand) -> anyhow::Result<ExitCode> {
@@ -140,8 +145,8 @@ pub async fn run(ctx: &Context, cmd: RouteCommand) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         }
-        RouteCommand::Test => {
-            let report = examples::run(&routes, &ctx.root.join("mappings"));
+        RouteCommand::Test { write_missing } => {
+            let report = examples::run_with(&routes, &ctx.root.join("mappings"), write_missing);
             emit(ctx.json, &report, || {
                 for r in &report.results {
                     let mark = match r.verdict {

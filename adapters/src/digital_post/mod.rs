@@ -68,75 +68,8 @@ pub fn without_declaration(memo: &str) -> &str {
     }
 }
 
-/// A Digital Post adapter's way to Serviceplatformen: the STS client of the environment's
-/// profile (or why there is none), the municipality's CVR, and one HTTP client for every
-/// letter (building one loads the trust store). Cheap to clone; the adapters share one.
-#[derive(Clone)]
-pub struct Access {
-    sts: Result<std::sync::Arc<crate::sts::client::StsClient>, String>,
-    cvr: String,
-    http: reqwest::Client,
-}
-
-/// What every Digital Post delivery starts from: the STS client, the endpoint's entity
-/// id, and how long to wait for the status (route option `status_within`, default 48h).
-pub(crate) struct Sending<'a> {
-    pub sts: &'a std::sync::Arc<crate::sts::client::StsClient>,
-    pub cvr: &'a str,
-    pub http: &'a reqwest::Client,
-    pub entity: &'a str,
-    pub confirm_within: std::time::Duration,
-}
-
-impl Access {
-    pub fn new(
-        sts: Result<std::sync::Arc<crate::sts::client::StsClient>, String>,
-        cvr: String,
-    ) -> Self {
-        let http = sts
-            .as_ref()
-            .ok()
-            .map(|s| s.http_client())
-            .unwrap_or_default();
-        Access { sts, cvr, http }
-    }
-
-    /// What the delivery `d` is sent with, or the outcome that ends the attempt.
-    pub(crate) fn sending<'a>(
-        &'a self,
-        d: &'a knudepunkt_engine::Delivery<'_>,
-    ) -> Result<Sending<'a>, knudepunkt_engine::DeliveryOutcome> {
-        use knudepunkt_engine::DeliveryOutcome;
-        let sts = self
-            .sts
-            .as_ref()
-            .map_err(|why| DeliveryOutcome::Transient {
-                error: format!("no access to Serviceplatformen: {why}"),
-                retry_after: None,
-            })?;
-        let entity = d
-            .endpoint
-            .entity_id
-            .as_deref()
-            .ok_or_else(|| DeliveryOutcome::Permanent {
-                error: format!("endpoint {} names no entity_id", d.endpoint.name),
-                reply: None,
-            })?;
-        let confirm_within = d
-            .route
-            .adapter_options
-            .get("status_within")
-            .and_then(|s| humantime::parse_duration(s).ok())
-            .unwrap_or(std::time::Duration::from_secs(48 * 3600));
-        Ok(Sending {
-            sts,
-            cvr: &self.cvr,
-            http: &self.http,
-            entity,
-            confirm_within,
-        })
-    }
-}
+pub use crate::serviceplatformen::access::Access;
+pub(crate) use crate::serviceplatformen::access::Sending;
 
 #[cfg(test)]
 mod tests {

@@ -29,6 +29,14 @@ pub enum FaultKind {
         #[serde(default)]
         reason: String,
     },
+    /// An STS service's own answer: HTTP 200 with StandardRetur StatusKode `code` (40 the
+    /// caller's error, 49 any other) and `text` as the FejlbeskedTekst. Simulators that
+    /// are not STS services answer 500 with the text.
+    StatusKode {
+        code: u16,
+        #[serde(default)]
+        text: String,
+    },
     /// Close the connection without a complete answer.
     Drop,
     /// Start a correct answer and cut it short.
@@ -147,6 +155,13 @@ pub async fn inject(kind: &FaultKind) -> Option<axum::response::Response> {
                     .into_response(),
             )
         }
+        FaultKind::StatusKode { code, text } => Some(
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("sandbox: injected StatusKode {code}: {text}\n"),
+            )
+                .into_response(),
+        ),
         FaultKind::Drop => {
             // Fails before anything is written: the connection closes with no answer.
             let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = vec![Err(std::io::Error::new(
@@ -194,6 +209,42 @@ pub async fn arrive(
         recorder.count_fault();
     }
     inject(&fault).await
+}
+
+/// How an STS service simulator goes on after [`arrive_sts`].
+pub enum Arrival {
+    /// Answer this instead (an injected fault).
+    Answered(axum::response::Response),
+    /// Answer with StandardRetur StatusKode `code` and this FejlbeskedTekst.
+    StatusKode { code: u16, text: String },
+    /// Answer normally.
+    Proceed,
+}
+
+/// [`arrive`] for STS services: an injected StatusKode is left to the service to put
+/// in its own output element.
+pub async fn arrive_sts(recorder: &super::Recorder, plan: &FaultPlan) -> Arrival {
+    recorder.count_request();
+    let Some(fault) = plan.next() else {
+        return Arrival::Proceed;
+    };
+    if !matches!(fault, FaultKind::Latency { .. }) {
+        recorder.count_fault();
+    }
+    match fault {
+        FaultKind::StatusKode { code, text } => Arrival::StatusKode {
+            code,
+            text: if text.is_empty() {
+                format!("injected StatusKode {code}")
+            } else {
+                text
+            },
+        },
+        other => match inject(&other).await {
+            Some(resp) => Arrival::Answered(resp),
+            None => Arrival::Proceed,
+        },
+    }
 }
 
 #[cfg(test)]

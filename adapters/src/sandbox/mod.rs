@@ -69,6 +69,12 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
     );
     let forespoerg =
         crate::digital_post::forespoerg_simulator::PostForespoergSimulator::new(sts.clone());
+    let sagdokindeks = crate::sagdokindeks::simulator::SagDokIndeksSimulator::new(
+        sts.clone(),
+        knudepunkt_engine::schema_dir::locate()
+            .map(|d| d.path.join(crate::sagdokindeks::XSD))
+            .filter(|p| p.is_file()),
+    );
     let medcom = crate::medcom::simulator::MedComNetwork::new(
         knudepunkt_engine::schema_dir::locate().map(|d| d.path),
     );
@@ -79,7 +85,8 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
         .merge(mailbox.router())
         .merge(print.router())
         .merge(forespoerg.router())
-        .merge(medcom.router());
+        .merge(medcom.router())
+        .merge(sagdokindeks.router());
     (
         router,
         SandboxHandles {
@@ -90,6 +97,7 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
             print,
             forespoerg,
             medcom,
+            sagdokindeks,
         },
     )
 }
@@ -104,6 +112,7 @@ pub struct SandboxHandles {
     pub print: crate::digital_post::print_simulator::PrintServiceSimulator,
     pub forespoerg: crate::digital_post::forespoerg_simulator::PostForespoergSimulator,
     pub medcom: crate::medcom::simulator::MedComNetwork,
+    pub sagdokindeks: crate::sagdokindeks::simulator::SagDokIndeksSimulator,
 }
 
 /// Serves `router` on `addr` until the task is dropped; returns the bound address.

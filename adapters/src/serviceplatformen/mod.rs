@@ -1,6 +1,7 @@
 //! What every Serviceplatformen adapter shares: XML signatures (WS-Security), the STS
 //! token client and client certificates.
 
+pub mod access;
 pub mod idws;
 pub mod mtls;
 pub mod profile;

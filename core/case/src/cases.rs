@@ -103,6 +103,8 @@ impl CaseRecord {
             "caseworker_id": self.caseworker_id,
             "status": self.status.as_str(),
             "confidential": self.confidential,
+            "created_at": crate::index::instant(self.created_at),
+            "at": crate::index::instant(self.updated_at),
         })
     }
 }
@@ -155,9 +157,9 @@ pub struct CasePatch {
     pub confidential: Option<bool>,
 }
 
-const CASE_COLUMNS: &str = "id, cpr, title, kle, action_facet, case_type, org_unit_id, caseworker_id, status, confidential, created_at, updated_at";
+pub(crate) const CASE_COLUMNS: &str = "id, cpr, title, kle, action_facet, case_type, org_unit_id, caseworker_id, status, confidential, created_at, updated_at";
 
-fn case_from_row(r: &sqlx::any::AnyRow) -> CaseResult<CaseRecord> {
+pub(crate) fn case_from_row(r: &sqlx::any::AnyRow) -> CaseResult<CaseRecord> {
     let id: String = r.try_get("id")?;
     let corrupt = |what: &str, detail: String| CaseError::Corrupt {
         what: format!("case {id} {what}"),
@@ -398,7 +400,12 @@ impl CaseCore {
             now,
         )
         .await?;
-        events::publish(&self.engine, tx, events::CASE_CREATED, case.event()).await?;
+        // The index's first import carries the case whole.
+        let body = crate::index::snapshots(tx, std::slice::from_ref(&case))
+            .await?
+            .pop()
+            .unwrap_or_else(|| case.event());
+        events::publish(&self.engine, tx, events::CASE_CREATED, body).await?;
         Ok(case)
     }
 
@@ -424,6 +431,7 @@ impl CaseCore {
             case.caseworker_id = user.clone();
         }
         let now = now_ms();
+        let was_confidential = case.confidential;
         if let Some(confidential) = patch.confidential {
             if confidential && !case.confidential {
                 grant_confidential(&mut tx, &case, ctx, now).await?;
@@ -450,7 +458,17 @@ impl CaseCore {
             now,
         )
         .await?;
-        events::publish(&self.engine, &mut tx, events::CASE_UPDATED, case.event()).await?;
+        // A case no longer confidential goes to the index whole, as a first import.
+        let mut body = if was_confidential && !case.confidential {
+            crate::index::snapshots(&mut tx, std::slice::from_ref(&case))
+                .await?
+                .pop()
+                .unwrap_or_else(|| case.event())
+        } else {
+            case.event()
+        };
+        body["was_confidential"] = was_confidential.into();
+        events::publish(&self.engine, &mut tx, events::CASE_UPDATED, body).await?;
         tx.commit().await?;
         self.engine.wake();
         self.view(ctx, case).await

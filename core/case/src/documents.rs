@@ -162,6 +162,70 @@ impl CaseCore {
         Ok(doc)
     }
 
+    /// Marks a document confidential, or no longer; publishes `document.updated` with
+    /// `was_confidential`, so that the index drops it or takes it.
+    pub async fn set_document_confidential(
+        &self,
+        ctx: &Ctx<'_>,
+        id: &str,
+        confidential: bool,
+    ) -> CaseResult<DocumentInfo> {
+        let case_id = {
+            let mut conn = self.journal().pool().acquire().await?;
+            sqlx::query("SELECT case_id FROM documents WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?
+                .ok_or_else(|| CaseError::not_found("document", id))?
+                .try_get::<String, _>("case_id")?
+        };
+        let (mut tx, case) = self.begin_on_case(ctx, &case_id, "documents").await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {INFO_COLUMNS} FROM documents WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let mut doc = info_from_row(&row)?;
+        let was_confidential = doc.confidential;
+        if was_confidential && !has_case_grant(&mut tx, &case.id, &ctx.actor.user_id).await? {
+            drop(tx);
+            return Err(self
+                .refuse(
+                    ctx,
+                    AuditAction::Write,
+                    format!("document/{id}"),
+                    Some(case.cpr.expose()),
+                    format!("user {} has no access to document {id}", ctx.actor.user_id),
+                )
+                .await);
+        }
+        doc.confidential = confidential;
+        let now = now_ms();
+        sqlx::query("UPDATE documents SET confidential = $1 WHERE id = $2")
+            .bind(confidential as i64)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        audit::allowed(
+            &mut tx,
+            ctx,
+            AuditAction::Write,
+            format!("document/{id}"),
+            case.cpr.expose(),
+            now,
+        )
+        .await?;
+        let mut body = case.event();
+        body["confidential"] = (case.confidential || doc.confidential).into();
+        body["was_confidential"] = (case.confidential || was_confidential).into();
+        body["document"] = serde_json::to_value(&doc).unwrap_or_default();
+        events::publish(&self.engine, &mut tx, events::DOCUMENT_UPDATED, body).await?;
+        tx.commit().await?;
+        self.engine.wake();
+        Ok(doc)
+    }
+
     /// A document's content, checked against its SHA-256 before it is handed out.
     pub async fn document_content(
         &self,

@@ -12,6 +12,7 @@ pub const CASE_UPDATED: &str = "case.updated";
 pub const CASE_STATUS_CHANGED: &str = "case.status_changed";
 pub const CASE_CLOSED: &str = "case.closed";
 pub const DOCUMENT_ADDED: &str = "document.added";
+pub const DOCUMENT_UPDATED: &str = "document.updated";
 pub const DECISION_MADE: &str = "decision.made";
 pub const GRANT_CREATED: &str = "grant.created";
 pub const GRANT_CHANGED: &str = "grant.changed";
@@ -22,6 +23,8 @@ pub const CONSENT_WITHDRAWN: &str = "consent.withdrawn";
 pub const CORRESPONDENCE_REQUESTED: &str = "medcom.correspondence.requested";
 pub const ADMISSION_REPORT_REQUESTED: &str = "medcom.admission_report.requested";
 pub const CITIZEN_DISCHARGED: &str = "citizen.discharged";
+/// A batch of whole cases for the case and document index's initial load.
+pub const INDEX_BACKFILL: &str = "index.backfill";
 
 /// Every event name, for docs and `route validate`.
 pub const ALL: &[&str] = &[
@@ -30,6 +33,7 @@ pub const ALL: &[&str] = &[
     CASE_STATUS_CHANGED,
     CASE_CLOSED,
     DOCUMENT_ADDED,
+    DOCUMENT_UPDATED,
     DECISION_MADE,
     GRANT_CREATED,
     GRANT_CHANGED,
@@ -40,6 +44,7 @@ pub const ALL: &[&str] = &[
     CORRESPONDENCE_REQUESTED,
     ADMISSION_REPORT_REQUESTED,
     CITIZEN_DISCHARGED,
+    INDEX_BACKFILL,
 ];
 
 /// Journals `name` with `body` for every route listening, on the change's own

@@ -19,6 +19,7 @@ pub mod error;
 pub mod events;
 pub mod grants;
 pub mod import;
+pub mod index;
 pub mod inbound;
 pub mod kle;
 pub mod letters;

@@ -68,6 +68,24 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: &[],
         postgres: &[],
     },
+    Migration {
+        version: 5,
+        name: "index backfill checkpoint",
+        sql: "CREATE TABLE index_backfill (\n\
+                id              TEXT PRIMARY KEY,\n\
+                run             BIGINT NOT NULL,\n\
+                total_cases     BIGINT NOT NULL,\n\
+                cases_done      BIGINT NOT NULL,\n\
+                documents_done  BIGINT NOT NULL,\n\
+                batches         BIGINT NOT NULL,\n\
+                last_case_id    TEXT,\n\
+                started_at      BIGINT NOT NULL,\n\
+                updated_at      BIGINT NOT NULL,\n\
+                finished_at     BIGINT\n\
+              );",
+        sqlite: &[],
+        postgres: &[],
+    },
 ];
 
 /// Limits on what callers may store.

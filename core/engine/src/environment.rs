@@ -51,6 +51,10 @@ struct EnvironmentFile {
     /// The organisation's Serviceplatformen access: STS, certificates.
     #[serde(default)]
     serviceplatformen: Option<Spanned<ServiceplatformenFile>>,
+    /// Link targets templates and pages use, by name (`case_page`, `sapa_case`, ...),
+    /// with `{id}`-style placeholders the user fills in; `${VAR:-default}` expands.
+    #[serde(default)]
+    links: BTreeMap<String, Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -197,6 +201,8 @@ pub struct Environment {
     pub file: PathBuf,
     pub endpoints: BTreeMap<String, Endpoint>,
     pub serviceplatformen: Option<ServiceplatformenProfile>,
+    /// Link targets by name, e.g. `case_page: https://knudepunkt.kk.dk/sag/{id}`.
+    pub links: BTreeMap<String, String>,
 }
 
 impl Environment {
@@ -275,12 +281,22 @@ impl Environment {
             .serviceplatformen
             .map(|sp| serviceplatformen_profile(sp, file, path, parsed.sandbox))
             .transpose()?;
+        let mut links = BTreeMap::new();
+        for (key, link) in parsed.links {
+            let url = expand_vars(&link.value).map_err(|message| EnvironmentError::Invalid {
+                file: file.to_string(),
+                line: link.referenced.line(),
+                message: format!("link {key:?}: {message}"),
+            })?;
+            links.insert(key, url);
+        }
         Ok(Environment {
             name: name.to_string(),
             sandbox: parsed.sandbox,
             file: path.to_path_buf(),
             endpoints,
             serviceplatformen,
+            links,
         })
     }
 

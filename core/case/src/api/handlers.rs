@@ -149,6 +149,32 @@ pub async fn add_document(
         .map_err(|e| problem(e, &format!("/api/v1/cases/{id}/documents")))
 }
 
+/// What may change on a document.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentPatch {
+    /// Confidential documents are shown only to users with a grant on the case, and are
+    /// never in the case and document index.
+    pub confidential: bool,
+}
+
+/// Marks a document confidential, or no longer.
+#[utoipa::path(patch, path = "/api/v1/documents/{id}", tag = "documents", request_body = DocumentPatch,
+    params(("id" = String, Path, description = "document id")),
+    responses((status = 200, body = DocumentInfo), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn update_document(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(patch): JsonBody<DocumentPatch>,
+) -> ApiResult<Json<DocumentInfo>> {
+    s.core
+        .set_document_confidential(&caller.ctx(), &id, patch.confidential)
+        .await
+        .map(Json)
+        .map_err(|e| problem(e, &format!("/api/v1/documents/{id}")))
+}
+
 /// A document's content, checked against its SHA-256 (sent back in `Digest`).
 #[utoipa::path(get, path = "/api/v1/documents/{id}/content", tag = "documents",
     params(("id" = String, Path, description = "document id")),

@@ -54,6 +54,7 @@ pub fn router(core: CaseCore, auth: Arc<dyn Authenticate>) -> Router {
             post(handlers::send_correspondence),
         )
         .route("/documents/{id}/content", get(handlers::document_content))
+        .route("/documents/{id}", patch(handlers::update_document))
         .route("/cases/{id}/decisions", post(handlers::make_decision))
         .route("/cases/{id}/grants", post(handlers::create_grant))
         .route("/grants/{id}", patch(handlers::change_grant))

@@ -19,6 +19,7 @@ use super::{handlers, versioned};
         handlers::add_document,
         handlers::send_correspondence,
         handlers::document_content,
+        handlers::update_document,
         handlers::make_decision,
         handlers::create_grant,
         handlers::change_grant,

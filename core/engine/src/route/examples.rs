@@ -42,6 +42,9 @@ pub enum Verdict {
     RenderFailed,
     /// It rendered, but not what was expected.
     Mismatch,
+    /// It rendered, but its expected output file does not exist yet
+    /// (`route test --write-missing` writes it).
+    NoExpectedOutput,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -108,9 +111,16 @@ fn example_files(mappings: &Path) -> Vec<PathBuf> {
 
 /// Runs every example under `mappings`.
 pub fn run(set: &RouteSet, mappings: &Path) -> ExampleReport {
+    run_with(set, mappings, false)
+}
+
+/// Runs every example under `mappings`; with `write_missing`, an example whose expected
+/// output file does not exist yet gets what its route renders written there, for the
+/// operator to read and commit (`route test --write-missing`).
+pub fn run_with(set: &RouteSet, mappings: &Path, write_missing: bool) -> ExampleReport {
     let mut report = ExampleReport::default();
     for file in example_files(mappings) {
-        report.results.push(run_one(set, &file));
+        report.results.push(run_one(set, &file, write_missing));
     }
     report
 }
@@ -128,7 +138,7 @@ fn first_difference(expected: &str, actual: &str) -> String {
     )
 }
 
-fn run_one(set: &RouteSet, file: &Path) -> ExampleResult {
+fn run_one(set: &RouteSet, file: &Path, write_missing: bool) -> ExampleResult {
     let name = file.display().to_string();
     let broken = |route: Option<String>, message: String| ExampleResult {
         file: name.clone(),
@@ -210,8 +220,36 @@ fn run_one(set: &RouteSet, file: &Path) -> ExampleResult {
         );
     };
     let expected_path = file.parent().unwrap_or(Path::new(".")).join(expected_name);
+    if write_missing && !expected_path.exists() {
+        return match std::fs::write(&expected_path, &rendered.payload) {
+            Ok(()) => ExampleResult {
+                file: name,
+                route: Some(example.route),
+                verdict: Verdict::Passed,
+                message: Some(format!(
+                    "expected output written to {}; read it before committing",
+                    expected_path.display()
+                )),
+            },
+            Err(e) => broken(
+                Some(example.route),
+                format!("writing {}: {e}", expected_path.display()),
+            ),
+        };
+    }
     let expected = match std::fs::read_to_string(&expected_path) {
         Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return ExampleResult {
+                file: name,
+                route: Some(example.route),
+                verdict: Verdict::NoExpectedOutput,
+                message: Some(format!(
+                    "expected output {} does not exist (route test --write-missing writes what renders)",
+                    expected_path.display()
+                )),
+            };
+        }
         Err(e) => {
             return broken(
                 Some(example.route),

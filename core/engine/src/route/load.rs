@@ -89,21 +89,28 @@ impl RouteSet {
         let mut tera = transform::new_tera();
         let templates = transform::template_files(&opts.mappings_dir);
         let mut template_ok: HashMap<String, bool> = HashMap::new();
+        let mut texts = Vec::new();
         for (name, path) in &templates {
-            let ok = match std::fs::read_to_string(path) {
-                Ok(text) => match tera.add_raw_template(name, &text) {
-                    Ok(()) => true,
-                    Err(e) => {
-                        cx.at(
-                            path,
-                            tera_line(&e),
-                            format!("template does not parse: {}", error_chain(&e)),
-                        );
-                        false
-                    }
-                },
+            match std::fs::read_to_string(path) {
+                Ok(text) => texts.push((name, path, text)),
                 Err(e) => {
                     cx.at(path, 1, format!("cannot read template: {e}"));
+                    template_ok.insert(name.clone(), false);
+                }
+            }
+        }
+        // A template that imports macros needs them in Tera first: those that import
+        // nothing go first.
+        texts.sort_by_key(|(_, _, text)| imports_macros(text));
+        for (name, path, text) in texts {
+            let ok = match tera.add_raw_template(name, &text) {
+                Ok(()) => true,
+                Err(e) => {
+                    cx.at(
+                        path,
+                        tera_line(&e),
+                        format!("template does not parse: {}", error_chain(&e)),
+                    );
                     false
                 }
             };
@@ -446,6 +453,11 @@ fn check_route(
         has_filter: rc.filter.is_some(),
         has_correlation: rc.correlation_id.is_some(),
     })
+}
+
+/// Whether a template imports macros from another.
+fn imports_macros(text: &str) -> bool {
+    text.contains("{% import") || text.contains("{%- import")
 }
 
 /// Tera's parse errors carry ` --> LINE:COL`; find the line.

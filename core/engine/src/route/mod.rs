@@ -188,8 +188,10 @@ impl RouteSet {
         self.by_path.get(path).and_then(|id| self.routes.get(id))
     }
 
-    /// The context templates see: `event`, `message.id`, `route.id`, `now`.
+    /// The context templates see: `event`, `message.id`, `route.id`, `now`, and
+    /// `links` (the environment profile's link targets, such as the case page).
     pub fn context(
+        &self,
         route: &Route,
         input: &serde_json::Value,
         message_id: MessageId,
@@ -200,6 +202,7 @@ impl RouteSet {
             "message": { "id": message_id.to_string() },
             "route": { "id": route.id },
             "now": now,
+            "links": self.environment.links,
         });
         tera::Context::from_value(value).map_err(|e| TransformError::Input(e.to_string()))
     }
@@ -213,7 +216,7 @@ impl RouteSet {
         message_id: MessageId,
         now: &str,
     ) -> Result<Option<Rendered>, TransformError> {
-        let ctx = Self::context(route, input, message_id, now)?;
+        let ctx = self.context(route, input, message_id, now)?;
         if route.has_filter {
             let verdict = transform::render(&self.tera, &expr_name(&route.id, "filter"), &ctx)?;
             if verdict.trim() != "true" {
