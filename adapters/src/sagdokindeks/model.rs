@@ -145,8 +145,8 @@ fn read_case(uuid: String, reg: &Element) -> IndexedCase {
             case.key = text_at(e, &["BrugervendtNoegle"]);
             case.title = text_at(e, &["Titel"]);
         }
-        if let Some(ext) = element(attrs, "LokalUdvidelseListe")
-            .and_then(|l| element(l, "SagIndeksEgenskaber"))
+        if let Some(ext) =
+            element(attrs, "LokalUdvidelseListe").and_then(|l| element(l, "SagIndeksEgenskaber"))
         {
             case.sensitivity = text_at(ext, &["Foelsomhed"]);
             case.category = text_at(ext, &["Sagskategori"]);
@@ -250,7 +250,9 @@ pub fn changes(input: &Element) -> Result<Vec<Change>, Refusal> {
                         read_case(uuid, c),
                         text_at(c, &["Tidspunkt"]),
                     )),
-                    "OpdaterDokumentIndeks" => out.push(Change::UpdateDocument(read_document(uuid, c))),
+                    "OpdaterDokumentIndeks" => {
+                        out.push(Change::UpdateDocument(read_document(uuid, c)))
+                    }
                     other => return Err(Refusal(format!("{other} kan ikke opdateres"))),
                 }
             }
@@ -274,7 +276,8 @@ pub fn changes(input: &Element) -> Result<Vec<Change>, Refusal> {
                     .collect();
                 if keys.is_empty() {
                     return Err(Refusal(
-                        "fjern med SoegUdtryk understøttes kun på dokumenters BrugervendtNoegle".into(),
+                        "fjern med SoegUdtryk understøttes kun på dokumenters BrugervendtNoegle"
+                            .into(),
                     ));
                 }
                 out.push(Change::RemoveDocumentsByKey(keys));
@@ -303,7 +306,10 @@ impl Index {
                     return Err(Refusal(format!("Sag {} findes ikke i indekset", u.uuid)));
                 }
                 Change::UpdateDocument(u) if !self.documents.contains_key(&u.uuid) => {
-                    return Err(Refusal(format!("Dokument {} findes ikke i indekset", u.uuid)));
+                    return Err(Refusal(format!(
+                        "Dokument {} findes ikke i indekset",
+                        u.uuid
+                    )));
                 }
                 _ => {}
             }
@@ -358,6 +364,8 @@ impl Index {
 
     /// The case a document is journalised on, if it is in the index.
     pub fn case_of(&self, document: &str) -> Option<&IndexedCase> {
-        self.cases.values().find(|c| c.journal.contains_key(document))
+        self.cases
+            .values()
+            .find(|c| c.journal.contains_key(document))
     }
 }

@@ -25,6 +25,9 @@ use crate::serviceplatformen::security::dom::{Document, Node};
 use crate::sts::simulator::StsSimulator;
 use crate::sts_service::retur::{self, SAGDOK_NS};
 
+/// A transaction's answer: StatusKode and FejlbeskedTekst.
+type Answered = HashMap<String, (u16, Option<String>)>;
+
 #[derive(Clone)]
 pub struct SagDokIndeksSimulator {
     pub recorder: Arc<Recorder>,
@@ -33,7 +36,7 @@ pub struct SagDokIndeksSimulator {
     schema: Option<Arc<PathBuf>>,
     index: Arc<RwLock<Index>>,
     /// What each transaction was answered, so that a repeat gets the same answer.
-    answered: Arc<Mutex<HashMap<String, (u16, Option<String>)>>>,
+    answered: Arc<Mutex<Answered>>,
 }
 
 fn soap_fault(code: &str, text: &str) -> Response {
@@ -118,7 +121,12 @@ impl SagDokIndeksSimulator {
     }
 
     pub fn document(&self, uuid: &str) -> Option<IndexedDocument> {
-        self.index.read().expect("index").documents.get(uuid).cloned()
+        self.index
+            .read()
+            .expect("index")
+            .documents
+            .get(uuid)
+            .cloned()
     }
 
     /// Cases and documents in the index.
@@ -206,8 +214,12 @@ async fn operation(State(sim): State<SagDokIndeksSimulator>, body: axum::body::B
         .get(&transaction)
         .cloned()
     {
-        sim.recorder
-            .accept(&transaction, None, Some("application/xml"), element.as_bytes());
+        sim.recorder.accept(
+            &transaction,
+            None,
+            Some("application/xml"),
+            element.as_bytes(),
+        );
         return answer(&input, &transaction, status, text.as_deref());
     }
     let outcome = apply(&sim, element);
@@ -219,8 +231,12 @@ async fn operation(State(sim): State<SagDokIndeksSimulator>, body: axum::body::B
         }
     };
     if outcome.is_ok() {
-        sim.recorder
-            .accept(&transaction, None, Some("application/xml"), element.as_bytes());
+        sim.recorder.accept(
+            &transaction,
+            None,
+            Some("application/xml"),
+            element.as_bytes(),
+        );
     }
     sim.answered
         .lock()
@@ -235,9 +251,11 @@ fn apply(sim: &SagDokIndeksSimulator, element: &str) -> Result<(), Refusal> {
         knudepunkt_engine::transform::xsd::validate(xsd, element.as_bytes())
             .map_err(|e| Refusal(format!("Forespørgslen validerer ikke: {e}")))?;
     }
-    let doc = Document::parse(element)
-        .map_err(|e| Refusal(format!("Forespørgslen er ikke XML: {e}")))?;
-    let root = doc.at(&[]).ok_or_else(|| Refusal("tom forespørgsel".into()))?;
+    let doc =
+        Document::parse(element).map_err(|e| Refusal(format!("Forespørgslen er ikke XML: {e}")))?;
+    let root = doc
+        .at(&[])
+        .ok_or_else(|| Refusal("tom forespørgsel".into()))?;
     let changes = changes(root)?;
     sim.index.write().expect("index").apply(changes)
 }
@@ -253,9 +271,12 @@ pub struct Role {
 impl Role {
     /// Whether the role covers KLE number `kle` (a group covers its subjects).
     pub fn covers(&self, kle: &str) -> bool {
-        self.kle
-            .iter()
-            .any(|g| kle == g || kle.strip_prefix(g.as_str()).is_some_and(|r| r.starts_with('.')))
+        self.kle.iter().any(|g| {
+            kle == g
+                || kle
+                    .strip_prefix(g.as_str())
+                    .is_some_and(|r| r.starts_with('.'))
+        })
     }
 }
 

@@ -48,8 +48,8 @@ fn prepare(template: &str, payload: &[u8]) -> Result<(String, String), String> {
         .at(&[])
         .map(|e| e.local.clone())
         .ok_or_else(|| "the payload has no element".to_string())?;
-    let operation = super::operation(&root)
-        .ok_or_else(|| format!("{root} does not name an operation"))?;
+    let operation =
+        super::operation(&root).ok_or_else(|| format!("{root} does not name an operation"))?;
     Ok((
         template.replace("{operation}", &operation),
         crate::digital_post::without_declaration(text).to_string(),
@@ -184,7 +184,9 @@ impl Adapter for StsServiceAdapter {
                                     retry_after: None,
                                 },
                                 None => DeliveryOutcome::Transient {
-                                    error: format!("{service} answered 200 without a StandardRetur"),
+                                    error: format!(
+                                        "{service} answered 200 without a StandardRetur"
+                                    ),
                                     retry_after: None,
                                 },
                             }
@@ -218,8 +220,11 @@ mod tests {
     fn the_action_is_named_after_the_input_element() {
         let payload = br#"<?xml version="1.0"?>
 <sdi:FjernSagDokumentIndeksInput xmlns:sdi="urn:oio:sts:sagdok:sagdokumentindeks:6"/>"#;
-        let (action, body) =
-            prepare("http://kombit.dk/sts/sagdokumentindeks/{operation}", payload).unwrap();
+        let (action, body) = prepare(
+            "http://kombit.dk/sts/sagdokumentindeks/{operation}",
+            payload,
+        )
+        .unwrap();
         assert_eq!(action, "http://kombit.dk/sts/sagdokumentindeks/fjern");
         assert!(body.starts_with("<sdi:FjernSagDokumentIndeksInput"));
         assert!(prepare("{operation}", b"<lower/>").is_err());

@@ -103,12 +103,14 @@ mod tests {
     fn every_part_must_be_20() {
         let ok = answer(&(standard_retur(20, None) + &standard_retur(20, None)));
         assert_eq!(verdict(&read(&ok)), Some(Verdict::Ok));
-        let failed = answer(&(standard_retur(20, None) + &standard_retur(49, Some("database nede"))));
+        let failed =
+            answer(&(standard_retur(20, None) + &standard_retur(49, Some("database nede"))));
         assert_eq!(
             verdict(&read(&failed)),
             Some(Verdict::Failed("StatusKode 49: database nede".into()))
         );
-        let refused = answer(&(standard_retur(49, None) + &standard_retur(40, Some("Ukendt sag <x>"))));
+        let refused =
+            answer(&(standard_retur(49, None) + &standard_retur(40, Some("Ukendt sag <x>"))));
         assert_eq!(
             verdict(&read(&refused)),
             Some(Verdict::Refused("StatusKode 40: Ukendt sag <x>".into()))

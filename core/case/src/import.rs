@@ -231,11 +231,18 @@ impl CaseCore {
                 Value::OptText(Some("imported".into())),
             ]);
             audit.push(audit_row(ctx, format!("case/{id}"), cpr.expose(), now));
-            let event = serde_json::json!({
+            let when = crate::index::instant(now);
+            let mut event = serde_json::json!({
                 "case_id": id, "cpr": cpr.expose(), "title": c.title.trim(), "kle": kle.as_str(),
                 "action_facet": facet.as_str(), "case_type": c.case_type.trim(), "org_unit_id": c.org_unit_id,
                 "caseworker_id": c.caseworker_id, "status": "Opstaaet", "confidential": c.confidential,
+                "created_at": when, "at": when,
             });
+            let case_event = event.clone();
+            // The case.created event carries the case whole (its documents come in
+            // their own document.added events).
+            event["history"] = serde_json::json!([{"status": "Opstaaet", "from": when}]);
+            event["documents"] = serde_json::json!([]);
             for (k, d) in item.documents.iter().enumerate() {
                 let date = parse_date(
                     &format!("cases[{i}].documents[{k}].journal_date"),
@@ -250,7 +257,7 @@ impl CaseCore {
                 }
                 let doc_id = new_id();
                 let sha = hex::encode(Sha256::digest(&d.content));
-                let mut ev = event.clone();
+                let mut ev = case_event.clone();
                 ev["confidential"] = (c.confidential || d.confidential).into();
                 ev["document"] = serde_json::json!({"id": doc_id, "case_id": id, "title": d.title, "doc_type": d.doc_type, "sha256": sha, "size": d.content.len(), "journal_date": date.to_string()});
                 document_events.push(ev);

@@ -240,11 +240,13 @@ impl CaseCore {
         if batch.is_empty() {
             p.finished_at = Some(now);
             p.updated_at = now;
-            sqlx::query("UPDATE index_backfill SET finished_at = $1, updated_at = $1 WHERE id = $2")
-                .bind(now)
-                .bind(BACKFILL)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE index_backfill SET finished_at = $1, updated_at = $1 WHERE id = $2",
+            )
+            .bind(now)
+            .bind(BACKFILL)
+            .execute(&mut *tx)
+            .await?;
             tx.commit().await?;
             return Ok(BackfillStep {
                 progress: p,
