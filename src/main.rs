@@ -56,6 +56,9 @@ enum Command {
     /// Schedules: when each fires next; run one's job now.
     #[command(subcommand)]
     Schedule(commands::schedule::ScheduleCommand),
+    /// The case and document index (STS SF1470): its initial load and where it stands.
+    #[command(subcommand)]
+    Index(commands::index::IndexCommand),
     /// Serve the simulated external systems on loopback.
     Sandbox(commands::sandbox::Args),
     /// Run sandbox and engine on the embedded default and show a scenario.
@@ -66,6 +69,8 @@ enum Command {
     BenchCase(commands::bench_case::Args),
     /// Measure Digital Post letters end to end through the sandbox.
     BenchDigitalPost(commands::bench_digital_post::Args),
+    /// Measure the case and document index's backfill at Copenhagen's size.
+    BenchIndex(commands::bench_index::Args),
     /// Measure MedCom in and out through the sandbox's network.
     BenchMedcom(commands::bench_medcom::Args),
     /// Measure WS-Security signing, verification and cached STS token lookups.
@@ -90,11 +95,13 @@ async fn main() -> std::process::ExitCode {
         Command::Messages(c) => commands::messages::run(&ctx, c).await,
         Command::Dlq(c) => commands::dlq::run(&ctx, c).await,
         Command::Schedule(c) => commands::schedule::run(&ctx, c).await,
+        Command::Index(c) => commands::index::run(&ctx, c).await,
         Command::Sandbox(a) => commands::sandbox::run(&ctx, a).await,
         Command::Demo(a) => commands::demo::run(&ctx, a).await,
         Command::Bench(a) => commands::bench::run(&ctx, a).await,
         Command::BenchCase(a) => commands::bench_case::run(&ctx, a).await,
         Command::BenchDigitalPost(a) => commands::bench_digital_post::run(&ctx, a).await,
+        Command::BenchIndex(a) => commands::bench_index::run(&ctx, a).await,
         Command::BenchMedcom(a) => commands::bench_medcom::run(&ctx, a).await,
         Command::BenchSecurity(a) => commands::bench_security::run(&ctx, a).await,
         Command::Token(a) => commands::token::run(&ctx, a),

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use knudepunkt_engine::{EngineOptions, Outbound};
 use serde_json::json;
 
+use super::rss::peak_rss_mb;
 use super::stack::{Stack, fresh_sqlite};
 use crate::setup::Context;
 
@@ -39,20 +40,6 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     }
     let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[idx]
-}
-
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .and_then(|kb| kb.parse::<f64>().ok())
-            })
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
 }
 
 /// CPU time this process has used (user + system), in microseconds: steadier than

@@ -53,7 +53,7 @@ struct Report {
 }
 
 /// A valid CPR per citizen index: distinct birth dates from 1940 on, serials 1000+.
-fn cpr_of(i: usize) -> String {
+pub fn cpr_of(i: usize) -> String {
     let born = chrono::NaiveDate::from_ymd_opt(1940, 1, 1).unwrap()
         + chrono::Duration::days((i % 20_000) as i64);
     format!("{}{:04}", born.format("%d%m%y"), 1000 + i / 20_000)
@@ -63,10 +63,79 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-fn progress(label: &str, done: usize, total: usize) {
+pub fn progress(label: &str, done: usize, total: usize) {
     use std::io::Write;
     eprint!("\r{label}: {done}/{total}   ");
     let _ = std::io::stderr().flush();
+}
+
+/// What to seed: cases with their documents, half as many citizens.
+pub struct Seeding {
+    pub cases: usize,
+    pub documents: usize,
+    pub document_bytes: usize,
+    /// Cases per import transaction.
+    pub batch: usize,
+}
+
+/// Seeds the store through the bulk import with a progress line labelled `label`: the
+/// cases' ids.
+pub async fn seed(
+    core: &knudepunkt_case::CaseCore,
+    cx: &Ctx<'_>,
+    s: &Seeding,
+    label: &str,
+) -> anyhow::Result<Vec<String>> {
+    let citizens = (s.cases / 2).max(1);
+    let kle = ["27.36.04", "27.36.12", "27.48.04", "27.57.04", "27.60.12"];
+    let mut rng = rand::rng();
+    let content: Vec<u8> = (0..s.document_bytes).map(|_| rng.random()).collect();
+    for chunk in (0..citizens).collect::<Vec<_>>().chunks(2000) {
+        let batch: Vec<NewCitizen> = chunk
+            .iter()
+            .map(|&i| NewCitizen {
+                cpr: cpr_of(i),
+                given_name: format!("Borger{i}"),
+                family_name: "Testesen".into(),
+                address: Some(format!("Testvej {}, 2300 København S", i % 300 + 1)),
+            })
+            .collect();
+        core.import_citizens(cx, &batch).await?;
+    }
+    let mut case_ids = Vec::with_capacity(s.cases);
+    let mut done = 0;
+    while done < s.cases {
+        let n = s.batch.min(s.cases - done);
+        let batch: Vec<ImportCase> = (done..done + n)
+            .map(|i| ImportCase {
+                case: NewCase {
+                    cpr: cpr_of(i % citizens),
+                    title: format!("Sag {i}"),
+                    kle: kle[i % kle.len()].into(),
+                    action_facet: "G01".into(),
+                    case_type: "Voksenhandicap".into(),
+                    org_unit_id: "bch".into(),
+                    caseworker_id: "leder1".into(),
+                    confidential: false,
+                },
+                documents: (0..s.documents)
+                    .map(|d| ImportDocument {
+                        title: format!("Dokument {d}"),
+                        doc_type: "Notat".into(),
+                        media_type: "application/pdf".into(),
+                        content: content.clone(),
+                        journal_date: "2026-01-15".into(),
+                        confidential: false,
+                    })
+                    .collect(),
+            })
+            .collect();
+        case_ids.extend(core.import_cases(cx, &batch).await?);
+        done += n;
+        progress(label, done, s.cases);
+    }
+    eprintln!();
+    Ok(case_ids)
 }
 
 async fn one_backend(
@@ -86,57 +155,21 @@ async fn one_backend(
         purpose: "benchmark",
     };
     let citizens = (args.cases / 2).max(1);
-    let kle = ["27.36.04", "27.36.12", "27.48.04", "27.57.04", "27.60.12"];
     let mut rng = rand::rng();
-    let content: Vec<u8> = (0..args.document_bytes).map(|_| rng.random()).collect();
-
     let started = Instant::now();
-    for chunk in (0..citizens).collect::<Vec<_>>().chunks(2000) {
-        let batch: Vec<NewCitizen> = chunk
-            .iter()
-            .map(|&i| NewCitizen {
-                cpr: cpr_of(i),
-                given_name: format!("Borger{i}"),
-                family_name: "Testesen".into(),
-                address: Some(format!("Testvej {}, 2300 København S", i % 300 + 1)),
-            })
-            .collect();
-        core.import_citizens(&cx, &batch).await?;
-    }
-    let mut case_ids = Vec::with_capacity(args.cases);
-    let mut done = 0;
-    while done < args.cases {
-        let n = args.batch.min(args.cases - done);
-        let batch: Vec<ImportCase> = (done..done + n)
-            .map(|i| ImportCase {
-                case: NewCase {
-                    cpr: cpr_of(i % citizens),
-                    title: format!("Sag {i}"),
-                    kle: kle[i % kle.len()].into(),
-                    action_facet: "G01".into(),
-                    case_type: "Voksenhandicap".into(),
-                    org_unit_id: "bch".into(),
-                    caseworker_id: "leder1".into(),
-                    confidential: false,
-                },
-                documents: (0..args.documents)
-                    .map(|d| ImportDocument {
-                        title: format!("Dokument {d}"),
-                        doc_type: "Notat".into(),
-                        media_type: "application/pdf".into(),
-                        content: content.clone(),
-                        journal_date: "2026-01-15".into(),
-                        confidential: false,
-                    })
-                    .collect(),
-            })
-            .collect();
-        case_ids.extend(core.import_cases(&cx, &batch).await?);
-        done += n;
-        progress(&format!("{backend}: seeding"), done, args.cases);
-    }
+    let case_ids = seed(
+        &core,
+        &cx,
+        &Seeding {
+            cases: args.cases,
+            documents: args.documents,
+            document_bytes: args.document_bytes,
+            batch: args.batch,
+        },
+        &format!("{backend}: seeding"),
+    )
+    .await?;
     let seed_seconds = started.elapsed().as_secs_f64();
-    eprintln!();
 
     let mut get_case: Vec<f64> = Vec::with_capacity(args.reads);
     for k in 0..args.reads {

@@ -13,6 +13,7 @@ use knudepunkt_engine::message::MessageState;
 use rand::Rng;
 use serde::Serialize;
 
+use super::rss::rss_mb;
 use super::stack::{Stack, fresh_sqlite};
 use crate::setup::Context;
 
@@ -49,20 +50,6 @@ struct Report {
     letters_per_second: f64,
     rss_mb_at_quarters: Vec<f64>,
     peak_rss_mb: f64,
-}
-
-fn rss_mb(field: &str) -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with(field)).and_then(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .and_then(|kb| kb.parse::<f64>().ok())
-            })
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
 }
 
 pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {

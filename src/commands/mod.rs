@@ -1,6 +1,7 @@
 pub mod bench;
 pub mod bench_case;
 pub mod bench_digital_post;
+pub mod bench_index;
 pub mod bench_journals;
 pub mod bench_medcom;
 pub mod bench_security;
@@ -8,8 +9,10 @@ pub mod demo;
 pub mod demo_case;
 pub mod demo_medcom;
 pub mod dlq;
+pub mod index;
 pub mod messages;
 pub mod route;
+pub mod rss;
 pub mod sandbox;
 pub mod schedule;
 pub mod serve;

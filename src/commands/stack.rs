@@ -38,6 +38,16 @@ impl Drop for TempDir {
     }
 }
 
+/// Changes to the stack a benchmark asks for.
+#[derive(Default)]
+pub struct Tweaks {
+    /// Text replaced in the dev profile before the sandbox's address is put in, e.g. an
+    /// endpoint's URL pointed at a sandbox in a process of its own.
+    pub profile: Vec<(String, String)>,
+    /// Routes left out.
+    pub without_routes: Vec<&'static str>,
+}
+
 impl Stack {
     /// Starts the sandbox on a free loopback port, points a dev profile at it, opens a
     /// fresh journal at `database_url`, and starts engine and server.
@@ -45,6 +55,16 @@ impl Stack {
         ctx: &Context,
         database_url: &str,
         options: EngineOptions,
+    ) -> anyhow::Result<Stack> {
+        Self::start_with(ctx, database_url, options, Tweaks::default()).await
+    }
+
+    /// [`Stack::start`] with `tweaks`.
+    pub async fn start_with(
+        ctx: &Context,
+        database_url: &str,
+        options: EngineOptions,
+        tweaks: Tweaks,
     ) -> anyhow::Result<Stack> {
         let (router, handles) = sandbox::router();
         let (sandbox_addr, _) = sandbox::serve("127.0.0.1:0", router).await?;
@@ -58,8 +78,11 @@ impl Stack {
         let certs = env_dir.0.join("certs");
         knudepunkt_adapters::sandbox::certs::SandboxCertificates::shared()
             .write(&certs, "sandbox")?;
-        let dev = std::fs::read_to_string(ctx.root.join("environments/dev.yaml"))
+        let mut dev = std::fs::read_to_string(ctx.root.join("environments/dev.yaml"))
             .context("reading environments/dev.yaml")?;
+        for (from, to) in &tweaks.profile {
+            dev = dev.replace(from, to);
+        }
         std::fs::write(
             env_dir.0.join("dev.yaml"),
             dev.replace(
@@ -80,7 +103,7 @@ impl Stack {
         opts.environment = "dev".into();
         opts.environments_dir = env_dir.0.clone();
         let routes = match RouteSet::load(&opts) {
-            Ok(r) => Arc::new(r),
+            Ok(r) => Arc::new(r.without(&tweaks.without_routes)),
             Err(diags) => {
                 for d in &diags {
                     eprintln!("{d}");

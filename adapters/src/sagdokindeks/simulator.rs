@@ -109,6 +109,7 @@ impl SagDokIndeksSimulator {
             .route(PATH, post(operation))
             .route("/sapa/soeg", post(sapa_search))
             .route("/sapa/sag/{id}", get(sapa_case))
+            .route("/sagdokumentindeks/_sandbox/counts", get(counts))
             .with_state(self.clone())
             .nest(
                 "/sagdokumentindeks/_sandbox",
@@ -309,6 +310,12 @@ pub struct FoundDocument {
 pub struct SearchResult {
     pub cases: Vec<FoundCase>,
     pub documents: Vec<FoundDocument>,
+}
+
+/// How many cases and documents the index holds.
+async fn counts(State(sim): State<SagDokIndeksSimulator>) -> Json<serde_json::Value> {
+    let (cases, documents) = sim.counts();
+    Json(serde_json::json!({"cases": cases, "documents": documents}))
 }
 
 async fn sapa_search(

@@ -42,6 +42,24 @@ pub async fn me(Authenticated(actor): Authenticated) -> Json<Actor> {
     Json(actor)
 }
 
+/// Where the case and document index's backfill stands (`knudepunkt index backfill`).
+#[utoipa::path(get, path = "/api/v1/index/backfill", tag = "index",
+    responses((status = 200, body = crate::index::BackfillProgress), (status = 404, body = Problem)))]
+pub async fn backfill_progress(
+    State(s): State<ApiState>,
+    Authenticated(_): Authenticated,
+) -> ApiResult<Json<crate::index::BackfillProgress>> {
+    let instance = "/api/v1/index/backfill";
+    match s.core.backfill_progress().await {
+        Ok(Some(p)) => Ok(Json(p)),
+        Ok(None) => Err(problem(
+            crate::error::CaseError::not_found("backfill", "sagdokindeks"),
+            instance,
+        )),
+        Err(e) => Err(problem(e, instance)),
+    }
+}
+
 /// Registers a citizen, or refreshes a known one's name and address.
 #[utoipa::path(post, path = "/api/v1/citizens", tag = "citizens", request_body = crate::citizens::NewCitizen,
     responses((status = 201, body = super::dto::CitizenV1), (status = 422, body = Problem)))]

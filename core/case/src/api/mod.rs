@@ -44,6 +44,7 @@ pub fn router(core: CaseCore, auth: Arc<dyn Authenticate>) -> Router {
     };
     let shared = Router::new()
         .route("/me", get(handlers::me))
+        .route("/index/backfill", get(handlers::backfill_progress))
         .route("/citizens", post(handlers::register_citizen))
         .route("/citizens/audit", post(handlers::citizen_audit))
         .route("/cases/{id}/status", post(handlers::change_status))

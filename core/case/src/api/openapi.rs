@@ -12,6 +12,7 @@ use super::{handlers, versioned};
     info(title = "Knudepunkt case and benefit core", version = "1"),
     paths(
         handlers::me,
+        handlers::backfill_progress,
         handlers::register_citizen,
         handlers::citizen_audit,
         handlers::change_status,

@@ -42,6 +42,13 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: &[],
         postgres: &[],
     },
+    Migration {
+        version: 4,
+        name: "messages by route and state",
+        sql: include_str!("../../migrations/0004_route_state.sql"),
+        sqlite: &[],
+        postgres: &[],
+    },
 ];
 
 fn dialect(sql: &str, backend: Backend) -> String {

@@ -164,6 +164,18 @@ impl RouteSet {
             .unwrap_or_default()
     }
 
+    /// The set without the routes `ids` (e.g. a benchmark that loads a store with a
+    /// system's live routes off, as before the system was connected).
+    pub fn without(mut self, ids: &[&str]) -> RouteSet {
+        self.routes.retain(|id, _| !ids.contains(&id.as_str()));
+        for list in self.by_event.values_mut() {
+            list.retain(|id| !ids.contains(&id.as_str()));
+        }
+        self.by_event.retain(|_, list| !list.is_empty());
+        self.by_path.retain(|_, id| !ids.contains(&id.as_str()));
+        self
+    }
+
     /// The routes that deliver each correlation id's messages in order.
     pub fn ordered(&self) -> Vec<String> {
         self.routes
