@@ -69,13 +69,14 @@ impl Drop for SandboxProcess {
 /// Starts `knudepunkt sandbox` with this process's sandbox certificates (so that its
 /// index trusts the in-process STS) and waits until it answers.
 async fn sandbox_process() -> anyhow::Result<SandboxProcess> {
-    let dir = TempDir(std::env::temp_dir().join(format!(
-        "knudepunkt-bench-index-{}",
-        std::process::id()
-    )));
+    let dir = TempDir(
+        std::env::temp_dir().join(format!("knudepunkt-bench-index-{}", std::process::id())),
+    );
     let certs = dir.0.join("certs");
     knudepunkt_adapters::sandbox::certs::SandboxCertificates::shared().write(&certs, "sandbox")?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let child = std::process::Command::new(std::env::current_exe()?)
         .args(["sandbox", "--listen", &format!("127.0.0.1:{port}")])
         .env("KNUDEPUNKT_SANDBOX_CERTS", &certs)
@@ -117,7 +118,12 @@ async fn index_counts(url: &str) -> anyhow::Result<(u64, u64)> {
     ))
 }
 
-async fn one_backend(ctx: &Context, args: &Args, backend: &str, db: &str) -> anyhow::Result<Report> {
+async fn one_backend(
+    ctx: &Context,
+    args: &Args,
+    backend: &str,
+    db: &str,
+) -> anyhow::Result<Report> {
     let index = sandbox_process().await?;
     let options = EngineOptions {
         concurrency: args.concurrency,

@@ -104,6 +104,8 @@ pub async fn run(stack: &Stack, http: &reqwest::Client, first_step: u32) -> anyh
         bad["field"], bad["detail"]
     );
 
+    let indexed = show_in_sapa(stack, &id).await?;
+
     super::demo::step(
         first_step + 1,
         "A decision: the letter goes out as MeMo 1.2 to KombiPostAfsend (STS token, access token); accepted, then Beskedfordeler's status (pushed over mTLS) confirms it and the appeal deadline starts",
@@ -145,11 +147,60 @@ pub async fn run(stack: &Stack, http: &reqwest::Client, first_step: u32) -> anyh
     let replied = reply_by_digital_post(stack, &leder, first_step + 2, &id).await?;
     let medcom = super::demo_medcom::run(stack, first_step + 3, &id).await?;
     Ok(s2 == 201
+        && indexed
         && found.as_array().is_some_and(Vec::is_empty)
         && s3 == 403
         && !d["appeal_deadline"].is_null()
         && replied
         && medcom)
+}
+
+/// The case and its document reach STS Sags- og dokumentindeks; SAPA's search finds them
+/// for a user with the handicap unit's role, not for one of Borgercenter Voksne.
+async fn show_in_sapa(stack: &Stack, case: &str) -> anyhow::Result<bool> {
+    use knudepunkt_adapters::sagdokindeks::simulator::Role;
+    let index = &stack.sandbox.sagdokindeks;
+    for _ in 0..200 {
+        if index.case(case).is_some_and(|c| {
+            !c.journal.is_empty() && c.journal.keys().all(|d| index.document(d).is_some())
+        }) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let roles = |user: &str| {
+        let core = stack.core.clone();
+        let user = user.to_string();
+        async move {
+            anyhow::Ok(
+                core.actor(&user)
+                    .await?
+                    .map(|a| {
+                        a.roles
+                            .into_iter()
+                            .map(|r| Role {
+                                org_unit_id: r.org_unit_id,
+                                kle: r.kle,
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default(),
+            )
+        }
+    };
+    let mine = index.search("0101901234", &roles("leder1").await?);
+    let theirs = index.search("0101901234", &roles("aktoer2").await?);
+    println!(
+        "   STS Sags- og dokumentindeks has the case (importer, whole) and its document; SAPA's search by CPR finds {} case(s) and {} document(s) for Borgercenter Handicap, {} for Borgercenter Voksne; the hop: {}",
+        mine.cases.len(),
+        mine.documents.len(),
+        theirs.cases.len() + theirs.documents.len(),
+        mine.cases
+            .first()
+            .and_then(|c| c.link.clone())
+            .unwrap_or_else(|| "-".into())
+    );
+    Ok(mine.cases.len() == 1 && mine.documents.len() == 1 && theirs.cases.is_empty())
 }
 
 /// The citizen answers the letter by Digital Post; the Afhentningssystem's system-fetch

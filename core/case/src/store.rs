@@ -147,6 +147,17 @@ impl CaseCore {
         self.engine.journal()
     }
 
+    /// The environment profile's link `name` for an object, `{id}` filled in (e.g.
+    /// `sapa_case`, SAPA's view of a case); `None` when the profile names none.
+    pub fn link(&self, name: &str, id: &str) -> Option<String> {
+        self.engine
+            .routes()
+            .environment
+            .links
+            .get(name)
+            .map(|l| l.replace("{id}", id))
+    }
+
     pub fn limits(&self) -> &Limits {
         &self.limits
     }

@@ -40,6 +40,10 @@ pub async fn sag(
     let mut page = tera::Context::new();
     let status = match s.core.case(&ctx, &id).await {
         Ok(view) => {
+            // The hop the other way: SAPA's view of the same case, from the profile.
+            if let Some(link) = s.core.link("sapa_case", &view.case.id) {
+                page.insert("sapa_case", &link);
+            }
             page.insert("case", &CaseV1::from(view));
             StatusCode::OK
         }
