@@ -131,14 +131,50 @@ async fn new_document(c: &As, case: &str, title: &str) -> String {
     body["id"].as_str().unwrap().to_string()
 }
 
+/// An economic service in a new catalogue (as `redaktoer`); its id.
+async fn economic_service(w: &World) -> String {
+    let ed = w.as_user("redaktoer");
+    let (s, cat) = ed
+        .post(
+            "/api/v1/catalogues",
+            json!({"name": format!("Merudgifter {}", uuid::Uuid::now_v7())}),
+        )
+        .await;
+    assert_eq!(s, 201, "{cat}");
+    let (s, service) = ed
+        .post(
+            &format!("/api/v1/catalogues/{}/services", cat["id"].as_str().unwrap()),
+            json!({"code": "SEL85-TILSKUD", "name": "Tilskud til socialpædagogisk støtte", "kle": "27.36.12",
+                   "legal_basis": "SEL § 85", "price_ore": 0, "unit": "kr./md.", "economic": true}),
+        )
+        .await;
+    assert_eq!(s, 201, "{service}");
+    service["id"].as_str().unwrap().to_string()
+}
+
+async fn new_grant(c: &As, case: &str, service: &str) -> String {
+    let (s, body) = c
+        .post(
+            &format!("/api/v1/cases/{case}/grants"),
+            json!({"service_id": service, "period": {"from": "2026-12-01"}, "amount_ore": 123450,
+                   "provider": "Københavns Kommune"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{body}");
+    body["id"].as_str().unwrap().to_string()
+}
+
 async fn bilag_3d_end_to_end(backend: Backend) {
     let w = world(backend, "index-bilag3d").await;
+    let service = economic_service(&w).await;
     let actor1 = w.as_user("aktoer1");
     register_citizen(&actor1).await;
     let case = new_case(&actor1, "Socialpædagogisk støtte", false).await;
     let document = new_document(&actor1, &case, "Ansøgning om støtte").await;
+    let grant = new_grant(&actor1, &case, &service).await;
     let secret = new_case(&actor1, "Fortrolig sag", true).await;
     let secret_doc = new_document(&actor1, &secret, "Fortroligt notat").await;
+    let secret_grant = new_grant(&actor1, &secret, &service).await;
     w.idle().await;
 
     // Actor 1 searches the citizen in SAPA and finds the case and the document.
@@ -150,6 +186,14 @@ async fn bilag_3d_end_to_end(backend: Backend) {
     let documents: Vec<&str> = found.documents.iter().map(|d| d.uuid.as_str()).collect();
     assert_eq!(documents, [document.as_str()]);
     assert_eq!(found.documents[0].case_uuid, case);
+    // And the grant, from the Ydelsesindeks.
+    let benefits: Vec<&str> = found.benefits.iter().map(|b| b.uuid.as_str()).collect();
+    assert_eq!(benefits, [grant.as_str()]);
+    assert_eq!(found.benefits[0].status.as_deref(), Some("Bevilget"));
+    let indexed = w.sandbox.handles.ydelsesindeks.benefit(&grant).unwrap();
+    let bevilling = indexed.grants.values().next().unwrap();
+    assert_eq!(bevilling.amount.as_deref(), Some("1234.50"));
+    assert_eq!(bevilling.from.as_deref(), Some("2026-12-01"));
 
     // SAPA's search over HTTP gives the same, with the hop to the case.
     let http = reqwest::Client::new();
@@ -190,14 +234,22 @@ async fn bilag_3d_end_to_end(backend: Backend) {
     // Actor 2 (another unit) sees none of it.
     let found = w.index().search(CPR_PLAIN, &w.roles("aktoer2").await);
     assert!(
-        found.cases.is_empty() && found.documents.is_empty(),
+        found.cases.is_empty() && found.documents.is_empty() && found.benefits.is_empty(),
         "{found:?}"
     );
 
-    // The confidential case and its document were never sent.
+    // The confidential case, its document and its grant were never sent.
     assert!(w.index().case(&secret).is_none());
     assert!(w.index().document(&secret_doc).is_none());
-    for r in w.index().recorder.received(200) {
+    assert!(
+        w.sandbox
+            .handles
+            .ydelsesindeks
+            .benefit(&secret_grant)
+            .is_none()
+    );
+    assert_eq!(w.sandbox.handles.ydelsesindeks.count(), 1);
+    for r in w.index().desk.recorder.received(200) {
         assert!(
             !r.body.contains(&secret),
             "a confidential case reached the index"
@@ -220,10 +272,13 @@ async fn bilag_3d_end_to_end(backend: Backend) {
 
 async fn marking_removes_and_unmarking_restores(backend: Backend) {
     let w = world(backend, "index-marking").await;
+    let service = economic_service(&w).await;
     let c = w.as_user("aktoer1");
     register_citizen(&c).await;
     let case = new_case(&c, "Bostøtte", false).await;
     let document = new_document(&c, &case, "Ansøgning").await;
+    let grant = new_grant(&c, &case, &service).await;
+    let benefits = &w.sandbox.handles.ydelsesindeks;
     let (s, body) = c
         .post(
             &format!("/api/v1/cases/{case}/status"),
@@ -241,8 +296,10 @@ async fn marking_removes_and_unmarking_restores(backend: Backend) {
     assert_eq!(statuses, [("Opstaaet", true), ("Oplyst", false)]);
     assert!(indexed.journal.contains_key(&document));
     assert!(w.index().document(&document).is_some());
+    assert!(benefits.benefit(&grant).is_some());
 
-    // Marked confidential: the case leaves the index with its document.
+    // Marked confidential: the case leaves the index with its document, and its benefit
+    // leaves the Ydelsesindeks (fjern with FjernOgsaaYdelse).
     let (s, body) = c
         .patch(
             &format!("/api/v1/cases/{case}"),
@@ -253,8 +310,9 @@ async fn marking_removes_and_unmarking_restores(backend: Backend) {
     w.idle().await;
     assert!(w.index().case(&case).is_none());
     assert!(w.index().document(&document).is_none());
+    assert!(benefits.benefit(&grant).is_none());
     let found = w.index().search(CPR_PLAIN, &w.roles("aktoer1").await);
-    assert!(found.cases.is_empty() && found.documents.is_empty());
+    assert!(found.cases.is_empty() && found.documents.is_empty() && found.benefits.is_empty());
 
     // Changes while confidential are not sent.
     let (s, _) = c
@@ -281,6 +339,23 @@ async fn marking_removes_and_unmarking_restores(backend: Backend) {
     assert_eq!(statuses, ["Opstaaet", "Oplyst", "Afgjort"]);
     assert_eq!(back.status(), Some("Afgjort"));
     assert!(w.index().document(&document).is_some());
+    assert!(
+        benefits.benefit(&grant).is_some(),
+        "the benefit is back too"
+    );
+
+    // The grant ends: its BevillingIndeks says so.
+    let (s, body) = c
+        .post(
+            &format!("/api/v1/grants/{grant}/end"),
+            json!({"end_date": "2027-03-31"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    w.idle().await;
+    let ended = benefits.benefit(&grant).unwrap();
+    let bevilling = ended.grants.values().next().unwrap();
+    assert_eq!(bevilling.status.as_deref(), Some("Ophoert"), "{ended:?}");
 
     // A document marked confidential leaves; unmarked, it comes back.
     let (s, body) = c
@@ -319,7 +394,7 @@ async fn status_kode_49_is_retried_in_order_and_40_is_dead(backend: Backend) {
     let w = world(backend, "index-faults").await;
     let c = w.as_user("aktoer1");
     register_citizen(&c).await;
-    w.index().faults.push(Fault {
+    w.index().desk.faults.push(Fault {
         kind: FaultKind::StatusKode {
             code: 49,
             text: "Intern fejl i indekset".into(),
@@ -343,7 +418,7 @@ async fn status_kode_49_is_retried_in_order_and_40_is_dead(backend: Backend) {
     assert_eq!(sent[1].attempts, 1, "the update waited for the import");
     assert_eq!(w.index().case(&case).unwrap().status(), Some("Oplyst"));
 
-    w.index().faults.push(Fault {
+    w.index().desk.faults.push(Fault {
         kind: FaultKind::StatusKode {
             code: 40,
             text: "Sagsklasse er ukendt".into(),
@@ -405,7 +480,9 @@ async fn backfill_resumes_without_sending_twice(backend: Backend) {
                 .collect(),
         })
         .collect();
-    w.core.import_cases(&cx, &cases).await.unwrap();
+    let ids = w.core.import_cases(&cx, &cases).await.unwrap();
+    let service = economic_service(&w).await;
+    let grant = new_grant(&w.as_user("aktoer1"), &ids[4], &service).await;
     w.idle().await;
 
     let started = w.core.start_backfill(false).await.unwrap();
@@ -445,6 +522,16 @@ async fn backfill_resumes_without_sending_twice(backend: Backend) {
         batches.iter().map(|m| m.idempotency_key.clone()).collect();
     assert_eq!(keys.len(), 3);
     assert_eq!(w.index().counts(), (24, 47));
+    // The one batch with a benefit also went to the Ydelsesindeks.
+    let benefit_batches = common::settled(
+        w.engine.journal(),
+        "ydelsesindeks.backfill",
+        1,
+        Duration::from_secs(20),
+    )
+    .await;
+    assert_eq!(benefit_batches[0].state, MessageState::Delivered);
+    assert!(w.sandbox.handles.ydelsesindeks.benefit(&grant).is_some());
     w.stop().await;
 }
 

@@ -9,6 +9,7 @@ pub mod sandbox;
 pub mod serviceplatformen;
 pub mod sts;
 pub mod sts_service;
+pub mod ydelsesindeks;
 
 use std::sync::Arc;
 

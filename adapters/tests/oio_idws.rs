@@ -21,6 +21,7 @@ fn call(body: &str) -> ServiceCall<'_> {
         body,
         transaction: uuid::Uuid::new_v4(),
         now: chrono::Utc::now(),
+        soap: idws::Soap::V11,
     }
 }
 
@@ -56,6 +57,16 @@ async fn a_signed_call_is_accepted_and_any_change_refused() {
     let accepted = idws::verify_call(&signed, &sts.certificate(), SERVICE).unwrap();
     assert_eq!(accepted.transaction, c.transaction.to_string());
     assert_eq!(accepted.token.cvr, "64942212");
+
+    // The same call in SOAP 1.2 (as Ydelsesindeks takes it) is signed and checked alike.
+    let v12 = ServiceCall {
+        soap: idws::Soap::V12,
+        ..c.clone()
+    };
+    let signed12 = idws::signed_call(&v12, &token, &credential).unwrap();
+    assert!(signed12.contains(&format!("xmlns:soap=\"{}\"", idws::SOAP12)));
+    let accepted12 = idws::verify_call(&signed12, &sts.certificate(), SERVICE).unwrap();
+    assert_eq!(accepted12.transaction, c.transaction.to_string());
 
     // xmlsec1 agrees, given the signer's certificate and the Id attributes.
     let dir = std::env::temp_dir().join(format!("kp-idws-{}", uuid::Uuid::now_v7().simple()));

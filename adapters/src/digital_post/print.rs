@@ -31,11 +31,27 @@ pub fn afsendelse_id(doc: &Document) -> Option<String> {
         .and_then(|p| doc.at(&p).map(|e| e.text().trim().to_string()))
 }
 
-/// A SOAP fault's code and text, if the body is one.
+/// A SOAP fault's code and text, if the body is one: SOAP 1.1's faultcode and
+/// faultstring, or SOAP 1.2's Code/Value and Reason/Text. A SOAP 1.2 `Sender` code is
+/// given as `Client`, `Receiver` as `Server`, as SOAP 1.1 names them.
 pub fn fault_of(body: &str) -> Option<(String, String)> {
+    if !body.contains("Fault") {
+        return None;
+    }
     let doc = Document::parse(body).ok()?;
-    let code = doc.text_of("faultcode")?;
-    Some((code, doc.text_of("faultstring").unwrap_or_default()))
+    if let Some(code) = doc.text_of("faultcode") {
+        return Some((code, doc.text_of("faultstring").unwrap_or_default()));
+    }
+    doc.find(crate::serviceplatformen::idws::SOAP12, "Fault")
+        .into_iter()
+        .next()?;
+    let code = doc.text_of("Value")?;
+    let code = match code.rsplit(':').next() {
+        Some("Sender") => code.replace("Sender", "Client"),
+        Some("Receiver") => code.replace("Receiver", "Server"),
+        _ => code,
+    };
+    Some((code, doc.text_of("Text").unwrap_or_default()))
 }
 
 /// A delivery that ended before the call (no token): transient, the STS may come back.
@@ -111,6 +127,7 @@ impl Adapter for PrintServiceAdapter {
                         body: &body,
                         transaction,
                         now: chrono::Utc::now(),
+                        soap: idws::Soap::V11,
                     };
                     let signed = match idws::signed_call(&call, &token, sts.credential()) {
                         Ok(s) => s,
@@ -191,5 +208,19 @@ impl Adapter for PrintServiceAdapter {
             Ok(outcome) => outcome,
             Err(NoCall(outcome)) => outcome,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fault_of;
+
+    #[test]
+    fn faults_of_both_soap_versions_read_alike() {
+        let v11 = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault><faultcode>s:Client</faultcode><faultstring>nej</faultstring></s:Fault></s:Body></s:Envelope>"#;
+        assert_eq!(fault_of(v11), Some(("s:Client".into(), "nej".into())));
+        let v12 = r#"<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Body><e:Fault><e:Code><e:Value>e:Sender</e:Value></e:Code><e:Reason><e:Text xml:lang="da">nej</e:Text></e:Reason></e:Fault></e:Body></e:Envelope>"#;
+        assert_eq!(fault_of(v12), Some(("e:Client".into(), "nej".into())));
+        assert_eq!(fault_of("<ok/>"), None);
     }
 }

@@ -67,7 +67,12 @@ pub enum Change {
     ImportDocument(IndexedDocument),
     UpdateCase(IndexedCase, Option<String>),
     UpdateDocument(IndexedDocument),
-    RemoveCase { uuid: String, keep_documents: bool },
+    RemoveCase {
+        uuid: String,
+        keep_documents: bool,
+        /// FjernOgsaaYdelse: the case's benefits leave the Ydelsesindeks too.
+        also_benefits: bool,
+    },
     RemoveDocumentsByKey(Vec<String>),
 }
 
@@ -78,9 +83,7 @@ pub struct Index {
     pub documents: HashMap<String, IndexedDocument>,
 }
 
-/// Why a change was refused (StatusKode 40).
-#[derive(Debug, PartialEq, Eq)]
-pub struct Refusal(pub String);
+pub use crate::sts_service::service::Refusal;
 
 fn elements<'a>(el: &'a Element, local: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
     el.children.iter().filter_map(move |c| match c {
@@ -260,10 +263,12 @@ pub fn changes(input: &Element) -> Result<Vec<Change>, Refusal> {
         "FjernSagDokumentIndeksInput" => {
             let keep_documents =
                 text_at(input, &["EfterladSagsloeseDokumenter"]).as_deref() == Some("true");
+            let also_benefits = text_at(input, &["FjernOgsaaYdelse"]).as_deref() == Some("true");
             for s in elements(input, "SagUuid") {
                 out.push(Change::RemoveCase {
                     uuid: uuid_of(s)?,
                     keep_documents,
+                    also_benefits,
                 });
             }
             if let Some(search) = element(input, "SoegUdtryk") {
@@ -344,6 +349,7 @@ impl Index {
                 Change::RemoveCase {
                     uuid,
                     keep_documents,
+                    ..
                 } => {
                     if let Some(case) = self.cases.remove(&uuid)
                         && !keep_documents

@@ -5,9 +5,8 @@
 //! 49 among them. Beside it, SAPA's search by CPR for a user with job roles, filtered by
 //! org unit and KLE as SAPA does, and SAPA's page for a case.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -16,91 +15,28 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::model::{Index, IndexedCase, IndexedDocument, Refusal, changes};
+use super::model::{Change, Index, IndexedCase, IndexedDocument, changes};
 use super::{ENTITY_ID, NS, PATH};
-use crate::sandbox::faults::{self, Arrival};
-use crate::sandbox::{FaultPlan, Recorder, control_router};
-use crate::serviceplatformen::idws::{self, SOAP11};
-use crate::serviceplatformen::security::dom::{Document, Node};
+use crate::sandbox::control_router;
 use crate::sts::simulator::StsSimulator;
-use crate::sts_service::retur::{self, SAGDOK_NS};
-
-/// A transaction's answer: StatusKode and FejlbeskedTekst.
-type Answered = HashMap<String, (u16, Option<String>)>;
+use crate::sts_service::service::{Refusal, ServiceDesk};
+use crate::ydelsesindeks::model::SharedBenefits;
 
 #[derive(Clone)]
 pub struct SagDokIndeksSimulator {
-    pub recorder: Arc<Recorder>,
-    pub faults: Arc<FaultPlan>,
-    sts: StsSimulator,
-    schema: Option<Arc<PathBuf>>,
+    pub desk: ServiceDesk,
     index: Arc<RwLock<Index>>,
-    /// What each transaction was answered, so that a repeat gets the same answer.
-    answered: Arc<Mutex<Answered>>,
-}
-
-fn soap_fault(code: &str, text: &str) -> Response {
-    let body = format!(
-        r#"<?xml version="1.0" encoding="UTF-8"?><soap:Envelope xmlns:soap="{SOAP11}"><soap:Body><soap:Fault><faultcode>soap:{code}</faultcode><faultstring>{}</faultstring></soap:Fault></soap:Body></soap:Envelope>"#,
-        quick_xml::escape::escape(text)
-    );
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        [("content-type", "text/xml; charset=utf-8")],
-        body,
-    )
-        .into_response()
-}
-
-/// The operation's output, named after its input, holding one StandardRetur.
-fn answer(input: &str, transaction: &str, status: u16, text: Option<&str>) -> Response {
-    let output = input
-        .strip_suffix("Input")
-        .map(|stem| format!("{stem}Output"))
-        .unwrap_or_else(|| "ImporterSagDokumentIndeksOutput".into());
-    let body = format!(
-        r#"<?xml version="1.0" encoding="UTF-8"?><soap:Envelope xmlns:soap="{SOAP11}"><soap:Header><h:RequestHeader xmlns:h="http://kombit.dk/xml/schemas/RequestHeader/1/"><h:TransactionUUID>{}</h:TransactionUUID></h:RequestHeader></soap:Header><soap:Body><sdi:{output} xmlns:sdi="{NS}" xmlns:sd="{SAGDOK_NS}">{}</sdi:{output}></soap:Body></soap:Envelope>"#,
-        quick_xml::escape::escape(transaction),
-        retur::standard_retur(status, text)
-    );
-    (
-        StatusCode::OK,
-        [("content-type", "text/xml; charset=utf-8")],
-        body,
-    )
-        .into_response()
-}
-
-/// The Body's element as it stands in the envelope `text`, and its local name. The
-/// element carries its own namespace declarations (the caller's rendered payload).
-fn body_element(text: &str) -> Option<(String, &str)> {
-    let doc = Document::parse(text).ok()?;
-    let body = doc.find(SOAP11, "Body").into_iter().next()?;
-    let el = doc.at(&body)?.children.iter().find_map(|c| match c {
-        Node::Element(e) => Some(e),
-        _ => None,
-    })?;
-    let qname = el.qname();
-    let open = format!("<{qname}");
-    let body_at = text.find(":Body").or_else(|| text.find("<Body"))?;
-    let start = body_at + text[body_at..].find(&open)?;
-    let close = format!("</{qname}>");
-    let end = text.rfind(&close).map(|i| i + close.len()).or_else(|| {
-        // A childless element: `<x .../>`.
-        text[start..].find("/>").map(|i| start + i + 2)
-    })?;
-    Some((el.local.clone(), &text[start..end]))
+    /// The Ydelsesindeks beside it: fjern with FjernOgsaaYdelse removes a case's
+    /// benefits there, and SAPA shows them.
+    benefits: SharedBenefits,
 }
 
 impl SagDokIndeksSimulator {
-    pub fn new(sts: StsSimulator, schema: Option<PathBuf>) -> Self {
+    pub fn new(sts: StsSimulator, schema: Option<PathBuf>, benefits: SharedBenefits) -> Self {
         SagDokIndeksSimulator {
-            recorder: Arc::new(Recorder::new(200)),
-            faults: Arc::new(FaultPlan::default()),
-            sts,
-            schema: schema.map(Arc::new),
+            desk: ServiceDesk::new(sts, ENTITY_ID, NS, schema),
             index: Arc::new(RwLock::new(Index::default())),
-            answered: Arc::new(Mutex::new(HashMap::new())),
+            benefits,
         }
     }
 
@@ -113,7 +49,7 @@ impl SagDokIndeksSimulator {
             .with_state(self.clone())
             .nest(
                 "/sagdokumentindeks/_sandbox",
-                control_router(self.recorder.clone(), self.faults.clone()),
+                control_router(self.desk.recorder.clone(), self.desk.faults.clone()),
             )
     }
 
@@ -166,7 +102,31 @@ impl SagDokIndeksSimulator {
             })
             .collect();
         documents.sort_by(|a, b| a.uuid.cmp(&b.uuid));
+        let shown: std::collections::HashSet<&str> =
+            cases.iter().map(|c| c.uuid.as_str()).collect();
+        let mut benefits: Vec<FoundBenefit> = self
+            .benefits
+            .read()
+            .expect("benefits")
+            .by_uuid
+            .values()
+            .filter(|b| b.cpr.as_deref() == Some(cpr))
+            .filter(|b| b.case_uuid.as_deref().is_some_and(|c| shown.contains(c)))
+            .map(|b| {
+                let grant = b.grants.values().last();
+                FoundBenefit {
+                    uuid: b.uuid.clone(),
+                    name: b.name.clone(),
+                    case_uuid: b.case_uuid.clone().unwrap_or_default(),
+                    status: grant.and_then(|g| g.status.clone()),
+                    from: grant.and_then(|g| g.from.clone()),
+                    to: grant.and_then(|g| g.to.clone()),
+                }
+            })
+            .collect();
+        benefits.sort_by(|a, b| a.uuid.cmp(&b.uuid));
         SearchResult {
+            benefits,
             cases: cases
                 .into_iter()
                 .map(|c| FoundCase {
@@ -184,81 +144,31 @@ impl SagDokIndeksSimulator {
 }
 
 async fn operation(State(sim): State<SagDokIndeksSimulator>, body: axum::body::Bytes) -> Response {
-    let injected = match faults::arrive_sts(&sim.recorder, &sim.faults).await {
-        Arrival::Answered(resp) => return resp,
-        Arrival::StatusKode { code, text } => Some((code, text)),
-        Arrival::Proceed => None,
-    };
-    let text = String::from_utf8_lossy(&body);
-    let accepted = match idws::verify_call(&text, &sim.sts.certificate(), ENTITY_ID) {
-        Ok(a) => a,
-        Err(e) => {
-            sim.recorder.count_invalid();
-            return soap_fault(
-                "Client",
-                &format!("the security token or assertion was refused: {e}"),
-            );
-        }
-    };
-    let Some((input, element)) = body_element(&text) else {
-        sim.recorder.count_invalid();
-        return soap_fault("Client", "Body holds no operation");
-    };
-    let transaction = accepted.transaction;
-    if let Some((code, text)) = injected {
-        return answer(&input, &transaction, code, Some(&text));
-    }
-    if let Some((status, text)) = sim
-        .answered
-        .lock()
-        .expect("answers")
-        .get(&transaction)
-        .cloned()
-    {
-        sim.recorder.accept(
-            &transaction,
-            None,
-            Some("application/xml"),
-            element.as_bytes(),
-        );
-        return answer(&input, &transaction, status, text.as_deref());
-    }
-    let outcome = apply(&sim, element);
-    let (status, why) = match &outcome {
-        Ok(()) => (retur::OK, None),
-        Err(Refusal(why)) => {
-            sim.recorder.count_invalid();
-            (retur::CLIENT_ERROR, Some(why.clone()))
-        }
-    };
-    if outcome.is_ok() {
-        sim.recorder.accept(
-            &transaction,
-            None,
-            Some("application/xml"),
-            element.as_bytes(),
-        );
-    }
-    sim.answered
-        .lock()
-        .expect("answers")
-        .insert(transaction.clone(), (status, why.clone()));
-    answer(&input, &transaction, status, why.as_deref())
-}
-
-/// Validates and applies one operation's input element.
-fn apply(sim: &SagDokIndeksSimulator, element: &str) -> Result<(), Refusal> {
-    if let Some(xsd) = &sim.schema {
-        knudepunkt_engine::transform::xsd::validate(xsd, element.as_bytes())
-            .map_err(|e| Refusal(format!("Forespørgslen validerer ikke: {e}")))?;
-    }
-    let doc =
-        Document::parse(element).map_err(|e| Refusal(format!("Forespørgslen er ikke XML: {e}")))?;
-    let root = doc
-        .at(&[])
-        .ok_or_else(|| Refusal("tom forespørgsel".into()))?;
-    let changes = changes(root)?;
-    sim.index.write().expect("index").apply(changes)
+    sim.desk
+        .handle(&body, |doc| {
+            let root = doc
+                .at(&[])
+                .ok_or_else(|| Refusal("tom forespørgsel".into()))?;
+            let changes = changes(root)?;
+            let removed_cases: Vec<String> = changes
+                .iter()
+                .filter_map(|c| match c {
+                    Change::RemoveCase {
+                        uuid,
+                        also_benefits: true,
+                        ..
+                    } => Some(uuid.clone()),
+                    _ => None,
+                })
+                .collect();
+            sim.index.write().expect("index").apply(changes)?;
+            let mut benefits = sim.benefits.write().expect("benefits");
+            for case in removed_cases {
+                benefits.remove_of_case(&case);
+            }
+            Ok(())
+        })
+        .await
 }
 
 /// One of the searching user's job roles: KLE numbers within one org unit.
@@ -306,10 +216,22 @@ pub struct FoundDocument {
     pub case_uuid: String,
 }
 
+/// A benefit from the Ydelsesindeks, on a case the user may see.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FoundBenefit {
+    pub uuid: String,
+    pub name: Option<String>,
+    pub case_uuid: String,
+    pub status: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SearchResult {
     pub cases: Vec<FoundCase>,
     pub documents: Vec<FoundDocument>,
+    pub benefits: Vec<FoundBenefit>,
 }
 
 /// How many cases and documents the index holds.
@@ -351,17 +273,6 @@ async fn sapa_case(State(sim): State<SagDokIndeksSimulator>, Path(id): Path<Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_body_element_is_cut_from_its_envelope() {
-        let env = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Header/><s:Body wsu:Id="b" xmlns:wsu="u"><x:FjernSagDokumentIndeksInput xmlns:x="n"><x:a/></x:FjernSagDokumentIndeksInput></s:Body></s:Envelope>"#;
-        let (local, el) = body_element(env).unwrap();
-        assert_eq!(local, "FjernSagDokumentIndeksInput");
-        assert_eq!(
-            el,
-            r#"<x:FjernSagDokumentIndeksInput xmlns:x="n"><x:a/></x:FjernSagDokumentIndeksInput>"#
-        );
-    }
 
     #[test]
     fn a_role_covers_its_groups_subjects_only() {

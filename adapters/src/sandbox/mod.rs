@@ -69,11 +69,16 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
     );
     let forespoerg =
         crate::digital_post::forespoerg_simulator::PostForespoergSimulator::new(sts.clone());
+    let ydelsesindeks = crate::ydelsesindeks::simulator::YdelsesIndeksSimulator::new(
+        sts.clone(),
+        project_model(crate::ydelsesindeks::MODEL_XSD),
+    );
     let sagdokindeks = crate::sagdokindeks::simulator::SagDokIndeksSimulator::new(
         sts.clone(),
         knudepunkt_engine::schema_dir::locate()
             .map(|d| d.path.join(crate::sagdokindeks::XSD))
             .filter(|p| p.is_file()),
+        ydelsesindeks.benefits.clone(),
     );
     let medcom = crate::medcom::simulator::MedComNetwork::new(
         knudepunkt_engine::schema_dir::locate().map(|d| d.path),
@@ -86,7 +91,8 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
         .merge(print.router())
         .merge(forespoerg.router())
         .merge(medcom.router())
-        .merge(sagdokindeks.router());
+        .merge(sagdokindeks.router())
+        .merge(ydelsesindeks.router());
     (
         router,
         SandboxHandles {
@@ -98,6 +104,7 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
             forespoerg,
             medcom,
             sagdokindeks,
+            ydelsesindeks,
         },
     )
 }
@@ -113,6 +120,24 @@ pub struct SandboxHandles {
     pub forespoerg: crate::digital_post::forespoerg_simulator::PostForespoergSimulator,
     pub medcom: crate::medcom::simulator::MedComNetwork,
     pub sagdokindeks: crate::sagdokindeks::simulator::SagDokIndeksSimulator,
+    pub ydelsesindeks: crate::ydelsesindeks::simulator::YdelsesIndeksSimulator,
+}
+
+/// One of the project's own models of a format with no public schema, under
+/// `mappings/`: from `KNUDEPUNKT_ROOT`, the working directory, or the source tree.
+pub fn project_model(relative: &str) -> Option<std::path::PathBuf> {
+    [
+        std::env::var_os("KNUDEPUNKT_ROOT").map(std::path::PathBuf::from),
+        Some(std::path::PathBuf::from(".")),
+        Some(std::path::PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/.."
+        ))),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|root| root.join("mappings").join(relative))
+    .find(|p| p.is_file())
 }
 
 /// Serves `router` on `addr` until the task is dropped; returns the bound address.

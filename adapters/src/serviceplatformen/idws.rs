@@ -18,6 +18,40 @@ use crate::sts::token::{self, SamlToken};
 use crate::sts::{StsError, WSA};
 
 pub const SOAP11: &str = "http://schemas.xmlsoap.org/soap/envelope/";
+pub const SOAP12: &str = "http://www.w3.org/2003/05/soap-envelope";
+
+/// The SOAP version a service speaks (most Serviceplatformen services 1.1; some STS
+/// services, such as Ydelsesindeks, 1.2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Soap {
+    #[default]
+    V11,
+    V12,
+}
+
+impl Soap {
+    pub fn namespace(self) -> &'static str {
+        match self {
+            Soap::V11 => SOAP11,
+            Soap::V12 => SOAP12,
+        }
+    }
+
+    /// The HTTP headers that carry the action: SOAP 1.1's `SOAPAction`, or SOAP 1.2's
+    /// `action` parameter of the content type.
+    pub fn headers(self, action: &str) -> Vec<(&'static str, String)> {
+        match self {
+            Soap::V11 => vec![
+                ("content-type", "text/xml; charset=utf-8".into()),
+                ("SOAPAction", format!("\"{action}\"")),
+            ],
+            Soap::V12 => vec![(
+                "content-type",
+                format!("application/soap+xml; charset=utf-8; action=\"{action}\""),
+            )],
+        }
+    }
+}
 
 /// One call to a service.
 #[derive(Clone, Debug)]
@@ -31,6 +65,7 @@ pub struct ServiceCall<'a> {
     /// Serviceplatformen's TransactionUUID: one per business transaction.
     pub transaction: uuid::Uuid,
     pub now: DateTime<Utc>,
+    pub soap: Soap,
 }
 
 fn id() -> String {
@@ -79,7 +114,7 @@ pub fn signed_call(
     let saml_id = "http://docs.oasis-open.org/wss/oasis-wss-saml-token-profile-1.1#SAMLID";
     let xml = format!(
         r##"<?xml version="1.0" encoding="UTF-8"?>
-<soap:Envelope xmlns:soap="{SOAP11}"><soap:Header><sbf:Framework xmlns:ns1="urn:liberty:sb:profile" xmlns:sbf="urn:liberty:sb:2006-08" xmlns:wsu="{wsu}" ns1:profile="urn:liberty:sb:profile:basic" version="2.0" wsu:Id="{framework}"/><Action xmlns="{WSA}" xmlns:wsu="{wsu}" wsu:Id="{action}">{action_value}</Action><MessageID xmlns="{WSA}" xmlns:wsu="{wsu}" wsu:Id="{message_id}">urn:uuid:{mid}</MessageID><To xmlns="{WSA}" xmlns:wsu="{wsu}" wsu:Id="{to}">{to_value}</To><ReplyTo xmlns="{WSA}" xmlns:wsu="{wsu}" wsu:Id="{reply_to}"><Address>http://www.w3.org/2005/08/addressing/anonymous</Address></ReplyTo><RequestHeader xmlns="http://kombit.dk/xml/schemas/RequestHeader/1/"><TransactionUUID>{transaction}</TransactionUUID></RequestHeader><wsse:Security xmlns:wsse="{wsse}" xmlns:wsu="{wsu}" soap:mustUnderstand="1"><wsu:Timestamp wsu:Id="{timestamp}"><wsu:Created>{created}</wsu:Created><wsu:Expires>{expires}</wsu:Expires></wsu:Timestamp>{assertion}<wsse:SecurityTokenReference xmlns:wsse11="http://docs.oasis-open.org/wss/oasis-wss-wssecurity-secext-1.1.xsd" wsse11:TokenType="{saml_token}" wsu:Id="{str_id}"><wsse:KeyIdentifier ValueType="{saml_id}">{assertion_id}</wsse:KeyIdentifier></wsse:SecurityTokenReference><ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#" Id="SIG-{sig}"><ds:SignedInfo><ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"><ec:InclusiveNamespaces xmlns:ec="http://www.w3.org/2001/10/xml-exc-c14n#" PrefixList="soap"/></ds:CanonicalizationMethod><ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"/>{references}</ds:SignedInfo><ds:SignatureValue></ds:SignatureValue><ds:KeyInfo><wsse:SecurityTokenReference xmlns:wsse11="http://docs.oasis-open.org/wss/oasis-wss-wssecurity-secext-1.1.xsd" wsse11:TokenType="{saml_token}"><wsse:KeyIdentifier ValueType="{saml_id}">{assertion_id}</wsse:KeyIdentifier></wsse:SecurityTokenReference></ds:KeyInfo></ds:Signature></wsse:Security></soap:Header><soap:Body xmlns:wsu="{wsu}" wsu:Id="{body}">{body_xml}</soap:Body></soap:Envelope>"##,
+<soap:Envelope xmlns:soap="{soap_ns}"><soap:Header><sbf:Framework xmlns:ns1="urn:liberty:sb:profile" xmlns:sbf="urn:liberty:sb:2006-08" xmlns:wsu="{wsu}" ns1:profile="urn:liberty:sb:profile:basic" version="2.0" wsu:Id="{framework}"/><Action xmlns="{WSA}" xmlns:wsu="{wsu}" wsu:Id="{action}">{action_value}</Action><MessageID xmlns="{WSA}" xmlns:wsu="{wsu}" wsu:Id="{message_id}">urn:uuid:{mid}</MessageID><To xmlns="{WSA}" xmlns:wsu="{wsu}" wsu:Id="{to}">{to_value}</To><ReplyTo xmlns="{WSA}" xmlns:wsu="{wsu}" wsu:Id="{reply_to}"><Address>http://www.w3.org/2005/08/addressing/anonymous</Address></ReplyTo><RequestHeader xmlns="http://kombit.dk/xml/schemas/RequestHeader/1/"><TransactionUUID>{transaction}</TransactionUUID></RequestHeader><wsse:Security xmlns:wsse="{wsse}" xmlns:wsu="{wsu}" soap:mustUnderstand="1"><wsu:Timestamp wsu:Id="{timestamp}"><wsu:Created>{created}</wsu:Created><wsu:Expires>{expires}</wsu:Expires></wsu:Timestamp>{assertion}<wsse:SecurityTokenReference xmlns:wsse11="http://docs.oasis-open.org/wss/oasis-wss-wssecurity-secext-1.1.xsd" wsse11:TokenType="{saml_token}" wsu:Id="{str_id}"><wsse:KeyIdentifier ValueType="{saml_id}">{assertion_id}</wsse:KeyIdentifier></wsse:SecurityTokenReference><ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#" Id="SIG-{sig}"><ds:SignedInfo><ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"><ec:InclusiveNamespaces xmlns:ec="http://www.w3.org/2001/10/xml-exc-c14n#" PrefixList="soap"/></ds:CanonicalizationMethod><ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"/>{references}</ds:SignedInfo><ds:SignatureValue></ds:SignatureValue><ds:KeyInfo><wsse:SecurityTokenReference xmlns:wsse11="http://docs.oasis-open.org/wss/oasis-wss-wssecurity-secext-1.1.xsd" wsse11:TokenType="{saml_token}"><wsse:KeyIdentifier ValueType="{saml_id}">{assertion_id}</wsse:KeyIdentifier></wsse:SecurityTokenReference></ds:KeyInfo></ds:Signature></wsse:Security></soap:Header><soap:Body xmlns:wsu="{wsu}" wsu:Id="{body}">{body_xml}</soap:Body></soap:Envelope>"##,
         action_value = esc(call.action),
         mid = uuid::Uuid::new_v4(),
         to_value = esc(call.to),
@@ -88,6 +123,7 @@ pub fn signed_call(
         assertion_id = esc(&token.id),
         sig = uuid::Uuid::new_v4(),
         body_xml = call.body,
+        soap_ns = call.soap.namespace(),
     );
     dsig::sign(&xml, credential)
 }
@@ -151,8 +187,12 @@ pub fn verify_call(
             .and_then(|p| doc.at(&p).and_then(|e| e.attr("Id").map(str::to_string)))
             .ok_or(CallRefused::Missing(local))
     };
+    let soap = [SOAP11, SOAP12]
+        .into_iter()
+        .find(|ns| !doc.find(ns, "Body").is_empty())
+        .ok_or(CallRefused::Missing("Body"))?;
     for (uri, local) in [
-        (SOAP11, "Body"),
+        (soap, "Body"),
         (ns::WSU, "Timestamp"),
         (WSA, "Action"),
         (WSA, "MessageID"),

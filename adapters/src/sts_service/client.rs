@@ -20,6 +20,8 @@ use crate::sts::client::Attempt;
 pub const ADAPTER: &str = "sts-service";
 /// The route option naming the SOAP action.
 pub const ACTION_OPTION: &str = "action";
+/// The route option naming the SOAP version: `1.1` (the default) or `1.2`.
+pub const SOAP_OPTION: &str = "soap";
 /// The external id the call's TransactionUUID is kept under.
 pub const TRANSACTION_ID: &str = "serviceplatformen_transaction_id";
 
@@ -88,6 +90,16 @@ impl Adapter for StsServiceAdapter {
             Err(outcome) => return outcome,
         };
         let (sts, http) = (sending.sts, sending.http);
+        let soap = match d.route.adapter_options.get(SOAP_OPTION).map(String::as_str) {
+            None | Some("1.1") => idws::Soap::V11,
+            Some("1.2") => idws::Soap::V12,
+            Some(other) => {
+                return permanent(format!(
+                    "route {}: deliver.options.{SOAP_OPTION} is {other:?}; use 1.1 or 1.2",
+                    d.route.id
+                ));
+            }
+        };
         // One transaction per message: a redelivery is the same transaction again.
         let transaction = d.message_id.as_uuid();
         let result = sts
@@ -100,6 +112,7 @@ impl Adapter for StsServiceAdapter {
                         body: &body,
                         transaction,
                         now: chrono::Utc::now(),
+                        soap,
                     };
                     let signed = match idws::signed_call(&call, &token, sts.credential()) {
                         Ok(s) => s,
@@ -109,14 +122,11 @@ impl Adapter for StsServiceAdapter {
                             ))));
                         }
                     };
-                    let sent = http
-                        .post(&d.endpoint.url)
-                        .timeout(d.endpoint.timeout)
-                        .header("content-type", "text/xml; charset=utf-8")
-                        .header("SOAPAction", format!("\"{action}\""))
-                        .body(signed)
-                        .send()
-                        .await;
+                    let mut req = http.post(&d.endpoint.url).timeout(d.endpoint.timeout);
+                    for (name, value) in soap.headers(&action) {
+                        req = req.header(name, value);
+                    }
+                    let sent = req.body(signed).send().await;
                     let resp = match sent {
                         Ok(r) => r,
                         Err(e) => {

@@ -6,6 +6,7 @@
 
 pub mod client;
 pub mod retur;
+pub mod service;
 
 pub use client::{ADAPTER, StsServiceAdapter};
 pub use retur::{Retur, Verdict};

@@ -35,8 +35,8 @@ fn in_list(conn: &AnyConnection, n: usize) -> String {
 }
 
 /// The index snapshots of `cases`: each case's event body with its status history as
-/// periods (`from`, and `to` unless current) and its documents that are not
-/// confidential (without content).
+/// periods (`from`, and `to` unless current), its documents that are not confidential
+/// (without content), and its economic benefits (`grants`, each `{grant, service}`).
 pub(crate) async fn snapshots(
     conn: &mut AnyConnection,
     cases: &[CaseRecord],
@@ -47,6 +47,7 @@ pub(crate) async fn snapshots(
     let ids: Vec<&str> = cases.iter().map(|c| c.id.as_str()).collect();
     let mut history: HashMap<String, Vec<(String, i64)>> = HashMap::new();
     let mut documents: HashMap<String, Vec<Value>> = HashMap::new();
+    let mut grants: HashMap<String, Vec<Value>> = HashMap::new();
     for chunk in ids.chunks(200) {
         let sql = format!(
             "SELECT case_id, status, at FROM case_status_history WHERE case_id IN ({}) ORDER BY id",
@@ -84,6 +85,43 @@ pub(crate) async fn snapshots(
                     "created_at": instant(created_at),
                 }));
         }
+        // Economic benefits, for the Ydelsesindeks; shaped as the grant events are.
+        let sql = format!(
+            "SELECT g.id, g.case_id, g.period_from, g.period_to, g.amount_ore, g.quantity, g.provider, g.status, \
+             s.code, s.name, s.kle, s.legal_basis, s.unit FROM grants g JOIN services s ON s.id = g.service_id \
+             WHERE g.case_id IN ({}) AND s.economic = 1 ORDER BY g.period_from, g.id",
+            in_list(conn, chunk.len())
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for r in q.fetch_all(&mut *conn).await? {
+            grants
+                .entry(r.try_get("case_id")?)
+                .or_default()
+                .push(json!({
+                    "grant": {
+                        "id": r.try_get::<String, _>("id")?,
+                        "period": {
+                            "from": r.try_get::<String, _>("period_from")?,
+                            "to": r.try_get::<Option<String>, _>("period_to")?,
+                        },
+                        "amount_ore": r.try_get::<Option<i64>, _>("amount_ore")?,
+                        "quantity": r.try_get::<Option<i64>, _>("quantity")?,
+                        "provider": r.try_get::<String, _>("provider")?,
+                        "status": r.try_get::<String, _>("status")?,
+                        "economic": true,
+                    },
+                    "service": {
+                        "code": r.try_get::<String, _>("code")?,
+                        "name": r.try_get::<String, _>("name")?,
+                        "kle": r.try_get::<String, _>("kle")?,
+                        "legal_basis": r.try_get::<String, _>("legal_basis")?,
+                        "unit": r.try_get::<String, _>("unit")?,
+                    },
+                }));
+        }
     }
     Ok(cases
         .iter()
@@ -92,6 +130,7 @@ pub(crate) async fn snapshots(
             let steps = history.remove(&case.id).unwrap_or_default();
             body["history"] = periods(&steps);
             body["documents"] = Value::Array(documents.remove(&case.id).unwrap_or_default());
+            body["grants"] = Value::Array(grants.remove(&case.id).unwrap_or_default());
             body
         })
         .collect())
@@ -254,16 +293,20 @@ impl CaseCore {
             });
         }
         let snapshots = snapshots(&mut tx, &batch).await?;
-        let documents: usize = snapshots
-            .iter()
-            .map(|s| s["documents"].as_array().map_or(0, Vec::len))
-            .sum();
+        let count = |key: &str| -> usize {
+            snapshots
+                .iter()
+                .map(|s| s[key].as_array().map_or(0, Vec::len))
+                .sum()
+        };
+        let (documents, benefits) = (count("documents"), count("grants"));
         let first = batch.first().map(|c| c.id.clone()).unwrap_or_default();
         let last = batch.last().map(|c| c.id.clone()).unwrap_or_default();
         let body = json!({
             "run": p.run,
             "first_case_id": first,
             "last_case_id": last,
+            "benefits": benefits,
             "cases": snapshots,
         });
         events::publish(&self.engine, &mut tx, events::INDEX_BACKFILL, body).await?;

@@ -125,7 +125,9 @@ pub struct TransformConfig {
     /// The content type of the rendered payload.
     #[serde(default = "default_content_type")]
     pub content_type: String,
-    /// An XSD under the schema directory the rendered payload must validate against.
+    /// An XSD the rendered payload must validate against: under the schema directory, or
+    /// `mappings/...` for one of the project's own models of a format with no public
+    /// schema.
     #[serde(default)]
     pub xsd: Option<Spanned<String>>,
 }

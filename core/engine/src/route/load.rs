@@ -293,9 +293,14 @@ fn check_route(
     }
     let mut xsd = None;
     if let Some(x) = &rc.transform.xsd {
-        // Without a schema directory validation is off; load() says so once.
-        if let Some(dir) = &opts.schema_dir {
-            let path = dir.path.join(&x.value);
+        // `mappings/...` is one of the project's own models (a format with no public
+        // schema), always at hand; anything else is under the schema directory, and
+        // without one validation is off (load() says so once).
+        let path = match x.value.strip_prefix("mappings/") {
+            Some(own) => Some(opts.mappings_dir.join(own)),
+            None => opts.schema_dir.as_ref().map(|dir| dir.path.join(&x.value)),
+        };
+        if let Some(path) = path {
             match transform::xsd::check_schema(&path) {
                 Ok(()) => xsd = Some(path),
                 Err(e) => cx.at(

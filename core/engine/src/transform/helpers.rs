@@ -113,6 +113,20 @@ fn copenhagen_time(v: &Value, args: &HashMap<String, Value>) -> Result<Value> {
     ))
 }
 
+/// Øre (an integer) as kroner with two decimals: 123456 is "1234.56", -5 is "-0.05".
+fn kroner(v: &Value, _: &HashMap<String, Value>) -> Result<Value> {
+    let ore = v
+        .as_i64()
+        .ok_or_else(|| tera::Error::msg(format!("kroner: {v} is not a whole number of øre")))?;
+    let sign = if ore < 0 { "-" } else { "" };
+    let abs = ore.unsigned_abs();
+    Ok(Value::String(format!(
+        "{sign}{}.{:02}",
+        abs / 100,
+        abs % 100
+    )))
+}
+
 fn uuid_v4(_: &HashMap<String, Value>) -> Result<Value> {
     Ok(Value::String(uuid::Uuid::new_v4().to_string()))
 }
@@ -185,6 +199,7 @@ pub fn register(tera: &mut Tera) {
     tera.register_filter("base64_decode", base64_decode);
     tera.register_filter("sha256", sha256);
     tera.register_filter("copenhagen_time", copenhagen_time);
+    tera.register_filter("kroner", kroner);
     tera.register_function("uuid", uuid_v4);
     tera.register_function("uuid_v5", uuid_v5);
     tera.register_function("uuid_v4_from", uuid_v4_from);
@@ -229,6 +244,15 @@ mod tests {
             out,
             "&lt;Ø &amp; &quot;x&quot;&gt;|YWJj|hej|ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    #[test]
+    fn ore_become_kroner_with_two_decimals() {
+        let out = render(
+            "{{ a | kroner }} {{ b | kroner }} {{ c | kroner }}",
+            serde_json::json!({"a": 123456, "b": -5, "c": 100}),
+        );
+        assert_eq!(out, "1234.56 -0.05 1.00");
     }
 
     #[test]
