@@ -56,6 +56,9 @@ enum Command {
     /// Schedules: when each fires next; run one's job now.
     #[command(subcommand)]
     Schedule(commands::schedule::ScheduleCommand),
+    /// STS Beskedfordeler: reconcile the subscriptions with the routes.
+    #[command(subcommand)]
+    Beskedfordeler(commands::beskedfordeler::BeskedfordelerCommand),
     /// The case and document index (STS SF1470): its initial load and where it stands.
     #[command(subcommand)]
     Index(commands::index::IndexCommand),
@@ -95,6 +98,7 @@ async fn main() -> std::process::ExitCode {
         Command::Messages(c) => commands::messages::run(&ctx, c).await,
         Command::Dlq(c) => commands::dlq::run(&ctx, c).await,
         Command::Schedule(c) => commands::schedule::run(&ctx, c).await,
+        Command::Beskedfordeler(c) => commands::beskedfordeler::run(&ctx, c).await,
         Command::Index(c) => commands::index::run(&ctx, c).await,
         Command::Sandbox(a) => commands::sandbox::run(&ctx, a).await,
         Command::Demo(a) => commands::demo::run(&ctx, a).await,

@@ -154,6 +154,26 @@ pub fn medcom_access_point(
     knudepunkt_adapters::medcom::access_point::router_with(engine.clone(), Some(patients))
 }
 
+/// Takes messages from the Beskedfordeler dueslag the profile names, until the switch is
+/// thrown; `None` when the profile names none.
+pub fn beskedfordeler_dueslag(
+    engine: &Engine,
+) -> Option<(
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<()>,
+)> {
+    let (url, queue) =
+        knudepunkt_adapters::beskedfordeler::dueslag_of(&engine.routes().environment)?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(knudepunkt_adapters::beskedfordeler::dueslag::run(
+        engine.clone(),
+        url,
+        queue,
+        stopped,
+    ));
+    Some((stop, task))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -1,6 +1,7 @@
 //! Knudepunkt's adapters: one module per external system, each holding its client and
 //! its protocol-faithful simulator side by side.
 
+pub mod beskedfordeler;
 pub mod digital_post;
 pub mod generic_http;
 pub mod medcom;
@@ -40,6 +41,9 @@ fn with_serviceplatformen(
         access.clone(),
     )));
     r.register(Arc::new(sts_service::StsServiceAdapter::new(access)));
+    r.register(Arc::new(
+        beskedfordeler::publisher::BeskedfordelerAdapter::new(),
+    ));
     r
 }
 

@@ -105,6 +105,7 @@ pub async fn run(stack: &Stack, http: &reqwest::Client, first_step: u32) -> anyh
     );
 
     let indexed = show_in_sapa(stack, &id).await?;
+    let pubsub = show_beskedfordeler(stack).await?;
 
     super::demo::step(
         first_step + 1,
@@ -148,6 +149,7 @@ pub async fn run(stack: &Stack, http: &reqwest::Client, first_step: u32) -> anyh
     let medcom = super::demo_medcom::run(stack, first_step + 3, &id).await?;
     Ok(s2 == 201
         && indexed
+        && pubsub
         && found.as_array().is_some_and(Vec::is_empty)
         && s3 == 403
         && !d["appeal_deadline"].is_null()
@@ -201,6 +203,65 @@ async fn show_in_sapa(stack: &Stack, case: &str) -> anyhow::Result<bool> {
             .unwrap_or_else(|| "-".into())
     );
     Ok(mine.cases.len() == 1 && mine.documents.len() == 1 && theirs.cases.is_empty())
+}
+
+/// Beskedfordeler, when a broker is there: the case's events went out as
+/// Haendelsesbeskeder, and a CPR change placed in the dueslag refreshes the citizen.
+async fn show_beskedfordeler(stack: &Stack) -> anyhow::Result<bool> {
+    use knudepunkt_adapters::beskedfordeler as bf;
+    let engine = &stack.engine;
+    if engine.routes().get("beskedfordeler.cpr").is_none() {
+        println!("   (Beskedfordeler is off: no RabbitMQ)");
+        return Ok(true);
+    }
+    let Some((_, dueslag)) = bf::dueslag_of(&engine.routes().environment) else {
+        return Ok(true);
+    };
+    let change = format!(
+        r#"<b:Haendelsesbesked xmlns:b="urn:oio:besked:kuvert:1.0" xmlns="urn:oio:sagdok:3.0.0"><b:BeskedId><UUIDIdentifikator>{}</UUIDIdentifikator></b:BeskedId><b:BeskedVersion>1.0</b:BeskedVersion><b:Beskedkuvert><b:Filtreringsdata><b:Beskedtype><UUIDIdentifikator>{}</UUIDIdentifikator></b:Beskedtype><b:RelateretObjekt><b:ObjektId><URNIdentifikator>urn:oio:cpr-nr:0101901234</URNIdentifikator></b:ObjektId><b:ObjektType><UUIDIdentifikator>ce7fcf97-a8a2-447a-8690-d38aa0f6e23c</UUIDIdentifikator></b:ObjektType></b:RelateretObjekt></b:Filtreringsdata><b:Leveranceinformation/></b:Beskedkuvert><b:Beskeddata><cpr:PersonAendret xmlns:cpr="urn:knudepunkt:cpr:haendelse:1"><cpr:Adresse>Nyvej 2, 2300 København S</cpr:Adresse></cpr:PersonAendret></b:Beskeddata></b:Haendelsesbesked>"#,
+        uuid::Uuid::new_v4(),
+        engine
+            .routes()
+            .matched_values(bf::RECEIVED_EVENT, "beskedtype")
+            .first()
+            .map(|(t, _)| t.clone())
+            .unwrap_or_default()
+    );
+    stack
+        .sandbox
+        .beskedfordeler
+        .put_in_dueslag(&dueslag, change.as_bytes())
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let mut refreshed = false;
+    for _ in 0..200 {
+        let done = engine
+            .journal()
+            .count_by_state(Some("beskedfordeler.cpr"))
+            .await?;
+        if done
+            .iter()
+            .any(|(s, n)| *s == knudepunkt_engine::message::MessageState::Delivered && *n == 1)
+        {
+            refreshed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let published: i64 = engine
+        .journal()
+        .count_by_state(Some("beskedfordeler.haendelse"))
+        .await?
+        .iter()
+        .filter(|(s, _)| *s == knudepunkt_engine::message::MessageState::Delivered)
+        .map(|(_, n)| n)
+        .sum();
+    let stats = stack.sandbox.beskedfordeler.recorder.stats();
+    println!(
+        "   Beskedfordeler (RabbitMQ): {published} of the case's events published as Haendelsesbeskeder, {} taken by the distributor ({} failed Beskedkuvert.xsd); a CPR change in the dueslag refreshed the citizen's address: {refreshed}",
+        stats.unique, stats.invalid
+    );
+    Ok(refreshed && stats.invalid == 0)
 }
 
 /// The citizen answers the letter by Digital Post; the Afhentningssystem's system-fetch

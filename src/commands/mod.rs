@@ -5,6 +5,7 @@ pub mod bench_index;
 pub mod bench_journals;
 pub mod bench_medcom;
 pub mod bench_security;
+pub mod beskedfordeler;
 pub mod demo;
 pub mod demo_case;
 pub mod demo_medcom;

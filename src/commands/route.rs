@@ -63,8 +63,14 @@ pub async fn run(ctx: &Context, cmd: RouteCommand) -> anyhow::Result<ExitCode> {
                 );
                 for r in &list {
                     let source = match &r.source {
-                        knudepunkt_engine::route::SourceConfig::Event { name } => {
-                            format!("event {name}")
+                        knudepunkt_engine::route::SourceConfig::Event { name, matches } => {
+                            let wanted: Vec<String> =
+                                matches.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                            if wanted.is_empty() {
+                                format!("event {name}")
+                            } else {
+                                format!("event {name} [{}]", wanted.join(", "))
+                            }
                         }
                         knudepunkt_engine::route::SourceConfig::Http(h) => {
                             format!("http {} ({:?})", h.path, h.mode).to_lowercase()

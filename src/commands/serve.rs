@@ -28,6 +28,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     }
     let status = status_receiver(&engine).await?;
     let workers = engine.start();
+    let dueslag = crate::setup::beskedfordeler_dueslag(&engine);
     let reconciler = tokio::spawn(reconcile(core.clone()));
     let (stop_schedules, schedules_stopped) = tokio::sync::watch::channel(false);
     let scheduler = tokio::spawn(knudepunkt_engine::schedule::run(
@@ -67,6 +68,10 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     }
     let _ = stop_schedules.send(true);
     let _ = scheduler.await;
+    if let Some((stop, task)) = dueslag {
+        let _ = stop.send(true);
+        let _ = task.await;
+    }
     engine.shutdown(workers).await;
     engine.journal().close().await;
     Ok(ExitCode::SUCCESS)

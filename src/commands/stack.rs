@@ -26,6 +26,11 @@ pub struct Stack {
     pub sandbox_addr: SocketAddr,
     pub server_addr: SocketAddr,
     pub workers: Option<tokio::task::JoinHandle<()>>,
+    /// The Beskedfordeler dueslag consumer, when a broker is there.
+    dueslag: Option<(
+        tokio::sync::watch::Sender<bool>,
+        tokio::task::JoinHandle<()>,
+    )>,
     _env_dir: TempDir,
 }
 
@@ -102,14 +107,42 @@ impl Stack {
         let mut opts = ctx.load_options();
         opts.environment = "dev".into();
         opts.environments_dir = env_dir.0.clone();
-        let routes = match RouteSet::load(&opts) {
-            Ok(r) => Arc::new(r.without(&tweaks.without_routes)),
+        let loaded = match RouteSet::load(&opts) {
+            Ok(r) => r.without(&tweaks.without_routes),
             Err(diags) => {
                 for d in &diags {
                     eprintln!("{d}");
                 }
                 bail!("the route configuration has {} problem(s)", diags.len());
             }
+        };
+        // Beskedfordeler is AMQP: without a broker its routes are off here, and said so.
+        use knudepunkt_adapters::beskedfordeler as bf;
+        let broker = match bf::dueslag_of(&loaded.environment) {
+            Some((url, queue)) if bf::reachable(&url).await => Some((url, queue)),
+            Some((url, _)) => {
+                eprintln!(
+                    "(no RabbitMQ at {}: the Beskedfordeler routes are off in this run)",
+                    bf::redact(&url)
+                );
+                None
+            }
+            None => None,
+        };
+        let routes = if broker.is_some() {
+            Arc::new(loaded)
+        } else {
+            let off: Vec<String> = loaded
+                .routes()
+                .filter(|r| {
+                    r.adapter == bf::publisher::ADAPTER
+                        || matches!(&r.source, knudepunkt_engine::route::SourceConfig::Event { name, .. }
+                            if name.iter().any(|n| n == bf::RECEIVED_EVENT))
+                })
+                .map(|r| r.id.clone())
+                .collect();
+            let off: Vec<&str> = off.iter().map(String::as_str).collect();
+            Arc::new(loaded.without(&off))
         };
         let journal = Journal::open(database_url).await?;
         let mut adapters = knudepunkt_adapters::registry_for(&routes.environment);
@@ -118,6 +151,28 @@ impl Stack {
         let core = CaseCore::open(engine.clone(), Limits::default()).await?;
         core.seed_default_org().await?;
         let workers = engine.start();
+        let dueslag = match &broker {
+            Some((url, queue)) => {
+                handles
+                    .beskedfordeler
+                    .attach(url, &[queue.as_str()])
+                    .await
+                    .map_err(anyhow::Error::msg)?;
+                let service = format!("http://{sandbox_addr}/beskedfordeler/abonnementer");
+                let wanted = bf::subscriptions::desired(engine.routes(), queue);
+                bf::subscriptions::reconcile(
+                    &reqwest::Client::new(),
+                    &service,
+                    queue,
+                    &wanted,
+                    false,
+                )
+                .await
+                .map_err(anyhow::Error::msg)?;
+                crate::setup::beskedfordeler_dueslag(&engine)
+            }
+            None => None,
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let server_addr = listener.local_addr()?;
         let app = knudepunkt_engine::server::router(engine.clone())
@@ -154,11 +209,16 @@ impl Stack {
             sandbox_addr,
             server_addr,
             workers: Some(workers),
+            dueslag,
             _env_dir: env_dir,
         })
     }
 
     pub async fn stop(mut self) {
+        if let Some((stop, task)) = self.dueslag.take() {
+            let _ = stop.send(true);
+            let _ = task.await;
+        }
         if let Some(w) = self.workers.take() {
             self.engine.shutdown(w).await;
         }

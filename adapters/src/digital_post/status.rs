@@ -38,7 +38,7 @@ pub fn status_message(
     format!(
         r#"<?xml version="1.0" encoding="UTF-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><ns4:ModtagBeskedInput xmlns="urn:oio:sagdok:3.0.0" xmlns:ns2="{KUVERT_NS}" xmlns:ns4="urn:oio:sts:1.0.0"><ns2:Haendelsesbesked><ns2:BeskedId><UUIDIdentifikator>{id}</UUIDIdentifikator></ns2:BeskedId><ns2:BeskedVersion>1.0</ns2:BeskedVersion><ns2:Beskedkuvert><ns2:Filtreringsdata><ns2:Beskedtype><UUIDIdentifikator>{kind}</UUIDIdentifikator></ns2:Beskedtype></ns2:Filtreringsdata><ns2:Leveranceinformation><ns2:TransaktionsId><UUIDIdentifikator>{transaction}</UUIDIdentifikator></ns2:TransaktionsId></ns2:Leveranceinformation></ns2:Beskedkuvert><ns2:Beskeddata><dp:PostStatus xmlns:dp="{STATUS_NS}"><dp:messageUUID>{uuid}</dp:messageUUID><dp:status>{status}</dp:status>{reason}</dp:PostStatus></ns2:Beskeddata></ns2:Haendelsesbesked></ns4:ModtagBeskedInput></soap:Body></soap:Envelope>"#,
         id = uuid::Uuid::new_v4(),
-        kind = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, b"PostStatusBesked"),
+        kind = beskedtype(),
         transaction = esc(transaction),
         uuid = esc(message_uuid),
         status = if delivered { "Leveret" } else { "Fejlet" },
@@ -177,16 +177,29 @@ async fn letter_of(
 }
 
 async fn receive(State(engine): State<Engine>, body: Bytes) -> Response {
-    let status = match parse(&body) {
+    let (code, text) = take(&engine, &body).await;
+    answer(code, text.as_deref())
+}
+
+/// The Beskedtype of a Digital Post status (PostStatusBesked) in the sandbox.
+pub fn beskedtype() -> String {
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, b"PostStatusBesked").to_string()
+}
+
+/// Takes one status, however it came (pushed, or from the dueslag): the letter is
+/// confirmed or dead; a status for no letter goes to the operator inbox. The
+/// StatusKode for the sender (20, 40 malformed, 49 try again) and its text.
+pub async fn take(engine: &Engine, body: &[u8]) -> (u16, Option<String>) {
+    let status = match parse(body) {
         Ok(s) => s,
         Err(why) => {
             tracing::warn!(reason = %why, "a malformed Digital Post status was refused");
-            return answer(40, Some(&why));
+            return (40, Some(why));
         }
     };
-    let found = match letter_of(&engine, &status).await {
+    let found = match letter_of(engine, &status).await {
         Ok(f) => f,
-        Err(e) => return answer(49, Some(&e.to_string())),
+        Err(e) => return (49, Some(e.to_string())),
     };
     if let Some(id) = found {
         let result = if status.delivered {
@@ -208,23 +221,23 @@ async fn receive(State(engine): State<Engine>, body: Bytes) -> Response {
         return match result {
             Ok(()) => {
                 tracing::info!(message_id = %id, delivered = status.delivered, "Digital Post status taken");
-                answer(20, None)
+                (20, None)
             }
             // A status repeated for a letter already settled changes nothing.
             Err(knudepunkt_engine::JournalError::WrongState { state, .. })
                 if state.is_terminal() =>
             {
-                answer(20, None)
+                (20, None)
             }
             // The status overtook our own record of the acceptance: Beskedfordeler is
             // told to try again (StatusKode 49), and will.
-            Err(knudepunkt_engine::JournalError::WrongState { state, .. }) => answer(
+            Err(knudepunkt_engine::JournalError::WrongState { state, .. }) => (
                 49,
-                Some(&format!(
+                Some(format!(
                     "the letter is {state}, not yet accepted; try again"
                 )),
             ),
-            Err(e) => answer(49, Some(&e.to_string())),
+            Err(e) => (49, Some(e.to_string())),
         };
     }
     // Not dropped: an operator looks at it (GET /api/v1/inbox).
@@ -235,13 +248,13 @@ async fn receive(State(engine): State<Engine>, body: Bytes) -> Response {
             UNMATCHED,
             &status.message_uuid,
             "a Digital Post status for no letter Knudepunkt sent",
-            &body,
+            body,
             "text/xml",
         )
         .await
     {
-        Ok(_) => answer(20, None),
-        Err(e) => answer(49, Some(&e.to_string())),
+        Ok(_) => (20, None),
+        Err(e) => (49, Some(e.to_string())),
     }
 }
 

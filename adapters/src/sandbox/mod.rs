@@ -80,6 +80,11 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
             .filter(|p| p.is_file()),
         ydelsesindeks.benefits.clone(),
     );
+    let beskedfordeler = crate::beskedfordeler::simulator::BeskedfordelerSimulator::new(
+        knudepunkt_engine::schema_dir::locate()
+            .map(|d| d.path.join(crate::beskedfordeler::XSD))
+            .filter(|p| p.is_file()),
+    );
     let medcom = crate::medcom::simulator::MedComNetwork::new(
         knudepunkt_engine::schema_dir::locate().map(|d| d.path),
     );
@@ -92,7 +97,8 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
         .merge(forespoerg.router())
         .merge(medcom.router())
         .merge(sagdokindeks.router())
-        .merge(ydelsesindeks.router());
+        .merge(ydelsesindeks.router())
+        .merge(beskedfordeler.router());
     (
         router,
         SandboxHandles {
@@ -105,6 +111,7 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
             medcom,
             sagdokindeks,
             ydelsesindeks,
+            beskedfordeler,
         },
     )
 }
@@ -121,6 +128,7 @@ pub struct SandboxHandles {
     pub medcom: crate::medcom::simulator::MedComNetwork,
     pub sagdokindeks: crate::sagdokindeks::simulator::SagDokIndeksSimulator,
     pub ydelsesindeks: crate::ydelsesindeks::simulator::YdelsesIndeksSimulator,
+    pub beskedfordeler: crate::beskedfordeler::simulator::BeskedfordelerSimulator,
 }
 
 /// One of the project's own models of a format with no public schema, under

@@ -461,10 +461,11 @@ impl Adapter for CaseCoreAdapter {
         match d.route.adapter_options.get("action").map(String::as_str) {
             None | Some("file") => {}
             Some("admission") => return admission(&core, d).await,
+            Some("cpr_change") => return cpr_change(&core, d).await,
             Some(other) => {
                 return DeliveryOutcome::Permanent {
                     error: format!(
-                        "route {}: the case core has no action {other:?} (file, admission)",
+                        "route {}: the case core has no action {other:?} (file, admission, cpr_change)",
                         d.route.id
                     ),
                     reply: None,
@@ -521,6 +522,23 @@ fn parse<T: serde::de::DeserializeOwned>(d: &Delivery<'_>) -> Result<T, Delivery
         ),
         reply: None,
     })
+}
+
+/// A change to a citizen from CPR: the citizen refreshed, if ours.
+async fn cpr_change(core: &CaseCore, d: &Delivery<'_>) -> DeliveryOutcome {
+    use crate::citizen_changes::{CprChange, CprChangeOutcome};
+    let change: CprChange = match parse(d) {
+        Ok(c) => c,
+        Err(outcome) => return outcome,
+    };
+    let done = core.apply_cpr_change(&change).await.map(|o| {
+        let what = match o {
+            CprChangeOutcome::Refreshed => "refreshed",
+            CprChangeOutcome::NotOurs => "not_ours",
+        };
+        ("citizen", what.to_string())
+    });
+    delivered(d, done)
 }
 
 /// An admission notice: a report to the hospital, or a task for the caseworker.

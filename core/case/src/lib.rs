@@ -9,6 +9,7 @@ pub mod api;
 pub mod audit;
 pub mod cases;
 pub mod catalogue;
+pub mod citizen_changes;
 pub mod citizens;
 pub mod consents;
 pub mod correspondence;

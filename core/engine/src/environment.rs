@@ -124,6 +124,9 @@ struct EndpointFile {
     /// A Serviceplatformen service's entity id (what tokens are asked for).
     #[serde(default)]
     entity_id: Option<String>,
+    /// For an AMQP endpoint, the queue Knudepunkt consumes (its Beskedfordeler dueslag).
+    #[serde(default)]
+    queue: Option<String>,
 }
 
 fn default_timeout() -> Duration {
@@ -145,6 +148,8 @@ pub struct Endpoint {
     pub tier: Option<String>,
     /// A Serviceplatformen service's entity id, for its tokens.
     pub entity_id: Option<String>,
+    /// For an AMQP endpoint, the queue Knudepunkt consumes.
+    pub queue: Option<String>,
 }
 
 /// Where the client certificate is.
@@ -274,6 +279,7 @@ impl Environment {
                     timeout: ep.timeout,
                     tier: ep.tier,
                     entity_id: ep.entity_id,
+                    queue: ep.queue,
                 },
             );
         }

@@ -1,6 +1,7 @@
 //! The route file format: `routes/<system>.yaml`. One typed definition drives parsing,
 //! validation and `route list`; unknown keys are errors.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
@@ -54,8 +55,14 @@ pub struct RouteConfig {
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum SourceConfig {
     /// An event submitted by a library caller (the case core) through the outbox; `name`
-    /// is one event name or a list of them.
-    Event { name: EventNames },
+    /// is one event name or a list of them. `match` takes only events whose top-level
+    /// fields have these values (e.g. a Beskedfordeler message's `beskedtype`): a
+    /// declaration tools can read, where a `filter` is an expression.
+    Event {
+        name: EventNames,
+        #[serde(default, rename = "match", skip_serializing_if = "BTreeMap::is_empty")]
+        matches: BTreeMap<String, String>,
+    },
     /// An inbound HTTP path on the engine's server.
     Http(HttpSourceConfig),
 }

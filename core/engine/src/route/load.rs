@@ -171,7 +171,7 @@ impl RouteSet {
         let mut by_path = HashMap::new();
         for r in routes.values() {
             match &r.source {
-                SourceConfig::Event { name } => {
+                SourceConfig::Event { name, .. } => {
                     for n in name.iter() {
                         by_event
                             .entry(n.to_string())

@@ -176,6 +176,20 @@ impl RouteSet {
         self
     }
 
+    /// The values the event routes fed by `event` match `field` on (e.g. the
+    /// Beskedfordeler message types the routes subscribe to), with their routes.
+    pub fn matched_values(&self, event: &str, field: &str) -> Vec<(String, String)> {
+        self.for_event(event)
+            .into_iter()
+            .filter_map(|r| match &r.source {
+                SourceConfig::Event { matches, .. } => {
+                    matches.get(field).map(|v| (v.clone(), r.id.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The routes that deliver each correlation id's messages in order.
     pub fn ordered(&self) -> Vec<String> {
         self.routes
@@ -228,6 +242,13 @@ impl RouteSet {
         message_id: MessageId,
         now: &str,
     ) -> Result<Option<Rendered>, TransformError> {
+        if let SourceConfig::Event { matches, .. } = &route.source
+            && !matches
+                .iter()
+                .all(|(field, value)| input.get(field).and_then(|v| v.as_str()) == Some(value))
+        {
+            return Ok(None);
+        }
         let ctx = self.context(route, input, message_id, now)?;
         if route.has_filter {
             let verdict = transform::render(&self.tera, &expr_name(&route.id, "filter"), &ctx)?;

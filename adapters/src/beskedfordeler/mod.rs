@@ -1,0 +1,76 @@
+//! STS Beskedfordeler (SF1461 receive, SF1462 send): events between the municipality's
+//! systems as Haendelsesbeskeder (`beskedfordeler/xsd/Beskedkuvert.xsd`), carried over
+//! AMQP 0-9-1. Knudepunkt publishes the case core's events ([`publisher`]), takes what its
+//! subscriptions bring from its pigeonhole, the dueslag ([`dueslag`]), and keeps the
+//! subscriptions its routes declare ([`subscriptions`]). The real Beskedfordeler is AMQP
+//! over TLS with a SAML token as credential; in the sandbox it is a vhost on the local
+//! RabbitMQ, and [`simulator`] plays the distributor and its subscription service.
+
+pub mod besked;
+pub mod dueslag;
+
+pub mod publisher;
+pub mod simulator;
+pub mod subscriptions;
+
+pub use besked::{Besked, KUVERT_NS};
+
+/// The exchange messages are sent to (AfsendBesked).
+pub const AFSEND_EXCHANGE: &str = "beskedfordeler.afsend";
+/// The event a message from the dueslag is published as, for routes to take by
+/// Beskedtype (`source.event.match.beskedtype`).
+pub const RECEIVED_EVENT: &str = "beskedfordeler.received";
+/// The operator-inbox kind of messages of a type no route takes.
+pub const UNROUTED: &str = "beskedfordeler.unrouted";
+/// The schema of a Haendelsesbesked, under the schema directory.
+pub const XSD: &str = "beskedfordeler/xsd/Beskedkuvert.xsd";
+
+/// Opens an AMQP connection, saying where (without the password) when it fails.
+pub async fn connect(url: &str) -> Result<lapin::Connection, String> {
+    lapin::Connection::connect(url, lapin::ConnectionProperties::default())
+        .await
+        .map_err(|e| format!("AMQP at {}: {e}", redact(url)))
+}
+
+/// Whether a broker answers at `url` within two seconds.
+pub async fn reachable(url: &str) -> bool {
+    matches!(
+        tokio::time::timeout(std::time::Duration::from_secs(2), connect(url)).await,
+        Ok(Ok(_))
+    )
+}
+
+/// The profile's Beskedfordeler endpoint: its AMQP URL and Knudepunkt's dueslag.
+pub fn dueslag_of(env: &knudepunkt_engine::Environment) -> Option<(String, String)> {
+    let ep = env.endpoint(ENDPOINT)?;
+    Some((ep.url.clone(), ep.queue.clone()?))
+}
+
+/// The endpoint profile name of Beskedfordeler.
+pub const ENDPOINT: &str = "beskedfordeler";
+/// The endpoint profile name of its subscription service.
+pub const SUBSCRIPTION_ENDPOINT: &str = "beskedfordeler-abonnement";
+
+/// An AMQP URL without its password.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_stay_out_of_messages() {
+        assert_eq!(
+            super::redact("amqp://guest:secret@127.0.0.1:5672/beskedfordeler"),
+            "amqp://guest:***@127.0.0.1:5672/beskedfordeler"
+        );
+        assert_eq!(super::redact("amqp://127.0.0.1"), "amqp://127.0.0.1");
+    }
+}
