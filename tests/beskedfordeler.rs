@@ -269,6 +269,59 @@ async fn a_cpr_change_refreshes_the_citizen_once(backend: Backend) {
     assert!(kinds.contains(&bf::UNROUTED), "{kinds:?}");
     assert!(kinds.contains(&bf::dueslag::INVALID), "{kinds:?}");
 
+    // Pushed instead (ModtagBeskedInput, as Beskedfordeler pushes over mTLS): taken the
+    // same way, answered with StatusKode 20, a repeat too, and 40 for what does not read.
+    let push = knudepunkt_adapters::digital_post::status::router(engine.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}{}",
+        listener.local_addr().unwrap(),
+        bf::MODTAG_PATH
+    );
+    tokio::spawn(async move { axum::serve(listener, push).await.unwrap() });
+    let pushed = cpr_change(
+        &uuid::Uuid::new_v4().to_string(),
+        CPR_TYPE,
+        "Annie",
+        "Nyvej 2, 2300 København S",
+    );
+    let input = format!(
+        r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><sts:ModtagBeskedInput xmlns:sts="urn:oio:sts:1.0.0">{}</sts:ModtagBeskedInput></soap:Body></soap:Envelope>"#,
+        pushed.trim_start_matches(r#"<?xml version="1.0" encoding="UTF-8"?>"#)
+    );
+    for _ in 0..2 {
+        let answer = http.post(&url).body(input.clone()).send().await.unwrap();
+        assert_eq!(answer.status(), 200);
+        assert!(
+            answer
+                .text()
+                .await
+                .unwrap()
+                .contains("<sd:StatusKode>20</sd:StatusKode>")
+        );
+    }
+    let refused = http.post(&url).body("<nothing/>").send().await.unwrap();
+    assert_eq!(refused.status(), 400);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("<sd:StatusKode>40</sd:StatusKode>")
+    );
+    idle(&engine).await;
+    assert_eq!(
+        common::messages_of(engine.journal(), "beskedfordeler.cpr")
+            .await
+            .len(),
+        2
+    );
+    let citizen = core
+        .citizen(&ctx(&leder), &knudepunkt_case::Cpr::parse(CPR).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(citizen.given_name, "Annie");
+
     let _ = stop.send(true);
     let _ = consumer.await;
     engine.shutdown(workers).await;

@@ -71,3 +71,17 @@ pub fn registry_for(env: &knudepunkt_engine::Environment) -> AdapterRegistry {
         .unwrap_or_default();
     with_serviceplatformen(serviceplatformen_client(env).map(|(s, _)| s), cvr)
 }
+
+/// A client for reading from STS services (a reconciliation's fremsoeg) with the
+/// environment's Serviceplatformen access.
+pub fn sts_service_client(env: &knudepunkt_engine::Environment) -> sts_service::StsServiceClient {
+    let cvr = env
+        .serviceplatformen
+        .as_ref()
+        .map(|p| p.cvr.clone())
+        .unwrap_or_default();
+    sts_service::StsServiceClient::new(serviceplatformen::access::Access::new(
+        serviceplatformen_client(env).map(|(s, _)| s),
+        cvr,
+    ))
+}

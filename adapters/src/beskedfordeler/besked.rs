@@ -63,6 +63,24 @@ fn inner_xml<'a>(text: &'a str, local: &str) -> Option<&'a str> {
     None
 }
 
+/// The Haendelsesbesked in `xml` as a document of its own: `xml` itself when it is one,
+/// else the element cut from what wraps it (a ModtagBeskedInput, a SOAP envelope), with
+/// the namespace declarations it uses (exclusive canonical form).
+pub fn haendelsesbesked(xml: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, String> {
+    let doc = Document::parse_bytes(xml).map_err(|e| format!("not XML: {e}"))?;
+    let path = doc
+        .find(KUVERT_NS, "Haendelsesbesked")
+        .into_iter()
+        .next()
+        .ok_or("no Haendelsesbesked")?;
+    if path.is_empty() {
+        return Ok(std::borrow::Cow::Borrowed(xml));
+    }
+    crate::serviceplatformen::security::c14n::subtree(&doc, &path, &Default::default())
+        .map(|s| std::borrow::Cow::Owned(s.into_bytes()))
+        .map_err(|e| format!("cutting out the Haendelsesbesked: {e}"))
+}
+
 /// Reads a Haendelsesbesked (alone, or inside a ModtagBeskedInput or an envelope); the
 /// error names what is missing.
 pub fn parse(xml: &[u8]) -> Result<Besked, String> {

@@ -39,12 +39,14 @@ pub enum Taken {
 /// Takes one message. `Err` means try again later (the journal or inbox could not be
 /// written, or a status overtook its letter).
 pub async fn take(engine: &Engine, body: &[u8]) -> Result<Taken, String> {
-    let checked = match &engine.routes().schema_dir {
-        Some(dir) => knudepunkt_engine::transform::xsd::validate(&dir.path.join(XSD), body)
+    let besked_xml = besked::haendelsesbesked(body);
+    let checked = besked_xml.and_then(|xml| match &engine.routes().schema_dir {
+        Some(dir) => knudepunkt_engine::transform::xsd::validate(&dir.path.join(XSD), &xml)
+            .map(|()| xml)
             .map_err(|e| e.to_string()),
-        None => Ok(()),
-    };
-    let parsed = checked.and_then(|()| besked::parse(body));
+        None => Ok(xml),
+    });
+    let parsed = checked.and_then(|xml| besked::parse(&xml));
     let besked = match parsed {
         Ok(b) => b,
         Err(why) => {

@@ -20,6 +20,9 @@ pub const AFSEND_EXCHANGE: &str = "beskedfordeler.afsend";
 /// The event a message from the dueslag is published as, for routes to take by
 /// Beskedtype (`source.event.match.beskedtype`).
 pub const RECEIVED_EVENT: &str = "beskedfordeler.received";
+/// Where Beskedfordeler pushes a message (ModtagBeskedInput), on the mTLS receiver
+/// beside PostStatusBeskedModtag.
+pub const MODTAG_PATH: &str = "/beskedfordeler/ModtagBesked";
 /// The operator-inbox kind of messages of a type no route takes.
 pub const UNROUTED: &str = "beskedfordeler.unrouted";
 /// The schema of a Haendelsesbesked, under the schema directory.

@@ -112,11 +112,25 @@ fn answer(code: u16, text: Option<&str>) -> Response {
     (status, [("content-type", "text/xml; charset=utf-8")], body).into_response()
 }
 
-/// The endpoint, for the engine's Digital Post routes.
+/// The endpoints Beskedfordeler pushes to: PostStatusBeskedModtag for Digital Post
+/// statuses, and ModtagBesked for any message Knudepunkt subscribes to (taken as the
+/// dueslag takes it: by Beskedtype to its route, once per BeskedId).
 pub fn router(engine: Engine) -> Router {
     Router::new()
         .route(STATUS_PATH, post(receive))
+        .route(crate::beskedfordeler::MODTAG_PATH, post(modtag_besked))
         .with_state(engine)
+}
+
+/// ModtagBeskedInput: a pushed Haendelsesbesked of any type.
+async fn modtag_besked(State(engine): State<Engine>, body: Bytes) -> Response {
+    use crate::beskedfordeler::dueslag::{self, Taken};
+    match dueslag::take(&engine, &body).await {
+        Ok(Taken::Invalid(why)) => answer(40, Some(&why)),
+        Ok(Taken::DigitalPostStatus(code)) => answer(code, None),
+        Ok(_) => answer(20, None),
+        Err(why) => answer(49, Some(&why)),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -34,6 +34,24 @@ impl Access {
         Access { sts, cvr, http }
     }
 
+    /// The STS client, the CVR and the HTTP client, or why there is no access.
+    pub(crate) fn parts(
+        &self,
+    ) -> Result<
+        (
+            &std::sync::Arc<crate::sts::client::StsClient>,
+            &str,
+            &reqwest::Client,
+        ),
+        String,
+    > {
+        let sts = self
+            .sts
+            .as_ref()
+            .map_err(|why| format!("no access to Serviceplatformen: {why}"))?;
+        Ok((sts, &self.cvr, &self.http))
+    }
+
     /// What the delivery `d` is sent with, or the outcome that ends the attempt.
     pub(crate) fn sending<'a>(
         &'a self,

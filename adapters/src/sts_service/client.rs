@@ -4,8 +4,6 @@
 //! input element. StatusKode 20 delivers; 40 is permanent and 49 transient, each with
 //! the service's FejlbeskedTekst; SOAP faults and HTTP errors are classified as usual.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use knudepunkt_engine::{Adapter, Delivery, DeliveryOutcome, Reply};
 
@@ -24,18 +22,6 @@ pub const ACTION_OPTION: &str = "action";
 pub const SOAP_OPTION: &str = "soap";
 /// The external id the call's TransactionUUID is kept under.
 pub const TRANSACTION_ID: &str = "serviceplatformen_transaction_id";
-
-/// A delivery that ended before the call (no token): transient, the STS may come back.
-struct NoCall(DeliveryOutcome);
-
-impl From<crate::sts::StsError> for NoCall {
-    fn from(e: crate::sts::StsError) -> Self {
-        NoCall(DeliveryOutcome::Transient {
-            error: format!("no token for the service: {e}"),
-            retry_after: None,
-        })
-    }
-}
 
 fn permanent(error: String) -> DeliveryOutcome {
     DeliveryOutcome::Permanent { error, reply: None }
@@ -68,6 +54,152 @@ impl StsServiceAdapter {
     }
 }
 
+/// Why a call gave no answer to read.
+#[derive(Debug)]
+pub enum CallFailed {
+    /// Trying again may help (no token, the network, the service's faults).
+    Transient(String),
+    /// It will not (the call could not be signed).
+    Permanent(String),
+}
+
+/// One OIO IDWS call of `body` to `endpoint` (a token for `entity`, asked for again
+/// once if the service refuses it); the HTTP status and the answer's text.
+#[allow(clippy::too_many_arguments)]
+async fn call(
+    sts: &std::sync::Arc<crate::sts::client::StsClient>,
+    cvr: &str,
+    http: &reqwest::Client,
+    endpoint: &knudepunkt_engine::environment::Endpoint,
+    entity: &str,
+    action: &str,
+    soap: idws::Soap,
+    body: &str,
+    transaction: uuid::Uuid,
+) -> Result<(u16, String), CallFailed> {
+    sts.with_saml_token(entity, cvr, |token| async move {
+        let call = ServiceCall {
+            action,
+            to: &endpoint.url,
+            body,
+            transaction,
+            now: chrono::Utc::now(),
+            soap,
+        };
+        let signed = match idws::signed_call(&call, &token, sts.credential()) {
+            Ok(s) => s,
+            Err(e) => {
+                return Attempt::Done(Err(CallFailed::Permanent(format!("signing the call: {e}"))));
+            }
+        };
+        let mut req = http.post(&endpoint.url).timeout(endpoint.timeout);
+        for (name, value) in soap.headers(action) {
+            req = req.header(name, value);
+        }
+        let resp = match req.body(signed).send().await {
+            Ok(r) => r,
+            Err(e) => {
+                return Attempt::Done(Err(CallFailed::Transient(format!(
+                    "{} at {}: {e}",
+                    endpoint.name, endpoint.url
+                ))));
+            }
+        };
+        let status = resp.status().as_u16();
+        let text = match resp.text().await {
+            Ok(t) => t,
+            Err(e) => {
+                return Attempt::Done(Err(CallFailed::Transient(format!(
+                    "{}: the answer broke off: {e}",
+                    endpoint.name
+                ))));
+            }
+        };
+        if let Some((code, why)) = fault_of(&text)
+            && (why.contains("token") || why.contains("assertion"))
+        {
+            return Attempt::TokenRefused(CallFailed::Transient(format!(
+                "{} refused the token ({code}): {why}",
+                endpoint.name
+            )));
+        }
+        Attempt::Done(Ok((status, text)))
+    })
+    .await
+}
+
+impl From<crate::sts::StsError> for CallFailed {
+    fn from(e: crate::sts::StsError) -> Self {
+        CallFailed::Transient(format!("no token for the service: {e}"))
+    }
+}
+
+/// What an answer amounts to for a delivery.
+fn outcome(service: &str, status: u16, text: String, transaction: uuid::Uuid) -> DeliveryOutcome {
+    let reply = Some(Reply {
+        status,
+        content_type: Some("text/xml".into()),
+        body: text.clone().into_bytes(),
+    });
+    match (status, fault_of(&text)) {
+        (_, Some((code, why))) if code.ends_with("Client") => DeliveryOutcome::Permanent {
+            error: format!("{service} refused the call ({code}): {why}"),
+            reply,
+        },
+        (_, Some((code, why))) => DeliveryOutcome::Transient {
+            error: format!("{service} failed ({code}): {why}"),
+            retry_after: None,
+        },
+        (200, None) => {
+            let verdict = Document::parse(&text)
+                .ok()
+                .and_then(|doc| retur::verdict(&retur::read(&doc)));
+            match verdict {
+                Some(Verdict::Ok) => DeliveryOutcome::Delivered {
+                    reply,
+                    external_ids: [(TRANSACTION_ID.to_string(), transaction.to_string())]
+                        .into_iter()
+                        .collect(),
+                },
+                Some(Verdict::Refused(why)) => DeliveryOutcome::Permanent {
+                    error: format!("{service} refused it: {why}"),
+                    reply,
+                },
+                Some(Verdict::Failed(why)) => DeliveryOutcome::Transient {
+                    error: format!("{service} failed: {why}"),
+                    retry_after: None,
+                },
+                None => DeliveryOutcome::Transient {
+                    error: format!("{service} answered 200 without a StandardRetur"),
+                    retry_after: None,
+                },
+            }
+        }
+        (status, None) => match classify_status(status) {
+            Classified::Permanent => DeliveryOutcome::Permanent {
+                error: format!("{service} answered {status}"),
+                reply,
+            },
+            _ => DeliveryOutcome::Transient {
+                error: format!("{service} answered {status}"),
+                retry_after: None,
+            },
+        },
+    }
+}
+
+/// The SOAP version a route's options name.
+fn soap_of(d: &Delivery<'_>) -> Result<idws::Soap, String> {
+    match d.route.adapter_options.get(SOAP_OPTION).map(String::as_str) {
+        None | Some("1.1") => Ok(idws::Soap::V11),
+        Some("1.2") => Ok(idws::Soap::V12),
+        Some(other) => Err(format!(
+            "route {}: deliver.options.{SOAP_OPTION} is {other:?}; use 1.1 or 1.2",
+            d.route.id
+        )),
+    }
+}
+
 #[async_trait]
 impl Adapter for StsServiceAdapter {
     fn name(&self) -> &'static str {
@@ -85,139 +217,87 @@ impl Adapter for StsServiceAdapter {
             Ok(p) => p,
             Err(e) => return permanent(e),
         };
+        let soap = match soap_of(d) {
+            Ok(s) => s,
+            Err(e) => return permanent(e),
+        };
         let sending = match self.access.sending(d) {
             Ok(s) => s,
             Err(outcome) => return outcome,
         };
-        let (sts, http) = (sending.sts, sending.http);
-        let soap = match d.route.adapter_options.get(SOAP_OPTION).map(String::as_str) {
-            None | Some("1.1") => idws::Soap::V11,
-            Some("1.2") => idws::Soap::V12,
-            Some(other) => {
-                return permanent(format!(
-                    "route {}: deliver.options.{SOAP_OPTION} is {other:?}; use 1.1 or 1.2",
-                    d.route.id
-                ));
-            }
-        };
         // One transaction per message: a redelivery is the same transaction again.
         let transaction = d.message_id.as_uuid();
-        let result = sts
-            .with_saml_token(sending.entity, sending.cvr, |token| {
-                let (body, action) = (body.clone(), action.clone());
-                async move {
-                    let call = ServiceCall {
-                        action: &action,
-                        to: &d.endpoint.url,
-                        body: &body,
-                        transaction,
-                        now: chrono::Utc::now(),
-                        soap,
-                    };
-                    let signed = match idws::signed_call(&call, &token, sts.credential()) {
-                        Ok(s) => s,
-                        Err(e) => {
-                            return Attempt::Done(Ok::<_, NoCall>(permanent(format!(
-                                "signing the call: {e}"
-                            ))));
-                        }
-                    };
-                    let mut req = http.post(&d.endpoint.url).timeout(d.endpoint.timeout);
-                    for (name, value) in soap.headers(&action) {
-                        req = req.header(name, value);
-                    }
-                    let sent = req.body(signed).send().await;
-                    let resp = match sent {
-                        Ok(r) => r,
-                        Err(e) => {
-                            return Attempt::Done(Ok(DeliveryOutcome::Transient {
-                                error: format!("{} at {}: {e}", d.endpoint.name, d.endpoint.url),
-                                retry_after: None,
-                            }));
-                        }
-                    };
-                    let status = resp.status().as_u16();
-                    let text = match resp.text().await {
-                        Ok(t) => t,
-                        Err(e) => {
-                            return Attempt::Done(Ok(DeliveryOutcome::Transient {
-                                error: format!("{}: the answer broke off: {e}", d.endpoint.name),
-                                retry_after: None,
-                            }));
-                        }
-                    };
-                    let reply = Some(Reply {
-                        status,
-                        content_type: Some("text/xml".into()),
-                        body: text.clone().into_bytes(),
-                    });
-                    let service = &d.endpoint.name;
-                    let outcome = match (status, fault_of(&text)) {
-                        (_, Some((code, why)))
-                            if why.contains("token") || why.contains("assertion") =>
-                        {
-                            return Attempt::TokenRefused(NoCall(DeliveryOutcome::Transient {
-                                error: format!("{service} refused the token ({code}): {why}"),
-                                retry_after: Some(Duration::ZERO),
-                            }));
-                        }
-                        (_, Some((code, why))) if code.ends_with("Client") => {
-                            DeliveryOutcome::Permanent {
-                                error: format!("{service} refused the call ({code}): {why}"),
-                                reply,
-                            }
-                        }
-                        (_, Some((code, why))) => DeliveryOutcome::Transient {
-                            error: format!("{service} failed ({code}): {why}"),
-                            retry_after: None,
-                        },
-                        (200, None) => {
-                            let verdict = Document::parse(&text)
-                                .ok()
-                                .and_then(|doc| retur::verdict(&retur::read(&doc)));
-                            match verdict {
-                                Some(Verdict::Ok) => DeliveryOutcome::Delivered {
-                                    reply,
-                                    external_ids: [(
-                                        TRANSACTION_ID.to_string(),
-                                        transaction.to_string(),
-                                    )]
-                                    .into_iter()
-                                    .collect(),
-                                },
-                                Some(Verdict::Refused(why)) => DeliveryOutcome::Permanent {
-                                    error: format!("{service} refused it: {why}"),
-                                    reply,
-                                },
-                                Some(Verdict::Failed(why)) => DeliveryOutcome::Transient {
-                                    error: format!("{service} failed: {why}"),
-                                    retry_after: None,
-                                },
-                                None => DeliveryOutcome::Transient {
-                                    error: format!(
-                                        "{service} answered 200 without a StandardRetur"
-                                    ),
-                                    retry_after: None,
-                                },
-                            }
-                        }
-                        (status, None) => match classify_status(status) {
-                            Classified::Permanent => DeliveryOutcome::Permanent {
-                                error: format!("{service} answered {status}"),
-                                reply,
-                            },
-                            _ => DeliveryOutcome::Transient {
-                                error: format!("{service} answered {status}"),
-                                retry_after: None,
-                            },
-                        },
-                    };
-                    Attempt::Done(Ok(outcome))
-                }
-            })
-            .await;
-        match result {
-            Ok(outcome) | Err(NoCall(outcome)) => outcome,
+        match call(
+            sending.sts,
+            sending.cvr,
+            sending.http,
+            d.endpoint,
+            sending.entity,
+            &action,
+            soap,
+            &body,
+            transaction,
+        )
+        .await
+        {
+            Ok((status, text)) => outcome(&d.endpoint.name, status, text, transaction),
+            Err(CallFailed::Permanent(error)) => permanent(error),
+            Err(CallFailed::Transient(error)) => DeliveryOutcome::Transient {
+                error,
+                retry_after: None,
+            },
+        }
+    }
+}
+
+/// Reads from an STS service outside the journal (a reconciliation's fremsoeg): the
+/// answer's text when its StandardRetur is 20.
+#[derive(Clone)]
+pub struct StsServiceClient {
+    access: Access,
+}
+
+impl StsServiceClient {
+    pub fn new(access: Access) -> Self {
+        StsServiceClient { access }
+    }
+
+    /// Calls `endpoint` with the operation element `payload`; `action` has
+    /// `{operation}` for the operation's name.
+    pub async fn ask(
+        &self,
+        endpoint: &knudepunkt_engine::environment::Endpoint,
+        action: &str,
+        soap: idws::Soap,
+        payload: &str,
+    ) -> Result<String, String> {
+        let (action, body) = prepare(action, payload.as_bytes())?;
+        let (sts, cvr, http) = self.access.parts()?;
+        let entity = endpoint
+            .entity_id
+            .as_deref()
+            .ok_or_else(|| format!("endpoint {} names no entity_id", endpoint.name))?;
+        let (status, text) = call(
+            sts,
+            cvr,
+            http,
+            endpoint,
+            entity,
+            &action,
+            soap,
+            &body,
+            uuid::Uuid::now_v7(),
+        )
+        .await
+        .map_err(|f| match f {
+            CallFailed::Permanent(e) | CallFailed::Transient(e) => e,
+        })?;
+        match outcome(&endpoint.name, status, text.clone(), uuid::Uuid::nil()) {
+            DeliveryOutcome::Delivered { .. } => Ok(text),
+            DeliveryOutcome::Permanent { error, .. } | DeliveryOutcome::Transient { error, .. } => {
+                Err(error)
+            }
+            DeliveryOutcome::Accepted { .. } => Ok(text),
         }
     }
 }

@@ -8,7 +8,7 @@ pub mod client;
 pub mod retur;
 pub mod service;
 
-pub use client::{ADAPTER, StsServiceAdapter};
+pub use client::{ADAPTER, StsServiceAdapter, StsServiceClient};
 pub use retur::{Retur, Verdict};
 
 /// The operation an input element asks for: its name's first word, in lower case
