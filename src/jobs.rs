@@ -3,15 +3,59 @@
 use std::sync::Arc;
 
 use knudepunkt_adapters::digital_post::afhentning::{self, Afhentning};
+use knudepunkt_adapters::sagdokindeks::reader::IndexReader;
+use knudepunkt_case::CaseCore;
+use knudepunkt_case::index_reconcile::IndexView;
 use knudepunkt_engine::Engine;
 use knudepunkt_engine::route::Diagnostic;
-use knudepunkt_engine::schedule::{self, Jobs, Schedule};
+use knudepunkt_engine::schedule::{self, Job, Jobs, Progress, Schedule};
 
 use crate::setup::Context;
 
+/// The reconciliation of the case and document index with the case core.
+pub const INDEX_RECONCILIATION: &str = "sagdokindeks.afstemning";
+
 /// Every job this build has.
 pub fn names() -> Vec<String> {
-    vec![afhentning::JOB.to_string()]
+    vec![
+        afhentning::JOB.to_string(),
+        INDEX_RECONCILIATION.to_string(),
+    ]
+}
+
+/// The index read back through SF1470 fremsoeg, as the case core compares with it.
+struct IndexRead(IndexReader);
+
+#[async_trait::async_trait]
+impl IndexView for IndexRead {
+    async fn statuses(
+        &self,
+        case_ids: &[String],
+    ) -> Result<std::collections::HashMap<String, String>, String> {
+        self.0.statuses(case_ids).await
+    }
+}
+
+/// `sagdokindeks.afstemning`: the case core compared with the index, drift repaired.
+struct IndexReconciliation {
+    core: CaseCore,
+    index: IndexRead,
+}
+
+#[async_trait::async_trait]
+impl Job for IndexReconciliation {
+    fn name(&self) -> &'static str {
+        INDEX_RECONCILIATION
+    }
+
+    async fn run(&self, progress: &dyn Progress) -> Result<serde_json::Value, String> {
+        let report = self
+            .core
+            .reconcile_index(&self.index, progress, 1000)
+            .await
+            .map_err(|e| e.to_string())?;
+        serde_json::to_value(report).map_err(|e| e.to_string())
+    }
 }
 
 /// The schedules of the selected environment (`schedules/*.yaml`).
@@ -29,9 +73,9 @@ pub fn schedules_checked(ctx: &Context) -> anyhow::Result<Vec<Schedule>> {
     })
 }
 
-/// The jobs that can run against `engine`; a job that cannot (its endpoint or
-/// certificate is missing from the profile) is left out with its reason.
-pub fn build(engine: &Engine) -> (Jobs, Vec<(String, String)>) {
+/// The jobs that can run against `engine` and `core`; a job that cannot (its endpoint
+/// or certificate is missing from the profile) is left out with its reason.
+pub fn build(engine: &Engine, core: &CaseCore) -> (Jobs, Vec<(String, String)>) {
     let mut jobs = Jobs::new();
     let mut missing = Vec::new();
     match Afhentning::new(engine.clone()) {
@@ -39,6 +83,18 @@ pub fn build(engine: &Engine) -> (Jobs, Vec<(String, String)>) {
             jobs.insert(afhentning::JOB.into(), Arc::new(a));
         }
         Err(e) => missing.push((afhentning::JOB.to_string(), e.to_string())),
+    }
+    match IndexReader::for_environment(&engine.routes().environment) {
+        Ok(reader) => {
+            jobs.insert(
+                INDEX_RECONCILIATION.into(),
+                Arc::new(IndexReconciliation {
+                    core: core.clone(),
+                    index: IndexRead(reader),
+                }),
+            );
+        }
+        Err(e) => missing.push((INDEX_RECONCILIATION.to_string(), e)),
     }
     (jobs, missing)
 }

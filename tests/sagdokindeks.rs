@@ -535,7 +535,91 @@ async fn backfill_resumes_without_sending_twice(backend: Backend) {
     w.stop().await;
 }
 
+/// The index read back by fremsoeg, as the scheduled job wires it.
+struct Fremsoeg(knudepunkt_adapters::sagdokindeks::reader::IndexReader);
+
+#[async_trait::async_trait]
+impl knudepunkt_case::index_reconcile::IndexView for Fremsoeg {
+    async fn statuses(
+        &self,
+        case_ids: &[String],
+    ) -> Result<std::collections::HashMap<String, String>, String> {
+        self.0.statuses(case_ids).await
+    }
+}
+
+async fn reconciliation_repairs_drift(backend: Backend) {
+    use knudepunkt_adapters::sagdokindeks::model::{IndexedCase, Period};
+    use knudepunkt_case::index_reconcile::IndexReconciliation;
+
+    let w = world(backend, "index-reconcile").await;
+    let c = w.as_user("aktoer1");
+    register_citizen(&c).await;
+    let lost = new_case(&c, "Mistet i indekset", false).await;
+    let stale = new_case(&c, "Forældet status", false).await;
+    let fine = new_case(&c, "I orden", false).await;
+    let secret = new_case(&c, "Fortrolig", true).await;
+    let (s, _) = c
+        .post(
+            &format!("/api/v1/cases/{stale}/status"),
+            json!({"status": "Oplyst"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    w.idle().await;
+    assert_eq!(w.index().case(&stale).unwrap().status(), Some("Oplyst"));
+
+    // Drift behind Knudepunkt's back: a case lost, an update lost, a confidential case
+    // that got in.
+    assert!(w.index().forget_case(&lost));
+    let mut old = w.index().case(&stale).unwrap();
+    old.history.truncate(1);
+    old.history[0].to = None;
+    w.index().plant_case(old);
+    w.index().plant_case(IndexedCase {
+        uuid: secret.clone(),
+        history: vec![Period {
+            status: "Opstaaet".into(),
+            from: None,
+            to: None,
+        }],
+        ..Default::default()
+    });
+
+    let reader = knudepunkt_adapters::sagdokindeks::reader::IndexReader::for_environment(
+        &w.engine.routes().environment,
+    )
+    .unwrap();
+    let view = Fremsoeg(reader);
+    let quiet = knudepunkt_engine::schedule::Quiet;
+    let report = w.core.reconcile_index(&view, &quiet, 2).await.unwrap();
+    assert_eq!(
+        report,
+        IndexReconciliation {
+            checked: 4,
+            in_order: 1,
+            missing: 1,
+            wrong_status: 1,
+            confidential_in_index: 1,
+            reimported: 2,
+            removed: 1,
+        }
+    );
+    w.idle().await;
+    assert_eq!(w.index().case(&lost).unwrap().status(), Some("Opstaaet"));
+    assert_eq!(w.index().case(&stale).unwrap().status(), Some("Oplyst"));
+    assert!(w.index().case(&secret).is_none());
+    assert!(w.index().case(&fine).is_some());
+
+    // Run again: nothing left to repair.
+    let again = w.core.reconcile_index(&view, &quiet, 100).await.unwrap();
+    assert_eq!((again.checked, again.in_order), (4, 4));
+    assert_eq!(again.reimported + again.removed, 0);
+    w.stop().await;
+}
+
 on_both_backends!(
+    reconciliation_repairs_drift,
     bilag_3d_end_to_end,
     marking_removes_and_unmarking_restores,
     status_kode_49_is_retried_in_order_and_40_is_dead,

@@ -88,8 +88,8 @@ pub async fn run(ctx: &Context, cmd: ScheduleCommand) -> anyhow::Result<ExitCode
                 );
             };
             let engine = ctx.engine().await?;
-            let _core = ctx.case_core(&engine).await?;
-            let (jobs, missing) = crate::jobs::build(&engine);
+            let core = ctx.case_core(&engine).await?;
+            let (jobs, missing) = crate::jobs::build(&engine, &core);
             let Some(job) = jobs.get(&s.job) else {
                 let why = missing
                     .iter()

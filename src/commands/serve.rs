@@ -22,7 +22,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let core = ctx.case_core(&engine).await?;
     let auth = ctx.authenticator()?;
     let schedules = crate::jobs::schedules_checked(ctx)?;
-    let (jobs, missing) = crate::jobs::build(&engine);
+    let (jobs, missing) = crate::jobs::build(&engine, &core);
     for (job, why) in &missing {
         tracing::warn!(job = %job, reason = %why, "a job cannot run in this environment");
     }

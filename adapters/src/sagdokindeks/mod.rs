@@ -4,6 +4,7 @@
 //! SAPA's search on it.
 
 pub mod model;
+pub mod reader;
 pub mod simulator;
 
 /// The operations' namespace (version 6).

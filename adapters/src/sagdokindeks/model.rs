@@ -368,6 +368,48 @@ impl Index {
         Ok(())
     }
 
+    /// A fremsoeg by SagUuid: a SagFiltreretOejebliksbillede for each case the index
+    /// holds, with its Fremdrift (the periods, the current one open).
+    pub fn fremsoeg(&self, input: &Element) -> String {
+        let esc = |s: &str| quick_xml::escape::escape(s).into_owned();
+        let mut out = String::new();
+        let wanted: Vec<String> = elements(input, "SagUuid")
+            .map(|e| e.text().trim().to_string())
+            .collect();
+        for uuid in wanted {
+            let Some(case) = self.cases.get(&uuid) else {
+                continue;
+            };
+            let periods: String = case
+                .history
+                .iter()
+                .map(|p| {
+                    let edge = |name: &str, at: &Option<String>| match at {
+                        Some(t) => format!(
+                            "<sd:{name}><sd:TidsstempelDatoTid>{}</sd:TidsstempelDatoTid></sd:{name}>",
+                            esc(t)
+                        ),
+                        None => format!(
+                            "<sd:{name}><sd:GraenseIndikator>true</sd:GraenseIndikator></sd:{name}>"
+                        ),
+                    };
+                    format!(
+                        "<sag:Fremdrift><sag:Virkning>{}{}</sag:Virkning><sag:FremdriftStatusKode>{}</sag:FremdriftStatusKode></sag:Fremdrift>",
+                        edge("FraTidspunkt", &p.from),
+                        edge("TilTidspunkt", &p.to),
+                        esc(&p.status)
+                    )
+                })
+                .collect();
+            out.push_str(&format!(
+                r#"<sdi:SagFiltreretOejebliksbillede xmlns:sdi="{}" xmlns:sag="urn:oio:sts:sagdok:sag:6" xmlns:sd="urn:oio:sagdok:3.0.0"><sag:ObjektType><sd:UUIDIdentifikator>{}</sd:UUIDIdentifikator></sag:ObjektType><sag:Registrering><sag:AttributListe/><sag:TilstandListe>{periods}</sag:TilstandListe><sag:RelationListe/></sag:Registrering></sdi:SagFiltreretOejebliksbillede>"#,
+                super::NS,
+                esc(&uuid)
+            ));
+        }
+        out
+    }
+
     /// The case a document is journalised on, if it is in the index.
     pub fn case_of(&self, document: &str) -> Option<&IndexedCase> {
         self.cases

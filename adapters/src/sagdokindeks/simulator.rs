@@ -66,6 +66,26 @@ impl SagDokIndeksSimulator {
             .cloned()
     }
 
+    /// Takes a case out of the index behind Knudepunkt's back (drift, for tests of the
+    /// reconciliation).
+    pub fn forget_case(&self, uuid: &str) -> bool {
+        self.index
+            .write()
+            .expect("index")
+            .cases
+            .remove(uuid)
+            .is_some()
+    }
+
+    /// Puts a case in the index behind Knudepunkt's back (drift, for tests).
+    pub fn plant_case(&self, case: IndexedCase) {
+        self.index
+            .write()
+            .expect("index")
+            .cases
+            .insert(case.uuid.clone(), case);
+    }
+
     /// Cases and documents in the index.
     pub fn counts(&self) -> (usize, usize) {
         let index = self.index.read().expect("index");
@@ -149,6 +169,9 @@ async fn operation(State(sim): State<SagDokIndeksSimulator>, body: axum::body::B
             let root = doc
                 .at(&[])
                 .ok_or_else(|| Refusal("tom forespørgsel".into()))?;
+            if root.local == "FremsoegSagDokumentIndeksInput" {
+                return Ok(sim.index.read().expect("index").fremsoeg(root));
+            }
             let changes = changes(root)?;
             let removed_cases: Vec<String> = changes
                 .iter()
@@ -166,7 +189,7 @@ async fn operation(State(sim): State<SagDokIndeksSimulator>, body: axum::body::B
             for case in removed_cases {
                 benefits.remove_of_case(&case);
             }
-            Ok(())
+            Ok(String::new())
         })
         .await
 }

@@ -52,8 +52,8 @@ pub fn soap_fault(soap: Soap, code: &str, text: &str) -> Response {
 }
 
 /// The operation's output (named after its input: `...Input` becomes `...Output`, in
-/// namespace `ns`), holding one StandardRetur, with the call's TransactionUUID echoed in
-/// the RequestHeader.
+/// namespace `ns`), holding one StandardRetur and then `found` (what a search found),
+/// with the call's TransactionUUID echoed in the RequestHeader.
 pub fn answer(
     soap: Soap,
     ns: &str,
@@ -61,13 +61,14 @@ pub fn answer(
     transaction: &str,
     status: u16,
     text: Option<&str>,
+    found: &str,
 ) -> Response {
     let output = input
         .strip_suffix("Input")
         .map(|stem| format!("{stem}Output"))
         .unwrap_or_else(|| format!("{input}Output"));
     let body = format!(
-        r#"<?xml version="1.0" encoding="UTF-8"?><soap:Envelope xmlns:soap="{}"><soap:Header><h:RequestHeader xmlns:h="http://kombit.dk/xml/schemas/RequestHeader/1/"><h:TransactionUUID>{}</h:TransactionUUID></h:RequestHeader></soap:Header><soap:Body><op:{output} xmlns:op="{ns}" xmlns:sd="{SAGDOK_NS}">{}</op:{output}></soap:Body></soap:Envelope>"#,
+        r#"<?xml version="1.0" encoding="UTF-8"?><soap:Envelope xmlns:soap="{}"><soap:Header><h:RequestHeader xmlns:h="http://kombit.dk/xml/schemas/RequestHeader/1/"><h:TransactionUUID>{}</h:TransactionUUID></h:RequestHeader></soap:Header><soap:Body><op:{output} xmlns:op="{ns}" xmlns:sd="{SAGDOK_NS}">{}{found}</op:{output}></soap:Body></soap:Envelope>"#,
         soap.namespace(),
         quick_xml::escape::escape(transaction),
         retur::standard_retur(status, text)
@@ -119,8 +120,8 @@ mod tests {
 #[derive(Debug, PartialEq, Eq)]
 pub struct Refusal(pub String);
 
-/// Answers a TransactionUUID was given: StatusKode and FejlbeskedTekst.
-type Answered = std::collections::HashMap<String, (u16, Option<String>)>;
+/// Answers a TransactionUUID was given: StatusKode, FejlbeskedTekst, what was found.
+type Answered = std::collections::HashMap<String, (u16, Option<String>, String)>;
 
 /// The front desk of a simulated STS service: it counts the call and carries out an
 /// injected fault, checks the OIO IDWS call (the STS's holder-of-key assertion for this
@@ -157,11 +158,12 @@ impl ServiceDesk {
         }
     }
 
-    /// Takes one call: `apply` gets the operation's element (validated) and its name.
+    /// Takes one call: `apply` gets the operation's element (validated) and gives what
+    /// the output holds after the StandardRetur (empty but for searches).
     pub async fn handle(
         &self,
         body: &[u8],
-        apply: impl FnOnce(&Document) -> Result<(), Refusal>,
+        apply: impl FnOnce(&Document) -> Result<String, Refusal>,
     ) -> Response {
         use crate::sandbox::faults::{self, Arrival};
         let injected = match faults::arrive_sts(&self.recorder, &self.faults).await {
@@ -191,11 +193,11 @@ impl ServiceDesk {
             return soap_fault(soap, "Client", "Body holds no operation");
         };
         let transaction = accepted.transaction;
-        let answer = |status: u16, why: Option<&str>| {
-            answer(soap, self.ns, &input, &transaction, status, why)
+        let answer = |status: u16, why: Option<&str>, found: &str| {
+            answer(soap, self.ns, &input, &transaction, status, why, found)
         };
         if let Some((code, why)) = injected {
-            return answer(code, Some(&why));
+            return answer(code, Some(&why), "");
         }
         let seen = self
             .answered
@@ -203,36 +205,36 @@ impl ServiceDesk {
             .expect("answers")
             .get(&transaction)
             .cloned();
-        if let Some((status, why)) = seen {
+        if let Some((status, why, found)) = seen {
             self.recorder.accept(
                 &transaction,
                 None,
                 Some("application/xml"),
                 element.as_bytes(),
             );
-            return answer(status, why.as_deref());
+            return answer(status, why.as_deref(), &found);
         }
         let outcome = self.validate(element).and_then(|doc| apply(&doc));
-        let (status, why) = match outcome {
-            Ok(()) => {
+        let (status, why, found) = match outcome {
+            Ok(found) => {
                 self.recorder.accept(
                     &transaction,
                     None,
                     Some("application/xml"),
                     element.as_bytes(),
                 );
-                (retur::OK, None)
+                (retur::OK, None, found)
             }
             Err(Refusal(why)) => {
                 self.recorder.count_invalid();
-                (retur::CLIENT_ERROR, Some(why))
+                (retur::CLIENT_ERROR, Some(why), String::new())
             }
         };
         self.answered
             .lock()
             .expect("answers")
-            .insert(transaction.clone(), (status, why.clone()));
-        answer(status, why.as_deref())
+            .insert(transaction.clone(), (status, why.clone(), found.clone()));
+        answer(status, why.as_deref(), &found)
     }
 
     fn validate(&self, element: &str) -> Result<Document, Refusal> {

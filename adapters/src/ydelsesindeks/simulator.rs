@@ -63,7 +63,11 @@ async fn operation(State(sim): State<YdelsesIndeksSimulator>, body: axum::body::
             let root = doc
                 .at(&[])
                 .ok_or_else(|| Refusal("tom forespørgsel".into()))?;
-            sim.benefits.write().expect("benefits").apply(root)
+            sim.benefits
+                .write()
+                .expect("benefits")
+                .apply(root)
+                .map(|()| String::new())
         })
         .await
 }

@@ -30,6 +30,9 @@ pub enum CaseError {
     Engine(#[from] EngineError),
     #[error("stored {what} is corrupt: {detail}")]
     Corrupt { what: String, detail: String },
+    /// An external system Knudepunkt asked could not answer (an index read back).
+    #[error("{system}: {detail}")]
+    Unavailable { system: String, detail: String },
 }
 
 impl CaseError {

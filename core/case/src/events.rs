@@ -25,6 +25,9 @@ pub const ADMISSION_REPORT_REQUESTED: &str = "medcom.admission_report.requested"
 pub const CITIZEN_DISCHARGED: &str = "citizen.discharged";
 /// A batch of whole cases for the case and document index's initial load.
 pub const INDEX_BACKFILL: &str = "index.backfill";
+/// Cases to take out of the case and document index (a reconciliation found them
+/// there, confidential).
+pub const INDEX_REMOVE: &str = "index.remove";
 
 /// Every event name, for docs and `route validate`.
 pub const ALL: &[&str] = &[
@@ -45,6 +48,7 @@ pub const ALL: &[&str] = &[
     ADMISSION_REPORT_REQUESTED,
     CITIZEN_DISCHARGED,
     INDEX_BACKFILL,
+    INDEX_REMOVE,
 ];
 
 /// Journals `name` with `body` for every route listening, on the change's own

@@ -22,6 +22,7 @@ pub mod grants;
 pub mod import;
 pub mod inbound;
 pub mod index;
+pub mod index_reconcile;
 pub mod kle;
 pub mod letters;
 pub mod plans;
