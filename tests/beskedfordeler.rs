@@ -62,20 +62,8 @@ fn cpr_change(besked_id: &str, beskedtype: &str, given: &str, address: &str) -> 
     )
 }
 
-/// Waits until every message in the journal is settled.
 async fn idle(engine: &knudepunkt_engine::Engine) {
-    let until = Instant::now() + Duration::from_secs(20);
-    loop {
-        let counts = engine.journal().count_by_state(None).await.unwrap();
-        if counts.iter().all(|(s, _)| s.is_terminal()) {
-            return;
-        }
-        assert!(
-            Instant::now() < until,
-            "the journal did not settle: {counts:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(30)).await;
-    }
+    common::wait_all_settled(engine.journal()).await
 }
 
 async fn a_case_event_reaches_a_subscriber_as_a_valid_haendelsesbesked(backend: Backend) {

@@ -8,7 +8,7 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::Backend;
 use common::case::{As, CPR, SECRET};
@@ -58,18 +58,7 @@ impl World {
 
     /// Waits until every message in the journal is settled.
     async fn idle(&self) {
-        let until = Instant::now() + Duration::from_secs(20);
-        loop {
-            let counts = self.engine.journal().count_by_state(None).await.unwrap();
-            if counts.iter().all(|(s, _)| s.is_terminal()) {
-                return;
-            }
-            assert!(
-                Instant::now() < until,
-                "the journal did not settle: {counts:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(30)).await;
-        }
+        common::wait_all_settled(self.engine.journal()).await
     }
 
     async fn stop(self) {
@@ -106,62 +95,49 @@ async fn register_citizen(c: &As) {
 }
 
 async fn new_case(c: &As, title: &str, confidential: bool) -> String {
-    let (s, body) = c
-        .post(
-            "/api/v1/cases",
-            json!({
-                "cpr": CPR, "title": title, "kle": "27.36.12", "action_facet": "G01",
-                "case_type": "Voksenhandicap", "org_unit_id": "bch",
-                "caseworker_id": "aktoer1", "confidential": confidential,
-            }),
-        )
-        .await;
-    assert_eq!(s, 201, "{body}");
-    body["id"].as_str().unwrap().to_string()
+    c.create(
+        "/api/v1/cases",
+        json!({
+            "cpr": CPR, "title": title, "kle": "27.36.12", "action_facet": "G01",
+            "case_type": "Voksenhandicap", "org_unit_id": "bch",
+            "caseworker_id": "aktoer1", "confidential": confidential,
+        }),
+    )
+    .await
 }
 
 async fn new_document(c: &As, case: &str, title: &str) -> String {
-    let (s, body) = c
-        .post(
-            &format!("/api/v1/cases/{case}/documents"),
-            json!({"title": title, "doc_type": "Ansøgning", "content": "JVBERi0xLjQK"}),
-        )
-        .await;
-    assert_eq!(s, 201, "{body}");
-    body["id"].as_str().unwrap().to_string()
+    c.create(
+        &format!("/api/v1/cases/{case}/documents"),
+        json!({"title": title, "doc_type": "Ansøgning", "content": "JVBERi0xLjQK"}),
+    )
+    .await
 }
 
 /// An economic service in a new catalogue (as `redaktoer`); its id.
 async fn economic_service(w: &World) -> String {
     let ed = w.as_user("redaktoer");
-    let (s, cat) = ed
-        .post(
+    let catalogue = ed
+        .create(
             "/api/v1/catalogues",
             json!({"name": format!("Merudgifter {}", uuid::Uuid::now_v7())}),
         )
         .await;
-    assert_eq!(s, 201, "{cat}");
-    let (s, service) = ed
-        .post(
-            &format!("/api/v1/catalogues/{}/services", cat["id"].as_str().unwrap()),
-            json!({"code": "SEL85-TILSKUD", "name": "Tilskud til socialpædagogisk støtte", "kle": "27.36.12",
-                   "legal_basis": "SEL § 85", "price_ore": 0, "unit": "kr./md.", "economic": true}),
-        )
-        .await;
-    assert_eq!(s, 201, "{service}");
-    service["id"].as_str().unwrap().to_string()
+    ed.create(
+        &format!("/api/v1/catalogues/{catalogue}/services"),
+        json!({"code": "SEL85-TILSKUD", "name": "Tilskud til socialpædagogisk støtte", "kle": "27.36.12",
+               "legal_basis": "SEL § 85", "price_ore": 0, "unit": "kr./md.", "economic": true}),
+    )
+    .await
 }
 
 async fn new_grant(c: &As, case: &str, service: &str) -> String {
-    let (s, body) = c
-        .post(
-            &format!("/api/v1/cases/{case}/grants"),
-            json!({"service_id": service, "period": {"from": "2026-12-01"}, "amount_ore": 123450,
-                   "provider": "Københavns Kommune"}),
-        )
-        .await;
-    assert_eq!(s, 201, "{body}");
-    body["id"].as_str().unwrap().to_string()
+    c.create(
+        &format!("/api/v1/cases/{case}/grants"),
+        json!({"service_id": service, "period": {"from": "2026-12-01"}, "amount_ore": 123450,
+               "provider": "Københavns Kommune"}),
+    )
+    .await
 }
 
 async fn bilag_3d_end_to_end(backend: Backend) {

@@ -111,6 +111,13 @@ impl As {
         self.send(reqwest::Method::GET, path, None).await
     }
 
+    /// POSTs `body` to `path`, which must answer 201; the new resource's id.
+    pub async fn create(&self, path: &str, body: Value) -> String {
+        let (s, created) = self.post(path, body).await;
+        assert_eq!(s, 201, "POST {path}: {created}");
+        created["id"].as_str().expect("an id").to_string()
+    }
+
     pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
         self.send(reqwest::Method::PATCH, path, Some(body)).await
     }

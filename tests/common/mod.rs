@@ -216,6 +216,22 @@ pub async fn wait_all_delivered(
     }
 }
 
+/// Waits (up to 20 s) until every message in the journal is settled.
+pub async fn wait_all_settled(journal: &Journal) {
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let counts = journal.count_by_state(None).await.unwrap();
+        if counts.iter().all(|(s, _)| s.is_terminal()) {
+            return;
+        }
+        assert!(
+            Instant::now() < until,
+            "the journal did not settle: {counts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+}
+
 /// The messages of `route` (up to 100), newest first.
 pub async fn messages_of(
     journal: &Journal,

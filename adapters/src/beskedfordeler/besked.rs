@@ -63,16 +63,22 @@ fn inner_xml<'a>(text: &'a str, local: &str) -> Option<&'a str> {
     None
 }
 
-/// The Haendelsesbesked in `xml` as a document of its own: `xml` itself when it is one,
-/// else the element cut from what wraps it (a ModtagBeskedInput, a SOAP envelope), with
-/// the namespace declarations it uses (exclusive canonical form).
-pub fn haendelsesbesked(xml: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, String> {
+/// `xml` read, with the path of its (first) Haendelsesbesked.
+fn located(xml: &[u8]) -> Result<(Document, Vec<usize>), String> {
     let doc = Document::parse_bytes(xml).map_err(|e| format!("not XML: {e}"))?;
     let path = doc
         .find(KUVERT_NS, "Haendelsesbesked")
         .into_iter()
         .next()
         .ok_or("no Haendelsesbesked")?;
+    Ok((doc, path))
+}
+
+/// The Haendelsesbesked in `xml` as a document of its own: `xml` itself when it is one,
+/// else the element cut from what wraps it (a ModtagBeskedInput, a SOAP envelope), with
+/// the namespace declarations it uses (exclusive canonical form).
+pub fn haendelsesbesked(xml: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, String> {
+    let (doc, path) = located(xml)?;
     if path.is_empty() {
         return Ok(std::borrow::Cow::Borrowed(xml));
     }
@@ -84,12 +90,7 @@ pub fn haendelsesbesked(xml: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, String
 /// Reads a Haendelsesbesked (alone, or inside a ModtagBeskedInput or an envelope); the
 /// error names what is missing.
 pub fn parse(xml: &[u8]) -> Result<Besked, String> {
-    let doc = Document::parse_bytes(xml).map_err(|e| format!("not XML: {e}"))?;
-    let path = doc
-        .find(KUVERT_NS, "Haendelsesbesked")
-        .into_iter()
-        .next()
-        .ok_or("no Haendelsesbesked")?;
+    let (doc, path) = located(xml)?;
     let besked = doc.at(&path).ok_or("no Haendelsesbesked")?;
     let mut all = Vec::new();
     fn walk<'a>(el: &'a Element, out: &mut Vec<&'a Element>) {
