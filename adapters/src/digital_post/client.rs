@@ -15,6 +15,7 @@ use knudepunkt_engine::{Adapter, Delivery, DeliveryOutcome};
 use super::forespoerg::{self, Recipient};
 use super::{ADAPTER, MESSAGE_UUID, TRANSACTION_ID};
 use crate::generic_http::client::read_answer;
+use crate::generic_http::client::{Classified, classify_status};
 use crate::serviceplatformen::WithTransaction;
 
 pub const KOMBI_VALG: [&str; 4] = ["Digital Post", "Fysisk Post", "NemSMS", "Automatisk Valg"];
@@ -179,7 +180,7 @@ impl Adapter for KombiPostAdapter {
                     retry_after: Some(Duration::ZERO),
                 }
             }
-            408 | 429 | 500..=599 => DeliveryOutcome::Transient {
+            s if classify_status(s) == Classified::Transient => DeliveryOutcome::Transient {
                 error: format!("KombiPostAfsend answered {status}: {}", body_text(&bytes)),
                 retry_after: wait,
             },

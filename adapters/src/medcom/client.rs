@@ -16,7 +16,7 @@ use knudepunkt_engine::{Adapter, Delivery, DeliveryOutcome};
 
 use super::vans::Envelope;
 use super::{ADAPTER, ENVELOPE_ID, LETTER_ID, emessage};
-use crate::generic_http::client::read_answer;
+use crate::generic_http::client::{Classified, classify_status, read_answer};
 
 #[derive(Default)]
 pub struct VansAdapter {
@@ -111,7 +111,7 @@ impl Adapter for VansAdapter {
                 reply,
                 external_ids: ids,
             },
-            408 | 429 | 500..=599 => DeliveryOutcome::Transient {
+            s if classify_status(s) == Classified::Transient => DeliveryOutcome::Transient {
                 error: format!("the VANS access point answered {status}: {text}"),
                 retry_after: wait,
             },
