@@ -14,8 +14,7 @@ use knudepunkt_engine::{Adapter, Delivery, DeliveryOutcome};
 
 use super::forespoerg::{self, Recipient};
 use super::{ADAPTER, MESSAGE_UUID, TRANSACTION_ID};
-use crate::generic_http::client::read_answer;
-use crate::generic_http::client::{Classified, classify_status};
+use crate::generic_http::client::{Classified, classify_status, read_answer};
 use crate::serviceplatformen::WithTransaction;
 
 pub const KOMBI_VALG: [&str; 4] = ["Digital Post", "Fysisk Post", "NemSMS", "Automatisk Valg"];
