@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::sagdokindeks::CPR_URN;
-use crate::serviceplatformen::security::dom::{Document, Element, Node};
+use crate::serviceplatformen::security::dom::{Document, Element};
 
 pub const KUVERT_NS: &str = "urn:oio:besked:kuvert:1.0";
 
@@ -26,16 +26,9 @@ pub struct Besked {
     pub fields: std::collections::BTreeMap<String, String>,
 }
 
-fn children<'a>(el: &'a Element) -> impl Iterator<Item = &'a Element> + 'a {
-    el.children.iter().filter_map(|c| match c {
-        Node::Element(e) => Some(e),
-        _ => None,
-    })
-}
-
 /// The UUID or URN of a `UnikIdType` element.
 fn unik_id(el: &Element) -> Option<String> {
-    children(el)
+    el.elements()
         .find(|c| c.local == "UUIDIdentifikator" || c.local == "URNIdentifikator")
         .map(|c| c.text().trim().to_string())
 }
@@ -95,7 +88,7 @@ pub fn parse(xml: &[u8]) -> Result<Besked, String> {
     let mut all = Vec::new();
     fn walk<'a>(el: &'a Element, out: &mut Vec<&'a Element>) {
         out.push(el);
-        for c in children(el) {
+        for c in el.elements() {
             walk(c, out);
         }
     }
@@ -144,7 +137,7 @@ pub fn parse(xml: &[u8]) -> Result<Besked, String> {
         for leaf in inside
             .iter()
             .skip(1)
-            .filter(|e| children(e).next().is_none())
+            .filter(|e| e.elements().next().is_none())
         {
             fields
                 .entry(leaf.local.clone())

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 
 use super::CPR_URN;
-use crate::serviceplatformen::security::dom::{Element, Node};
+use crate::serviceplatformen::security::dom::Element;
 
 /// A status over a period (the case's Fremdrift).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -85,43 +85,18 @@ pub struct Index {
 
 pub use crate::sts_service::service::Refusal;
 
-fn elements<'a>(el: &'a Element, local: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
-    el.children.iter().filter_map(move |c| match c {
-        Node::Element(e) if e.local == local => Some(e),
-        _ => None,
-    })
-}
-
-fn element<'a>(el: &'a Element, local: &str) -> Option<&'a Element> {
-    el.children.iter().find_map(|c| match c {
-        Node::Element(e) if e.local == local => Some(e),
-        _ => None,
-    })
-}
-
-/// The text at a path of child names under `el`.
-fn text_at(el: &Element, path: &[&str]) -> Option<String> {
-    let mut at = el;
-    for local in path {
-        at = element(at, local)?;
-    }
-    let t = at.text().trim().to_string();
-    (!t.is_empty()).then_some(t)
-}
-
 /// A relation's reference: its UUID or URN.
 fn reference(rel: &Element) -> Option<String> {
-    let id = element(rel, "ReferenceID")?;
-    text_at(id, &["UUIDIdentifikator"]).or_else(|| text_at(id, &["URNIdentifikator"]))
+    let id = rel.elements_named("ReferenceID").next()?;
+    id.text_at(&["UUIDIdentifikator"])
+        .or_else(|| id.text_at(&["URNIdentifikator"]))
 }
 
 /// A relation's BrugervendtNoegle in its local extension, if any.
 fn extension_key(rel: &Element) -> Option<String> {
-    let list = element(rel, "LokalUdvidelseListe")?;
-    list.children.iter().find_map(|c| match c {
-        Node::Element(e) => text_at(e, &["BrugervendtNoegle"]),
-        _ => None,
-    })
+    let list = rel.elements_named("LokalUdvidelseListe").next()?;
+    list.elements()
+        .find_map(|e| e.text_at(&["BrugervendtNoegle"]))
 }
 
 fn cpr_of(rel: &Element) -> Option<String> {
@@ -134,7 +109,7 @@ fn urn_tail(r: &str) -> String {
 }
 
 fn instant(virkning: &Element, edge: &str) -> Option<String> {
-    text_at(virkning, &[edge, "TidsstempelDatoTid"])
+    virkning.text_at(&[edge, "TidsstempelDatoTid"])
 }
 
 /// The case fields `registration` (a sag Registrering, or an OpdaterSagIndeks) gives.
@@ -143,24 +118,26 @@ fn read_case(uuid: String, reg: &Element) -> IndexedCase {
         uuid,
         ..Default::default()
     };
-    if let Some(attrs) = element(reg, "AttributListe") {
-        if let Some(e) = elements(attrs, "Egenskaber").last() {
-            case.key = text_at(e, &["BrugervendtNoegle"]);
-            case.title = text_at(e, &["Titel"]);
+    if let Some(attrs) = reg.elements_named("AttributListe").next() {
+        if let Some(e) = attrs.elements_named("Egenskaber").last() {
+            case.key = e.text_at(&["BrugervendtNoegle"]);
+            case.title = e.text_at(&["Titel"]);
         }
-        if let Some(ext) =
-            element(attrs, "LokalUdvidelseListe").and_then(|l| element(l, "SagIndeksEgenskaber"))
+        if let Some(ext) = attrs
+            .elements_named("LokalUdvidelseListe")
+            .next()
+            .and_then(|l| l.elements_named("SagIndeksEgenskaber").next())
         {
-            case.sensitivity = text_at(ext, &["Foelsomhed"]);
-            case.category = text_at(ext, &["Sagskategori"]);
+            case.sensitivity = ext.text_at(&["Foelsomhed"]);
+            case.category = ext.text_at(&["Sagskategori"]);
         }
     }
-    if let Some(states) = element(reg, "TilstandListe") {
-        for f in elements(states, "Fremdrift") {
-            let Some(status) = text_at(f, &["FremdriftStatusKode"]) else {
+    if let Some(states) = reg.elements_named("TilstandListe").next() {
+        for f in states.elements_named("Fremdrift") {
+            let Some(status) = f.text_at(&["FremdriftStatusKode"]) else {
                 continue;
             };
-            let v = element(f, "Virkning");
+            let v = f.elements_named("Virkning").next();
             case.history.push(Period {
                 status,
                 from: v.and_then(|v| instant(v, "FraTidspunkt")),
@@ -168,25 +145,29 @@ fn read_case(uuid: String, reg: &Element) -> IndexedCase {
             });
         }
     }
-    if let Some(rels) = element(reg, "RelationListe") {
-        if let Some(a) = elements(rels, "Sagsaktoer").last() {
+    if let Some(rels) = reg.elements_named("RelationListe").next() {
+        if let Some(a) = rels.elements_named("Sagsaktoer").last() {
             case.org_unit = extension_key(a).or_else(|| reference(a).map(|r| urn_tail(&r)));
         }
-        if let Some(k) = elements(rels, "Sagsklasse").last() {
+        if let Some(k) = rels.elements_named("Sagsklasse").last() {
             case.kle = extension_key(k).or_else(|| reference(k).map(|r| urn_tail(&r)));
         }
-        if let Some(p) = elements(rels, "Sagspart").find_map(cpr_of) {
+        if let Some(p) = rels.elements_named("Sagspart").find_map(cpr_of) {
             case.cpr = Some(p);
         }
-        if let Some(system) = element(rels, "LokalUdvidelseListe")
-            .and_then(|l| elements(l, "SagsitsystemRelation").last())
+        if let Some(system) = rels
+            .elements_named("LokalUdvidelseListe")
+            .next()
+            .and_then(|l| l.elements_named("SagsitsystemRelation").last())
         {
-            case.link = text_at(system, &["SystemURI"]);
+            case.link = system.text_at(&["SystemURI"]);
         }
-        for j in elements(rels, "Journalpost") {
+        for j in rels.elements_named("Journalpost") {
             if let Some(doc) = reference(j) {
-                let title = element(j, "JournalpostEgenskaber")
-                    .and_then(|e| text_at(e, &["Dokumenttitel"]));
+                let title = j
+                    .elements_named("JournalpostEgenskaber")
+                    .next()
+                    .and_then(|e| e.text_at(&["Dokumenttitel"]));
                 case.journal.insert(doc, title);
             }
         }
@@ -199,18 +180,27 @@ fn read_document(uuid: String, reg: &Element) -> IndexedDocument {
         uuid,
         ..Default::default()
     };
-    if let Some(e) = element(reg, "AttributListe").and_then(|a| elements(a, "Egenskaber").last()) {
-        doc.key = text_at(e, &["BrugervendtNoegle"]);
-        doc.title = text_at(e, &["Titel"]);
-        doc.letter_date = text_at(e, &["BrevDato"]);
-        doc.kind = text_at(e, &["Type"]);
+    if let Some(e) = reg
+        .elements_named("AttributListe")
+        .next()
+        .and_then(|a| a.elements_named("Egenskaber").last())
+    {
+        doc.key = e.text_at(&["BrugervendtNoegle"]);
+        doc.title = e.text_at(&["Titel"]);
+        doc.letter_date = e.text_at(&["BrevDato"]);
+        doc.kind = e.text_at(&["Type"]);
     }
-    if let Some(f) = element(reg, "TilstandListe").and_then(|t| elements(t, "Fremdrift").last()) {
-        doc.status = text_at(f, &["FremdriftStatusKode"]);
+    if let Some(f) = reg
+        .elements_named("TilstandListe")
+        .next()
+        .and_then(|t| t.elements_named("Fremdrift").last())
+    {
+        doc.status = f.text_at(&["FremdriftStatusKode"]);
     }
-    if let Some(rels) = element(reg, "RelationListe") {
-        doc.cpr = elements(rels, "Dokumentpart").find_map(cpr_of);
-        doc.kle = elements(rels, "Dokumentklasse")
+    if let Some(rels) = reg.elements_named("RelationListe").next() {
+        doc.cpr = rels.elements_named("Dokumentpart").find_map(cpr_of);
+        doc.kle = rels
+            .elements_named("Dokumentklasse")
             .last()
             .and_then(|k| extension_key(k).or_else(|| reference(k).map(|r| urn_tail(&r))));
     }
@@ -218,7 +208,7 @@ fn read_document(uuid: String, reg: &Element) -> IndexedDocument {
 }
 
 fn uuid_of(el: &Element) -> Result<String, Refusal> {
-    text_at(el, &["UUIDIdentifikator"])
+    el.text_at(&["UUIDIdentifikator"])
         .ok_or_else(|| Refusal(format!("{} har ingen UUIDIdentifikator", el.local)))
 }
 
@@ -227,12 +217,10 @@ pub fn changes(input: &Element) -> Result<Vec<Change>, Refusal> {
     let mut out = Vec::new();
     match input.local.as_str() {
         "ImporterSagDokumentIndeksInput" => {
-            for c in input.children.iter().filter_map(|c| match c {
-                Node::Element(e) => Some(e),
-                _ => None,
-            }) {
+            for c in input.elements() {
                 let uuid = uuid_of(c)?;
-                let reg = elements(c, "Registrering")
+                let reg = c
+                    .elements_named("Registrering")
                     .last()
                     .ok_or_else(|| Refusal(format!("{} {uuid} har ingen Registrering", c.local)))?;
                 match c.local.as_str() {
@@ -243,15 +231,12 @@ pub fn changes(input: &Element) -> Result<Vec<Change>, Refusal> {
             }
         }
         "OpdaterSagDokumentIndeksInput" => {
-            for c in input.children.iter().filter_map(|c| match c {
-                Node::Element(e) => Some(e),
-                _ => None,
-            }) {
+            for c in input.elements() {
                 let uuid = uuid_of(c)?;
                 match c.local.as_str() {
                     "OpdaterSagIndeks" => out.push(Change::UpdateCase(
                         read_case(uuid, c),
-                        text_at(c, &["Tidspunkt"]),
+                        c.text_at(&["Tidspunkt"]),
                     )),
                     "OpdaterDokumentIndeks" => {
                         out.push(Change::UpdateDocument(read_document(uuid, c)))
@@ -262,21 +247,23 @@ pub fn changes(input: &Element) -> Result<Vec<Change>, Refusal> {
         }
         "FjernSagDokumentIndeksInput" => {
             let keep_documents =
-                text_at(input, &["EfterladSagsloeseDokumenter"]).as_deref() == Some("true");
-            let also_benefits = text_at(input, &["FjernOgsaaYdelse"]).as_deref() == Some("true");
-            for s in elements(input, "SagUuid") {
+                input.text_at(&["EfterladSagsloeseDokumenter"]).as_deref() == Some("true");
+            let also_benefits = input.text_at(&["FjernOgsaaYdelse"]).as_deref() == Some("true");
+            for s in input.elements_named("SagUuid") {
                 out.push(Change::RemoveCase {
                     uuid: uuid_of(s)?,
                     keep_documents,
                     also_benefits,
                 });
             }
-            if let Some(search) = element(input, "SoegUdtryk") {
-                let keys: Vec<String> = elements(search, "SoegDokument")
+            if let Some(search) = input.elements_named("SoegUdtryk").next() {
+                let keys: Vec<String> = search
+                    .elements_named("SoegDokument")
                     .filter_map(|d| {
-                        element(d, "AttributListe")
-                            .and_then(|a| element(a, "Egenskaber"))
-                            .and_then(|e| text_at(e, &["BrugervendtNoegle"]))
+                        d.elements_named("AttributListe")
+                            .next()
+                            .and_then(|a| a.elements_named("Egenskaber").next())
+                            .and_then(|e| e.text_at(&["BrugervendtNoegle"]))
                     })
                     .collect();
                 if keys.is_empty() {
@@ -373,7 +360,8 @@ impl Index {
     pub fn fremsoeg(&self, input: &Element) -> String {
         let esc = |s: &str| quick_xml::escape::escape(s).into_owned();
         let mut out = String::new();
-        let wanted: Vec<String> = elements(input, "SagUuid")
+        let wanted: Vec<String> = input
+            .elements_named("SagUuid")
             .map(|e| e.text().trim().to_string())
             .collect();
         for uuid in wanted {

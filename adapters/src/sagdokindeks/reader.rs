@@ -7,7 +7,7 @@ use knudepunkt_engine::environment::{Endpoint, Environment};
 
 use super::{ACTION, NS};
 use crate::serviceplatformen::idws::Soap;
-use crate::serviceplatformen::security::dom::{Document, Element, Node};
+use crate::serviceplatformen::security::dom::{Document, Element};
 use crate::sts_service::StsServiceClient;
 
 /// The endpoint profile name of the index.
@@ -32,13 +32,6 @@ pub fn request(uuids: &[String]) -> String {
     )
 }
 
-fn children<'a>(el: &'a Element, local: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
-    el.children.iter().filter_map(move |c| match c {
-        Node::Element(e) if e.local == local => Some(e),
-        _ => None,
-    })
-}
-
 /// The cases a fremsoeg answer holds, with each one's current status (the Fremdrift
 /// whose period is open, else the last).
 pub fn statuses_in(answer: &str) -> Result<HashMap<String, String>, String> {
@@ -46,30 +39,32 @@ pub fn statuses_in(answer: &str) -> Result<HashMap<String, String>, String> {
     let mut out = HashMap::new();
     for path in doc.find(NS, "SagFiltreretOejebliksbillede") {
         let Some(found) = doc.at(&path) else { continue };
-        let Some(uuid) = children(found, "ObjektType")
+        let Some(uuid) = found
+            .elements_named("ObjektType")
             .next()
-            .and_then(|o| children(o, "UUIDIdentifikator").next())
+            .and_then(|o| o.elements_named("UUIDIdentifikator").next())
             .map(|u| u.text().trim().to_string())
         else {
             continue;
         };
-        let periods: Vec<&Element> = children(found, "Registrering")
+        let periods: Vec<&Element> = found
+            .elements_named("Registrering")
             .last()
-            .and_then(|r| children(r, "TilstandListe").next())
-            .map(|t| children(t, "Fremdrift").collect())
+            .and_then(|r| r.elements_named("TilstandListe").next())
+            .map(|t| t.elements_named("Fremdrift").collect())
             .unwrap_or_default();
         let open = |f: &&Element| {
-            children(f, "Virkning")
+            f.elements_named("Virkning")
                 .next()
-                .and_then(|v| children(v, "TilTidspunkt").next())
-                .is_none_or(|t| children(t, "GraenseIndikator").next().is_some())
+                .and_then(|v| v.elements_named("TilTidspunkt").next())
+                .is_none_or(|t| t.elements_named("GraenseIndikator").next().is_some())
         };
         let current = periods
             .iter()
             .rev()
             .find(|f| open(f))
             .or(periods.last())
-            .and_then(|f| children(f, "FremdriftStatusKode").next())
+            .and_then(|f| f.elements_named("FremdriftStatusKode").next())
             .map(|s| s.text().trim().to_string())
             .unwrap_or_default();
         out.insert(uuid, current);

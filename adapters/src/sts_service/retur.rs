@@ -2,7 +2,7 @@
 //! caller's error: do not try again) or 49 (anything else: try again), and a
 //! FejlbeskedTekst. Operations on several objects answer one per object.
 
-use crate::serviceplatformen::security::dom::{Document, Element, Node};
+use crate::serviceplatformen::security::dom::Document;
 
 /// The sagdok namespace StandardRetur is defined in.
 pub const SAGDOK_NS: &str = "urn:oio:sagdok:3.0.0";
@@ -28,25 +28,18 @@ pub enum Verdict {
     Failed(String),
 }
 
-fn child_text(el: &Element, local: &str) -> Option<String> {
-    el.children.iter().find_map(|c| match c {
-        Node::Element(e) if e.local == local => Some(e.text().trim().to_string()),
-        _ => None,
-    })
-}
-
 /// Every StandardRetur and UnikRetur in `doc`, in order.
 pub fn read(doc: &Document) -> Vec<Retur> {
     let mut out = Vec::new();
     for local in ["StandardRetur", "UnikRetur"] {
         for path in doc.find(SAGDOK_NS, local) {
             let Some(el) = doc.at(&path) else { continue };
-            let Some(status) = child_text(el, "StatusKode").and_then(|s| s.parse().ok()) else {
+            let Some(status) = el.text_at(&["StatusKode"]).and_then(|s| s.parse().ok()) else {
                 continue;
             };
             out.push(Retur {
                 status,
-                text: child_text(el, "FejlbeskedTekst").filter(|t| !t.is_empty()),
+                text: el.text_at(&["FejlbeskedTekst"]).filter(|t| !t.is_empty()),
             });
         }
     }

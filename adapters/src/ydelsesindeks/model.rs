@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use serde::Serialize;
 
 use crate::sagdokindeks::CPR_URN;
-use crate::serviceplatformen::security::dom::{Element, Node};
+use crate::serviceplatformen::security::dom::Element;
 use crate::sts_service::service::Refusal;
 
 /// A grant behind a benefit.
@@ -47,26 +47,11 @@ pub struct Benefits {
 /// The Ydelsesindeks's content, shared with the Sags- og dokumentindeks beside it.
 pub type SharedBenefits = Arc<RwLock<Benefits>>;
 
-fn elements<'a>(el: &'a Element, local: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
-    el.children.iter().filter_map(move |c| match c {
-        Node::Element(e) if e.local == local => Some(e),
-        _ => None,
-    })
-}
-
-fn text_at(el: &Element, path: &[&str]) -> Option<String> {
-    let mut at = el;
-    for local in path {
-        at = elements(at, local).next()?;
-    }
-    let t = at.text().trim().to_string();
-    (!t.is_empty()).then_some(t)
-}
-
 fn read_benefit(y: &Element) -> Result<Benefit, Refusal> {
-    let uuid = text_at(y, &["UUIDIdentifikator"])
+    let uuid = y
+        .text_at(&["UUIDIdentifikator"])
         .ok_or_else(|| Refusal("YdelseIndeks har ingen UUIDIdentifikator".into()))?;
-    let p = |path: &[&str]| text_at(y, path);
+    let p = |path: &[&str]| y.text_at(path);
     Ok(Benefit {
         registered: p(&["Tidspunkt"]),
         key: p(&["Egenskaber", "BrugervendtNoegle"]),
@@ -78,19 +63,20 @@ fn read_benefit(y: &Element) -> Result<Benefit, Refusal> {
         kle: p(&["Relationer", "Ydelsesklasse"]),
         org_unit: p(&["Relationer", "AnsvarligEnhed"]),
         provider: p(&["Relationer", "Udfoerer"]),
-        grants: elements(y, "BevillingIndeks")
+        grants: y
+            .elements_named("BevillingIndeks")
             .filter_map(|b| {
-                let uuid = text_at(b, &["UUIDIdentifikator"])?;
+                let uuid = b.text_at(&["UUIDIdentifikator"])?;
                 Some((
                     uuid.clone(),
                     Bevilling {
                         uuid,
-                        from: text_at(b, &["Bevillingsperiode", "Fra"]),
-                        to: text_at(b, &["Bevillingsperiode", "Til"]),
-                        amount: text_at(b, &["Beloeb"]),
-                        quantity: text_at(b, &["Maengde"]),
-                        unit: text_at(b, &["Enhed"]),
-                        status: text_at(b, &["Status"]),
+                        from: b.text_at(&["Bevillingsperiode", "Fra"]),
+                        to: b.text_at(&["Bevillingsperiode", "Til"]),
+                        amount: b.text_at(&["Beloeb"]),
+                        quantity: b.text_at(&["Maengde"]),
+                        unit: b.text_at(&["Enhed"]),
+                        status: b.text_at(&["Status"]),
                     },
                 ))
             })
@@ -103,7 +89,8 @@ impl Benefits {
     /// Applies an importer (objects whole) or opdater (objects it holds, their grants
     /// replaced by UUID) all or nothing.
     pub fn apply(&mut self, input: &Element) -> Result<(), Refusal> {
-        let benefits: Vec<Benefit> = elements(input, "YdelseIndeks")
+        let benefits: Vec<Benefit> = input
+            .elements_named("YdelseIndeks")
             .map(read_benefit)
             .collect::<Result<_, _>>()?;
         match input.local.as_str() {

@@ -520,6 +520,30 @@ impl Element {
         self.children = vec![Node::Text(text.to_string())];
     }
 
+    /// The child elements, in order.
+    pub fn elements(&self) -> impl Iterator<Item = &Element> + '_ {
+        self.children.iter().filter_map(|c| match c {
+            Node::Element(e) => Some(e),
+            _ => None,
+        })
+    }
+
+    /// The child elements with `local` name (any namespace).
+    pub fn elements_named<'a>(&'a self, local: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
+        self.children_named(local).map(|(_, e)| e)
+    }
+
+    /// The trimmed text at a path of child names (the first child of each name), if
+    /// there is any.
+    pub fn text_at(&self, path: &[&str]) -> Option<String> {
+        let mut at = self;
+        for local in path {
+            at = at.elements_named(local).next()?;
+        }
+        let t = at.text().trim().to_string();
+        (!t.is_empty()).then_some(t)
+    }
+
     /// The child elements with `local` name (any namespace), with their indices.
     pub fn children_named<'a>(
         &'a self,
