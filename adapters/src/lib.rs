@@ -3,6 +3,7 @@
 
 pub mod beskedfordeler;
 pub mod digital_post;
+pub mod fordeling;
 pub mod generic_http;
 pub mod medcom;
 pub mod sagdokindeks;
@@ -38,6 +39,9 @@ fn with_serviceplatformen(
         access.clone(),
     )));
     r.register(Arc::new(digital_post::print::PrintServiceAdapter::new(
+        access.clone(),
+    )));
+    r.register(Arc::new(fordeling::client::FordelingAdapter::new(
         access.clone(),
     )));
     r.register(Arc::new(sts_service::StsServiceAdapter::new(access)));

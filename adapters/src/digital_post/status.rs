@@ -112,13 +112,18 @@ fn answer(code: u16, text: Option<&str>) -> Response {
     (status, [("content-type", "text/xml; charset=utf-8")], body).into_response()
 }
 
-/// The endpoints Beskedfordeler pushes to: PostStatusBeskedModtag for Digital Post
-/// statuses, and ModtagBesked for any message Knudepunkt subscribes to (taken as the
-/// dueslag takes it: by Beskedtype to its route, once per BeskedId).
+/// The endpoints Serviceplatformen pushes to: PostStatusBeskedModtag for Digital Post
+/// statuses, ModtagBesked for any message Knudepunkt subscribes to (taken as the
+/// dueslag takes it: by Beskedtype to its route, once per BeskedId), and
+/// FordelingskvitteringModtag for the Fordelingskomponent's receipts.
 pub fn router(engine: Engine) -> Router {
     Router::new()
         .route(STATUS_PATH, post(receive))
         .route(crate::beskedfordeler::MODTAG_PATH, post(modtag_besked))
+        .route(
+            crate::fordeling::KVITTERING_PATH,
+            post(crate::fordeling::kvittering::receive),
+        )
         .with_state(engine)
 }
 

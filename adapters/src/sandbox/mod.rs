@@ -85,6 +85,15 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
             .map(|d| d.path.join(crate::beskedfordeler::XSD))
             .filter(|p| p.is_file()),
     );
+    let fordeling = crate::fordeling::simulator::FordelingSimulator::new(
+        sts.clone(),
+        knudepunkt_engine::schema_dir::locate()
+            .map(|d| d.path.join(crate::fordeling::XSD))
+            .filter(|p| p.is_file()),
+        certificates
+            .pusher()
+            .expect("the sandbox's receipt pusher is built"),
+    );
     let medcom = crate::medcom::simulator::MedComNetwork::new(
         knudepunkt_engine::schema_dir::locate().map(|d| d.path),
     );
@@ -98,7 +107,8 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
         .merge(medcom.router())
         .merge(sagdokindeks.router())
         .merge(ydelsesindeks.router())
-        .merge(beskedfordeler.router());
+        .merge(beskedfordeler.router())
+        .merge(fordeling.router());
     (
         router,
         SandboxHandles {
@@ -112,6 +122,7 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
             sagdokindeks,
             ydelsesindeks,
             beskedfordeler,
+            fordeling,
         },
     )
 }
@@ -129,6 +140,7 @@ pub struct SandboxHandles {
     pub sagdokindeks: crate::sagdokindeks::simulator::SagDokIndeksSimulator,
     pub ydelsesindeks: crate::ydelsesindeks::simulator::YdelsesIndeksSimulator,
     pub beskedfordeler: crate::beskedfordeler::simulator::BeskedfordelerSimulator,
+    pub fordeling: crate::fordeling::simulator::FordelingSimulator,
 }
 
 /// One of the project's own models of a format with no public schema, under

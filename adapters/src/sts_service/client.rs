@@ -56,7 +56,7 @@ impl StsServiceAdapter {
 
 /// Why a call gave no answer to read.
 #[derive(Debug)]
-pub enum CallFailed {
+pub(crate) enum CallFailed {
     /// Trying again may help (no token, the network, the service's faults).
     Transient(String),
     /// It will not (the call could not be signed).
@@ -66,7 +66,7 @@ pub enum CallFailed {
 /// One OIO IDWS call of `body` to `endpoint` (a token for `entity`, asked for again
 /// once if the service refuses it); the HTTP status and the answer's text.
 #[allow(clippy::too_many_arguments)]
-async fn call(
+pub(crate) async fn call(
     sts: &std::sync::Arc<crate::sts::client::StsClient>,
     cvr: &str,
     http: &reqwest::Client,

@@ -23,6 +23,8 @@ pub const CONSENT_WITHDRAWN: &str = "consent.withdrawn";
 pub const CORRESPONDENCE_REQUESTED: &str = "medcom.correspondence.requested";
 pub const ADMISSION_REPORT_REQUESTED: &str = "medcom.admission_report.requested";
 pub const CITIZEN_DISCHARGED: &str = "citizen.discharged";
+/// A document to send to another authority through the Fordelingskomponent.
+pub const DISTRIBUTION_REQUESTED: &str = "document.distribution_requested";
 /// A batch of whole cases for the case and document index's initial load.
 pub const INDEX_BACKFILL: &str = "index.backfill";
 /// Cases to take out of the case and document index (a reconciliation found them
@@ -47,6 +49,7 @@ pub const ALL: &[&str] = &[
     CORRESPONDENCE_REQUESTED,
     ADMISSION_REPORT_REQUESTED,
     CITIZEN_DISCHARGED,
+    DISTRIBUTION_REQUESTED,
     INDEX_BACKFILL,
     INDEX_REMOVE,
 ];

@@ -15,6 +15,7 @@ pub mod consents;
 pub mod correspondence;
 pub mod cpr;
 pub mod decisions;
+pub mod distribution;
 pub mod documents;
 pub mod error;
 pub mod events;

@@ -17,6 +17,7 @@ use crate::catalogue::{Catalogue, NewCatalogue, NewService, Service, ServicePatc
 use crate::consents::{Consent, NewConsent};
 use crate::correspondence::{NewCorrespondence, SentCorrespondence};
 use crate::decisions::{Decision, NewDecision};
+use crate::distribution::{NewDistribution, SentDistribution};
 use crate::documents::{DocumentInfo, NewDocument};
 use crate::grants::{Grant, GrantChange, NewGrant};
 use crate::plans::{NewPlan, Plan};
@@ -148,6 +149,24 @@ pub async fn send_correspondence(
         .await
         .map(|d| (StatusCode::CREATED, Json(d)))
         .map_err(|e| problem(e, &format!("/api/v1/cases/{id}/correspondence")))
+}
+
+/// Sends a document to another authority's system through the Fordelingskomponent
+/// (SF2900); the receiving system's receipt settles the delivery.
+#[utoipa::path(post, path = "/api/v1/documents/{id}/distribution", tag = "documents", request_body = NewDistribution,
+    params(("id" = String, Path, description = "document id")),
+    responses((status = 201, body = SentDistribution), (status = 403, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)))]
+pub async fn distribute_document(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(new): JsonBody<NewDistribution>,
+) -> ApiResult<(StatusCode, Json<SentDistribution>)> {
+    s.core
+        .distribute_document(&caller.ctx(), &id, &new)
+        .await
+        .map(|d| (StatusCode::CREATED, Json(d)))
+        .map_err(|e| problem(e, &format!("/api/v1/documents/{id}/distribution")))
 }
 
 /// Adds a document (content in base64) to a case.

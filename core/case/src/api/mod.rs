@@ -55,6 +55,10 @@ pub fn router(core: CaseCore, auth: Arc<dyn Authenticate>) -> Router {
             post(handlers::send_correspondence),
         )
         .route("/documents/{id}/content", get(handlers::document_content))
+        .route(
+            "/documents/{id}/distribution",
+            post(handlers::distribute_document),
+        )
         .route("/documents/{id}", patch(handlers::update_document))
         .route("/cases/{id}/decisions", post(handlers::make_decision))
         .route("/cases/{id}/grants", post(handlers::create_grant))

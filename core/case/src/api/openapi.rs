@@ -20,6 +20,7 @@ use super::{handlers, versioned};
         handlers::add_document,
         handlers::send_correspondence,
         handlers::document_content,
+        handlers::distribute_document,
         handlers::update_document,
         handlers::make_decision,
         handlers::create_grant,

@@ -35,6 +35,11 @@ pub fn problem(e: CaseError, instance: &str) -> ApiError {
             Problem::new(StatusCode::NOT_FOUND, "not-found", e.to_string())
         }
         CaseError::Forbidden(why) => Problem::new(StatusCode::FORBIDDEN, "forbidden", why),
+        e @ CaseError::Unavailable { .. } => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            e.to_string(),
+        ),
         e => {
             tracing::error!(error = %e, instance, "case core failed");
             Problem::new(

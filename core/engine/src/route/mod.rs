@@ -214,8 +214,9 @@ impl RouteSet {
         self.by_path.get(path).and_then(|id| self.routes.get(id))
     }
 
-    /// The context templates see: `event`, `message.id`, `route.id`, `now`, and
-    /// `links` (the environment profile's link targets, such as the case page).
+    /// The context templates see: `event`, `message.id`, `route.id`, `now`, `links`
+    /// (the environment profile's link targets, such as the case page) and
+    /// `municipality.cvr` (the CVR number the profile acts for on Serviceplatformen).
     pub fn context(
         &self,
         route: &Route,
@@ -229,6 +230,9 @@ impl RouteSet {
             "route": { "id": route.id },
             "now": now,
             "links": self.environment.links,
+            "municipality": {
+                "cvr": self.environment.serviceplatformen.as_ref().map(|p| p.cvr.as_str()),
+            },
         });
         tera::Context::from_value(value).map_err(|e| TransformError::Input(e.to_string()))
     }
