@@ -37,6 +37,13 @@ pub struct Args {
         default_value = "https://127.0.0.1:8701/beskedfordeler/PostStatusBeskedModtag"
     )]
     pub status_url: String,
+    /// Where the Fordelingskomponent pushes receipts (Knudepunkt's FordelingskvitteringModtag).
+    #[arg(
+        long,
+        env = "KNUDEPUNKT_FORDELING_URL",
+        default_value = "https://127.0.0.1:8701/fordeling/FordelingskvitteringModtag"
+    )]
+    pub fordeling_url: String,
     /// Where the MedCom network delivers (Knudepunkt's VANS access point).
     #[arg(
         long,
@@ -98,14 +105,19 @@ pub async fn run(_ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     handles
         .digital_post
         .push_statuses_to(&args.status_url, std::time::Duration::from_millis(500));
+    handles
+        .fordeling
+        .kvitteringer_to(&args.fordeling_url, std::time::Duration::from_millis(500));
     handles.medcom.deliver_to(&args.medcom_url);
     let (addr, handle) = knudepunkt_adapters::sandbox::serve(&args.listen, router).await?;
     eprintln!(
-        "sandbox serving on http://{addr}: generic receiver at /generic/receive, control at /generic/_sandbox/{{received,stats,faults}}, STS at {}, access tokens at {}, KombiPostAfsend at {} (statuses to {}), MedCom network at {} (delivering to {})",
+        "sandbox serving on http://{addr}: generic receiver at /generic/receive, control at /generic/_sandbox/{{received,stats,faults}}, STS at {}, access tokens at {}, KombiPostAfsend at {} (statuses to {}), Fordelingskomponent at {} (receipts to {}), MedCom network at {} (delivering to {})",
         knudepunkt_adapters::sts::simulator::STS_PATH,
         knudepunkt_adapters::sts::simulator::ACCESS_TOKEN_PATH,
         knudepunkt_adapters::digital_post::KOMBI_PATH,
         args.status_url,
+        knudepunkt_adapters::fordeling::PATH,
+        args.fordeling_url,
         knudepunkt_adapters::medcom::SEND_PATH,
         args.medcom_url
     );

@@ -44,10 +44,11 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         knudepunkt_engine::schema_dir::describe(&engine.routes().schema_dir),
         match &status {
             Some((a, _)) => format!(
-                "Digital Post statuses on https://{a}{} (mTLS)",
-                knudepunkt_adapters::digital_post::STATUS_PATH
+                "Digital Post statuses on https://{a}{} and Fordelingskomponent receipts on https://{a}{} (mTLS)",
+                knudepunkt_adapters::digital_post::STATUS_PATH,
+                knudepunkt_adapters::fordeling::KVITTERING_PATH
             ),
-            None => "no Digital Post status receiver (the profile has no status_receiver)".into(),
+            None => "no receiver for Serviceplatformen's statuses and receipts (the profile has no status_receiver)".into(),
         }
     );
     let app = knudepunkt_engine::server::router(engine.clone())

@@ -195,6 +195,13 @@ impl Stack {
             ),
             std::time::Duration::from_millis(100),
         );
+        handles.fordeling.kvitteringer_to(
+            &format!(
+                "https://{status_addr}{}",
+                knudepunkt_adapters::fordeling::KVITTERING_PATH
+            ),
+            std::time::Duration::from_millis(100),
+        );
         handles.medcom.deliver_to(&format!(
             "http://{server_addr}{}",
             knudepunkt_adapters::medcom::INBOUND_PATH
