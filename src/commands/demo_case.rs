@@ -56,7 +56,7 @@ pub async fn run(stack: &Stack, http: &reqwest::Client, first_step: u32) -> anyh
 
     super::demo::step(
         first_step,
-        "A caseworker at Borgercenter Handicap registers a citizen and opens a case (KLE 27.36.12)",
+        "A caseworker at Borgercenter Handicap registers a citizen and opens a case (KLE 27.36.12); the indexes, Beskedfordeler and the Fordelingskomponent carry it on",
     );
     let (s, _) = leder
         .send(post.clone(), "/api/v1/citizens", Some(json!({"cpr": "010190-1234", "given_name": "Anna", "family_name": "Jensen", "address": "Testvej 1, 2300 København S"})))
@@ -74,7 +74,7 @@ pub async fn run(stack: &Stack, http: &reqwest::Client, first_step: u32) -> anyh
         "   citizen: HTTP {s}; case {id}: HTTP {s2}, status {}",
         case["status"]
     );
-    let (s, _) = leder
+    let (s, document) = leder
         .send(
             post.clone(),
             &format!("/api/v1/cases/{id}/documents"),
@@ -82,6 +82,7 @@ pub async fn run(stack: &Stack, http: &reqwest::Client, first_step: u32) -> anyh
         )
         .await?;
     println!("   a document added: HTTP {s}");
+    let document = document["id"].as_str().unwrap_or_default().to_string();
     let (s, found) = actor2
         .send(
             post.clone(),
@@ -106,6 +107,7 @@ pub async fn run(stack: &Stack, http: &reqwest::Client, first_step: u32) -> anyh
 
     let indexed = show_in_sapa(stack, &id).await?;
     let pubsub = show_beskedfordeler(stack).await?;
+    let distributed = show_fordeling(stack, &leder, &document).await?;
 
     super::demo::step(
         first_step + 1,
@@ -150,6 +152,7 @@ pub async fn run(stack: &Stack, http: &reqwest::Client, first_step: u32) -> anyh
     Ok(s2 == 201
         && indexed
         && pubsub
+        && distributed
         && found.as_array().is_some_and(Vec::is_empty)
         && s3 == 403
         && !d["appeal_deadline"].is_null()
@@ -203,6 +206,57 @@ async fn show_in_sapa(stack: &Stack, case: &str) -> anyhow::Result<bool> {
             .unwrap_or_else(|| "-".into())
     );
     Ok(mine.cases.len() == 1 && mine.documents.len() == 1 && theirs.cases.is_empty())
+}
+
+/// The Fordelingskomponent: the document goes to Frederiksberg's social services, routed
+/// by the case's KLE emne, and the receiving system's receipt settles it.
+async fn show_fordeling(
+    stack: &Stack,
+    leder: &Caseworker<'_>,
+    document: &str,
+) -> anyhow::Result<bool> {
+    let (s, sent) = leder
+        .send(
+            reqwest::Method::POST,
+            &format!("/api/v1/documents/{document}/distribution"),
+            Some(json!({"to_cvr": "11259979", "dokumenttype": "Brev"})),
+        )
+        .await?;
+    let Some(message) = sent["message_id"]
+        .as_str()
+        .and_then(|m| m.parse::<knudepunkt_engine::MessageId>().ok())
+    else {
+        println!("   sending the document to Frederiksberg: HTTP {s}: {sent}");
+        return Ok(false);
+    };
+    let mut state = knudepunkt_engine::message::MessageState::Pending;
+    for _ in 0..200 {
+        state = stack.engine.journal().get(message).await?.state;
+        if state.is_terminal() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let taken = sent["id"]
+        .as_str()
+        .and_then(|id| stack.sandbox.fordeling.sent(id));
+    println!(
+        "   the document to Frederiksberg Kommune through the Fordelingskomponent (SF2900): HTTP {s}; routed by KLE to {}; the receiving system's receipt {}: the delivery is {state}",
+        taken
+            .as_ref()
+            .and_then(|t| stack
+                .sandbox
+                .fordeling
+                .receivers()
+                .into_iter()
+                .find(|r| r.uuid == t.system))
+            .map(|r| r.navn)
+            .unwrap_or_else(|| "-".into()),
+        taken
+            .and_then(|t| t.kvitteringer.last().map(|k| k.as_str()))
+            .unwrap_or("-"),
+    );
+    Ok(state == knudepunkt_engine::message::MessageState::Delivered)
 }
 
 /// Beskedfordeler, when a broker is there: the case's events went out as

@@ -196,6 +196,9 @@ impl FordelingSimulator {
         self.push(&sent.context, kvittering).await
     }
 
+    /// Pushes a receipt until the anvender takes it (or refuses it as `Client`). It is
+    /// noted on the distribution as it is sent, and taken off again if it never got
+    /// through.
     async fn push(&self, context: &Context, kvittering: Kvittering) -> bool {
         let Some(url) = self
             .settings
@@ -210,6 +213,22 @@ impl FordelingSimulator {
             r#"<?xml version="1.0" encoding="UTF-8"?><soap:Envelope xmlns:soap="{SOAP11}"><soap:Body>{}</soap:Body></soap:Envelope>"#,
             wire::anvender_kvittering(&kvittering, context)
         );
+        let note = |add: bool| {
+            if let Some(s) = self
+                .inner
+                .lock()
+                .expect("fordeling")
+                .sent
+                .get_mut(&context.anvender_transaktions_id)
+            {
+                if add {
+                    s.kvitteringer.push(kvittering.kode);
+                } else {
+                    s.kvitteringer.pop();
+                }
+            }
+        };
+        note(true);
         for attempt in 0..10u64 {
             match self
                 .http
@@ -220,29 +239,19 @@ impl FordelingSimulator {
                 .send()
                 .await
             {
-                Ok(r) if r.status().is_success() => {
-                    if let Some(s) = self
-                        .inner
-                        .lock()
-                        .expect("fordeling")
-                        .sent
-                        .get_mut(&context.anvender_transaktions_id)
-                    {
-                        s.kvitteringer.push(kvittering.kode);
-                    }
-                    return true;
-                }
-                // A Client fault: the anvender will not take it, however often.
+                Ok(r) if r.status().is_success() => return true,
                 Ok(r) => {
+                    // A Client fault: the anvender will not take it, however often.
                     let text = r.text().await.unwrap_or_default();
                     if text.contains(":Client</faultcode>") {
-                        return false;
+                        break;
                     }
-                    tokio::time::sleep(Duration::from_millis(200 * (attempt + 1))).await
                 }
-                Err(_) => tokio::time::sleep(Duration::from_millis(200 * (attempt + 1))).await,
+                Err(_) => {}
             }
+            tokio::time::sleep(Duration::from_millis(200 * (attempt + 1))).await;
         }
+        note(false);
         false
     }
 

@@ -59,10 +59,16 @@ pub struct SentDistribution {
     pub message_id: Option<String>,
 }
 
-/// The checked request: (recipient system, KLE emne, facet, Dokumenttype).
-fn check(
-    new: &NewDistribution,
-) -> CaseResult<(Option<String>, Option<String>, Option<String>, String)> {
+/// A request, checked and normalised.
+#[derive(Debug)]
+struct Checked {
+    system: Option<String>,
+    kle: Option<String>,
+    facet: Option<String>,
+    dokumenttype: String,
+}
+
+fn check(new: &NewDistribution) -> CaseResult<Checked> {
     if new.to_cvr.len() != 8 || !new.to_cvr.bytes().all(|b| b.is_ascii_digit()) {
         return Err(CaseError::invalid("to_cvr", "a CVR number is 8 digits"));
     }
@@ -100,7 +106,12 @@ fn check(
             format!("one of {}", DOKUMENTTYPER.join(", ")),
         ));
     }
-    Ok((system, kle, facet, dokumenttype))
+    Ok(Checked {
+        system,
+        kle,
+        facet,
+        dokumenttype,
+    })
 }
 
 /// The file name the document is known by at the receiver: its title, made safe, and
@@ -141,7 +152,12 @@ impl CaseCore {
         document_id: &str,
         new: &NewDistribution,
     ) -> CaseResult<SentDistribution> {
-        let (system, kle, facet, dokumenttype) = check(new)?;
+        let Checked {
+            system,
+            kle,
+            facet,
+            dokumenttype,
+        } = check(new)?;
         let case_id = {
             let mut conn = self.journal().pool().acquire().await?;
             sqlx::query("SELECT case_id FROM documents WHERE id = $1")
