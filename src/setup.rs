@@ -162,15 +162,13 @@ pub fn beskedfordeler_dueslag(
     tokio::sync::watch::Sender<bool>,
     tokio::task::JoinHandle<()>,
 )> {
-    let (url, queue) =
-        knudepunkt_adapters::beskedfordeler::dueslag_of(&engine.routes().environment)?;
+    use knudepunkt_adapters::beskedfordeler as bf;
+    let env = &engine.routes().environment;
+    let endpoint = env.endpoint(bf::DUESLAG_ENDPOINT)?;
+    let queue = endpoint.queue.clone()?;
+    let broker = bf::amqp::Broker::of(endpoint, &knudepunkt_adapters::access_for(env));
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(knudepunkt_adapters::beskedfordeler::dueslag::run(
-        engine.clone(),
-        url,
-        queue,
-        stopped,
-    ));
+    let task = tokio::spawn(bf::dueslag::run(engine.clone(), broker, queue, stopped));
     Some((stop, task))
 }
 

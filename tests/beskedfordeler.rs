@@ -192,7 +192,7 @@ async fn a_cpr_change_refreshes_the_citizen_once(backend: Backend) {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let consumer = tokio::spawn(bf::dueslag::run(
         engine.clone(),
-        broker_url(),
+        bf::amqp::Broker::plain(&broker_url()),
         DUESLAG.into(),
         stopped,
     ));
@@ -319,3 +319,169 @@ on_both_backends!(
     a_case_event_reaches_a_subscriber_as_a_valid_haendelsesbesked,
     a_cpr_change_refreshes_the_citizen_once,
 );
+
+/// Where scripts/rabbitmq keeps the TLS listener's test CA (its certificate and key).
+fn broker_ca_dir() -> std::path::PathBuf {
+    std::env::var_os("KNUDEPUNKT_TEST_AMQPS_CA_DIR")
+        .map(Into::into)
+        .unwrap_or_else(|| "/etc/rabbitmq/knudepunkt-tls".into())
+}
+
+/// The real Beskedfordeler's way in, against the local RabbitMQ's TLS listener (5671,
+/// client certificate required, SASL EXTERNAL): the profile's endpoints are `amqps` with
+/// the services' entity ids, so Knudepunkt gets a SAML assertion for each from the STS
+/// and logs in with it over TLS with its client certificate. A case event goes out and a
+/// CPR change comes in that way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_real_services_way_in_tls_with_a_saml_token() {
+    use knudepunkt_adapters::sandbox::certs::SandboxCertificates;
+    use knudepunkt_adapters::serviceplatformen::security::credentials::Credential;
+    use knudepunkt_adapters::serviceplatformen::security::issuing::CertificateAuthority;
+    let _one = BROKER.lock().await;
+    let dir = broker_ca_dir();
+    let read = |f: &str| {
+        std::fs::read(dir.join(f)).unwrap_or_else(|e| {
+            panic!(
+                "the test broker's CA ({}): {e}; scripts/rabbitmq makes it",
+                dir.join(f).display()
+            )
+        })
+    };
+    let ca = CertificateAuthority {
+        credential: Credential::from_pem(&read("ca.pem"), &read("ca.key")).unwrap(),
+    };
+    // The sandbox's certificates, from the CA the broker trusts: the client certificate
+    // is the one the STS knows and the broker takes.
+    let certs = SandboxCertificates::issued_by(ca).unwrap();
+    let (router, handles) = knudepunkt_adapters::sandbox::router_with(&certs);
+    let (addr, _) = knudepunkt_adapters::sandbox::serve("127.0.0.1:0", router)
+        .await
+        .unwrap();
+    let env = common::dev_environment_with(addr, &certs);
+    let profile = env.join("dev.yaml");
+    let plain =
+        "\"${KNUDEPUNKT_BESKEDFORDELER_URL:-amqp://guest:guest@127.0.0.1:5672/beskedfordeler}\"";
+    let yaml = std::fs::read_to_string(&profile)
+        .unwrap()
+        .replacen(
+            &format!("  beskedfordeler:\n    url: {plain}"),
+            "  beskedfordeler:\n    url: \"amqps://localhost:5671/beskedfordeler\"\n    entity_id: \"http://entityid.kombit.dk/service/bfo_afsend/2\"",
+            1,
+        )
+        .replacen(
+            &format!("  beskedfordeler-dueslag:\n    url: {plain}"),
+            "  beskedfordeler-dueslag:\n    url: \"amqps://localhost:5671/beskedfordeler\"\n    entity_id: \"http://entityid.kombit.dk/service/bfo_modtag/2\"",
+            1,
+        )
+        .replacen(
+            "serviceplatformen:\n",
+            &format!(
+                "serviceplatformen:\n  trust: [\"{}\"]\n",
+                env.join("certs/ca.pem").display()
+            ),
+            1,
+        );
+    assert_eq!(yaml.matches("url: \"amqps://").count(), 2, "{yaml}");
+    std::fs::write(&profile, yaml).unwrap();
+    let (engine, core) =
+        common::case::engine_with_core_on(&env, Backend::Sqlite, "bf-tls", "routes-beskedfordeler")
+            .await;
+    let sim = &handles.beskedfordeler;
+    sim.attach(&broker_url(), &[DUESLAG]).await.unwrap();
+    sim.subscribe(Abonnement {
+        dueslag: DUESLAG.into(),
+        beskedtype: CPR_TYPE.into(),
+        beskrivelse: "CPR changes".into(),
+    });
+    let before = sim.recorder.stats().unique;
+    let workers = engine.start();
+    let environment = &engine.routes().environment;
+    let endpoint = environment.endpoint(bf::DUESLAG_ENDPOINT).unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let consumer = tokio::spawn(bf::dueslag::run(
+        engine.clone(),
+        bf::amqp::Broker::of(endpoint, &knudepunkt_adapters::access_for(environment)),
+        DUESLAG.into(),
+        stopped,
+    ));
+
+    // Out: a case event, published over TLS.
+    let leder = actor(&core, "leder1").await;
+    core.register_citizen(&ctx(&leder), &anna()).await.unwrap();
+    core.create_case(&ctx(&leder), &new_case(false))
+        .await
+        .unwrap();
+    idle(&engine).await;
+    let sent = common::messages_of(engine.journal(), "beskedfordeler.haendelse").await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0].state,
+        MessageState::Delivered,
+        "{:?}",
+        sent[0].last_error
+    );
+    let until = Instant::now() + Duration::from_secs(10);
+    while sim.recorder.stats().unique == before && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        sim.recorder.stats().unique,
+        before + 1,
+        "the distributor has it"
+    );
+
+    // In: a CPR change from the dueslag, taken over TLS.
+    let change = cpr_change(
+        &uuid::Uuid::new_v4().to_string(),
+        CPR_TYPE,
+        "Anne",
+        "Tlsvej 5, 2300 København S",
+    );
+    sim.put_in_dueslag(DUESLAG, change.as_bytes())
+        .await
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let citizen = core
+            .citizen(&ctx(&leder), &knudepunkt_case::Cpr::parse(CPR).unwrap())
+            .await
+            .unwrap();
+        if citizen.address.as_deref() == Some("Tlsvej 5, 2300 København S") {
+            break;
+        }
+        assert!(Instant::now() < until, "the change did not arrive over TLS");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Each way in had its own token, for its own service.
+    assert!(
+        handles
+            .sts
+            .issued_for("http://entityid.kombit.dk/service/bfo_afsend/2")
+            >= 1
+    );
+    assert!(
+        handles
+            .sts
+            .issued_for("http://entityid.kombit.dk/service/bfo_modtag/2")
+            >= 1
+    );
+
+    // Without a client certificate the broker lets nobody in.
+    let anonymous = lapin::Connection::connect_with_config(
+        "amqps://localhost:5671/beskedfordeler?auth_mechanism=external",
+        lapin::ConnectionProperties::default(),
+        lapin::tcp::OwnedTLSConfig {
+            identity: None,
+            cert_chain: Some(
+                String::from_utf8(certs.ca.credential.certificate.to_pem().unwrap()).unwrap(),
+            ),
+        },
+        lapin::runtime::default_runtime().unwrap(),
+    )
+    .await;
+    assert!(anonymous.is_err(), "connected without a client certificate");
+
+    let _ = stop.send(true);
+    let _ = consumer.await;
+    engine.shutdown(workers).await;
+}

@@ -44,9 +44,11 @@ fn with_serviceplatformen(
     r.register(Arc::new(fordeling::client::FordelingAdapter::new(
         access.clone(),
     )));
-    r.register(Arc::new(sts_service::StsServiceAdapter::new(access)));
+    r.register(Arc::new(sts_service::StsServiceAdapter::new(
+        access.clone(),
+    )));
     r.register(Arc::new(
-        beskedfordeler::publisher::BeskedfordelerAdapter::new(),
+        beskedfordeler::publisher::BeskedfordelerAdapter::new(access.clone()),
     ));
     r
 }
@@ -76,16 +78,19 @@ pub fn registry_for(env: &knudepunkt_engine::Environment) -> AdapterRegistry {
     with_serviceplatformen(serviceplatformen_client(env).map(|(s, _)| s), cvr)
 }
 
-/// A client for reading from STS services (a reconciliation's fremsoeg) with the
-/// environment's Serviceplatformen access.
-pub fn sts_service_client(env: &knudepunkt_engine::Environment) -> sts_service::StsServiceClient {
+/// The environment's way to Serviceplatformen (its STS client and CVR, or why there is
+/// none).
+pub fn access_for(env: &knudepunkt_engine::Environment) -> serviceplatformen::access::Access {
     let cvr = env
         .serviceplatformen
         .as_ref()
         .map(|p| p.cvr.clone())
         .unwrap_or_default();
-    sts_service::StsServiceClient::new(serviceplatformen::access::Access::new(
-        serviceplatformen_client(env).map(|(s, _)| s),
-        cvr,
-    ))
+    serviceplatformen::access::Access::new(serviceplatformen_client(env).map(|(s, _)| s), cvr)
+}
+
+/// A client for reading from STS services (a reconciliation's fremsoeg) with the
+/// environment's Serviceplatformen access.
+pub fn sts_service_client(env: &knudepunkt_engine::Environment) -> sts_service::StsServiceClient {
+    sts_service::StsServiceClient::new(access_for(env))
 }

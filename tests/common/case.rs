@@ -214,11 +214,24 @@ pub async fn engine_with_core(
     routes: &str,
 ) -> (super::Sandbox, knudepunkt_engine::Engine, CaseCore) {
     let sandbox = super::start_sandbox().await;
+    let env = super::dev_environment(sandbox.addr);
+    let (engine, core) = engine_with_core_on(&env, backend, name, routes).await;
+    (sandbox, engine, core)
+}
+
+/// [`engine_with_core`] on the environments directory `env` (its dev profile), for a
+/// sandbox the caller started.
+pub async fn engine_with_core_on(
+    env: &std::path::Path,
+    backend: super::Backend,
+    name: &str,
+    routes: &str,
+) -> (knudepunkt_engine::Engine, CaseCore) {
     let db = super::fresh_database(backend, name).await;
     let opts = knudepunkt_engine::route::LoadOptions {
         routes_dir: super::repo().join("tests/fixtures").join(routes),
         mappings_dir: super::repo().join("mappings"),
-        environments_dir: super::dev_environment(sandbox.addr),
+        environments_dir: env.to_path_buf(),
         environment: "dev".into(),
         schema_dir: knudepunkt_engine::schema_dir::locate(),
         adapters: {
@@ -241,5 +254,5 @@ pub async fn engine_with_core(
         .await
         .unwrap();
     core.seed_default_org().await.unwrap();
-    (sandbox, engine, core)
+    (engine, core)
 }

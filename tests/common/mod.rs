@@ -88,12 +88,21 @@ pub async fn start_sandbox() -> Sandbox {
 
 /// An environments directory whose dev profile points at `addr`.
 pub fn dev_environment(addr: SocketAddr) -> PathBuf {
+    dev_environment_with(
+        addr,
+        knudepunkt_adapters::sandbox::certs::SandboxCertificates::shared(),
+    )
+}
+
+/// [`dev_environment`] with the sandbox's certificates `sandbox_certs`.
+pub fn dev_environment_with(
+    addr: SocketAddr,
+    sandbox_certs: &knudepunkt_adapters::sandbox::certs::SandboxCertificates,
+) -> PathBuf {
     let dir = scratch("env");
     // The in-process sandbox's certificates, where the profile looks for them.
     let certs = dir.join("certs");
-    knudepunkt_adapters::sandbox::certs::SandboxCertificates::shared()
-        .write(&certs, "sandbox")
-        .unwrap();
+    sandbox_certs.write(&certs, "sandbox").unwrap();
     let dev = std::fs::read_to_string(repo().join("environments/dev.yaml")).unwrap();
     std::fs::write(
         dir.join("dev.yaml"),

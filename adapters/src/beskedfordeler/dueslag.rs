@@ -16,7 +16,8 @@ use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, Bas
 use lapin::types::FieldTable;
 use serde_json::json;
 
-use super::{RECEIVED_EVENT, UNROUTED, XSD, besked, connect};
+use super::amqp::Broker;
+use super::{RECEIVED_EVENT, UNROUTED, XSD, besked};
 
 /// The operator-inbox kind of messages that do not read.
 pub const INVALID: &str = "beskedfordeler.invalid";
@@ -121,11 +122,11 @@ fn sha2_of(body: &[u8]) -> u128 {
     u128::from_be_bytes(d[..16].try_into().expect("16 bytes"))
 }
 
-/// Consumes `queue` at the AMQP `url` until `stop` turns true, reconnecting after a
-/// failure (waiting longer each time, up to a minute).
+/// Consumes `queue` at `broker` until `stop` turns true, reconnecting after a failure
+/// (waiting longer each time, up to a minute).
 pub async fn run(
     engine: Engine,
-    url: String,
+    broker: Broker,
     queue: String,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -134,7 +135,7 @@ pub async fn run(
         if *stop.borrow() {
             return;
         }
-        match consume(&engine, &url, &queue, &mut stop).await {
+        match consume(&engine, &broker, &queue, &mut stop).await {
             Ok(()) => return,
             Err(e) => {
                 tracing::warn!(error = %e, queue = %queue, "the Beskedfordeler dueslag is out of reach; trying again in {wait:?}");
@@ -150,11 +151,11 @@ pub async fn run(
 
 async fn consume(
     engine: &Engine,
-    url: &str,
+    broker: &Broker,
     queue: &str,
     stop: &mut tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), String> {
-    let conn = connect(url).await?;
+    let conn = broker.connect().await?;
     let channel = conn.create_channel().await.map_err(|e| e.to_string())?;
     channel
         .basic_qos(32, BasicQosOptions::default())
@@ -169,7 +170,7 @@ async fn consume(
         )
         .await
         .map_err(|e| format!("consuming {queue}: {e}"))?;
-    tracing::info!(queue = %queue, "taking messages from the Beskedfordeler dueslag");
+    tracing::info!(queue = %queue, broker = %broker.describe(), "taking messages from the Beskedfordeler dueslag");
     loop {
         let delivery = tokio::select! {
             d = consumer.next() => d,

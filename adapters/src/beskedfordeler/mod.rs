@@ -3,9 +3,11 @@
 //! AMQP 0-9-1. Knudepunkt publishes the case core's events ([`publisher`]), takes what its
 //! subscriptions bring from its pigeonhole, the dueslag ([`dueslag`]), and keeps the
 //! subscriptions its routes declare ([`subscriptions`]). The real Beskedfordeler is AMQP
-//! over TLS with a SAML token as credential; in the sandbox it is a vhost on the local
-//! RabbitMQ, and [`simulator`] plays the distributor and its subscription service.
+//! over TLS with a SAML token as credential ([`amqp`]); in the sandbox it is a vhost on
+//! the local RabbitMQ, and [`simulator`] plays the distributor and its subscription
+//! service.
 
+pub mod amqp;
 pub mod besked;
 pub mod dueslag;
 
@@ -43,14 +45,17 @@ pub async fn reachable(url: &str) -> bool {
     )
 }
 
-/// The profile's Beskedfordeler endpoint: its AMQP URL and Knudepunkt's dueslag.
+/// The profile's dueslag endpoint: its AMQP URL and Knudepunkt's dueslag (its queue).
 pub fn dueslag_of(env: &knudepunkt_engine::Environment) -> Option<(String, String)> {
-    let ep = env.endpoint(ENDPOINT)?;
+    let ep = env.endpoint(DUESLAG_ENDPOINT)?;
     Some((ep.url.clone(), ep.queue.clone()?))
 }
 
-/// The endpoint profile name of Beskedfordeler.
+/// The endpoint profile name of Beskedfordeler for sending (SF1462, AfsendBesked).
 pub const ENDPOINT: &str = "beskedfordeler";
+/// The endpoint profile name of Knudepunkt's dueslag (SF1461, ModtagBesked): the broker,
+/// the queue, and for the real service the entity id its token is for.
+pub const DUESLAG_ENDPOINT: &str = "beskedfordeler-dueslag";
 /// The endpoint profile name of its subscription service.
 pub const SUBSCRIPTION_ENDPOINT: &str = "beskedfordeler-abonnement";
 

@@ -2,8 +2,9 @@
 //! Haendelsesbesked on the Beskedfordeler's exchange over AMQP, persistent, with the
 //! BeskedId as the AMQP message id and the Beskedtype as the routing key, and waits for
 //! the broker's publisher confirm: an ack delivers (the Beskedfordeler has it); a nack
-//! or a lost connection is tried again. The endpoint's URL is the AMQP URL (the
-//! sandbox's vhost); `deliver.options.exchange` overrides the exchange.
+//! or a lost connection is tried again. The endpoint is the broker ([`super::amqp`]:
+//! over TLS with a token for the real service, the sandbox's vhost plainly);
+//! `deliver.options.exchange` overrides the exchange.
 
 use async_trait::async_trait;
 use knudepunkt_engine::{Adapter, Delivery, DeliveryOutcome};
@@ -12,7 +13,9 @@ use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Channel, Connection};
 use tokio::sync::Mutex;
 
-use super::{AFSEND_EXCHANGE, besked, connect};
+use super::amqp::Broker;
+use super::{AFSEND_EXCHANGE, besked};
+use crate::serviceplatformen::access::Access;
 
 pub const ADAPTER: &str = "beskedfordeler";
 /// The external id the BeskedId is kept under.
@@ -20,17 +23,24 @@ pub const BESKED_ID: &str = "beskedfordeler_besked_id";
 
 /// One connection and confirming channel, made when first needed and again after a
 /// failure.
-#[derive(Default)]
 pub struct BeskedfordelerAdapter {
+    access: Access,
     open: Mutex<Option<(String, Connection, Channel)>>,
 }
 
 impl BeskedfordelerAdapter {
-    pub fn new() -> Self {
-        Self::default()
+    pub fn new(access: Access) -> Self {
+        BeskedfordelerAdapter {
+            access,
+            open: Mutex::new(None),
+        }
     }
 
-    async fn channel(&self, url: &str) -> Result<Channel, String> {
+    async fn channel(
+        &self,
+        endpoint: &knudepunkt_engine::environment::Endpoint,
+    ) -> Result<Channel, String> {
+        let url = endpoint.url.as_str();
         let mut open = self.open.lock().await;
         if let Some((u, conn, ch)) = open.as_ref()
             && u == url
@@ -39,7 +49,7 @@ impl BeskedfordelerAdapter {
         {
             return Ok(ch.clone());
         }
-        let conn = connect(url).await?;
+        let conn = Broker::of(endpoint, &self.access).connect().await?;
         let ch = conn
             .create_channel()
             .await
@@ -82,7 +92,7 @@ impl Adapter for BeskedfordelerAdapter {
             error,
             retry_after: None,
         };
-        let channel = match self.channel(&d.endpoint.url).await {
+        let channel = match self.channel(d.endpoint).await {
             Ok(c) => c,
             Err(e) => return transient(format!("Beskedfordeler: {e}")),
         };

@@ -95,7 +95,12 @@ pub fn write_pkcs12(
 impl SandboxCertificates {
     /// New ones, valid for a year.
     pub fn generate() -> Result<Self, SandboxCertError> {
-        let ca = CertificateAuthority::new("Knudepunkt sandbox CA", 365)?;
+        Self::issued_by(CertificateAuthority::new("Knudepunkt sandbox CA", 365)?)
+    }
+
+    /// New ones issued by `ca` (a CA something else already trusts, such as a test
+    /// broker's).
+    pub fn issued_by(ca: CertificateAuthority) -> Result<Self, SandboxCertError> {
         let sts = ca.issue("Sandbox STS", "Knudepunkt sandbox", 365)?;
         let client = ca.issue(
             "Knudepunkt (sandbox FOCES)",

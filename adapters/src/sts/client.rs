@@ -102,6 +102,18 @@ impl StsClient {
         &self.credential
     }
 
+    /// The environment's trust store as one PEM bundle; `None`: the system's.
+    pub fn trust_pem(&self) -> Option<String> {
+        if self.config.trust.is_empty() {
+            return None;
+        }
+        let mut pem = String::new();
+        for c in &self.config.trust {
+            pem.push_str(&String::from_utf8_lossy(&c.to_pem().ok()?));
+        }
+        Some(pem)
+    }
+
     /// The HTTP client with this environment's identity and trust store, for the
     /// services the tokens are for (mTLS with the same certificate).
     pub fn http_client(&self) -> reqwest::Client {

@@ -36,6 +36,8 @@ struct Inner {
     registered: RwLock<HashSet<Vec<u8>>>,
     lifetime: RwLock<Duration>,
     issued: AtomicU64,
+    /// Assertions issued, by the entity (service) they are for.
+    issued_for: RwLock<std::collections::HashMap<String, u64>>,
     refused: AtomicU64,
     access_tokens: AtomicU64,
     /// Access tokens handed out, with their expiry, for the sandbox's REST services.
@@ -110,6 +112,7 @@ impl StsSimulator {
                 registered: RwLock::new(HashSet::new()),
                 lifetime: RwLock::new(Duration::from_secs(300)),
                 issued: AtomicU64::new(0),
+                issued_for: RwLock::new(std::collections::HashMap::new()),
                 refused: AtomicU64::new(0),
                 access_tokens: AtomicU64::new(0),
                 valid_tokens: RwLock::new(std::collections::HashMap::new()),
@@ -137,6 +140,17 @@ impl StsSimulator {
 
     pub fn issued(&self) -> u64 {
         self.inner.issued.load(Ordering::SeqCst)
+    }
+
+    /// How many assertions were issued for the service `entity`.
+    pub fn issued_for(&self, entity: &str) -> u64 {
+        self.inner
+            .issued_for
+            .read()
+            .expect("sts")
+            .get(entity)
+            .copied()
+            .unwrap_or(0)
     }
 
     pub fn refused(&self) -> u64 {
@@ -335,6 +349,13 @@ impl StsSimulator {
             + chrono::Duration::from_std(*self.inner.lifetime.read().expect("sts"))
                 .unwrap_or_default();
         self.inner.issued.fetch_add(1, Ordering::SeqCst);
+        *self
+            .inner
+            .issued_for
+            .write()
+            .expect("sts")
+            .entry(entity.clone())
+            .or_default() += 1;
         Ok(format!(
             r#"<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:a="{WSA}"><s:Header><a:Action>http://docs.oasis-open.org/ws-sx/ws-trust/200512/RSTRC/IssueFinal</a:Action><a:RelatesTo>{rel}</a:RelatesTo></s:Header><s:Body><trust:RequestSecurityTokenResponseCollection xmlns:trust="{WST}"><trust:RequestSecurityTokenResponse><trust:Lifetime><wsu:Created xmlns:wsu="{wsu}">{created}</wsu:Created><wsu:Expires xmlns:wsu="{wsu}">{expires}</wsu:Expires></trust:Lifetime><wsp:AppliesTo xmlns:wsp="http://schemas.xmlsoap.org/ws/2004/09/policy"><wsa:EndpointReference xmlns:wsa="{WSA}"><wsa:Address>{entity}</wsa:Address></wsa:EndpointReference></wsp:AppliesTo><trust:RequestedSecurityToken>{signed}</trust:RequestedSecurityToken><trust:TokenType>http://docs.oasis-open.org/wss/oasis-wss-saml-token-profile-1.1#SAMLV2.0</trust:TokenType><trust:RequestType>http://docs.oasis-open.org/ws-sx/ws-trust/200512/Issue</trust:RequestType><trust:KeyType>http://docs.oasis-open.org/ws-sx/ws-trust/200512/PublicKey</trust:KeyType></trust:RequestSecurityTokenResponse></trust:RequestSecurityTokenResponseCollection></s:Body></s:Envelope>"#,
             rel = quick_xml::escape::escape(&message_id),

@@ -116,6 +116,24 @@ impl Credential {
         identity.map_err(|e| CredentialError::Tls(e.to_string()))
     }
 
+    /// The credential as a TLS client identity for a library that takes PEM (AMQP over
+    /// TLS): the certificate chain and the PKCS#8 key, in memory only. The caller drops
+    /// the key as soon as the handshake is done.
+    pub(crate) fn pkcs8_pem(&self) -> Result<(Vec<u8>, Vec<u8>), CredentialError> {
+        let mut chain = self
+            .certificate
+            .to_pem()
+            .map_err(ossl("writing the certificate"))?;
+        for c in &self.chain {
+            chain.extend(c.to_pem().map_err(ossl("writing the chain"))?);
+        }
+        let key = self
+            .key
+            .private_key_to_pem_pkcs8()
+            .map_err(ossl("preparing the key"))?;
+        Ok((chain, key))
+    }
+
     pub fn subject(&self) -> String {
         subject_of(&self.certificate)
     }
