@@ -1,7 +1,8 @@
 //! The Fordelingskomponent (SF2900) end to end against the sandbox: a caseworker sends a
 //! case document to another authority; the recipient is checked first (by KLE with
-//! FordelingsmodtagerList, by system with FordelingsmodtagerValider), the anmodning
-//! validates at the service, and the receiving system's receipt at
+//! FordelingsmodtagerList, by system with FordelingsmodtagerValider), the document's file
+//! goes to the sandbox SFTP server (scripts/sftp: OpenSSH on 127.0.0.1:2222), the
+//! anmodning naming it validates at the service, and the receiving system's receipt at
 //! FordelingskvitteringModtag settles the delivery — ACCEPTERET delivers, AFVIST is dead
 //! with the receipt's reason and shows on the case. Recipients that cannot receive are
 //! refused before anything is sent; injected faults are tried again (49) or dead (40);
@@ -150,6 +151,21 @@ async fn sent_and_accepted(backend: Backend, name: &str) {
     let frederiksberg = &w.fk().receivers()[0];
     assert_eq!(at_fk.system, frederiksberg.uuid);
     assert_eq!(at_fk.objekt_id, doc);
+    // The file went to the SFTP server under the name the anmodning gives, whole.
+    assert_eq!(
+        at_fk.fil_sha256.as_deref(),
+        sent["document"]["sha256"].as_str(),
+        "the file on the SFTP server is the document"
+    );
+    assert!(
+        at_fk
+            .context
+            .dokument_fil_navn
+            .as_deref()
+            .is_some_and(|n| n.starts_with(id) && n.ends_with(".pdf")),
+        "{:?}",
+        at_fk.context.dokument_fil_navn
+    );
     assert_eq!(at_fk.context.afsendende_myndighed, "64942212");
     assert_eq!(at_fk.kvitteringer, vec![Kode::Accepteret]);
     assert_eq!(

@@ -215,6 +215,10 @@ async fn show_fordeling(
     leder: &Caseworker<'_>,
     document: &str,
 ) -> anyhow::Result<bool> {
+    if stack.engine.routes().get("fordeling.dokument").is_none() {
+        println!("   (the Fordelingskomponent is off: no SFTP server)");
+        return Ok(true);
+    }
     let (s, sent) = leder
         .send(
             reqwest::Method::POST,
@@ -241,7 +245,15 @@ async fn show_fordeling(
         .as_str()
         .and_then(|id| stack.sandbox.fordeling.sent(id));
     println!(
-        "   the document to Frederiksberg Kommune through the Fordelingskomponent (SF2900): HTTP {s}; routed by KLE to {}; the receiving system's receipt {}: the delivery is {state}",
+        "   the document to Frederiksberg Kommune through the Fordelingskomponent (SF2900): HTTP {s}; its file on the SFTP server: {}; routed by KLE to {}; the receiving system's receipt {}: the delivery is {state}",
+        taken
+            .as_ref()
+            .map(|t| if t.fil_sha256.is_some() {
+                "found"
+            } else {
+                "not checked"
+            })
+            .unwrap_or("-"),
         taken
             .as_ref()
             .and_then(|t| stack

@@ -129,21 +129,34 @@ impl Stack {
             }
             None => None,
         };
-        let routes = if broker.is_some() {
-            Arc::new(loaded)
-        } else {
-            let off: Vec<String> = loaded
-                .routes()
-                .filter(|r| {
-                    r.adapter == bf::publisher::ADAPTER
-                        || matches!(&r.source, knudepunkt_engine::route::SourceConfig::Event { name, .. }
-                            if name.iter().any(|n| n == bf::RECEIVED_EVENT))
-                })
-                .map(|r| r.id.clone())
-                .collect();
-            let off: Vec<&str> = off.iter().map(String::as_str).collect();
-            Arc::new(loaded.without(&off))
+        // The Fordelingskomponent's files go by SFTP: without the sandbox server its
+        // route is off here, and said so.
+        use knudepunkt_adapters::fordeling;
+        let sftp = match loaded.environment.endpoint("fordeling-sftp") {
+            Some(ep) => match fordeling::sftp::Target::of(ep) {
+                Ok(t) => fordeling::sftp::reachable(&t).await,
+                Err(_) => false,
+            },
+            None => false,
         };
+        if !sftp {
+            eprintln!(
+                "(no SFTP server for the Fordelingskomponent (scripts/sftp): its route is off in this run)"
+            );
+        }
+        let off: Vec<String> = loaded
+            .routes()
+            .filter(|r| {
+                (broker.is_none()
+                    && (r.adapter == bf::publisher::ADAPTER
+                        || matches!(&r.source, knudepunkt_engine::route::SourceConfig::Event { name, .. }
+                            if name.iter().any(|n| n == bf::RECEIVED_EVENT))))
+                    || (!sftp && r.adapter == fordeling::ADAPTER)
+            })
+            .map(|r| r.id.clone())
+            .collect();
+        let off: Vec<&str> = off.iter().map(String::as_str).collect();
+        let routes = Arc::new(loaded.without(&off));
         let journal = Journal::open(database_url).await?;
         let mut adapters = knudepunkt_adapters::registry_for(&routes.environment);
         adapters.defer(knudepunkt_case::inbound::ADAPTER);

@@ -1,4 +1,4 @@
-//! The `fordelingskomponent` adapter. The payload is a FordelingsobjektAfsendRequest.
+//! The `fordelingskomponent` adapter: one document to another authority's system.
 //! Before it is sent, the recipient is checked: a named system with
 //! FordelingsmodtagerValider (KanModtage), a KLE routing with FordelingsmodtagerList (some
 //! system at the authority takes the emne). A recipient that cannot receive is a
@@ -8,8 +8,12 @@
 //! permanent with the kvittering's reason. A fault's TransportKvittering gives the
 //! reason; `Client` faults are permanent, others are tried again.
 //!
-//! Route options: `status_within` (how long the receipt may take, default 48h),
-//! `valider_modtager` (`false` to skip the check).
+//! The payload is Knudepunkt's envelope ([`super::forsendelse`]): the document's file,
+//! which goes to the SFTP server first ([`super::sftp`]), and the anmodning, which names
+//! it.
+//!
+//! Route options: `sftp_endpoint` (the SFTP server), `status_within` (how long the
+//! receipt may take, default 48h), `valider_modtager` (`false` to skip the check).
 
 use async_trait::async_trait;
 use knudepunkt_engine::{Adapter, Delivery, DeliveryOutcome, Reply};
@@ -23,6 +27,9 @@ use crate::serviceplatformen::idws::Soap;
 use crate::serviceplatformen::security::dom::{Document, Element};
 use crate::sts_service::client::{CallFailed, call};
 use crate::sts_service::service::body_element;
+
+/// The route option naming the SFTP server's endpoint.
+pub const SFTP_OPTION: &str = "sftp_endpoint";
 
 pub struct FordelingAdapter {
     access: Access,
@@ -222,17 +229,8 @@ impl Adapter for FordelingAdapter {
     }
 
     async fn deliver(&self, d: &Delivery<'_>) -> DeliveryOutcome {
-        let Ok(text) = std::str::from_utf8(d.payload) else {
-            return permanent("the anmodning is not UTF-8".into());
-        };
-        let anmodning = match Document::parse(text)
-            .map_err(|e| format!("the anmodning does not read: {e}"))
-            .and_then(|doc| {
-                doc.at(&[])
-                    .ok_or_else(|| "the anmodning is empty".to_string())
-                    .and_then(Anmodning::read)
-            }) {
-            Ok(a) => a,
+        let forsendelse = match super::forsendelse::read(d.payload) {
+            Ok(f) => f,
             Err(e) => return permanent(e),
         };
         let check = d
@@ -241,15 +239,44 @@ impl Adapter for FordelingAdapter {
             .get("valider_modtager")
             .map(String::as_str)
             != Some("false");
-        if check && let Some(outcome) = self.check_recipient(d, &anmodning).await {
+        if check && let Some(outcome) = self.check_recipient(d, &forsendelse.anmodning).await {
             return outcome;
         }
-        let confirm_within = match self.access.sending(d) {
-            Ok(s) => s.confirm_within,
+        let sending = match self.access.sending(d) {
+            Ok(s) => s,
             Err(outcome) => return outcome,
         };
-        let body = crate::digital_post::without_declaration(text);
-        let (status, doc, raw) = match self.operation(d, "FordelingsobjektAfsend", body).await {
+        let confirm_within = sending.confirm_within;
+        // The file first: the anmodning refers to it.
+        let Some(server) = d.route.option_endpoints.get(SFTP_OPTION) else {
+            return permanent(format!(
+                "route {} names no deliver.options.{SFTP_OPTION} (where the file goes)",
+                d.route.id
+            ));
+        };
+        let target = match super::sftp::Target::of(server) {
+            Ok(t) => t,
+            Err(e) => return permanent(e),
+        };
+        let fil = forsendelse.fil;
+        if let Err(e) = super::sftp::upload(
+            &target,
+            sending.sts.credential().clone(),
+            &fil.navn,
+            fil.content,
+            server.timeout,
+        )
+        .await
+        {
+            return match e {
+                super::sftp::UploadError::Transient(e) => transient(e),
+                super::sftp::UploadError::Permanent(e) => permanent(e),
+            };
+        }
+        let (status, doc, raw) = match self
+            .operation(d, "FordelingsobjektAfsend", forsendelse.anmodning_xml)
+            .await
+        {
             Answer::Response(doc) => {
                 let raw = doc.to_xml();
                 (200, doc, raw)

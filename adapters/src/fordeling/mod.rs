@@ -8,7 +8,9 @@
 //! receipt's reason. The sandbox plays the service and a receiving system.
 
 pub mod client;
+pub mod forsendelse;
 pub mod kvittering;
+pub mod sftp;
 pub mod simulator;
 pub mod wire;
 

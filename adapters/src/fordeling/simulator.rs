@@ -5,7 +5,9 @@
 //! routes to one (AFVIST when none takes it), answers MODTAGET, deduplicates on
 //! AnvenderTransaktionsID, and a while later the receiving system's receipt
 //! (ACCEPTERET, or AFVIST for a system told to refuse) is pushed to the anvender's
-//! FordelingskvitteringModtag over mTLS. FordelingskvitteringModtag passes a receiving
+//! FordelingskvitteringModtag over mTLS. The document's file must be on the SFTP server
+//! (scripts/sftp's folder, when this machine has it) under the anmodning's
+//! DokumentFilNavn. FordelingskvitteringModtag passes a receiving
 //! system's own receipt on the same way. Faults are injected through
 //! `/fordeling/_sandbox/faults`: a StatusKode 40 is a `Client` fault with a
 //! TransportKvittering, 49 a `Server` one.
@@ -66,6 +68,8 @@ pub struct Sent {
     pub context: Context,
     pub system: String,
     pub objekt_id: String,
+    /// The file it names, as found on the SFTP server: its SHA-256 (hex).
+    pub fil_sha256: Option<String>,
     /// The receipts pushed to the anvender so far.
     pub kvitteringer: Vec<Kode>,
 }
@@ -80,6 +84,48 @@ struct Inner {
 struct Settings {
     kvittering_url: Option<String>,
     delay: Duration,
+    /// The SFTP server's folder for documents, as this machine sees it: an anmodning
+    /// whose file is not there is refused.
+    sftp_dir: Option<PathBuf>,
+}
+
+/// The sandbox SFTP server's folder (scripts/sftp), if this machine has it.
+pub fn sandbox_sftp_dir() -> Option<PathBuf> {
+    std::env::var_os("KNUDEPUNKT_SFTP_DIR")
+        .map(PathBuf::from)
+        .or_else(|| Some(PathBuf::from("/srv/knudepunkt-sftp/upload")))
+        .filter(|d| d.is_dir())
+}
+
+/// The sandbox SFTP server's authorized keys (scripts/sftp), if this machine has them.
+pub fn sandbox_authorized_keys() -> Option<PathBuf> {
+    std::env::var_os("KNUDEPUNKT_SFTP_AUTHORIZED_KEYS")
+        .map(PathBuf::from)
+        .or_else(|| Some(PathBuf::from("/etc/knudepunkt-sftp/authorized_keys")))
+        .filter(|f| f.is_file())
+}
+
+/// Lets the holder of `credential` in to the sandbox SFTP server (as registering a
+/// system's key with Serviceplatformen does): its key joins the authorized keys, once.
+/// Only the newest 200 keys are kept. Whether the server is there.
+pub fn register_sftp_key(
+    credential: &crate::serviceplatformen::security::credentials::Credential,
+) -> Result<bool, String> {
+    let Some(file) = sandbox_authorized_keys() else {
+        return Ok(false);
+    };
+    let line = super::sftp::openssh_public_key(credential, "knudepunkt-sandbox")?;
+    let current = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+    if current.lines().any(|l| l == line) {
+        return Ok(true);
+    }
+    let mut lines: Vec<&str> = current.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines.push(&line);
+    let keep = lines.len().saturating_sub(200);
+    let mut out = lines[keep..].join("\n");
+    out.push('\n');
+    std::fs::write(&file, out).map_err(|e| format!("{}: {e}", file.display()))?;
+    Ok(true)
 }
 
 #[derive(Clone)]
@@ -131,6 +177,7 @@ impl FordelingSimulator {
             settings: Arc::new(RwLock::new(Settings {
                 kvittering_url: None,
                 delay: Duration::from_millis(300),
+                sftp_dir: sandbox_sftp_dir(),
             })),
             http: pusher,
         }
@@ -142,6 +189,11 @@ impl FordelingSimulator {
         let mut s = self.settings.write().expect("fordeling");
         s.kvittering_url = Some(url.to_string());
         s.delay = delay;
+    }
+
+    /// Where the files are looked for (`None`: they are not).
+    pub fn set_sftp_dir(&self, dir: Option<PathBuf>) {
+        self.settings.write().expect("fordeling").sftp_dir = dir;
     }
 
     pub fn register(&self, receiver: Receiver) {
@@ -317,6 +369,24 @@ impl FordelingSimulator {
             );
             return afsend_response(&Kvittering::new(Kode::Afvist, "Teknisk", Some(&why)), ctx);
         };
+        let sftp_dir = self.settings.read().expect("fordeling").sftp_dir.clone();
+        let fil_sha256 = match (&sftp_dir, &ctx.dokument_fil_navn) {
+            (Some(dir), Some(navn)) => match std::fs::read(dir.join(navn)) {
+                Ok(bytes) => {
+                    use sha2::Digest;
+                    Some(hex::encode(sha2::Sha256::digest(&bytes)))
+                }
+                Err(_) => {
+                    self.recorder.count_invalid();
+                    let why = format!("Dokumentfilen {navn} findes ikke på SFTP-serveren");
+                    return afsend_response(
+                        &Kvittering::new(Kode::Afvist, "Teknisk", Some(&why)),
+                        ctx,
+                    );
+                }
+            },
+            _ => None,
+        };
         let mut context = ctx.clone();
         context.distribution_transaktions_id = Some(uuid::Uuid::new_v4().to_string());
         inner.sent.insert(
@@ -325,6 +395,7 @@ impl FordelingSimulator {
                 context: context.clone(),
                 system: receiver.uuid.clone(),
                 objekt_id: anmodning.objekt_id.clone(),
+                fil_sha256,
                 kvitteringer: Vec::new(),
             },
         );

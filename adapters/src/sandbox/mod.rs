@@ -94,6 +94,10 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
             .pusher()
             .expect("the sandbox's receipt pusher is built"),
     );
+    // The sandbox's client may write to the sandbox SFTP server, when there is one.
+    if let Err(e) = crate::fordeling::simulator::register_sftp_key(&certificates.client) {
+        tracing::warn!(error = %e, "the sandbox SFTP server's authorized keys could not be written");
+    }
     let medcom = crate::medcom::simulator::MedComNetwork::new(
         knudepunkt_engine::schema_dir::locate().map(|d| d.path),
     );

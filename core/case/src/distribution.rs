@@ -6,7 +6,9 @@
 //! recipient, sends, and the receiving system's receipt settles the delivery; a refusal
 //! shows on the case as a failed delivery.
 
+use base64::Engine as _;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use crate::access::has_case_grant;
@@ -114,9 +116,10 @@ fn check(new: &NewDistribution) -> CaseResult<Checked> {
     })
 }
 
-/// The file name the document is known by at the receiver: its title, made safe, and
-/// the extension its media type has.
-fn file_name(doc: &DocumentInfo) -> String {
+/// The file name the document is known by on the SFTP server and at the receiver: the
+/// distribution's id (names are unique there), its title made safe, and the extension
+/// its media type has.
+fn file_name(distribution: &str, doc: &DocumentInfo) -> String {
     let stem: String = doc
         .title
         .chars()
@@ -139,7 +142,7 @@ fn file_name(doc: &DocumentInfo) -> String {
         "image/tiff" => "tif",
         _ => "bin",
     };
-    format!("{}.{ext}", stem.trim())
+    format!("{distribution}_{}.{ext}", stem.trim())
 }
 
 impl CaseCore {
@@ -190,6 +193,17 @@ impl CaseCore {
                 )
                 .await);
         }
+        let content: Vec<u8> = sqlx::query("SELECT content FROM documents WHERE id = $1")
+            .bind(document_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("content")?;
+        if hex::encode(Sha256::digest(&content)) != doc.sha256 {
+            return Err(CaseError::Corrupt {
+                what: format!("document {document_id}"),
+                detail: "its content no longer matches the SHA-256 taken when it was added".into(),
+            });
+        }
         let now = now_ms();
         let id = new_id();
         // The document leaves the municipality: a read of it, for the audit trail.
@@ -211,8 +225,12 @@ impl CaseCore {
             "kle": kle.unwrap_or_else(|| case.kle.clone()),
             "action_facet": facet.unwrap_or_else(|| case.action_facet.clone()),
             "dokumenttype": dokumenttype,
-            "file_name": file_name(&doc),
+            "file_name": file_name(&id, &doc),
             "sent_by": ctx.actor.user_id,
+        });
+        // The file itself: the route writes it to the Fordelingskomponent's SFTP server.
+        body["file"] = serde_json::json!({
+            "content": base64::engine::general_purpose::STANDARD.encode(&content),
         });
         let sent =
             events::publish(&self.engine, &mut tx, events::DISTRIBUTION_REQUESTED, body).await?;
@@ -288,6 +306,6 @@ mod tests {
             created_by: "u".into(),
             created_at: 0,
         };
-        assert_eq!(file_name(&doc), "Handleplan 2026_27_ udkast.pdf");
+        assert_eq!(file_name("d1", &doc), "d1_Handleplan 2026_27_ udkast.pdf");
     }
 }
