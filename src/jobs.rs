@@ -34,6 +34,13 @@ impl IndexView for IndexRead {
     ) -> Result<std::collections::HashMap<String, String>, String> {
         self.0.statuses(case_ids).await
     }
+
+    async fn documents(
+        &self,
+        document_ids: &[String],
+    ) -> Result<std::collections::HashSet<String>, String> {
+        self.0.documents(document_ids).await
+    }
 }
 
 /// `sagdokindeks.afstemning`: the case core compared with the index, drift repaired.

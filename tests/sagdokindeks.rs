@@ -522,10 +522,17 @@ impl knudepunkt_case::index_reconcile::IndexView for Fremsoeg {
     ) -> Result<std::collections::HashMap<String, String>, String> {
         self.0.statuses(case_ids).await
     }
+
+    async fn documents(
+        &self,
+        document_ids: &[String],
+    ) -> Result<std::collections::HashSet<String>, String> {
+        self.0.documents(document_ids).await
+    }
 }
 
 async fn reconciliation_repairs_drift(backend: Backend) {
-    use knudepunkt_adapters::sagdokindeks::model::{IndexedCase, Period};
+    use knudepunkt_adapters::sagdokindeks::model::{IndexedCase, IndexedDocument, Period};
     use knudepunkt_case::index_reconcile::IndexReconciliation;
 
     let w = world(backend, "index-reconcile").await;
@@ -542,8 +549,19 @@ async fn reconciliation_repairs_drift(backend: Backend) {
         )
         .await;
     assert_eq!(s, 200);
+    let kept = new_document(&c, &fine, "Bliver").await;
+    let dropped = new_document(&c, &fine, "Tabt i indekset").await;
+    let hidden = new_document(&c, &fine, "Fortroligt notat").await;
+    let (s, _) = c
+        .patch(
+            &format!("/api/v1/documents/{hidden}"),
+            json!({"confidential": true}),
+        )
+        .await;
+    assert_eq!(s, 200);
     w.idle().await;
     assert_eq!(w.index().case(&stale).unwrap().status(), Some("Oplyst"));
+    assert!(w.index().document(&hidden).is_none());
 
     // Drift behind Knudepunkt's back: a case lost, an update lost, a confidential case
     // that got in.
@@ -562,6 +580,15 @@ async fn reconciliation_repairs_drift(backend: Backend) {
         ..Default::default()
     });
 
+    // And a document lost, and a confidential one that got in.
+    assert!(w.index().forget_document(&dropped));
+    w.index().plant_document(IndexedDocument {
+        uuid: hidden.clone(),
+        key: Some(hidden.clone()),
+        title: Some("Fortroligt notat".into()),
+        ..Default::default()
+    });
+
     let reader = knudepunkt_adapters::sagdokindeks::reader::IndexReader::for_environment(
         &w.engine.routes().environment,
     )
@@ -573,12 +600,16 @@ async fn reconciliation_repairs_drift(backend: Backend) {
         report,
         IndexReconciliation {
             checked: 4,
-            in_order: 1,
+            in_order: 0,
             missing: 1,
             wrong_status: 1,
             confidential_in_index: 1,
-            reimported: 2,
+            documents_checked: 3,
+            documents_missing: 1,
+            confidential_documents_in_index: 1,
+            reimported: 3,
             removed: 1,
+            documents_removed: 1,
         }
     );
     w.idle().await;
@@ -586,11 +617,18 @@ async fn reconciliation_repairs_drift(backend: Backend) {
     assert_eq!(w.index().case(&stale).unwrap().status(), Some("Oplyst"));
     assert!(w.index().case(&secret).is_none());
     assert!(w.index().case(&fine).is_some());
+    assert!(w.index().document(&dropped).is_some(), "imported again");
+    assert!(w.index().document(&kept).is_some());
+    assert!(w.index().document(&hidden).is_none(), "removed again");
 
     // Run again: nothing left to repair.
     let again = w.core.reconcile_index(&view, &quiet, 100).await.unwrap();
     assert_eq!((again.checked, again.in_order), (4, 4));
-    assert_eq!(again.reimported + again.removed, 0);
+    assert_eq!((again.documents_checked, again.documents_missing), (3, 0));
+    assert_eq!(
+        again.reimported + again.removed + again.documents_removed,
+        0
+    );
     w.stop().await;
 }
 

@@ -355,8 +355,9 @@ impl Index {
         Ok(())
     }
 
-    /// A fremsoeg by SagUuid: a SagFiltreretOejebliksbillede for each case the index
-    /// holds, with its Fremdrift (the periods, the current one open).
+    /// A fremsoeg by SagUuid and DokumentUuid: a SagFiltreretOejebliksbillede for each
+    /// case the index holds, with its Fremdrift (the periods, the current one open), and
+    /// a DokumentFiltreretOejebliksbillede for each document it holds.
     pub fn fremsoeg(&self, input: &Element) -> String {
         let esc = |s: &str| quick_xml::escape::escape(s).into_owned();
         let mut out = String::new();
@@ -391,6 +392,17 @@ impl Index {
                 .collect();
             out.push_str(&format!(
                 r#"<sdi:SagFiltreretOejebliksbillede xmlns:sdi="{}" xmlns:sag="urn:oio:sts:sagdok:sag:6" xmlns:sd="urn:oio:sagdok:3.0.0"><sag:ObjektType><sd:UUIDIdentifikator>{}</sd:UUIDIdentifikator></sag:ObjektType><sag:Registrering><sag:AttributListe/><sag:TilstandListe>{periods}</sag:TilstandListe><sag:RelationListe/></sag:Registrering></sdi:SagFiltreretOejebliksbillede>"#,
+                super::NS,
+                esc(&uuid)
+            ));
+        }
+        for uuid in input
+            .elements_named("DokumentUuid")
+            .map(|e| e.text().trim().to_string())
+            .filter(|u| self.documents.contains_key(u))
+        {
+            out.push_str(&format!(
+                r#"<sdi:DokumentFiltreretOejebliksbillede xmlns:sdi="{}" xmlns:di="urn:oio:sts:sagdok:dokumentindeks:6" xmlns:sd="urn:oio:sagdok:3.0.0"><di:ObjektType><sd:UUIDIdentifikator>{}</sd:UUIDIdentifikator></di:ObjektType></sdi:DokumentFiltreretOejebliksbillede>"#,
                 super::NS,
                 esc(&uuid)
             ));

@@ -1,7 +1,7 @@
-//! Reading the index back: fremsoeg by SagUuid, for the reconciliation that compares the
-//! case core with what the index holds.
+//! Reading the index back: fremsoeg by SagUuid and by DokumentUuid, for the
+//! reconciliation that compares the case core with what the index holds.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use knudepunkt_engine::environment::{Endpoint, Environment};
 
@@ -30,6 +30,29 @@ pub fn request(uuids: &[String]) -> String {
     format!(
         r#"<sdi:FremsoegSagDokumentIndeksInput xmlns:sdi="{NS}">{wanted}<sdi:Filter><sdi:SagVis><sdi:Vis>fremdrift</sdi:Vis></sdi:SagVis></sdi:Filter></sdi:FremsoegSagDokumentIndeksInput>"#
     )
+}
+
+/// A fremsoeg for the documents `uuids`.
+pub fn documents_request(uuids: &[String]) -> String {
+    let esc = |s: &str| quick_xml::escape::escape(s).into_owned();
+    let wanted: String = uuids
+        .iter()
+        .map(|u| format!("<sdi:DokumentUuid>{}</sdi:DokumentUuid>", esc(u)))
+        .collect();
+    format!(
+        r#"<sdi:FremsoegSagDokumentIndeksInput xmlns:sdi="{NS}">{wanted}<sdi:Filter><sdi:DokumentVis><sdi:Vis>egenskaber</sdi:Vis></sdi:DokumentVis></sdi:Filter></sdi:FremsoegSagDokumentIndeksInput>"#
+    )
+}
+
+/// The documents a fremsoeg answer holds (their UUIDs).
+pub fn documents_in(answer: &str) -> Result<HashSet<String>, String> {
+    let doc = Document::parse(answer).map_err(|e| format!("the index's answer: {e}"))?;
+    Ok(doc
+        .find(NS, "DokumentFiltreretOejebliksbillede")
+        .into_iter()
+        .filter_map(|path| doc.at(&path))
+        .filter_map(|found| found.text_at(&["ObjektType", "UUIDIdentifikator"]))
+        .collect())
 }
 
 /// The cases a fremsoeg answer holds, with each one's current status (the Fremdrift
@@ -86,6 +109,19 @@ impl IndexReader {
         Ok(Self::new(crate::sts_service_client(env), endpoint))
     }
 
+    /// Which of the documents `uuids` the index holds.
+    pub async fn documents(&self, uuids: &[String]) -> Result<HashSet<String>, String> {
+        let mut out = HashSet::new();
+        for page in uuids.chunks(PAGE) {
+            let answer = self
+                .client
+                .ask(&self.endpoint, ACTION, Soap::V11, &documents_request(page))
+                .await?;
+            out.extend(documents_in(&answer)?);
+        }
+        Ok(out)
+    }
+
     /// Which of `uuids` the index holds, and each one's current status.
     pub async fn statuses(&self, uuids: &[String]) -> Result<HashMap<String, String>, String> {
         let mut out = HashMap::new();
@@ -106,13 +142,15 @@ mod tests {
 
     #[test]
     fn the_request_validates_and_the_answer_reads() {
-        let req = request(&["019ac3f0-0000-7000-8000-0000000000c1".into()]);
+        let ids = ["019ac3f0-0000-7000-8000-0000000000c1".to_string()];
         if let Some(dir) = knudepunkt_engine::schema_dir::locate() {
-            knudepunkt_engine::transform::xsd::validate(
-                &dir.path.join(super::super::XSD),
-                req.as_bytes(),
-            )
-            .unwrap();
+            for req in [request(&ids), documents_request(&ids)] {
+                knudepunkt_engine::transform::xsd::validate(
+                    &dir.path.join(super::super::XSD),
+                    req.as_bytes(),
+                )
+                .unwrap();
+            }
         }
         let answer = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><sdi:FremsoegSagDokumentIndeksOutput xmlns:sdi="urn:oio:sts:sagdok:sagdokumentindeks:6" xmlns:sd="urn:oio:sagdok:3.0.0"><sd:StandardRetur><sd:StatusKode>20</sd:StatusKode></sd:StandardRetur><sdi:SagFiltreretOejebliksbillede xmlns:sag="urn:oio:sts:sagdok:sag:6"><sag:ObjektType><sd:UUIDIdentifikator>u1</sd:UUIDIdentifikator></sag:ObjektType><sag:Registrering><sag:TilstandListe><sag:Fremdrift><sag:Virkning><sd:TilTidspunkt><sd:TidsstempelDatoTid>2026-01-02T00:00:00Z</sd:TidsstempelDatoTid></sd:TilTidspunkt></sag:Virkning><sag:FremdriftStatusKode>Opstaaet</sag:FremdriftStatusKode></sag:Fremdrift><sag:Fremdrift><sag:Virkning><sd:TilTidspunkt><sd:GraenseIndikator>true</sd:GraenseIndikator></sd:TilTidspunkt></sag:Virkning><sag:FremdriftStatusKode>Oplyst</sag:FremdriftStatusKode></sag:Fremdrift></sag:TilstandListe></sag:Registrering></sdi:SagFiltreretOejebliksbillede></sdi:FremsoegSagDokumentIndeksOutput></s:Body></s:Envelope>"#;
         let found = statuses_in(answer).unwrap();

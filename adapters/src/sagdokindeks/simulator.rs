@@ -86,6 +86,25 @@ impl SagDokIndeksSimulator {
             .insert(case.uuid.clone(), case);
     }
 
+    /// Takes a document out of the index behind Knudepunkt's back (drift, for tests).
+    pub fn forget_document(&self, uuid: &str) -> bool {
+        self.index
+            .write()
+            .expect("index")
+            .documents
+            .remove(uuid)
+            .is_some()
+    }
+
+    /// Puts a document in the index behind Knudepunkt's back (drift, for tests).
+    pub fn plant_document(&self, document: IndexedDocument) {
+        self.index
+            .write()
+            .expect("index")
+            .documents
+            .insert(document.uuid.clone(), document);
+    }
+
     /// Cases and documents in the index.
     pub fn counts(&self) -> (usize, usize) {
         let index = self.index.read().expect("index");
