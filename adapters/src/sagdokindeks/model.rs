@@ -409,11 +409,4 @@ impl Index {
         }
         out
     }
-
-    /// The case a document is journalised on, if it is in the index.
-    pub fn case_of(&self, document: &str) -> Option<&IndexedCase> {
-        self.cases
-            .values()
-            .find(|c| c.journal.contains_key(document))
-    }
 }

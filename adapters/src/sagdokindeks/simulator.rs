@@ -120,27 +120,29 @@ impl SagDokIndeksSimulator {
                     && case.kle.as_deref().is_some_and(|k| r.covers(k))
             })
         };
+        // The citizen's cases, and the documents journalised on them: looked up by the
+        // citizen, not by scanning the whole index for each document.
         let mut cases: Vec<&IndexedCase> = index
             .cases
             .values()
             .filter(|c| c.cpr.as_deref() == Some(cpr) && visible(c))
             .collect();
         cases.sort_by(|a, b| a.uuid.cmp(&b.uuid));
-        let mut documents: Vec<FoundDocument> = index
-            .documents
-            .values()
-            .filter(|d| d.cpr.as_deref() == Some(cpr))
-            .filter_map(|d| {
-                let case = index.case_of(&d.uuid)?;
-                visible(case).then(|| FoundDocument {
-                    uuid: d.uuid.clone(),
-                    title: d.title.clone(),
-                    letter_date: d.letter_date.clone(),
+        let mut documents: Vec<FoundDocument> = cases
+            .iter()
+            .flat_map(|case| case.journal.keys().map(move |d| (case, d)))
+            .filter_map(|(case, d)| {
+                let doc = index.documents.get(d)?;
+                (doc.cpr.as_deref() == Some(cpr)).then(|| FoundDocument {
+                    uuid: doc.uuid.clone(),
+                    title: doc.title.clone(),
+                    letter_date: doc.letter_date.clone(),
                     case_uuid: case.uuid.clone(),
                 })
             })
             .collect();
         documents.sort_by(|a, b| a.uuid.cmp(&b.uuid));
+        documents.dedup_by(|a, b| a.uuid == b.uuid);
         let shown: std::collections::HashSet<&str> =
             cases.iter().map(|c| c.uuid.as_str()).collect();
         let mut benefits: Vec<FoundBenefit> = self
