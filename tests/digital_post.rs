@@ -81,11 +81,7 @@ fn client(w: &World) -> common::case::As {
 }
 
 fn as_user_at(base: &str, user: &str) -> common::case::As {
-    common::case::As {
-        http: reqwest::Client::new(),
-        base: base.to_string(),
-        token: SignedTokens::new(SECRET, false).issue(user, Duration::from_secs(600)),
-    }
+    common::case::As::at(base, user)
 }
 
 async fn decide(c: &common::case::As, case_id: &str) -> Value {

@@ -44,11 +44,7 @@ impl World {
     }
 
     fn as_user(&self, user: &str) -> As {
-        As {
-            http: reqwest::Client::new(),
-            base: self.api.clone(),
-            token: SignedTokens::new(SECRET, false).issue(user, Duration::from_secs(600)),
-        }
+        As::at(&self.api, user)
     }
 
     /// The journal message of a distribution, once it is settled.

@@ -67,11 +67,7 @@ async fn world(backend: Backend, name: &str) -> World {
 }
 
 fn client(w: &World) -> common::case::As {
-    common::case::As {
-        http: reqwest::Client::new(),
-        base: w.api.clone(),
-        token: SignedTokens::new(SECRET, false).issue("leder1", Duration::from_secs(600)),
-    }
+    common::case::As::at(&w.api, "leder1")
 }
 
 fn example() -> Vec<u8> {
@@ -511,11 +507,7 @@ async fn no_receipt_in_time_sends_again_with_the_same_identifiers(backend: Backe
 }
 
 fn as_user(w: &World, user: &str) -> common::case::As {
-    common::case::As {
-        http: reqwest::Client::new(),
-        base: w.api.clone(),
-        token: SignedTokens::new(SECRET, false).issue(user, Duration::from_secs(600)),
-    }
+    common::case::As::at(&w.api, user)
 }
 
 /// A grant of home help on the case, and a functional assessment in a document.

@@ -36,11 +36,7 @@ impl World {
     }
 
     fn as_user(&self, user: &str) -> As {
-        As {
-            http: reqwest::Client::new(),
-            base: self.api.clone(),
-            token: SignedTokens::new(SECRET, false).issue(user, Duration::from_secs(600)),
-        }
+        As::at(&self.api, user)
     }
 
     /// The job roles of a seeded user, as SAPA gets them from the user's token.

@@ -100,17 +100,7 @@ impl Credential {
     /// The credential as a TLS client identity (mTLS). The key's PEM exists only in this
     /// call's memory, handed to the TLS library and then overwritten.
     pub fn tls_identity(&self) -> Result<reqwest::Identity, CredentialError> {
-        let mut chain = self
-            .certificate
-            .to_pem()
-            .map_err(ossl("writing the certificate"))?;
-        for c in &self.chain {
-            chain.extend(c.to_pem().map_err(ossl("writing the chain"))?);
-        }
-        let mut key = self
-            .key
-            .private_key_to_pem_pkcs8()
-            .map_err(ossl("preparing the key"))?;
+        let (chain, mut key) = self.pkcs8_pem()?;
         let identity = reqwest::Identity::from_pkcs8_pem(&chain, &key);
         key.iter_mut().for_each(|b| *b = 0);
         identity.map_err(|e| CredentialError::Tls(e.to_string()))
