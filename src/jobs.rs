@@ -8,7 +8,7 @@ use knudepunkt_case::CaseCore;
 use knudepunkt_case::index_reconcile::IndexView;
 use knudepunkt_engine::Engine;
 use knudepunkt_engine::route::Diagnostic;
-use knudepunkt_engine::schedule::{self, Job, Jobs, Progress, Schedule};
+use knudepunkt_engine::schedule::{self, Job, Jobs, Progress, RunRequest, Schedule};
 
 use crate::setup::Context;
 
@@ -55,13 +55,19 @@ impl Job for IndexReconciliation {
         INDEX_RECONCILIATION
     }
 
-    async fn run(&self, progress: &dyn Progress) -> Result<serde_json::Value, String> {
+    async fn run(
+        &self,
+        request: &RunRequest,
+        progress: &dyn Progress,
+    ) -> Result<serde_json::Value, String> {
         let report = self
             .core
-            .reconcile_index(&self.index, progress, 1000)
+            .reconcile_index(&self.index, progress, 1000, !request.dry_run)
             .await
             .map_err(|e| e.to_string())?;
-        serde_json::to_value(report).map_err(|e| e.to_string())
+        let mut summary = serde_json::to_value(report).map_err(|e| e.to_string())?;
+        summary["dry_run"] = request.dry_run.into();
+        Ok(summary)
     }
 }
 

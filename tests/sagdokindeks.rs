@@ -591,7 +591,20 @@ async fn reconciliation_repairs_drift(backend: Backend) {
     .unwrap();
     let view = Fremsoeg(reader);
     let quiet = knudepunkt_engine::schedule::Quiet;
-    let report = w.core.reconcile_index(&view, &quiet, 2).await.unwrap();
+    // A dry run finds the same and repairs nothing.
+    let dry = w
+        .core
+        .reconcile_index(&view, &quiet, 2, false)
+        .await
+        .unwrap();
+    w.idle().await;
+    assert!(w.index().case(&lost).is_none() && w.index().case(&secret).is_some());
+    let report = w
+        .core
+        .reconcile_index(&view, &quiet, 2, true)
+        .await
+        .unwrap();
+    assert_eq!(dry, report);
     assert_eq!(
         report,
         IndexReconciliation {
@@ -618,7 +631,11 @@ async fn reconciliation_repairs_drift(backend: Backend) {
     assert!(w.index().document(&hidden).is_none(), "removed again");
 
     // Run again: nothing left to repair.
-    let again = w.core.reconcile_index(&view, &quiet, 100).await.unwrap();
+    let again = w
+        .core
+        .reconcile_index(&view, &quiet, 100, true)
+        .await
+        .unwrap();
     assert_eq!((again.checked, again.in_order), (4, 4));
     assert_eq!((again.documents_checked, again.documents_missing), (3, 0));
     assert_eq!(

@@ -1,4 +1,4 @@
-//! `knudepunkt schedule list|run`
+//! `knudepunkt schedule list|run|history`
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -15,11 +15,32 @@ use crate::setup::Context;
 pub enum ScheduleCommand {
     /// The schedules of the selected environment and when each fires next.
     List,
-    /// Runs a schedule's job now, showing its progress.
+    /// Runs a schedule's job now, showing its progress; the run is recorded in the
+    /// history like a scheduled one.
     Run {
         /// The schedule's id, e.g. digitalpost.afhentning.
         id: String,
+        /// The period to run for, as YYYY-MM (jobs that report by period).
+        #[arg(long)]
+        period: Option<String>,
+        /// Show what the run would do, and do nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
+    /// The runs of one schedule, or of all, newest first: when, how long, how it went.
+    History {
+        /// A schedule's id; all schedules without one.
+        id: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+}
+
+/// A period as YYYY-MM, checked.
+fn period(text: &str) -> anyhow::Result<String> {
+    chrono::NaiveDate::parse_from_str(&format!("{text}-01"), "%Y-%m-%d")
+        .map(|_| text.to_string())
+        .map_err(|_| anyhow::anyhow!("--period {text:?}: a period is a month, YYYY-MM (2026-10)"))
 }
 
 /// Progress on the terminal: "digitalpost.afhentning: 3/5".
@@ -80,7 +101,15 @@ pub async fn run(ctx: &Context, cmd: ScheduleCommand) -> anyhow::Result<ExitCode
                 }
             });
         }
-        ScheduleCommand::Run { id } => {
+        ScheduleCommand::Run {
+            id,
+            period: asked,
+            dry_run,
+        } => {
+            let request = knudepunkt_engine::schedule::RunRequest {
+                period: asked.as_deref().map(period).transpose()?,
+                dry_run,
+            };
             let Some(s) = schedules.iter().find(|s| s.id == id) else {
                 bail!(
                     "no schedule {id} in the {} environment (see `knudepunkt schedule list`)",
@@ -104,7 +133,14 @@ pub async fn run(ctx: &Context, cmd: ScheduleCommand) -> anyhow::Result<ExitCode
                 total: AtomicU64::new(0),
                 done: AtomicU64::new(0),
             };
-            let result = job.run(&progress).await;
+            let result = knudepunkt_engine::schedule::runner::run_now(
+                engine.journal(),
+                s,
+                job.as_ref(),
+                &request,
+                &progress,
+            )
+            .await;
             eprintln!();
             // What the job journaled is delivered (or waits for its next attempt) before
             // the command ends.
@@ -115,10 +151,59 @@ pub async fn run(ctx: &Context, cmd: ScheduleCommand) -> anyhow::Result<ExitCode
             }
             engine.shutdown(workers).await;
             engine.journal().close().await;
-            let summary = result
+            let (run, summary) = result
                 .map_err(anyhow::Error::msg)
                 .with_context(|| format!("schedule {id}"))?;
-            emit(ctx.json, &summary, || println!("{summary}"));
+            emit(
+                ctx.json,
+                &serde_json::json!({"run": run, "summary": summary}),
+                || println!("run {run}: {summary}"),
+            );
+        }
+        ScheduleCommand::History { id, limit } => {
+            let engine = ctx.engine().await?;
+            let runs = engine
+                .journal()
+                .schedule_runs(id.as_deref(), limit.max(1))
+                .await?;
+            engine.journal().close().await;
+            emit(ctx.json, &runs, || {
+                println!(
+                    "{:>5}  {:<28}  {:<25}  {:>8}  {:<9}  DETAIL",
+                    "RUN", "SCHEDULE", "STARTED (Copenhagen)", "MS", "OUTCOME"
+                );
+                for r in &runs {
+                    let started = chrono::DateTime::from_timestamp_millis(r.started_at)
+                        .map(|t| {
+                            t.with_timezone(&chrono_tz::Europe::Copenhagen)
+                                .format("%Y-%m-%d %H:%M:%S")
+                                .to_string()
+                        })
+                        .unwrap_or_default();
+                    let how = match (&r.fire_at, r.dry_run) {
+                        (None, true) => " (by hand, dry run)",
+                        (None, false) => " (by hand)",
+                        _ => "",
+                    };
+                    let detail: String = r
+                        .detail
+                        .as_deref()
+                        .unwrap_or("")
+                        .chars()
+                        .take(100)
+                        .collect();
+                    println!(
+                        "{:>5}  {:<28}  {:<25}  {:>8}  {:<9}  {detail}{how}",
+                        r.id,
+                        r.schedule_id,
+                        started,
+                        r.duration_ms
+                            .map(|d| d.to_string())
+                            .unwrap_or_else(|| "-".into()),
+                        r.outcome,
+                    );
+                }
+            });
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -32,6 +32,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let reconciler = tokio::spawn(reconcile(core.clone()));
     let (stop_schedules, schedules_stopped) = tokio::sync::watch::channel(false);
     let scheduler = tokio::spawn(knudepunkt_engine::schedule::run(
+        engine.journal().clone(),
         schedules,
         jobs,
         schedules_stopped,

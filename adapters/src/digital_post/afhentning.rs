@@ -285,7 +285,16 @@ impl Job for Afhentning {
         JOB
     }
 
-    async fn run(&self, progress: &dyn Progress) -> Result<serde_json::Value, String> {
+    async fn run(
+        &self,
+        request: &knudepunkt_engine::schedule::RunRequest,
+        progress: &dyn Progress,
+    ) -> Result<serde_json::Value, String> {
+        if request.dry_run {
+            // What a run would take: the memos waiting, none fetched or acknowledged.
+            let waiting = self.list().await.map_err(|e| e.to_string())?;
+            return Ok(serde_json::json!({ "dry_run": true, "waiting": waiting }));
+        }
         let report = self
             .system_fetch(progress)
             .await

@@ -70,12 +70,13 @@ impl CaseCore {
     }
 
     /// Compares every case with the index, `page` cases at a time, and journals the
-    /// repairs.
+    /// repairs (unless not `repair`: a dry run that only reports).
     pub async fn reconcile_index(
         &self,
         index: &dyn IndexView,
         progress: &dyn Progress,
         page: usize,
+        repair: bool,
     ) -> CaseResult<IndexReconciliation> {
         progress.total(self.case_count().await?);
         let mut report = IndexReconciliation::default();
@@ -151,10 +152,12 @@ impl CaseCore {
             report.reimported += import.len();
             report.removed += remove.len();
             report.documents_removed += remove_documents.len();
-            self.journal_index_repairs(&import, &remove, &remove_documents)
-                .await?;
+            if repair {
+                self.journal_index_repairs(&import, &remove, &remove_documents)
+                    .await?;
+            }
         }
-        if report.reimported + report.removed + report.documents_removed > 0 {
+        if repair && report.reimported + report.removed + report.documents_removed > 0 {
             tracing::warn!(
                 ?report,
                 "the case and document index had drifted; repairs are on their way"

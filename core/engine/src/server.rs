@@ -32,6 +32,7 @@ pub fn router(engine: Engine) -> Router {
         .route("/api/v1/notifications/ack", post(ack_notifications))
         .route("/api/v1/inbox", get(list_inbox))
         .route("/api/v1/inbox/{id}/resolve", post(resolve_inbox))
+        .route("/api/v1/schedules/runs", get(list_schedule_runs))
         .fallback(inbound)
         .with_state(engine)
 }
@@ -308,6 +309,30 @@ async fn list_inbox(
         .await
         .map_err(journal_problem)?;
     Ok(axum::Json(items).into_response())
+}
+
+#[derive(Deserialize)]
+struct RunsQuery {
+    schedule: Option<String>,
+    #[serde(default = "twenty")]
+    limit: i64,
+}
+
+fn twenty() -> i64 {
+    20
+}
+
+/// The schedules' runs, newest first (`?schedule=ID&limit=N`): when, how long, how.
+async fn list_schedule_runs(
+    State(engine): State<Engine>,
+    Query(q): Query<RunsQuery>,
+) -> Result<Response, ApiError> {
+    let runs = engine
+        .journal()
+        .schedule_runs(q.schedule.as_deref(), q.limit.clamp(1, 1000))
+        .await
+        .map_err(journal_problem)?;
+    Ok(axum::Json(runs).into_response())
 }
 
 #[derive(Deserialize)]

@@ -49,6 +49,13 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: &[],
         postgres: &[],
     },
+    Migration {
+        version: 5,
+        name: "schedule runs",
+        sql: include_str!("../../migrations/0005_schedule_runs.sql"),
+        sqlite: &[],
+        postgres: &[],
+    },
 ];
 
 fn dialect(sql: &str, backend: Backend) -> String {

@@ -1,9 +1,11 @@
 //! Schedules (`schedules/*.yaml`): cron expressions in Europe/Copenhagen time that run a
-//! named job (the Digital Post system-fetch, later reports and syncs). A job produces
+//! named job (the Digital Post system-fetch, reports, reconciliations). A job produces
 //! messages into routes like any other source, so it gets redelivery and dead letters
-//! from the engine. This is the scheduler's first part: parsing with file and line,
-//! next fire times across daylight-saving changes, and a runner; a lease for several
-//! instances and a run history come with the reporting jobs.
+//! from the engine. This module reads the schedules (problems with file and line) and
+//! reckons fire times in Copenhagen wall-clock time: a time the autumn change repeats
+//! fires once (at its first occurrence), and a time the spring change skips fires once,
+//! as the clock jumps. [`runner`] runs them, each fire time claimed by one instance
+//! only, and [`history`] keeps every run with its duration and outcome.
 //!
 //! ```yaml
 //! schedules:
@@ -21,13 +23,15 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike as _, Utc};
 use chrono_tz::Europe::Copenhagen;
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
-use tokio::sync::watch;
 
 use crate::route::Diagnostic;
+
+pub mod history;
+pub mod runner;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -77,11 +81,51 @@ pub struct Schedule {
 impl Schedule {
     /// The first fire time after `t`, reckoned in Copenhagen wall-clock time.
     pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.parsed
-            .after(&t.with_timezone(&Copenhagen))
-            .next()
-            .map(|d| d.with_timezone(&Utc))
+        // The cron expression is read on the wall clock (naive local time, stepped as if
+        // it had no daylight-saving changes) and each wall-clock time is then placed.
+        let mut local = t.with_timezone(&Copenhagen).naive_local().and_utc();
+        for _ in 0..4 {
+            let wall = self.parsed.after(&local).next()?.naive_utc();
+            if let Some(at) = place(wall)
+                && at > t
+            {
+                return Some(at);
+            }
+            // Already passed (the repeated hour's second pass): the next one.
+            local = wall.and_utc();
+        }
+        None
     }
+}
+
+/// The instant of a Copenhagen wall-clock time: the first of the two when the autumn
+/// change repeats it, and the moment the clock jumps to when the spring change skips it.
+fn place(wall: chrono::NaiveDateTime) -> Option<DateTime<Utc>> {
+    use chrono::LocalResult;
+    use chrono::TimeZone as _;
+    let mut probe = wall;
+    for _ in 0..=180 {
+        match Copenhagen.from_local_datetime(&probe) {
+            LocalResult::Single(at) => return Some(at.with_timezone(&Utc)),
+            LocalResult::Ambiguous(first, _) => return Some(first.with_timezone(&Utc)),
+            LocalResult::None => {
+                // In the gap: try the next whole minute, where the clock has jumped to.
+                probe = (probe + chrono::Duration::minutes(1))
+                    .with_second(0)
+                    .unwrap_or(probe);
+            }
+        }
+    }
+    None
+}
+
+/// The fire time as the wall clock shows it: what a fire is known by, so that each is
+/// run once (`2026-10-25T02:30:00`).
+pub fn fire_key(at: DateTime<Utc>) -> String {
+    at.with_timezone(&Copenhagen)
+        .naive_local()
+        .format("%Y-%m-%dT%H:%M:%S")
+        .to_string()
 }
 
 /// Loads the schedules of `environment` from `dir`; `jobs` are the job names this
@@ -193,61 +237,31 @@ pub struct Quiet;
 
 impl Progress for Quiet {}
 
+/// What one run is asked to do: the period it is for (`2026-10`, when the job reports
+/// by period; otherwise the job's own choice), and whether it only shows what it would
+/// do.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RunRequest {
+    pub period: Option<String>,
+    pub dry_run: bool,
+}
+
 /// Work a schedule runs.
 #[async_trait]
 pub trait Job: Send + Sync {
     fn name(&self) -> &'static str;
     /// One run; a summary for the log (and the API), or why it failed.
-    async fn run(&self, progress: &dyn Progress) -> Result<serde_json::Value, String>;
+    async fn run(
+        &self,
+        request: &RunRequest,
+        progress: &dyn Progress,
+    ) -> Result<serde_json::Value, String>;
 }
 
 /// The jobs a build has, by name.
 pub type Jobs = HashMap<String, Arc<dyn Job>>;
 
-/// Runs every schedule until `shutdown` turns true. A job still running when its next
-/// fire time comes is not started twice.
-pub async fn run(schedules: Vec<Schedule>, jobs: Jobs, shutdown: watch::Receiver<bool>) {
-    let mut tasks = Vec::new();
-    for s in schedules {
-        let Some(job) = jobs.get(&s.job).cloned() else {
-            tracing::error!(schedule = %s.id, job = %s.job, "no such job; the schedule does not run");
-            continue;
-        };
-        let mut shutdown = shutdown.clone();
-        tasks.push(tokio::spawn(async move {
-            if s.missed == MissedRun::CatchUp {
-                run_once(&s, job.as_ref()).await;
-            }
-            loop {
-                let now = Utc::now();
-                let Some(next) = s.next_after(now) else {
-                    tracing::info!(schedule = %s.id, "the schedule fires no more");
-                    return;
-                };
-                let wait = (next - now).to_std().unwrap_or_default();
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => run_once(&s, job.as_ref()).await,
-                    _ = shutdown.changed() => return,
-                }
-            }
-        }));
-    }
-    for t in tasks {
-        let _ = t.await;
-    }
-}
-
-async fn run_once(s: &Schedule, job: &dyn Job) {
-    let started = std::time::Instant::now();
-    match job.run(&Quiet).await {
-        Ok(summary) => {
-            tracing::info!(schedule = %s.id, job = %s.job, ms = started.elapsed().as_millis() as u64, summary = %summary, "scheduled job ran")
-        }
-        Err(e) => {
-            tracing::warn!(schedule = %s.id, job = %s.job, ms = started.elapsed().as_millis() as u64, error = %e, "scheduled job failed")
-        }
-    }
-}
+pub use runner::run;
 
 #[cfg(test)]
 mod tests {
@@ -283,6 +297,53 @@ mod tests {
             .next_after(Utc.with_ymd_and_hms(2026, 7, 1, 12, 0, 0).unwrap())
             .unwrap();
         assert_eq!(summer, Utc.with_ymd_and_hms(2026, 7, 2, 4, 0, 0).unwrap());
+    }
+
+    #[test]
+    fn a_time_the_clock_repeats_or_skips_fires_once() {
+        let dir = scratch("dst-once");
+        write(
+            &dir,
+            "schedules:\n  - id: night\n    cron: \"0 30 2 * * *\"\n    job: j\n",
+        );
+        let s = load(&dir, "dev", &["j".into()]).unwrap().remove(0);
+        let fires = |from: DateTime<Utc>, n: usize| {
+            let mut out = Vec::new();
+            let mut t = from;
+            for _ in 0..n {
+                t = s.next_after(t).unwrap();
+                out.push(t);
+            }
+            out
+        };
+        // Autumn: 02:30 comes twice on 25 October 2026; it fires at the first.
+        let autumn = fires(Utc.with_ymd_and_hms(2026, 10, 24, 12, 0, 0).unwrap(), 3);
+        assert_eq!(
+            autumn,
+            [
+                Utc.with_ymd_and_hms(2026, 10, 25, 0, 30, 0).unwrap(),
+                Utc.with_ymd_and_hms(2026, 10, 26, 1, 30, 0).unwrap(),
+                Utc.with_ymd_and_hms(2026, 10, 27, 1, 30, 0).unwrap(),
+            ]
+        );
+        // From inside the repeated hour, the day's run is behind.
+        assert_eq!(
+            s.next_after(Utc.with_ymd_and_hms(2026, 10, 25, 1, 15, 0).unwrap()),
+            Some(Utc.with_ymd_and_hms(2026, 10, 26, 1, 30, 0).unwrap())
+        );
+        // Spring: 02:30 does not come on 29 March 2026; it fires as the clock jumps to
+        // 03:00.
+        let spring = fires(Utc.with_ymd_and_hms(2026, 3, 28, 12, 0, 0).unwrap(), 3);
+        assert_eq!(
+            spring,
+            [
+                Utc.with_ymd_and_hms(2026, 3, 29, 1, 0, 0).unwrap(),
+                Utc.with_ymd_and_hms(2026, 3, 30, 0, 30, 0).unwrap(),
+                Utc.with_ymd_and_hms(2026, 3, 31, 0, 30, 0).unwrap(),
+            ]
+        );
+        assert_eq!(fire_key(spring[0]), "2026-03-29T03:00:00");
+        assert_eq!(fire_key(autumn[0]), "2026-10-25T02:30:00");
     }
 
     #[test]
