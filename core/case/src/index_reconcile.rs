@@ -108,13 +108,17 @@ impl CaseCore {
             let document_ids: Vec<String> = documents.iter().map(|d| d.0.clone()).collect();
             let held_documents = index.documents(&document_ids).await.map_err(unavailable)?;
             report.documents_checked += documents.len();
+            let mut by_case: HashMap<&str, Vec<&(String, String, bool)>> = HashMap::new();
+            for d in &documents {
+                by_case.entry(d.1.as_str()).or_default().push(d);
+            }
             let mut import = Vec::new();
             let mut remove = Vec::new();
             let mut remove_documents = Vec::new();
             for case in cases {
                 report.checked += 1;
                 progress.advance(&case.id);
-                let of_case = documents.iter().filter(|d| d.1 == case.id);
+                let of_case = by_case.get(case.id.as_str()).into_iter().flatten();
                 let lacking = if case.confidential {
                     0
                 } else {
