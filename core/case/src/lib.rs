@@ -27,6 +27,7 @@ pub mod index_reconcile;
 pub mod kle;
 pub mod letters;
 pub mod plans;
+pub mod reporting;
 pub mod seed;
 pub mod stays;
 mod store;

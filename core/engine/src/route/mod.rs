@@ -49,7 +49,7 @@ impl fmt::Display for Diagnostic {
 }
 
 /// A YAML file that does not read as its type, where serde-saphyr says.
-pub(crate) fn yaml_diagnostic(file: &std::path::Path, e: &serde_saphyr::Error) -> Diagnostic {
+pub fn yaml_diagnostic(file: &std::path::Path, e: &serde_saphyr::Error) -> Diagnostic {
     let (line, column) = e
         .location()
         .map(|l| (l.line(), l.column()))
