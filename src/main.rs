@@ -62,6 +62,9 @@ enum Command {
     /// The case and document index (STS SF1470): its initial load and where it stands.
     #[command(subcommand)]
     Index(commands::index::IndexCommand),
+    /// Statutory report submissions: by report, period and state, and one with its log.
+    #[command(subcommand)]
+    Report(commands::report::ReportCommand),
     /// Serve the simulated external systems on loopback.
     Sandbox(commands::sandbox::Args),
     /// Run sandbox and engine on the embedded default and show a scenario.
@@ -100,6 +103,7 @@ async fn main() -> std::process::ExitCode {
         Command::Schedule(c) => commands::schedule::run(&ctx, c).await,
         Command::Beskedfordeler(c) => commands::beskedfordeler::run(&ctx, c).await,
         Command::Index(c) => commands::index::run(&ctx, c).await,
+        Command::Report(c) => commands::report::run(&ctx, c).await,
         Command::Sandbox(a) => commands::sandbox::run(&ctx, a).await,
         Command::Demo(a) => commands::demo::run(&ctx, a).await,
         Command::Bench(a) => commands::bench::run(&ctx, a).await,

@@ -12,6 +12,7 @@ pub mod demo_medcom;
 pub mod dlq;
 pub mod index;
 pub mod messages;
+pub mod report;
 pub mod route;
 pub mod rss;
 pub mod sandbox;

@@ -23,6 +23,8 @@ pub const CONSENT_WITHDRAWN: &str = "consent.withdrawn";
 pub const CORRESPONDENCE_REQUESTED: &str = "medcom.correspondence.requested";
 pub const ADMISSION_REPORT_REQUESTED: &str = "medcom.admission_report.requested";
 pub const CITIZEN_DISCHARGED: &str = "citizen.discharged";
+/// A statutory report's submission, approved: its upload route sends the file.
+pub const REPORT_APPROVED: &str = "report.approved";
 /// A document to send to another authority through the Fordelingskomponent.
 pub const DISTRIBUTION_REQUESTED: &str = "document.distribution_requested";
 /// A batch of whole cases for the case and document index's initial load.
@@ -50,6 +52,7 @@ pub const ALL: &[&str] = &[
     ADMISSION_REPORT_REQUESTED,
     CITIZEN_DISCHARGED,
     DISTRIBUTION_REQUESTED,
+    REPORT_APPROVED,
     INDEX_BACKFILL,
     INDEX_REMOVE,
 ];

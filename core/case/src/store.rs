@@ -86,6 +86,13 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: &[],
         postgres: &[],
     },
+    Migration {
+        version: 6,
+        name: "report submissions",
+        sql: include_str!("../migrations/0006_report_submissions.sql"),
+        sqlite: &[],
+        postgres: &[],
+    },
 ];
 
 /// Limits on what callers may store.

@@ -1,7 +1,7 @@
 //! Handlers that answer the same in every API version.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use knudepunkt_engine::problem::{ApiError, Problem};
@@ -21,6 +21,7 @@ use crate::distribution::{NewDistribution, SentDistribution};
 use crate::documents::{DocumentInfo, NewDocument};
 use crate::grants::{Grant, GrantChange, NewGrant};
 use crate::plans::{NewPlan, Plan};
+use crate::reporting::submissions::{Submission, SubmissionFilter};
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
@@ -41,6 +42,57 @@ pub(super) fn parse_cpr(q: &CprQuery, instance: &str) -> ApiResult<crate::Cpr> {
     responses((status = 200, body = Actor), (status = 401, body = Problem)))]
 pub async fn me(Authenticated(actor): Authenticated) -> Json<Actor> {
     Json(actor)
+}
+
+/// Statutory report submissions, newest first, by report, period and state.
+#[utoipa::path(get, path = "/api/v1/reports/submissions", tag = "reports",
+    params(SubmissionFilter),
+    responses((status = 200, body = Vec<Submission>), (status = 422, body = Problem)))]
+pub async fn list_submissions(
+    State(s): State<ApiState>,
+    Authenticated(_): Authenticated,
+    Query(filter): Query<SubmissionFilter>,
+) -> ApiResult<Json<Vec<Submission>>> {
+    s.core
+        .submissions(&filter)
+        .await
+        .map(Json)
+        .map_err(|e| problem(e, "/api/v1/reports/submissions"))
+}
+
+/// One submission with its log (every change of state, by whom, when).
+#[utoipa::path(get, path = "/api/v1/reports/submissions/{id}", tag = "reports",
+    params(("id" = String, Path, description = "submission id")),
+    responses((status = 200, body = Object), (status = 404, body = Problem)))]
+pub async fn show_submission(
+    State(s): State<ApiState>,
+    Authenticated(_): Authenticated,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let (submission, log) = s
+        .core
+        .submission(&id)
+        .await
+        .map_err(|e| problem(e, &format!("/api/v1/reports/submissions/{id}")))?;
+    Ok(Json(
+        serde_json::json!({ "submission": submission, "log": log }),
+    ))
+}
+
+/// Approves a draft with no findings, as the caller, and sends it on.
+#[utoipa::path(post, path = "/api/v1/reports/submissions/{id}/approve", tag = "reports",
+    params(("id" = String, Path, description = "submission id")),
+    responses((status = 200, body = Submission), (status = 409, body = Problem), (status = 503, body = Problem)))]
+pub async fn approve_submission(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Submission>> {
+    s.core
+        .approve_submission(&caller.ctx(), &id)
+        .await
+        .map(Json)
+        .map_err(|e| problem(e, &format!("/api/v1/reports/submissions/{id}/approve")))
 }
 
 /// Where the case and document index's backfill stands (`knudepunkt index backfill`).

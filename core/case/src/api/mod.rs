@@ -45,6 +45,12 @@ pub fn router(core: CaseCore, auth: Arc<dyn Authenticate>) -> Router {
     let shared = Router::new()
         .route("/me", get(handlers::me))
         .route("/index/backfill", get(handlers::backfill_progress))
+        .route("/reports/submissions", get(handlers::list_submissions))
+        .route("/reports/submissions/{id}", get(handlers::show_submission))
+        .route(
+            "/reports/submissions/{id}/approve",
+            post(handlers::approve_submission),
+        )
         .route("/citizens", post(handlers::register_citizen))
         .route("/citizens/audit", post(handlers::citizen_audit))
         .route("/cases/{id}/status", post(handlers::change_status))

@@ -13,6 +13,9 @@ use super::{handlers, versioned};
     paths(
         handlers::me,
         handlers::backfill_progress,
+        handlers::list_submissions,
+        handlers::show_submission,
+        handlers::approve_submission,
         handlers::register_citizen,
         handlers::citizen_audit,
         handlers::change_status,

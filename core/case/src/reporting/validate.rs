@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use chrono::NaiveDate;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::layout::{Layout, RuleKind, VariableType};
 
@@ -14,7 +14,7 @@ use super::layout::{Layout, RuleKind, VariableType};
 pub type Record = BTreeMap<String, String>;
 
 /// A problem with a record.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Finding {
     /// The record's row in the extract, from 1.
     pub row: u64,

@@ -1,0 +1,255 @@
+//! A statutory report submission's lifecycle on SQLite and PostgreSQL: an extract with
+//! broken records is caught by name and cannot be approved; the corrected one is
+//! approved by a named user, sent through its upload route and followed to the
+//! receiver's rejection, with the reason; the correction names the rejected submission,
+//! is accepted, and the next period's preview shows what changed. Every change is in
+//! the log, and the submissions can be queried over the API.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::Backend;
+use common::case::{As, SECRET, actor, ctx};
+use knudepunkt_case::api::SignedTokens;
+use knudepunkt_case::reporting::submissions::{State, SubmissionFilter};
+use knudepunkt_case::reporting::{Layout, Record};
+use knudepunkt_engine::message::MessageState;
+
+fn record(cpr: &str, paragraf: &str, start: &str, slut: &str) -> Record {
+    [
+        ("CPR", cpr),
+        ("PARAGRAF", paragraf),
+        ("STARTDATO", start),
+        ("SLUTDATO", slut),
+    ]
+    .into_iter()
+    .filter(|(_, v)| !v.is_empty())
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+fn layout() -> Layout {
+    Layout::load(&common::repo().join("tests/fixtures/dst/test-report")).unwrap()
+}
+
+async fn a_submission_from_extract_to_acceptance(backend: Backend) {
+    let (sandbox, engine, core) =
+        common::case::engine_with_core(backend, "reports", "routes-reports").await;
+    let workers = engine.start();
+    let leder = actor(&core, "leder1").await;
+    let l = layout();
+
+    // Broken records are caught by name, and the draft cannot be approved.
+    let broken = vec![
+        record("0101901234", "85", "2026-10-01", ""),
+        record("0202901234", "99", "2026-10-03", "2026-09-30"),
+        record("0101901234", "85", "2026-10-01", ""),
+    ];
+    let draft = core
+        .prepare_submission(&ctx(&leder), &l, "2026-10", broken, None)
+        .await
+        .unwrap();
+    let findings: Vec<String> = draft
+        .submission
+        .findings
+        .iter()
+        .map(|f| f.to_string())
+        .collect();
+    assert_eq!(draft.submission.findings_total, 3, "{findings:?}");
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.contains("citizen 020290-****") && f.contains("PARAGRAF (code)")),
+        "{findings:?}"
+    );
+    assert!(findings.iter().any(|f| f.contains("slut-efter-start")));
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.contains("row 3") && f.contains("duplicate"))
+    );
+    assert!(
+        findings.iter().all(|f| !f.contains("0202901234")),
+        "CPR masked"
+    );
+    let refused = core
+        .approve_submission(&ctx(&leder), &draft.submission.id)
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("3 finding(s)"), "{refused}");
+
+    // The corrected extract: approved by a named user and sent on.
+    let good = vec![
+        record("0101901234", "85", "2026-10-01", ""),
+        record("0202901234", "107", "2026-10-03", "2026-10-20"),
+    ];
+    let first = core
+        .prepare_submission(&ctx(&leder), &l, "2026-10", good.clone(), None)
+        .await
+        .unwrap();
+    assert_eq!(first.submission.findings_total, 0);
+    assert!(first.diff.is_none(), "nothing accepted before");
+    let sent = core
+        .approve_submission(&ctx(&leder), &first.submission.id)
+        .await
+        .unwrap();
+    assert_eq!(sent.state, State::Underway);
+    assert_eq!(sent.approved_by.as_deref(), Some("leder1"));
+    let message = sent.message_id.clone().unwrap().parse().unwrap();
+    common::expect_state(
+        engine.journal(),
+        message,
+        MessageState::Delivered,
+        Duration::from_secs(10),
+    )
+    .await;
+    assert!(sandbox.handles.generic.recorder.stats().unique >= 1);
+    // Approved once only.
+    assert!(
+        core.approve_submission(&ctx(&leder), &first.submission.id)
+            .await
+            .is_err()
+    );
+
+    // The receiver's answers: delivered, received with its receipt, rejected with its
+    // reason; states only move forward, a rejection needs its reason.
+    let id = first.submission.id.clone();
+    core.record_submission_status(&id, State::Delivered, "upload", None, None)
+        .await
+        .unwrap();
+    core.record_submission_status(&id, State::Received, "dst", Some("DST-4711"), None)
+        .await
+        .unwrap();
+    assert!(
+        core.record_submission_status(&id, State::Delivered, "dst", None, None)
+            .await
+            .is_err()
+    );
+    assert!(
+        core.record_submission_status(&id, State::Rejected, "dst", None, None)
+            .await
+            .is_err()
+    );
+    let rejected = core
+        .record_submission_status(
+            &id,
+            State::Rejected,
+            "dst",
+            None,
+            Some("PARAGRAF 107 forventes ikke for denne borger"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rejected.receipt_id.as_deref(), Some("DST-4711"));
+    assert_eq!(
+        rejected.reason.as_deref(),
+        Some("PARAGRAF 107 forventes ikke for denne borger")
+    );
+
+    // The correction names the rejected one, and is accepted.
+    let corrected = vec![
+        record("0101901234", "85", "2026-10-01", ""),
+        record("0202901234", "85", "2026-10-03", "2026-10-20"),
+    ];
+    assert!(
+        core.prepare_submission(&ctx(&leder), &l, "2026-11", corrected.clone(), Some(&id))
+            .await
+            .is_err(),
+        "a correction is for the same period"
+    );
+    let second = core
+        .prepare_submission(&ctx(&leder), &l, "2026-10", corrected.clone(), Some(&id))
+        .await
+        .unwrap();
+    assert_eq!(second.submission.replaces.as_deref(), Some(id.as_str()));
+    let second_id = second.submission.id.clone();
+    core.approve_submission(&ctx(&leder), &second_id)
+        .await
+        .unwrap();
+    for state in [State::Delivered, State::Received, State::Accepted] {
+        core.record_submission_status(&second_id, state, "dst", Some("DST-4712"), None)
+            .await
+            .unwrap();
+    }
+
+    // The next period's preview: what changed against the accepted one.
+    let next = vec![
+        record("0101901234", "85", "2026-10-01", "2026-11-15"),
+        record("0303901234", "107", "2026-11-02", ""),
+    ];
+    let preview = core
+        .prepare_submission(&ctx(&leder), &l, "2026-11", next, None)
+        .await
+        .unwrap();
+    assert_eq!(preview.against.as_deref(), Some(second_id.as_str()));
+    let diff = preview.diff.unwrap();
+    assert_eq!(diff.added, ["0303901234|107|2026-11-02"]);
+    assert_eq!(diff.removed, ["0202901234|85|2026-10-03"]);
+    assert_eq!(
+        diff.changed,
+        [(
+            "0101901234|85|2026-10-01".to_string(),
+            vec!["SLUTDATO".to_string()]
+        )]
+    );
+
+    // The log and the query, in the core and over the API.
+    let (_, log) = core.submission(&second_id).await.unwrap();
+    let states: Vec<State> = log.iter().map(|e| e.state).collect();
+    assert_eq!(
+        states,
+        [
+            State::Draft,
+            State::Approved,
+            State::Underway,
+            State::Delivered,
+            State::Received,
+            State::Accepted
+        ]
+    );
+    assert_eq!(log[1].by_user, "leder1");
+    let october = core
+        .submissions(&SubmissionFilter {
+            report: Some("test-report".into()),
+            period: Some("2026-10".into()),
+            state: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(october.len(), 3);
+    let app = knudepunkt_case::api::router(core.clone(), Arc::new(SignedTokens::new(SECRET, true)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let c = As::at(&base, "leder1");
+    let (s, rejected) = c
+        .get("/api/v1/reports/submissions?report=test-report&state=rejected")
+        .await;
+    assert_eq!(s, 200, "{rejected}");
+    assert_eq!(rejected.as_array().unwrap().len(), 1);
+    assert_eq!(rejected[0]["id"], id.as_str());
+    let (s, shown) = c
+        .get(&format!("/api/v1/reports/submissions/{second_id}"))
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(shown["submission"]["replaces"], id.as_str());
+    assert_eq!(shown["log"].as_array().unwrap().len(), 6);
+    let (s, bad) = c.get("/api/v1/reports/submissions?state=sent").await;
+    assert_eq!(s, 422, "{bad}");
+    assert_eq!(bad["field"], "state");
+    let (s, again) = c
+        .post(
+            &format!(
+                "/api/v1/reports/submissions/{}/approve",
+                draft.submission.id
+            ),
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(s, 409, "{again}");
+    engine.shutdown(workers).await;
+}
+
+on_both_backends!(a_submission_from_extract_to_acceptance);
