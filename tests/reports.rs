@@ -252,4 +252,136 @@ async fn a_submission_from_extract_to_acceptance(backend: Backend) {
     engine.shutdown(workers).await;
 }
 
-on_both_backends!(a_submission_from_extract_to_acceptance);
+/// Through Danmarks Statistik's intake (the sandbox's): uploaded, its receipt kept, and
+/// DST's status pushed back settles it, a rejection with DST's reason; the corrected
+/// submission is accepted; the same file under another submission is refused.
+async fn a_report_goes_to_dst_and_its_status_comes_back(backend: Backend) {
+    let (sandbox, engine, core) =
+        common::case::engine_with_core(backend, "reports-dst", "routes-dst").await;
+    let app = knudepunkt_engine::server::router(engine.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let dst = &sandbox.handles.dst;
+    dst.status_to(&format!("{base}/in/dst/status"), Duration::from_millis(100));
+    let workers = engine.start();
+    let leder = actor(&core, "leder1").await;
+    let l = layout();
+    let settled = |id: String, want: State| {
+        let core = core.clone();
+        async move {
+            let until = std::time::Instant::now() + Duration::from_secs(20);
+            loop {
+                core.reconcile().await.unwrap();
+                let (s, _) = core.submission(&id).await.unwrap();
+                if s.state == want {
+                    return s;
+                }
+                assert!(
+                    std::time::Instant::now() < until,
+                    "{id} is {:?}, not {want:?}",
+                    s.state
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+
+    dst.reject_next("PARAGRAF 107 forventes ikke for denne borger");
+    let records = vec![
+        record("0101901234", "85", "2026-10-01", ""),
+        record("0202901234", "107", "2026-10-03", "2026-10-20"),
+    ];
+    let first = core
+        .prepare_submission(&ctx(&leder), &l, "2026-10", records, None)
+        .await
+        .unwrap()
+        .submission;
+    core.approve_submission(&ctx(&leder), &first.id)
+        .await
+        .unwrap();
+    let rejected = settled(first.id.clone(), State::Rejected).await;
+    let at_dst = dst.upload(&first.id).expect("DST has the file");
+    assert_eq!(at_dst.records, 2);
+    assert_eq!(at_dst.sha256, first.sha256);
+    assert_eq!(
+        rejected.receipt_id.as_deref(),
+        Some(at_dst.kvittering.as_str())
+    );
+    assert_eq!(
+        rejected.reason.as_deref(),
+        Some("PARAGRAF 107 forventes ikke for denne borger")
+    );
+    let (_, log) = core.submission(&first.id).await.unwrap();
+    let states: Vec<State> = log.iter().map(|e| e.state).collect();
+    assert_eq!(
+        states,
+        [
+            State::Draft,
+            State::Approved,
+            State::Underway,
+            State::Delivered,
+            State::Received,
+            State::Rejected
+        ]
+    );
+    assert_eq!(log[5].by_user, "Danmarks Statistik");
+
+    // The correction is accepted.
+    let corrected = vec![
+        record("0101901234", "85", "2026-10-01", ""),
+        record("0202901234", "85", "2026-10-03", "2026-10-20"),
+    ];
+    let second = core
+        .prepare_submission(
+            &ctx(&leder),
+            &l,
+            "2026-10",
+            corrected.clone(),
+            Some(&first.id),
+        )
+        .await
+        .unwrap()
+        .submission;
+    core.approve_submission(&ctx(&leder), &second.id)
+        .await
+        .unwrap();
+    let accepted = settled(second.id.clone(), State::Accepted).await;
+    assert_eq!(accepted.replaces.as_deref(), Some(first.id.as_str()));
+
+    // The same file again, under another submission: the intake refuses it; the upload
+    // is dead with DST's words and the submission stays underway for an operator.
+    let again = core
+        .prepare_submission(&ctx(&leder), &l, "2026-10", corrected, None)
+        .await
+        .unwrap()
+        .submission;
+    let sent = core
+        .approve_submission(&ctx(&leder), &again.id)
+        .await
+        .unwrap();
+    let m = common::settled(engine.journal(), "dst.upload", 3, Duration::from_secs(20)).await;
+    let dead = m
+        .iter()
+        .find(|m| Some(m.id.to_string()) == sent.message_id)
+        .unwrap();
+    assert_eq!(dead.state, MessageState::Dead);
+    assert!(
+        dead.last_error
+            .as_deref()
+            .unwrap()
+            .contains("den samme fil er allerede indberettet"),
+        "{:?}",
+        dead.last_error
+    );
+    assert_eq!(
+        core.submission(&again.id).await.unwrap().0.state,
+        State::Underway
+    );
+    engine.shutdown(workers).await;
+}
+
+on_both_backends!(
+    a_submission_from_extract_to_acceptance,
+    a_report_goes_to_dst_and_its_status_comes_back,
+);

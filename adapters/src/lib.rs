@@ -3,6 +3,7 @@
 
 pub mod beskedfordeler;
 pub mod digital_post;
+pub mod dst;
 pub mod fordeling;
 pub mod generic_http;
 pub mod medcom;
@@ -35,6 +36,7 @@ fn with_serviceplatformen(
     let mut r = AdapterRegistry::new();
     r.register(Arc::new(generic_http::HttpAdapter::new()));
     r.register(Arc::new(medcom::client::VansAdapter::new()));
+    r.register(Arc::new(dst::client::DstUploadAdapter::default()));
     r.register(Arc::new(digital_post::client::KombiPostAdapter::new(
         access.clone(),
     )));

@@ -44,6 +44,13 @@ pub struct Args {
         default_value = "https://127.0.0.1:8701/fordeling/FordelingskvitteringModtag"
     )]
     pub fordeling_url: String,
+    /// Where Danmarks Statistik's intake pushes statuses (Knudepunkt's /in/dst/status).
+    #[arg(
+        long,
+        env = "KNUDEPUNKT_DST_STATUS_URL",
+        default_value = "http://127.0.0.1:8700/in/dst/status"
+    )]
+    pub dst_status_url: String,
     /// Where the MedCom network delivers (Knudepunkt's VANS access point).
     #[arg(
         long,
@@ -108,6 +115,9 @@ pub async fn run(_ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     handles
         .fordeling
         .kvitteringer_to(&args.fordeling_url, std::time::Duration::from_millis(500));
+    handles
+        .dst
+        .status_to(&args.dst_status_url, std::time::Duration::from_millis(500));
     handles.medcom.deliver_to(&args.medcom_url);
     let (addr, handle) = knudepunkt_adapters::sandbox::serve(&args.listen, router).await?;
     eprintln!(

@@ -215,6 +215,10 @@ impl Stack {
             ),
             std::time::Duration::from_millis(100),
         );
+        handles.dst.status_to(
+            &format!("http://{server_addr}/in/dst/status"),
+            std::time::Duration::from_millis(100),
+        );
         handles.medcom.deliver_to(&format!(
             "http://{server_addr}{}",
             knudepunkt_adapters::medcom::INBOUND_PATH

@@ -94,6 +94,7 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
             .pusher()
             .expect("the sandbox's receipt pusher is built"),
     );
+    let dst = crate::dst::simulator::DstIntake::new();
     // The sandbox's client may write to the sandbox SFTP server, when there is one.
     if let Err(e) = crate::fordeling::simulator::register_sftp_key(&certificates.client) {
         tracing::warn!(error = %e, "the sandbox SFTP server's authorized keys could not be written");
@@ -112,7 +113,8 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
         .merge(sagdokindeks.router())
         .merge(ydelsesindeks.router())
         .merge(beskedfordeler.router())
-        .merge(fordeling.router());
+        .merge(fordeling.router())
+        .merge(dst.router());
     (
         router,
         SandboxHandles {
@@ -127,6 +129,7 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
             ydelsesindeks,
             beskedfordeler,
             fordeling,
+            dst,
         },
     )
 }
@@ -145,6 +148,7 @@ pub struct SandboxHandles {
     pub ydelsesindeks: crate::ydelsesindeks::simulator::YdelsesIndeksSimulator,
     pub beskedfordeler: crate::beskedfordeler::simulator::BeskedfordelerSimulator,
     pub fordeling: crate::fordeling::simulator::FordelingSimulator,
+    pub dst: crate::dst::simulator::DstIntake,
 }
 
 /// One of the project's own models of a format with no public schema, under

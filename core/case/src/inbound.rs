@@ -462,10 +462,11 @@ impl Adapter for CaseCoreAdapter {
             None | Some("file") => {}
             Some("admission") => return admission(&core, d).await,
             Some("cpr_change") => return cpr_change(&core, d).await,
+            Some("report_status") => return report_status(&core, d).await,
             Some(other) => {
                 return DeliveryOutcome::Permanent {
                     error: format!(
-                        "route {}: the case core has no action {other:?} (file, admission, cpr_change)",
+                        "route {}: the case core has no action {other:?} (file, admission, cpr_change, report_status)",
                         d.route.id
                     ),
                     reply: None,
@@ -522,6 +523,47 @@ fn parse<T: serde::de::DeserializeOwned>(d: &Delivery<'_>) -> Result<T, Delivery
         ),
         reply: None,
     })
+}
+
+/// A status for a report submission from its receiver. One that comes after a later one
+/// (the receiver's messages crossing) changes nothing.
+async fn report_status(core: &CaseCore, d: &Delivery<'_>) -> DeliveryOutcome {
+    use crate::reporting::submissions::{ReceiverStatus, State};
+    let status: ReceiverStatus = match parse(d) {
+        Ok(s) => s,
+        Err(outcome) => return outcome,
+    };
+    let Some(state) = State::parse(&status.state).filter(|s| *s >= State::Delivered) else {
+        return DeliveryOutcome::Permanent {
+            error: format!(
+                "message {}: state {:?} is not one a receiver reports (delivered, received, accepted, rejected)",
+                d.message_id, status.state
+            ),
+            reply: None,
+        };
+    };
+    let done = core
+        .record_submission_status(
+            &status.submission_id,
+            state,
+            &status.by,
+            status.receipt_id.as_deref(),
+            status.reason.as_deref(),
+        )
+        .await;
+    let done = match done {
+        Ok(s) => Ok(("submission_state", s.state.as_str().to_string())),
+        Err(CaseError::Conflict { detail, .. }) => {
+            tracing::info!(submission = %status.submission_id, %detail, "a receiver's status came after a later one; nothing changed");
+            Ok(("submission_state", "unchanged".to_string()))
+        }
+        Err(CaseError::NotFound { what, id }) => Err(CaseError::invalid(
+            "submission_id",
+            format!("no {what} {id}"),
+        )),
+        Err(e) => Err(e),
+    };
+    delivered(d, done)
 }
 
 /// A change to a citizen from CPR: the citizen refreshed, if ours.

@@ -111,6 +111,8 @@ pub struct Reconciled {
     pub failed: usize,
     pub still_open: usize,
     pub delivery_failures: usize,
+    /// Report submissions whose upload was delivered.
+    pub submissions: usize,
 }
 
 fn copenhagen_date(ms: i64) -> chrono::NaiveDate {
@@ -196,6 +198,7 @@ impl CaseCore {
             tx.commit().await?;
         }
         report.delivery_failures = self.take_dead_letter_notifications().await?;
+        report.submissions = self.follow_submissions().await?;
         Ok(report)
     }
 

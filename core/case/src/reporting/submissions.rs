@@ -118,6 +118,21 @@ pub struct Prepared {
     pub against: Option<String>,
 }
 
+/// A receiver's status for a submission, as the report's status route hands it on.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiverStatus {
+    pub submission_id: String,
+    /// delivered, received, accepted or rejected.
+    pub state: String,
+    #[serde(default)]
+    pub receipt_id: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Who says so (the receiver).
+    pub by: String,
+}
+
 /// Which submissions to list.
 #[derive(Clone, Debug, Default, serde::Deserialize, utoipa::IntoParams)]
 pub struct SubmissionFilter {
@@ -444,6 +459,56 @@ impl CaseCore {
             tracing::warn!(report = %s.report, period = %s.period, submission = id, reason = ?reason, "report submission rejected");
         }
         Ok(s)
+    }
+
+    /// Follows the submissions underway in the journal: once the upload is delivered the
+    /// receiver has the file (delivered) and its receipt (received). How many moved.
+    pub async fn follow_submissions(&self) -> CaseResult<usize> {
+        let underway: Vec<(String, Option<String>)> = {
+            let mut conn = self.journal().reader().acquire().await?;
+            sqlx::query(
+                "SELECT id, message_id FROM report_submissions WHERE state = 'underway' ORDER BY updated_at LIMIT 500",
+            )
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("message_id")?)))
+            .collect::<CaseResult<_>>()?
+        };
+        let mut moved = 0;
+        for (id, message) in underway {
+            let Some(message) = message.and_then(|m| m.parse().ok()) else {
+                continue;
+            };
+            let msg = match self.journal().get(message).await {
+                Ok(m) => m,
+                Err(knudepunkt_engine::JournalError::NotFound(_)) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            if msg.state != knudepunkt_engine::MessageState::Delivered {
+                continue;
+            }
+            let receipt = msg
+                .external_ids
+                .iter()
+                .find(|(k, _)| k.ends_with("kvittering") || k.ends_with("receipt"))
+                .map(|(_, v)| v.clone());
+            let route = format!("route {}", msg.route);
+            self.record_submission_status(&id, State::Delivered, &route, None, None)
+                .await?;
+            if receipt.is_some() {
+                self.record_submission_status(
+                    &id,
+                    State::Received,
+                    &route,
+                    receipt.as_deref(),
+                    None,
+                )
+                .await?;
+            }
+            moved += 1;
+        }
+        Ok(moved)
     }
 
     /// Submissions, newest first.
