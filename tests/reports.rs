@@ -381,7 +381,206 @@ async fn a_report_goes_to_dst_and_its_status_comes_back(backend: Backend) {
     engine.shutdown(workers).await;
 }
 
+/// De Kommunale Serviceindikatorer – Voksne from the grants: extracted for a month
+/// (services under the report's sections, active in it), a grant without its provider
+/// type caught by name, corrected, then approved, sent to DST and accepted.
+async fn the_service_indicators_come_from_the_grants(backend: Backend) {
+    use knudepunkt_case::cases::NewCase;
+    use knudepunkt_case::catalogue::{NewCatalogue, NewService};
+    use knudepunkt_case::citizens::NewCitizen;
+    use knudepunkt_case::grants::{GrantChange, NewGrant};
+    let (sandbox, engine, core) =
+        common::case::engine_with_core(backend, "reports-si", "routes-dst").await;
+    let app = knudepunkt_engine::server::router(engine.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    sandbox
+        .handles
+        .dst
+        .status_to(&format!("{base}/in/dst/status"), Duration::from_millis(100));
+    let workers = engine.start();
+    let editor = actor(&core, "redaktoer").await;
+    let leder = actor(&core, "leder1").await;
+    let catalogue = core
+        .create_catalogue(
+            &ctx(&editor),
+            &NewCatalogue {
+                name: "Voksne 2026".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let service = |code: &str, basis: &str| -> NewService {
+        serde_json::from_value(serde_json::json!({
+            "code": code, "name": code, "kle": "27.36.12", "legal_basis": basis,
+            "price_ore": 0, "unit": "time",
+        }))
+        .unwrap()
+    };
+    let mut ids = Vec::new();
+    for (code, basis) in [
+        ("SEL85-HJEM", "SEL § 85"),
+        ("SEL107-MIDL", "Serviceloven § 107, stk. 1"),
+        ("BL32", "Barnets lov § 32"),
+    ] {
+        ids.push(
+            core.add_service(&ctx(&editor), &catalogue.id, &service(code, basis))
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    let mut cases = Vec::new();
+    for (cpr, given) in [("0101901234", "Anna"), ("0202801234", "Bo")] {
+        core.register_citizen(
+            &ctx(&leder),
+            &NewCitizen {
+                cpr: cpr.into(),
+                given_name: given.into(),
+                family_name: "Jensen".into(),
+                address: None,
+            },
+        )
+        .await
+        .unwrap();
+        let case: NewCase = serde_json::from_value(serde_json::json!({
+            "cpr": cpr, "title": "Støtte", "kle": "27.36.12", "action_facet": "G01",
+            "case_type": "Voksenhandicap", "org_unit_id": "bch", "caseworker_id": "leder1",
+            "confidential": false,
+        }))
+        .unwrap();
+        cases.push(core.create_case(&ctx(&leder), &case).await.unwrap().case.id);
+    }
+    let grant = |service: &str,
+                 from: &str,
+                 to: Option<&str>,
+                 quantity: Option<i64>,
+                 kind: Option<&str>|
+     -> NewGrant {
+        serde_json::from_value(serde_json::json!({
+            "service_id": service, "period": {"from": from, "to": to},
+            "quantity": quantity, "provider": "Botilbuddet Lærkehøj", "provider_type": kind,
+        }))
+        .unwrap()
+    };
+    let g = |case: usize, new: NewGrant| {
+        let core = core.clone();
+        let leder = leder.clone();
+        let case = cases[case].clone();
+        async move { core.create_grant(&ctx(&leder), &case, &new).await.unwrap() }
+    };
+    // Anna: § 85 ongoing, § 107 within October, § 85 ended in August (not October's),
+    // and a service outside the report. Bo: § 85 without its provider type.
+    g(
+        0,
+        grant(&ids[0], "2026-09-15", None, Some(5), Some("kommunal")),
+    )
+    .await;
+    g(
+        0,
+        grant(
+            &ids[1],
+            "2026-10-05",
+            Some("2026-10-20"),
+            Some(15),
+            Some("privat"),
+        ),
+    )
+    .await;
+    g(
+        0,
+        grant(&ids[2], "2026-10-01", None, Some(1), Some("kommunal")),
+    )
+    .await;
+    g(
+        0,
+        grant(
+            &ids[0],
+            "2026-06-01",
+            Some("2026-08-31"),
+            Some(2),
+            Some("kommunal"),
+        ),
+    )
+    .await;
+    let bo = g(1, grant(&ids[0], "2026-10-10", None, Some(3), None)).await;
+
+    let l = Layout::load(&common::repo().join("mappings/dst/serviceindikatorer-voksne")).unwrap();
+    let october = knudepunkt_case::reporting::Period::month("2026-10").unwrap();
+    let records = core.extract(&l, october).await.unwrap();
+    assert_eq!(records.len(), 3, "{records:?}");
+    let draft = core
+        .prepare_submission(&ctx(&leder), &l, "2026-10", records, None)
+        .await
+        .unwrap()
+        .submission;
+    assert_eq!(draft.findings_total, 1);
+    assert_eq!(
+        draft.findings[0].to_string(),
+        "row 3, citizen 020280-****: LEVERANDOERTYPE (required): is required and missing"
+    );
+    // The caseworker records the provider type; the month is prepared again.
+    core.change_grant(
+        &ctx(&leder),
+        &bo.id,
+        &GrantChange {
+            provider_type: Some("regional".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let records = core.extract(&l, october).await.unwrap();
+    let ready = core
+        .prepare_submission(&ctx(&leder), &l, "2026-10", records, None)
+        .await
+        .unwrap()
+        .submission;
+    assert_eq!(ready.findings_total, 0, "{:?}", ready.findings);
+    core.approve_submission(&ctx(&leder), &ready.id)
+        .await
+        .unwrap();
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        core.reconcile().await.unwrap();
+        if core.submission(&ready.id).await.unwrap().0.state == State::Accepted {
+            break;
+        }
+        assert!(std::time::Instant::now() < until, "not accepted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let at_dst = sandbox.handles.dst.upload(&ready.id).unwrap();
+    assert_eq!(at_dst.records, 3);
+    assert_eq!(at_dst.report, "serviceindikatorer-voksne");
+    let file = knudepunkt_case::reporting::file::read(
+        &l,
+        &String::from_utf8(sqlx_file(&engine, &ready.id).await).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(file[0]["KOMMUNE"], "101");
+    assert_eq!(file[0]["PARAGRAF"], "SEL85");
+    assert_eq!(file[0]["LEVERANDOERTYPE"], "KOMMUNAL");
+    assert_eq!(file[1]["PARAGRAF"], "SEL107");
+    assert_eq!(file[1]["SLUTDATO"], "2026-10-20");
+    assert_eq!(file[2]["LEVERANDOERTYPE"], "REGIONAL");
+    engine.shutdown(workers).await;
+}
+
+/// A submission's file as the case core keeps it.
+async fn sqlx_file(engine: &knudepunkt_engine::Engine, id: &str) -> Vec<u8> {
+    use sqlx::Row;
+    sqlx::query("SELECT file FROM report_submissions WHERE id = $1")
+        .bind(id)
+        .fetch_one(engine.journal().pool())
+        .await
+        .unwrap()
+        .try_get("file")
+        .unwrap()
+}
+
 on_both_backends!(
     a_submission_from_extract_to_acceptance,
     a_report_goes_to_dst_and_its_status_comes_back,
+    the_service_indicators_come_from_the_grants,
 );

@@ -1,10 +1,13 @@
-//! `knudepunkt report submissions|show`: statutory report submissions by report, period
-//! and state, and one submission with its log (B3.237).
+//! `knudepunkt report submissions|show|prepare|approve`: statutory report submissions by
+//! report, period and state (B3.237), one with its log, a period's extract prepared as a
+//! draft, and a draft approved by a named user.
 
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::Subcommand;
 use knudepunkt_case::reporting::submissions::SubmissionFilter;
+use knudepunkt_case::reporting::{Layout, Period};
 
 use super::emit;
 use crate::setup::Context;
@@ -25,6 +28,28 @@ pub enum ReportCommand {
     },
     /// One submission, its findings and its log.
     Show { id: String },
+    /// Extracts a report for a period from the case core, validates it and keeps it as
+    /// a draft submission, with its diff against the last accepted period.
+    Prepare {
+        /// The report, as its folder under mappings/dst/ (serviceindikatorer-voksne).
+        report: String,
+        /// The period, YYYY-MM.
+        #[arg(long)]
+        period: String,
+        /// Who prepares it (a user of the case core).
+        #[arg(long)]
+        by: String,
+        /// The rejected submission this one corrects.
+        #[arg(long)]
+        replaces: Option<String>,
+    },
+    /// Approves a draft without findings, and sends it.
+    Approve {
+        id: String,
+        /// Who approves it (a user of the case core).
+        #[arg(long)]
+        by: String,
+    },
 }
 
 fn when(ms: i64) -> String {
@@ -69,6 +94,80 @@ pub async fn run(ctx: &Context, cmd: ReportCommand) -> anyhow::Result<ExitCode> 
                             .unwrap_or_default()
                     );
                 }
+            });
+        }
+        ReportCommand::Prepare {
+            report,
+            period,
+            by,
+            replaces,
+        } => {
+            let dir = ctx.root.join("mappings/dst").join(&report);
+            let layout = Layout::load(&dir).map_err(|diags| {
+                for d in &diags {
+                    eprintln!("{d}");
+                }
+                anyhow::anyhow!("{} problem(s) in the layout of {report}", diags.len())
+            })?;
+            let span = Period::month(&period)
+                .with_context(|| format!("--period {period:?}: a month, YYYY-MM"))?;
+            let actor = core
+                .actor(&by)
+                .await?
+                .with_context(|| format!("--by {by}: no such user"))?;
+            let who = knudepunkt_case::Ctx {
+                actor: &actor,
+                purpose: "statutory reporting",
+            };
+            let records = core.extract(&layout, span).await?;
+            eprintln!("{report} {period}: {} record(s) extracted", records.len());
+            let prepared = core
+                .prepare_submission(&who, &layout, &period, records, replaces.as_deref())
+                .await?;
+            let s = &prepared.submission;
+            emit(ctx.json, &prepared, || {
+                println!(
+                    "submission {} ({} records, {} findings){}",
+                    s.id,
+                    s.records,
+                    s.findings_total,
+                    if s.findings_total > 0 {
+                        "; correct the data and prepare again"
+                    } else {
+                        "; approve it with `knudepunkt report approve`"
+                    }
+                );
+                for f in &s.findings {
+                    println!("  finding: {f}");
+                }
+                if let (Some(d), Some(against)) = (&prepared.diff, &prepared.against) {
+                    println!(
+                        "  against {against}: {} added, {} removed, {} changed, {} unchanged",
+                        d.added.len(),
+                        d.removed.len(),
+                        d.changed.len(),
+                        d.unchanged
+                    );
+                }
+            });
+        }
+        ReportCommand::Approve { id, by } => {
+            let actor = core
+                .actor(&by)
+                .await?
+                .with_context(|| format!("--by {by}: no such user"))?;
+            let who = knudepunkt_case::Ctx {
+                actor: &actor,
+                purpose: "statutory reporting",
+            };
+            let s = core.approve_submission(&who, &id).await?;
+            emit(ctx.json, &s, || {
+                println!(
+                    "submission {} approved by {by}; {} (message {})",
+                    s.id,
+                    s.state.as_str(),
+                    s.message_id.as_deref().unwrap_or("-")
+                )
             });
         }
         ReportCommand::Show { id } => {

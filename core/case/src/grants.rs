@@ -34,6 +34,9 @@ pub struct Grant {
     pub quantity: Option<i64>,
     /// The provider (Udfører).
     pub provider: String,
+    /// Whether the provider is municipal, regional or private (`kommunal`, `regional`,
+    /// `privat`), as the statutory reports ask.
+    pub provider_type: Option<String>,
     /// `active` or `ended`.
     pub status: String,
     pub goal_ids: Vec<String>,
@@ -49,8 +52,25 @@ pub struct NewGrant {
     #[serde(default)]
     pub quantity: Option<i64>,
     pub provider: String,
+    /// `kommunal`, `regional` or `privat`.
+    #[serde(default)]
+    pub provider_type: Option<String>,
     #[serde(default)]
     pub goal_ids: Vec<String>,
+}
+
+/// The kinds of provider the statutory reports distinguish.
+pub const PROVIDER_TYPES: [&str; 3] = ["kommunal", "regional", "privat"];
+
+fn check_provider_type(t: &str) -> CaseResult<()> {
+    if PROVIDER_TYPES.contains(&t) {
+        Ok(())
+    } else {
+        Err(CaseError::invalid(
+            "provider_type",
+            "kommunal, regional or privat",
+        ))
+    }
 }
 
 /// Changes to a grant; absent fields stay as they are.
@@ -62,10 +82,12 @@ pub struct GrantChange {
     pub amount_ore: Option<i64>,
     pub quantity: Option<i64>,
     pub provider: Option<String>,
+    /// `kommunal`, `regional` or `privat`.
+    pub provider_type: Option<String>,
 }
 
 const COLUMNS: &str = "g.id, g.case_id, g.service_id, s.code, s.name, s.economic, g.period_from, g.period_to, \
-     g.amount_ore, g.quantity, g.provider, g.status";
+     g.amount_ore, g.quantity, g.provider, g.provider_type, g.status";
 
 async fn goals_of(conn: &mut AnyConnection, grant_id: &str) -> CaseResult<Vec<String>> {
     sqlx::query("SELECT goal_id FROM grant_goals WHERE grant_id = $1 ORDER BY goal_id")
@@ -105,6 +127,7 @@ async fn fetch(
             amount_ore: r.try_get("amount_ore")?,
             quantity: r.try_get("quantity")?,
             provider: r.try_get("provider")?,
+            provider_type: r.try_get("provider_type")?,
             status: r.try_get("status")?,
             id,
         });
@@ -194,6 +217,9 @@ impl CaseCore {
         new: &NewGrant,
     ) -> CaseResult<Grant> {
         required("provider", &new.provider)?;
+        if let Some(t) = &new.provider_type {
+            check_provider_type(t)?;
+        }
         check_amounts(new.amount_ore, new.quantity)?;
         let period = check_period(&new.period.from, new.period.to.as_deref())?;
         let (mut tx, case) = self.begin_on_case(ctx, case_id, "grants").await?;
@@ -223,8 +249,8 @@ impl CaseCore {
         let now = now_ms();
         let id = new_id();
         sqlx::query(
-            "INSERT INTO grants (id, case_id, service_id, period_from, period_to, amount_ore, quantity, provider, status, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', $9, $9)",
+            "INSERT INTO grants (id, case_id, service_id, period_from, period_to, amount_ore, quantity, provider, provider_type, status, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, 'active', $9, $9)",
         )
         .bind(&id)
         .bind(case_id)
@@ -235,6 +261,7 @@ impl CaseCore {
         .bind(new.quantity)
         .bind(new.provider.trim())
         .bind(now)
+        .bind(new.provider_type.as_deref())
         .execute(&mut *tx)
         .await?;
         for goal in &new.goal_ids {
@@ -281,12 +308,16 @@ impl CaseCore {
             required("provider", p)?;
             grant.provider = p.trim().to_string();
         }
+        if let Some(t) = &change.provider_type {
+            check_provider_type(t)?;
+            grant.provider_type = Some(t.clone());
+        }
         grant.amount_ore = change.amount_ore.or(grant.amount_ore);
         grant.quantity = change.quantity.or(grant.quantity);
         check_amounts(grant.amount_ore, grant.quantity)?;
         let now = now_ms();
         sqlx::query(
-            "UPDATE grants SET period_to = $1, amount_ore = $2, quantity = $3, provider = $4, updated_at = $5 WHERE id = $6",
+            "UPDATE grants SET period_to = $1, amount_ore = $2, quantity = $3, provider = $4, updated_at = $5, provider_type = $7 WHERE id = $6",
         )
         .bind(grant.period.to.as_deref())
         .bind(grant.amount_ore)
@@ -294,6 +325,7 @@ impl CaseCore {
         .bind(&grant.provider)
         .bind(now)
         .bind(grant_id)
+        .bind(grant.provider_type.as_deref())
         .execute(&mut *tx)
         .await?;
         let grant = self

@@ -93,6 +93,14 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: &[],
         postgres: &[],
     },
+    // The statutory reports tell municipal, regional and private providers apart.
+    Migration {
+        version: 7,
+        name: "grant provider type",
+        sql: "ALTER TABLE grants ADD COLUMN provider_type TEXT;",
+        sqlite: &[],
+        postgres: &[],
+    },
 ];
 
 /// Limits on what callers may store.

@@ -183,6 +183,7 @@ mod tests {
             receiver: "DST".into(),
             separator: ';',
             key: vec!["CPR".into()],
+            constants: BTreeMap::new(),
             variables: vec![var("CPR"), var("NAVN"), var("OMFANG")],
             rules: vec![],
         }

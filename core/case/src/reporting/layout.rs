@@ -106,6 +106,9 @@ struct LayoutFile {
     #[serde(default = "semicolon")]
     separator: String,
     key: Spanned<Vec<String>>,
+    /// Values every record gets (the municipality's number).
+    #[serde(default)]
+    constants: BTreeMap<String, String>,
     variables: Vec<VariableConfig>,
     #[serde(default)]
     rules: Vec<RuleConfig>,
@@ -142,6 +145,8 @@ pub struct Layout {
     pub receiver: String,
     pub separator: char,
     pub key: Vec<String>,
+    /// Values every record gets.
+    pub constants: BTreeMap<String, String>,
     pub variables: Vec<Variable>,
     pub rules: Vec<Rule>,
 }
@@ -210,6 +215,11 @@ impl Layout {
                 ));
             }
         }
+        for k in parsed.constants.keys() {
+            if !known(k) {
+                diags.push(at(1, format!("constant {k} is no variable")));
+            }
+        }
         let mut rules = Vec::new();
         for r in parsed.rules {
             let line = r.id.referenced.line();
@@ -256,6 +266,7 @@ impl Layout {
             receiver: parsed.receiver,
             separator,
             key: parsed.key.value,
+            constants: parsed.constants,
             variables,
             rules,
         })

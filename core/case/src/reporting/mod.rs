@@ -5,6 +5,7 @@
 //! [`submissions`] keeps each submission through its lifecycle: prepared, approved by a
 //! named user, uploaded through a route, and followed to the receiver's answer.
 
+pub mod extract;
 pub mod file;
 pub mod layout;
 pub mod submissions;

@@ -1,0 +1,110 @@
+//! Extracts: a report's records for a period, from the case core's data, under the
+//! layout's variable names (and its constants). Each report has its own; they are found
+//! by the report's id.
+
+use sqlx::Row;
+
+use super::layout::Layout;
+use super::validate::{Period, Record};
+use crate::error::{CaseError, CaseResult};
+use crate::store::CaseCore;
+
+/// The reports this build can extract.
+pub const REPORTS: &[&str] = &[SERVICEINDIKATORER_VOKSNE];
+pub const SERVICEINDIKATORER_VOKSNE: &str = "serviceindikatorer-voksne";
+
+/// A legal basis as the catalogue writes it (`SEL § 85`, `Serviceloven § 107, stk. 1`,
+/// `ABL § 105`) as the report's code (`SEL85`, `SEL107`, `ABL105`).
+pub fn paragraf(legal_basis: &str) -> Option<String> {
+    let text = legal_basis.trim();
+    let law = if text.starts_with("SEL") || text.starts_with("Serviceloven") {
+        "SEL"
+    } else if text.starts_with("ABL") || text.starts_with("Almenboligloven") {
+        "ABL"
+    } else {
+        return None;
+    };
+    let after = text.split('§').nth(1)?.trim();
+    let number: String = after.chars().take_while(|c| c.is_ascii_digit()).collect();
+    (!number.is_empty()).then(|| format!("{law}{number}"))
+}
+
+impl CaseCore {
+    /// The records of `layout`'s report for `period`.
+    pub async fn extract(&self, layout: &Layout, period: Period) -> CaseResult<Vec<Record>> {
+        match layout.report.as_str() {
+            SERVICEINDIKATORER_VOKSNE => self.serviceindikatorer_voksne(layout, period).await,
+            other => Err(CaseError::invalid(
+                "report",
+                format!(
+                    "no extract for report {other:?} (this build has {})",
+                    REPORTS.join(", ")
+                ),
+            )),
+        }
+    }
+
+    /// Every service a citizen had in the period under one of the report's legal
+    /// sections: its grant's start, end, quantity and provider type.
+    async fn serviceindikatorer_voksne(
+        &self,
+        layout: &Layout,
+        period: Period,
+    ) -> CaseResult<Vec<Record>> {
+        let codes = layout
+            .variable("PARAGRAF")
+            .map(|v| v.codes.clone())
+            .unwrap_or_default();
+        let mut conn = self.journal().reader().acquire().await?;
+        let rows = sqlx::query(
+            "SELECT c.cpr, s.legal_basis, s.code, g.period_from, g.period_to, g.quantity, g.provider_type \
+             FROM grants g JOIN services s ON s.id = g.service_id JOIN cases c ON c.id = g.case_id \
+             WHERE g.period_from <= $1 AND (g.period_to IS NULL OR g.period_to >= $2) \
+             ORDER BY c.cpr, g.period_from, g.id",
+        )
+        .bind(period.last.to_string())
+        .bind(period.first.to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut out = Vec::new();
+        for r in rows {
+            let legal: String = r.try_get("legal_basis")?;
+            let Some(p) = paragraf(&legal).filter(|p| codes.contains_key(p)) else {
+                continue;
+            };
+            let mut rec: Record = layout.constants.clone();
+            rec.insert("CPR".into(), r.try_get("cpr")?);
+            rec.insert("PARAGRAF".into(), p);
+            rec.insert("YDELSE".into(), r.try_get("code")?);
+            rec.insert("STARTDATO".into(), r.try_get("period_from")?);
+            if let Some(to) = r.try_get::<Option<String>, _>("period_to")? {
+                rec.insert("SLUTDATO".into(), to);
+            }
+            if let Some(q) = r.try_get::<Option<i64>, _>("quantity")? {
+                rec.insert("OMFANG".into(), q.to_string());
+            }
+            if let Some(t) = r.try_get::<Option<String>, _>("provider_type")? {
+                rec.insert("LEVERANDOERTYPE".into(), t.to_uppercase());
+            }
+            out.push(rec);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::paragraf;
+
+    #[test]
+    fn legal_bases_become_the_reports_codes() {
+        assert_eq!(paragraf("SEL § 85").as_deref(), Some("SEL85"));
+        assert_eq!(
+            paragraf("Serviceloven § 107, stk. 1").as_deref(),
+            Some("SEL107")
+        );
+        assert_eq!(paragraf("ABL § 105").as_deref(), Some("ABL105"));
+        assert_eq!(paragraf("Barnets lov § 32"), None);
+        assert_eq!(paragraf("SEL"), None);
+    }
+}
