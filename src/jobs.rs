@@ -6,6 +6,7 @@ use knudepunkt_adapters::digital_post::afhentning::{self, Afhentning};
 use knudepunkt_adapters::sagdokindeks::reader::IndexReader;
 use knudepunkt_case::CaseCore;
 use knudepunkt_case::index_reconcile::IndexView;
+use knudepunkt_case::reporting::jobs as reports;
 use knudepunkt_engine::Engine;
 use knudepunkt_engine::route::Diagnostic;
 use knudepunkt_engine::schedule::{self, Job, Jobs, Progress, RunRequest, Schedule};
@@ -20,6 +21,8 @@ pub fn names() -> Vec<String> {
     vec![
         afhentning::JOB.to_string(),
         INDEX_RECONCILIATION.to_string(),
+        reports::PREPARE_JOB.to_string(),
+        reports::REMIND_JOB.to_string(),
     ]
 }
 
@@ -109,5 +112,20 @@ pub fn build(engine: &Engine, core: &CaseCore) -> (Jobs, Vec<(String, String)>) 
         }
         Err(e) => missing.push((INDEX_RECONCILIATION.to_string(), e)),
     }
+    let dst = engine.routes().mappings_dir.join("dst");
+    jobs.insert(
+        reports::PREPARE_JOB.into(),
+        Arc::new(reports::PrepareReports {
+            core: core.clone(),
+            dir: dst.clone(),
+        }),
+    );
+    jobs.insert(
+        reports::REMIND_JOB.into(),
+        Arc::new(reports::RemindReports {
+            core: core.clone(),
+            dir: dst,
+        }),
+    );
     (jobs, missing)
 }

@@ -506,6 +506,39 @@ async fn the_service_indicators_come_from_the_grants(backend: Backend) {
     .await;
     let bo = g(1, grant(&ids[0], "2026-10-10", None, Some(3), None)).await;
 
+    // The scheduled jobs: the month prepared as a draft once, and a reminder while it
+    // is not approved.
+    use knudepunkt_case::reporting::jobs::{NOT_APPROVED, PrepareReports, RemindReports};
+    use knudepunkt_engine::schedule::{Job, Quiet, RunRequest};
+    let dir = common::repo().join("mappings/dst");
+    let prepare = PrepareReports {
+        core: core.clone(),
+        dir: dir.clone(),
+    };
+    let remind = RemindReports {
+        core: core.clone(),
+        dir,
+    };
+    let for_october = RunRequest {
+        period: Some("2026-10".into()),
+        dry_run: false,
+    };
+    let first = prepare.run(&for_october, &Quiet).await.unwrap();
+    assert_eq!(first["reports"][0]["prepared"], true, "{first}");
+    assert_eq!(first["reports"][0]["records"], 3);
+    assert_eq!(first["reports"][0]["findings"], 1);
+    let again = prepare.run(&for_october, &Quiet).await.unwrap();
+    assert_eq!(again["reports"][0]["prepared"], false, "{again}");
+    let reminded = remind.run(&for_october, &Quiet).await.unwrap();
+    assert_eq!(reminded["not_approved"][0], "serviceindikatorer-voksne");
+    let inbox = engine.journal().inbox(false).await.unwrap();
+    assert!(
+        inbox
+            .iter()
+            .any(|i| i.kind == NOT_APPROVED && i.reference == "serviceindikatorer-voksne/2026-10"),
+        "{inbox:?}"
+    );
+
     let l = Layout::load(&common::repo().join("mappings/dst/serviceindikatorer-voksne")).unwrap();
     let october = knudepunkt_case::reporting::Period::month("2026-10").unwrap();
     let records = core.extract(&l, october).await.unwrap();
@@ -550,6 +583,8 @@ async fn the_service_indicators_come_from_the_grants(backend: Backend) {
         assert!(std::time::Instant::now() < until, "not accepted");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let settled_now = remind.run(&for_october, &Quiet).await.unwrap();
+    assert_eq!(settled_now["not_approved"].as_array().unwrap().len(), 0);
     let at_dst = sandbox.handles.dst.upload(&ready.id).unwrap();
     assert_eq!(at_dst.records, 3);
     assert_eq!(at_dst.report, "serviceindikatorer-voksne");

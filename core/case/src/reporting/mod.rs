@@ -7,6 +7,7 @@
 
 pub mod extract;
 pub mod file;
+pub mod jobs;
 pub mod layout;
 pub mod submissions;
 pub mod validate;
