@@ -236,6 +236,35 @@ async fn a_submission_from_extract_to_acceptance(backend: Backend) {
     assert_eq!(s, 200);
     assert_eq!(shown["submission"]["replaces"], id.as_str());
     assert_eq!(shown["log"].as_array().unwrap().len(), 6);
+    // Stays are registered over the API too, and bad ones name their field.
+    let (s, stay) = c
+        .post(
+            "/api/v1/residential-stays",
+            serde_json::json!({"section": "SEL109", "institution": "Kvindehuset",
+                               "arrival": "2026-10-04", "children": 2}),
+        )
+        .await;
+    assert_eq!(s, 201, "{stay}");
+    assert!(stay["cpr"].is_null(), "an anonymous crisis-centre stay");
+    let (s, ended) = c
+        .post(
+            &format!(
+                "/api/v1/residential-stays/{}/end",
+                stay["id"].as_str().unwrap()
+            ),
+            serde_json::json!({"departure": "2026-10-01"}),
+        )
+        .await;
+    assert_eq!(s, 422, "{ended}");
+    assert_eq!(ended["field"], "departure");
+    let (s, bad) = c
+        .post(
+            "/api/v1/residential-stays",
+            serde_json::json!({"section": "SEL999", "institution": "X", "arrival": "2026-10-04"}),
+        )
+        .await;
+    assert_eq!(s, 422);
+    assert_eq!(bad["field"], "section");
     let (s, bad) = c.get("/api/v1/reports/submissions?state=sent").await;
     assert_eq!(s, 422, "{bad}");
     assert_eq!(bad["field"], "state");
@@ -524,9 +553,12 @@ async fn the_service_indicators_come_from_the_grants(backend: Backend) {
         dry_run: false,
     };
     let first = prepare.run(&for_october, &Quiet).await.unwrap();
+    assert_eq!(first["reports"][0]["report"], "serviceindikatorer-voksne");
     assert_eq!(first["reports"][0]["prepared"], true, "{first}");
     assert_eq!(first["reports"][0]["records"], 3);
     assert_eq!(first["reports"][0]["findings"], 1);
+    assert_eq!(first["reports"][1]["report"], "boformer-110");
+    assert_eq!(first["reports"][1]["records"], 0);
     let again = prepare.run(&for_october, &Quiet).await.unwrap();
     assert_eq!(again["reports"][0]["prepared"], false, "{again}");
     let reminded = remind.run(&for_october, &Quiet).await.unwrap();
@@ -584,7 +616,12 @@ async fn the_service_indicators_come_from_the_grants(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let settled_now = remind.run(&for_october, &Quiet).await.unwrap();
-    assert_eq!(settled_now["not_approved"].as_array().unwrap().len(), 0);
+    // The service indicators are approved; the § 110 report (no stays this month) is
+    // still to approve.
+    assert_eq!(
+        settled_now["not_approved"],
+        serde_json::json!(["boformer-110"])
+    );
     let at_dst = sandbox.handles.dst.upload(&ready.id).unwrap();
     assert_eq!(at_dst.records, 3);
     assert_eq!(at_dst.report, "serviceindikatorer-voksne");
@@ -614,8 +651,150 @@ async fn sqlx_file(engine: &knudepunkt_engine::Engine, id: &str) -> Vec<u8> {
         .unwrap()
 }
 
+/// Borgere på boformer efter § 110 from the registered stays: the month's stays (one
+/// that ended before it left out), a stay ended without where the citizen went caught
+/// by name, corrected, approved and accepted; bad stays refused, naming the field.
+async fn the_shelter_stays_come_from_the_register(backend: Backend) {
+    use knudepunkt_case::citizens::NewCitizen;
+    use knudepunkt_case::residential::NewResidentialStay;
+    let (sandbox, engine, core) =
+        common::case::engine_with_core(backend, "reports-110", "routes-dst").await;
+    let app = knudepunkt_engine::server::router(engine.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    sandbox
+        .handles
+        .dst
+        .status_to(&format!("{base}/in/dst/status"), Duration::from_millis(100));
+    let workers = engine.start();
+    let leder = actor(&core, "leder1").await;
+    for cpr in ["0101901234", "0202801234", "0303701234"] {
+        core.register_citizen(
+            &ctx(&leder),
+            &NewCitizen {
+                cpr: cpr.into(),
+                given_name: "Borger".into(),
+                family_name: "Jensen".into(),
+                address: None,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let stay = |cpr: Option<&str>,
+                arrival: &str,
+                departure: Option<&str>,
+                before: &str|
+     -> NewResidentialStay {
+        serde_json::from_value(serde_json::json!({
+            "section": "SEL110", "institution": "Herberget Lærkevej", "cpr": cpr,
+            "arrival": arrival, "departure": departure, "housing_before": before,
+        }))
+        .unwrap()
+    };
+    core.register_residential_stay(
+        &ctx(&leder),
+        &stay(Some("0101901234"), "2026-09-20", None, "HJEMLOES"),
+    )
+    .await
+    .unwrap();
+    let ended = core
+        .register_residential_stay(
+            &ctx(&leder),
+            &stay(Some("0202801234"), "2026-10-02", None, "FAMILIE"),
+        )
+        .await
+        .unwrap();
+    core.end_residential_stay(&ctx(&leder), &ended.id, "2026-10-15", None)
+        .await
+        .unwrap();
+    core.register_residential_stay(
+        &ctx(&leder),
+        &stay(Some("0303701234"), "2026-08-01", Some("2026-09-01"), "EGEN"),
+    )
+    .await
+    .unwrap();
+    // Refused, naming the field: anonymous § 110, unknown citizen, an unknown code.
+    let field_of = |e: knudepunkt_case::error::CaseError| match e {
+        knudepunkt_case::error::CaseError::Invalid { field, .. } => field,
+        other => format!("{other:?}"),
+    };
+    let e = core
+        .register_residential_stay(&ctx(&leder), &stay(None, "2026-10-01", None, "EGEN"))
+        .await
+        .unwrap_err();
+    assert_eq!(field_of(e), "cpr");
+    let e = core
+        .register_residential_stay(
+            &ctx(&leder),
+            &stay(Some("0404601234"), "2026-10-01", None, "EGEN"),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("citizen"), "{e}");
+    let e = core
+        .register_residential_stay(
+            &ctx(&leder),
+            &stay(Some("0101901234"), "2026-10-01", None, "SLOT"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(field_of(e), "housing_before");
+
+    let l = Layout::load(&common::repo().join("mappings/dst/boformer-110")).unwrap();
+    let october = knudepunkt_case::reporting::Period::month("2026-10").unwrap();
+    let records = core.extract(&l, october).await.unwrap();
+    assert_eq!(records.len(), 2, "{records:?}");
+    let draft = core
+        .prepare_submission(&ctx(&leder), &l, "2026-10", records, None)
+        .await
+        .unwrap()
+        .submission;
+    assert_eq!(draft.findings_total, 1);
+    assert_eq!(
+        draft.findings[0].to_string(),
+        "row 2, citizen 020280-****: BOLIG_EFTER (bolig-efter-ved-udskrivning): BOLIG_EFTER skal angives, når opholdet er afsluttet"
+    );
+    core.end_residential_stay(&ctx(&leder), &ended.id, "2026-10-15", Some("EGEN"))
+        .await
+        .unwrap();
+    let records = core.extract(&l, october).await.unwrap();
+    let ready = core
+        .prepare_submission(&ctx(&leder), &l, "2026-10", records, None)
+        .await
+        .unwrap()
+        .submission;
+    assert_eq!(ready.findings_total, 0, "{:?}", ready.findings);
+    core.approve_submission(&ctx(&leder), &ready.id)
+        .await
+        .unwrap();
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        core.reconcile().await.unwrap();
+        if core.submission(&ready.id).await.unwrap().0.state == State::Accepted {
+            break;
+        }
+        assert!(std::time::Instant::now() < until, "not accepted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let file = String::from_utf8(sqlx_file(&engine, &ready.id).await).unwrap();
+    assert!(
+        file.starts_with(
+            "KOMMUNE;CPR;INSTITUTION;INDSKRIVNINGSDATO;UDSKRIVNINGSDATO;BOLIG_FOER;BOLIG_EFTER\n"
+        ),
+        "{file}"
+    );
+    assert!(
+        file.contains("101;0202801234;Herberget Lærkevej;2026-10-02;2026-10-15;FAMILIE;EGEN"),
+        "{file}"
+    );
+    engine.shutdown(workers).await;
+}
+
 on_both_backends!(
     a_submission_from_extract_to_acceptance,
     a_report_goes_to_dst_and_its_status_comes_back,
     the_service_indicators_come_from_the_grants,
+    the_shelter_stays_come_from_the_register,
 );

@@ -28,6 +28,7 @@ pub mod kle;
 pub mod letters;
 pub mod plans;
 pub mod reporting;
+pub mod residential;
 pub mod seed;
 pub mod stays;
 mod store;

@@ -101,6 +101,28 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: &[],
         postgres: &[],
     },
+    // Stays at shelters and hostels (SEL § 110) and women's crisis centres (§ 109).
+    Migration {
+        version: 8,
+        name: "residential stays",
+        sql: "CREATE TABLE residential_stays (\n\
+                id              TEXT PRIMARY KEY,\n\
+                section         TEXT NOT NULL,\n\
+                institution     TEXT NOT NULL,\n\
+                cpr             TEXT REFERENCES citizens (cpr),\n\
+                arrival         TEXT NOT NULL,\n\
+                departure       TEXT,\n\
+                housing_before  TEXT,\n\
+                housing_after   TEXT,\n\
+                children        BIGINT,\n\
+                created_by      TEXT NOT NULL,\n\
+                created_at      BIGINT NOT NULL,\n\
+                updated_at      BIGINT NOT NULL\n\
+              );\n\
+              CREATE INDEX residential_stays_arrival ON residential_stays (section, arrival);",
+        sqlite: &[],
+        postgres: &[],
+    },
 ];
 
 /// Limits on what callers may store.

@@ -22,6 +22,7 @@ use crate::documents::{DocumentInfo, NewDocument};
 use crate::grants::{Grant, GrantChange, NewGrant};
 use crate::plans::{NewPlan, Plan};
 use crate::reporting::submissions::{Submission, SubmissionFilter};
+use crate::residential::{NewResidentialStay, ResidentialStay};
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
@@ -42,6 +43,53 @@ pub(super) fn parse_cpr(q: &CprQuery, instance: &str) -> ApiResult<crate::Cpr> {
     responses((status = 200, body = Actor), (status = 401, body = Problem)))]
 pub async fn me(Authenticated(actor): Authenticated) -> Json<Actor> {
     Json(actor)
+}
+
+/// Registers a stay at a shelter or hostel (SEL110) or a women's crisis centre (SEL109).
+#[utoipa::path(post, path = "/api/v1/residential-stays", tag = "reports", request_body = NewResidentialStay,
+    responses((status = 201, body = ResidentialStay), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn register_residential_stay(
+    State(s): State<ApiState>,
+    caller: Caller,
+    JsonBody(new): JsonBody<NewResidentialStay>,
+) -> ApiResult<(StatusCode, Json<ResidentialStay>)> {
+    s.core
+        .register_residential_stay(&caller.ctx(), &new)
+        .await
+        .map(|stay| (StatusCode::CREATED, Json(stay)))
+        .map_err(|e| problem(e, "/api/v1/residential-stays"))
+}
+
+/// Ends a stay: the day the citizen left and where they went.
+#[utoipa::path(post, path = "/api/v1/residential-stays/{id}/end", tag = "reports", request_body = StayEnd,
+    params(("id" = String, Path, description = "stay id")),
+    responses((status = 204), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn end_residential_stay(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(end): JsonBody<StayEnd>,
+) -> ApiResult<StatusCode> {
+    s.core
+        .end_residential_stay(
+            &caller.ctx(),
+            &id,
+            &end.departure,
+            end.housing_after.as_deref(),
+        )
+        .await
+        .map(|()| StatusCode::NO_CONTENT)
+        .map_err(|e| problem(e, &format!("/api/v1/residential-stays/{id}/end")))
+}
+
+/// The end of a residential stay.
+#[derive(Clone, Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StayEnd {
+    /// YYYY-MM-DD.
+    pub departure: String,
+    #[serde(default)]
+    pub housing_after: Option<String>,
 }
 
 /// Statutory report submissions, newest first, by report, period and state.

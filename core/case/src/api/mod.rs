@@ -45,6 +45,14 @@ pub fn router(core: CaseCore, auth: Arc<dyn Authenticate>) -> Router {
     let shared = Router::new()
         .route("/me", get(handlers::me))
         .route("/index/backfill", get(handlers::backfill_progress))
+        .route(
+            "/residential-stays",
+            post(handlers::register_residential_stay),
+        )
+        .route(
+            "/residential-stays/{id}/end",
+            post(handlers::end_residential_stay),
+        )
         .route("/reports/submissions", get(handlers::list_submissions))
         .route("/reports/submissions/{id}", get(handlers::show_submission))
         .route(

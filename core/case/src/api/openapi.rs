@@ -13,6 +13,8 @@ use super::{handlers, versioned};
     paths(
         handlers::me,
         handlers::backfill_progress,
+        handlers::register_residential_stay,
+        handlers::end_residential_stay,
         handlers::list_submissions,
         handlers::show_submission,
         handlers::approve_submission,

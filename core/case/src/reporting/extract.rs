@@ -10,8 +10,9 @@ use crate::error::{CaseError, CaseResult};
 use crate::store::CaseCore;
 
 /// The reports this build can extract.
-pub const REPORTS: &[&str] = &[SERVICEINDIKATORER_VOKSNE];
+pub const REPORTS: &[&str] = &[SERVICEINDIKATORER_VOKSNE, BOFORMER_110];
 pub const SERVICEINDIKATORER_VOKSNE: &str = "serviceindikatorer-voksne";
+pub const BOFORMER_110: &str = "boformer-110";
 
 /// A legal basis as the catalogue writes it (`SEL § 85`, `Serviceloven § 107, stk. 1`,
 /// `ABL § 105`) as the report's code (`SEL85`, `SEL107`, `ABL105`).
@@ -34,6 +35,7 @@ impl CaseCore {
     pub async fn extract(&self, layout: &Layout, period: Period) -> CaseResult<Vec<Record>> {
         match layout.report.as_str() {
             SERVICEINDIKATORER_VOKSNE => self.serviceindikatorer_voksne(layout, period).await,
+            BOFORMER_110 => self.boformer_110(layout, period).await,
             other => Err(CaseError::invalid(
                 "report",
                 format!(
@@ -86,6 +88,40 @@ impl CaseCore {
             if let Some(t) = r.try_get::<Option<String>, _>("provider_type")? {
                 rec.insert("LEVERANDOERTYPE".into(), t.to_uppercase());
             }
+            out.push(rec);
+        }
+        Ok(out)
+    }
+}
+
+impl CaseCore {
+    /// Every stay at a shelter or hostel (SEL § 110) in the period: the institution,
+    /// arrival, departure, and housing before and after.
+    async fn boformer_110(&self, layout: &Layout, period: Period) -> CaseResult<Vec<Record>> {
+        let mut conn = self.journal().reader().acquire().await?;
+        let rows = sqlx::query(
+            "SELECT cpr, institution, arrival, departure, housing_before, housing_after FROM residential_stays \
+             WHERE section = 'SEL110' AND arrival <= $1 AND (departure IS NULL OR departure >= $2) \
+             ORDER BY institution, arrival, id",
+        )
+        .bind(period.last.to_string())
+        .bind(period.first.to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut out = Vec::new();
+        for r in rows {
+            let mut rec: Record = layout.constants.clone();
+            let mut put = |name: &str, value: Option<String>| {
+                if let Some(v) = value {
+                    rec.insert(name.to_string(), v);
+                }
+            };
+            put("CPR", r.try_get("cpr")?);
+            put("INSTITUTION", r.try_get("institution")?);
+            put("INDSKRIVNINGSDATO", r.try_get("arrival")?);
+            put("UDSKRIVNINGSDATO", r.try_get("departure")?);
+            put("BOLIG_FOER", r.try_get("housing_before")?);
+            put("BOLIG_EFTER", r.try_get("housing_after")?);
             out.push(rec);
         }
         Ok(out)

@@ -79,6 +79,8 @@ pub enum RuleKind {
         when_field: String,
         equals: String,
     },
+    /// `field` is required when `with` has a value.
+    RequiredWith { field: String, with: String },
     /// The date `field` lies within the report's period (or before its end, with
     /// `until_end_only`).
     InPeriod {
@@ -228,9 +230,13 @@ impl Layout {
                 RuleKind::RequiredWhen {
                     field, when_field, ..
                 } => vec![field, when_field],
+                RuleKind::RequiredWith { field, with } => vec![field, with],
                 RuleKind::InPeriod { field, .. } => vec![field],
             };
-            let dates = !matches!(r.kind, RuleKind::RequiredWhen { .. });
+            let dates = matches!(
+                r.kind,
+                RuleKind::DateOrder { .. } | RuleKind::InPeriod { .. }
+            );
             for n in names {
                 if !known(n) {
                     diags.push(at(

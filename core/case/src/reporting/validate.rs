@@ -184,6 +184,11 @@ impl<'a> Validator<'a> {
                         find(field, &rule.id, rule.message.clone());
                     }
                 }
+                RuleKind::RequiredWith { field, with } => {
+                    if value(with).is_some() && value(field).is_none() {
+                        find(field, &rule.id, rule.message.clone());
+                    }
+                }
                 RuleKind::InPeriod {
                     field,
                     until_end_only,
