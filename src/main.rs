@@ -77,6 +77,8 @@ enum Command {
     BenchDigitalPost(commands::bench_digital_post::Args),
     /// Measure the case and document index's backfill at Copenhagen's size.
     BenchIndex(commands::bench_index::Args),
+    /// The statutory reports at the seed's yearly volume: seed, then extract and validate.
+    BenchReports(commands::bench_reports::Args),
     /// Measure MedCom in and out through the sandbox's network.
     BenchMedcom(commands::bench_medcom::Args),
     /// Measure WS-Security signing, verification and cached STS token lookups.
@@ -110,6 +112,7 @@ async fn main() -> std::process::ExitCode {
         Command::BenchCase(a) => commands::bench_case::run(&ctx, a).await,
         Command::BenchDigitalPost(a) => commands::bench_digital_post::run(&ctx, a).await,
         Command::BenchIndex(a) => commands::bench_index::run(&ctx, a).await,
+        Command::BenchReports(a) => commands::bench_reports::run(&ctx, a).await,
         Command::BenchMedcom(a) => commands::bench_medcom::run(&ctx, a).await,
         Command::BenchSecurity(a) => commands::bench_security::run(&ctx, a).await,
         Command::Token(a) => commands::token::run(&ctx, a),

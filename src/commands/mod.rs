@@ -4,6 +4,7 @@ pub mod bench_digital_post;
 pub mod bench_index;
 pub mod bench_journals;
 pub mod bench_medcom;
+pub mod bench_reports;
 pub mod bench_security;
 pub mod beskedfordeler;
 pub mod demo;

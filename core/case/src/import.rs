@@ -49,14 +49,24 @@ async fn set_of(conn: &mut AnyConnection, sql: &'static str) -> CaseResult<HashS
 }
 
 async fn known_citizens(conn: &mut AnyConnection, cprs: &[&str]) -> CaseResult<HashSet<String>> {
+    known(conn, "SELECT cpr FROM citizens WHERE cpr", cprs).await
+}
+
+async fn known_cases(conn: &mut AnyConnection, ids: &[&str]) -> CaseResult<HashSet<String>> {
+    known(conn, "SELECT id FROM cases WHERE id", ids).await
+}
+
+/// Which of `values` the query `select` (up to its `IN`) finds.
+async fn known(
+    conn: &mut AnyConnection,
+    select: &'static str,
+    values: &[&str],
+) -> CaseResult<HashSet<String>> {
     let mut known = HashSet::new();
-    for chunk in cprs.chunks(ROWS) {
+    for chunk in values.chunks(ROWS) {
         let marks = placeholders(conn, chunk.len(), 1, 1);
         // "(?), (?)" works as an IN list on both backends.
-        let sql = format!(
-            "SELECT cpr FROM citizens WHERE cpr IN ({})",
-            marks.replace(['(', ')'], "")
-        );
+        let sql = format!("{select} IN ({})", marks.replace(['(', ')'], ""));
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for c in chunk {
             q = q.bind(*c);
@@ -88,6 +98,7 @@ async fn insert_rows(
                     Value::Text(t) => q.bind(t.clone()),
                     Value::OptText(t) => q.bind(t.clone()),
                     Value::Int(i) => q.bind(*i),
+                    Value::OptInt(i) => q.bind(*i),
                     Value::Bytes(b) => q.bind(b.clone()),
                 };
             }
@@ -102,6 +113,7 @@ enum Value {
     Text(String),
     OptText(Option<String>),
     Int(i64),
+    OptInt(Option<i64>),
     Bytes(Vec<u8>),
 }
 
@@ -350,4 +362,115 @@ fn audit_row(ctx: &Ctx<'_>, resource: String, cpr: &str, now: i64) -> Vec<Value>
         Value::Text(ctx.purpose.to_string()),
         Value::Text("allowed".into()),
     ]
+}
+
+/// A grant as an import from another system brings it (no events: the indexes are
+/// loaded by their backfill).
+#[derive(Clone, Debug)]
+pub struct ImportGrant {
+    pub case_id: String,
+    pub service_id: String,
+    /// YYYY-MM-DD.
+    pub from: String,
+    pub to: Option<String>,
+    pub quantity: Option<i64>,
+    pub provider: String,
+    pub provider_type: Option<String>,
+}
+
+impl CaseCore {
+    /// Imports many grants in one transaction, their cases and services checked.
+    pub async fn import_grants(&self, _ctx: &Ctx<'_>, batch: &[ImportGrant]) -> CaseResult<usize> {
+        let mut tx = self.begin().await?;
+        let services = set_of(&mut tx, "SELECT id FROM services").await?;
+        let now = now_ms();
+        let mut rows = Vec::with_capacity(batch.len());
+        let case_ids: Vec<&str> = batch.iter().map(|g| g.case_id.as_str()).collect();
+        let cases = known_cases(&mut tx, &case_ids).await?;
+        for (i, g) in batch.iter().enumerate() {
+            let at = |f: &str| format!("grants[{i}].{f}");
+            if !services.contains(&g.service_id) {
+                return Err(CaseError::invalid(&at("service_id"), "not a service here"));
+            }
+            if !cases.contains(&g.case_id) {
+                return Err(CaseError::invalid(&at("case_id"), "not a case here"));
+            }
+            rows.push(vec![
+                Value::Text(crate::store::new_id()),
+                Value::Text(g.case_id.clone()),
+                Value::Text(g.service_id.clone()),
+                Value::Text(g.from.clone()),
+                Value::OptText(g.to.clone()),
+                Value::OptInt(g.quantity),
+                Value::Text(g.provider.clone()),
+                Value::OptText(g.provider_type.clone()),
+                Value::Text(if g.to.is_some() { "ended" } else { "active" }.into()),
+                Value::Int(now),
+                Value::Int(now),
+            ]);
+        }
+        insert_rows(
+            &mut tx,
+            "INSERT INTO grants (id, case_id, service_id, period_from, period_to, quantity, provider, provider_type, status, created_at, updated_at)",
+            11,
+            &rows,
+            "",
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(batch.len())
+    }
+
+    /// Imports many residential stays in one transaction, their citizens checked.
+    pub async fn import_residential_stays(
+        &self,
+        ctx: &Ctx<'_>,
+        batch: &[crate::residential::NewResidentialStay],
+    ) -> CaseResult<usize> {
+        let mut tx = self.begin().await?;
+        let cprs: Vec<&str> = batch.iter().filter_map(|s| s.cpr.as_deref()).collect();
+        let citizens = known_citizens(&mut tx, &cprs).await?;
+        let now = now_ms();
+        let mut rows = Vec::with_capacity(batch.len());
+        let mut audit = Vec::with_capacity(batch.len());
+        for (i, s) in batch.iter().enumerate() {
+            if let Some(c) = &s.cpr
+                && !citizens.contains(c.as_str())
+            {
+                return Err(CaseError::invalid(
+                    &format!("stays[{i}].cpr"),
+                    "not a citizen here",
+                ));
+            }
+            let id = crate::store::new_id();
+            if let Some(c) = &s.cpr {
+                audit.push(audit_row(ctx, format!("residential-stay/{id}"), c, now));
+            }
+            rows.push(vec![
+                Value::Text(id),
+                Value::Text(s.section.clone()),
+                Value::Text(s.institution.clone()),
+                Value::OptText(s.cpr.clone()),
+                Value::Text(s.arrival.clone()),
+                Value::OptText(s.departure.clone()),
+                Value::OptText(s.housing_before.clone()),
+                Value::OptText(s.housing_after.clone()),
+                Value::OptInt(s.children),
+                Value::Text(ctx.actor.user_id.clone()),
+                Value::Int(now),
+                Value::Int(now),
+            ]);
+        }
+        insert_rows(
+            &mut tx,
+            "INSERT INTO residential_stays (id, section, institution, cpr, arrival, departure, housing_before, housing_after, children, created_by, created_at, updated_at)",
+            12,
+            &rows,
+            "",
+        )
+        .await?;
+        insert_rows(&mut tx, AUDIT_HEAD, 7, &audit, "").await?;
+        tx.commit().await?;
+        Ok(batch.len())
+    }
 }

@@ -31,11 +31,25 @@ pub fn paragraf(legal_basis: &str) -> Option<String> {
 }
 
 impl CaseCore {
-    /// The records of `layout`'s report for `period`.
+    /// The records of `layout`'s report for `period`, collected.
     pub async fn extract(&self, layout: &Layout, period: Period) -> CaseResult<Vec<Record>> {
+        let mut out = Vec::new();
+        self.extract_each(layout, period, &mut |r| out.push(r))
+            .await?;
+        Ok(out)
+    }
+
+    /// The records of `layout`'s report for `period`, handed to `each` as they stream
+    /// from the store (nothing is held but the record at hand). How many there were.
+    pub async fn extract_each(
+        &self,
+        layout: &Layout,
+        period: Period,
+        each: &mut (dyn FnMut(Record) + Send),
+    ) -> CaseResult<u64> {
         match layout.report.as_str() {
-            SERVICEINDIKATORER_VOKSNE => self.serviceindikatorer_voksne(layout, period).await,
-            BOFORMER_110 => self.boformer_110(layout, period).await,
+            SERVICEINDIKATORER_VOKSNE => self.serviceindikatorer_voksne(layout, period, each).await,
+            BOFORMER_110 => self.boformer_110(layout, period, each).await,
             other => Err(CaseError::invalid(
                 "report",
                 format!(
@@ -52,24 +66,26 @@ impl CaseCore {
         &self,
         layout: &Layout,
         period: Period,
-    ) -> CaseResult<Vec<Record>> {
+        each: &mut (dyn FnMut(Record) + Send),
+    ) -> CaseResult<u64> {
+        use futures::TryStreamExt as _;
         let codes = layout
             .variable("PARAGRAF")
             .map(|v| v.codes.clone())
             .unwrap_or_default();
+        let (last, first) = (period.last.to_string(), period.first.to_string());
         let mut conn = self.journal().reader().acquire().await?;
-        let rows = sqlx::query(
+        let mut rows = sqlx::query(
             "SELECT c.cpr, s.legal_basis, s.code, g.period_from, g.period_to, g.quantity, g.provider_type \
              FROM grants g JOIN services s ON s.id = g.service_id JOIN cases c ON c.id = g.case_id \
              WHERE g.period_from <= $1 AND (g.period_to IS NULL OR g.period_to >= $2) \
              ORDER BY c.cpr, g.period_from, g.id",
         )
-        .bind(period.last.to_string())
-        .bind(period.first.to_string())
-        .fetch_all(&mut *conn)
-        .await?;
-        let mut out = Vec::new();
-        for r in rows {
+        .bind(&last)
+        .bind(&first)
+        .fetch(&mut *conn);
+        let mut n = 0;
+        while let Some(r) = rows.try_next().await? {
             let legal: String = r.try_get("legal_basis")?;
             let Some(p) = paragraf(&legal).filter(|p| codes.contains_key(p)) else {
                 continue;
@@ -88,43 +104,52 @@ impl CaseCore {
             if let Some(t) = r.try_get::<Option<String>, _>("provider_type")? {
                 rec.insert("LEVERANDOERTYPE".into(), t.to_uppercase());
             }
-            out.push(rec);
+            each(rec);
+            n += 1;
         }
-        Ok(out)
+        Ok(n)
     }
 }
 
 impl CaseCore {
     /// Every stay at a shelter or hostel (SEL § 110) in the period: the institution,
     /// arrival, departure, and housing before and after.
-    async fn boformer_110(&self, layout: &Layout, period: Period) -> CaseResult<Vec<Record>> {
+    async fn boformer_110(
+        &self,
+        layout: &Layout,
+        period: Period,
+        each: &mut (dyn FnMut(Record) + Send),
+    ) -> CaseResult<u64> {
+        use futures::TryStreamExt as _;
+        let (last, first) = (period.last.to_string(), period.first.to_string());
         let mut conn = self.journal().reader().acquire().await?;
-        let rows = sqlx::query(
+        let mut rows = sqlx::query(
             "SELECT cpr, institution, arrival, departure, housing_before, housing_after FROM residential_stays \
              WHERE section = 'SEL110' AND arrival <= $1 AND (departure IS NULL OR departure >= $2) \
              ORDER BY institution, arrival, id",
         )
-        .bind(period.last.to_string())
-        .bind(period.first.to_string())
-        .fetch_all(&mut *conn)
-        .await?;
-        let mut out = Vec::new();
-        for r in rows {
+        .bind(&last)
+        .bind(&first)
+        .fetch(&mut *conn);
+        let mut n = 0;
+        while let Some(r) = rows.try_next().await? {
             let mut rec: Record = layout.constants.clone();
-            let mut put = |name: &str, value: Option<String>| {
-                if let Some(v) = value {
+            for (name, column) in [
+                ("CPR", "cpr"),
+                ("INSTITUTION", "institution"),
+                ("INDSKRIVNINGSDATO", "arrival"),
+                ("UDSKRIVNINGSDATO", "departure"),
+                ("BOLIG_FOER", "housing_before"),
+                ("BOLIG_EFTER", "housing_after"),
+            ] {
+                if let Some(v) = r.try_get::<Option<String>, _>(column)? {
                     rec.insert(name.to_string(), v);
                 }
-            };
-            put("CPR", r.try_get("cpr")?);
-            put("INSTITUTION", r.try_get("institution")?);
-            put("INDSKRIVNINGSDATO", r.try_get("arrival")?);
-            put("UDSKRIVNINGSDATO", r.try_get("departure")?);
-            put("BOLIG_FOER", r.try_get("housing_before")?);
-            put("BOLIG_EFTER", r.try_get("housing_after")?);
-            out.push(rec);
+            }
+            each(rec);
+            n += 1;
         }
-        Ok(out)
+        Ok(n)
     }
 }
 

@@ -51,6 +51,18 @@ pub struct Period {
 }
 
 impl Period {
+    /// A month (`YYYY-MM`) or a year (`YYYY`).
+    pub fn parse(text: &str) -> Option<Period> {
+        if text.len() == 4 {
+            let year: i32 = text.parse().ok()?;
+            return Some(Period {
+                first: NaiveDate::from_ymd_opt(year, 1, 1)?,
+                last: NaiveDate::from_ymd_opt(year, 12, 31)?,
+            });
+        }
+        Self::month(text)
+    }
+
     /// A month, `YYYY-MM`.
     pub fn month(text: &str) -> Option<Period> {
         let first = NaiveDate::parse_from_str(&format!("{text}-01"), "%Y-%m-%d").ok()?;
@@ -81,7 +93,8 @@ pub struct Validator<'a> {
     period: Period,
     /// The variable holding the citizen's CPR, if the layout has one.
     cpr: Option<&'a str>,
-    seen: HashSet<Vec<String>>,
+    /// The keys seen, as 128 bits of their SHA-256 (millions of records stay small).
+    seen: HashSet<u128>,
     row: u64,
 }
 
@@ -201,12 +214,16 @@ impl<'a> Validator<'a> {
                 }
             }
         }
-        let key: Vec<String> = self
-            .layout
-            .key
-            .iter()
-            .map(|k| value(k).unwrap_or("").to_string())
-            .collect();
+        let key = {
+            use sha2::Digest as _;
+            let mut h = sha2::Sha256::new();
+            for k in &self.layout.key {
+                h.update(value(k).unwrap_or("").as_bytes());
+                h.update([0x1f]);
+            }
+            let d = h.finalize();
+            u128::from_be_bytes(d[..16].try_into().expect("16 bytes"))
+        };
         if !self.layout.key.is_empty() && !self.seen.insert(key) {
             find(
                 &self.layout.key.join("+"),
