@@ -79,7 +79,7 @@ impl CaseCore {
             "SELECT c.cpr, s.legal_basis, s.code, g.period_from, g.period_to, g.quantity, g.provider_type \
              FROM grants g JOIN services s ON s.id = g.service_id JOIN cases c ON c.id = g.case_id \
              WHERE g.period_from <= $1 AND (g.period_to IS NULL OR g.period_to >= $2) \
-             ORDER BY c.cpr, g.period_from, g.id",
+             ORDER BY g.case_id, g.period_from, g.id",
         )
         .bind(&last)
         .bind(&first)
