@@ -418,17 +418,7 @@ async fn the_service_indicators_come_from_the_grants(backend: Backend) {
     use knudepunkt_case::catalogue::{NewCatalogue, NewService};
     use knudepunkt_case::citizens::NewCitizen;
     use knudepunkt_case::grants::{GrantChange, NewGrant};
-    let (sandbox, engine, core) =
-        common::case::engine_with_core(backend, "reports-si", "routes-dst").await;
-    let app = knudepunkt_engine::server::router(engine.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    sandbox
-        .handles
-        .dst
-        .status_to(&format!("{base}/in/dst/status"), Duration::from_millis(100));
-    let workers = engine.start();
+    let (sandbox, engine, core, workers) = dst_world(backend, "reports-si").await;
     let editor = actor(&core, "redaktoer").await;
     let leder = actor(&core, "leder1").await;
     let catalogue = core
@@ -596,25 +586,7 @@ async fn the_service_indicators_come_from_the_grants(backend: Backend) {
     )
     .await
     .unwrap();
-    let records = core.extract(&l, october).await.unwrap();
-    let ready = core
-        .prepare_submission(&ctx(&leder), &l, "2026-10", records, None)
-        .await
-        .unwrap()
-        .submission;
-    assert_eq!(ready.findings_total, 0, "{:?}", ready.findings);
-    core.approve_submission(&ctx(&leder), &ready.id)
-        .await
-        .unwrap();
-    let until = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        core.reconcile().await.unwrap();
-        if core.submission(&ready.id).await.unwrap().0.state == State::Accepted {
-            break;
-        }
-        assert!(std::time::Instant::now() < until, "not accepted");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let ready = send_and_settle(&core, &leder, &l, "2026-10").await;
     let settled_now = remind.run(&for_october, &Quiet).await.unwrap();
     // The service indicators are approved; the § 110 report (no stays this month) is
     // still to approve.
@@ -657,17 +629,7 @@ async fn sqlx_file(engine: &knudepunkt_engine::Engine, id: &str) -> Vec<u8> {
 async fn the_shelter_stays_come_from_the_register(backend: Backend) {
     use knudepunkt_case::citizens::NewCitizen;
     use knudepunkt_case::residential::NewResidentialStay;
-    let (sandbox, engine, core) =
-        common::case::engine_with_core(backend, "reports-110", "routes-dst").await;
-    let app = knudepunkt_engine::server::router(engine.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    sandbox
-        .handles
-        .dst
-        .status_to(&format!("{base}/in/dst/status"), Duration::from_millis(100));
-    let workers = engine.start();
+    let (_sandbox, engine, core, workers) = dst_world(backend, "reports-110").await;
     let leder = actor(&core, "leder1").await;
     for cpr in ["0101901234", "0202801234", "0303701234"] {
         core.register_citizen(
@@ -759,25 +721,7 @@ async fn the_shelter_stays_come_from_the_register(backend: Backend) {
     core.end_residential_stay(&ctx(&leder), &ended.id, "2026-10-15", Some("EGEN"))
         .await
         .unwrap();
-    let records = core.extract(&l, october).await.unwrap();
-    let ready = core
-        .prepare_submission(&ctx(&leder), &l, "2026-10", records, None)
-        .await
-        .unwrap()
-        .submission;
-    assert_eq!(ready.findings_total, 0, "{:?}", ready.findings);
-    core.approve_submission(&ctx(&leder), &ready.id)
-        .await
-        .unwrap();
-    let until = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        core.reconcile().await.unwrap();
-        if core.submission(&ready.id).await.unwrap().0.state == State::Accepted {
-            break;
-        }
-        assert!(std::time::Instant::now() < until, "not accepted");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let ready = send_and_settle(&core, &leder, &l, "2026-10").await;
     let file = String::from_utf8(sqlx_file(&engine, &ready.id).await).unwrap();
     assert!(
         file.starts_with(
@@ -790,6 +734,63 @@ async fn the_shelter_stays_come_from_the_register(backend: Backend) {
         "{file}"
     );
     engine.shutdown(workers).await;
+}
+
+/// Prepares `period` of `layout` again from the store, approves it and waits (reconciling
+/// as the server does) until DST has accepted it; the submission.
+async fn send_and_settle(
+    core: &knudepunkt_case::CaseCore,
+    who: &knudepunkt_case::access::Actor,
+    layout: &Layout,
+    period: &str,
+) -> knudepunkt_case::reporting::submissions::Submission {
+    let span = knudepunkt_case::reporting::Period::month(period).unwrap();
+    let records = core.extract(layout, span).await.unwrap();
+    let ready = core
+        .prepare_submission(&ctx(who), layout, period, records, None)
+        .await
+        .unwrap()
+        .submission;
+    assert_eq!(ready.findings_total, 0, "{:?}", ready.findings);
+    core.approve_submission(&ctx(who), &ready.id).await.unwrap();
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        core.reconcile().await.unwrap();
+        let (s, _) = core.submission(&ready.id).await.unwrap();
+        if s.state == State::Accepted {
+            return s;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "not accepted: {:?}",
+            s.state
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The sandbox, an engine with the DST routes, its server for DST's status pushes, and
+/// the case core; the workers started.
+async fn dst_world(
+    backend: Backend,
+    name: &str,
+) -> (
+    common::Sandbox,
+    knudepunkt_engine::Engine,
+    knudepunkt_case::CaseCore,
+    tokio::task::JoinHandle<()>,
+) {
+    let (sandbox, engine, core) = common::case::engine_with_core(backend, name, "routes-dst").await;
+    let app = knudepunkt_engine::server::router(engine.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    sandbox
+        .handles
+        .dst
+        .status_to(&format!("{base}/in/dst/status"), Duration::from_millis(100));
+    let workers = engine.start();
+    (sandbox, engine, core, workers)
 }
 
 on_both_backends!(

@@ -52,6 +52,16 @@ pub enum ReportCommand {
     },
 }
 
+/// The case core's user `by`, who prepares or approves.
+async fn user(
+    core: &knudepunkt_case::CaseCore,
+    by: &str,
+) -> anyhow::Result<knudepunkt_case::access::Actor> {
+    core.actor(by)
+        .await?
+        .with_context(|| format!("--by {by}: no such user"))
+}
+
 fn when(ms: i64) -> String {
     knudepunkt_engine::message::format_ms(ms)
 }
@@ -111,10 +121,7 @@ pub async fn run(ctx: &Context, cmd: ReportCommand) -> anyhow::Result<ExitCode> 
             })?;
             let span = Period::month(&period)
                 .with_context(|| format!("--period {period:?}: a month, YYYY-MM"))?;
-            let actor = core
-                .actor(&by)
-                .await?
-                .with_context(|| format!("--by {by}: no such user"))?;
+            let actor = user(&core, &by).await?;
             let who = knudepunkt_case::Ctx {
                 actor: &actor,
                 purpose: "statutory reporting",
@@ -152,10 +159,7 @@ pub async fn run(ctx: &Context, cmd: ReportCommand) -> anyhow::Result<ExitCode> 
             });
         }
         ReportCommand::Approve { id, by } => {
-            let actor = core
-                .actor(&by)
-                .await?
-                .with_context(|| format!("--by {by}: no such user"))?;
+            let actor = user(&core, &by).await?;
             let who = knudepunkt_case::Ctx {
                 actor: &actor,
                 purpose: "statutory reporting",
