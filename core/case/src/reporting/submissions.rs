@@ -270,6 +270,30 @@ impl CaseCore {
         let now = now_ms();
         let id = new_id();
         let mut tx = self.begin().await?;
+        // What changed since the last accepted period, before anything is written: a
+        // file that does not read back refuses the preparation whole.
+        let last = sqlx::query(
+            "SELECT id, file FROM report_submissions WHERE report = $1 AND state = 'accepted' ORDER BY period DESC, created_at DESC LIMIT 1",
+        )
+        .bind(&layout.report)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (diff, against) = match last {
+            Some(row) => {
+                let before: Vec<u8> = row.try_get("file")?;
+                let d = file::diff(
+                    layout,
+                    &String::from_utf8_lossy(&before),
+                    &String::from_utf8_lossy(&out),
+                )
+                .map_err(|detail| CaseError::Corrupt {
+                    what: "the last accepted submission's file".into(),
+                    detail,
+                })?;
+                (Some(d), Some(row.try_get("id")?))
+            }
+            None => (None, None),
+        };
         sqlx::query(
             "INSERT INTO report_submissions (id, report, period, state, records, findings_total, findings, file, sha256, created_by, created_at, replaces, updated_at) \
              VALUES ($1, $2, $3, 'draft', $4, $5, $6, $7, $8, $9, $10, $11, $10)",
@@ -280,7 +304,7 @@ impl CaseCore {
         .bind(n)
         .bind(total)
         .bind(serde_json::to_string(&findings).unwrap_or_else(|_| "[]".into()))
-        .bind(out.clone())
+        .bind(out)
         .bind(&sha256)
         .bind(&ctx.actor.user_id)
         .bind(now)
@@ -302,32 +326,9 @@ impl CaseCore {
             now,
         )
         .await?;
-        let last = sqlx::query(
-            "SELECT id, file FROM report_submissions WHERE report = $1 AND state = 'accepted' AND id <> $2 ORDER BY period DESC, created_at DESC LIMIT 1",
-        )
-        .bind(&layout.report)
-        .bind(&id)
-        .fetch_optional(&mut *tx)
-        .await?;
         let submission = load(&mut tx, &id).await?;
         tx.commit().await?;
         tracing::info!(report = %layout.report, period, submission = %id, records = n, findings = total, by = %ctx.actor.user_id, "report submission prepared");
-        let (diff, against) = match last {
-            Some(row) => {
-                let before: Vec<u8> = row.try_get("file")?;
-                let d = file::diff(
-                    layout,
-                    &String::from_utf8_lossy(&before),
-                    &String::from_utf8_lossy(&out),
-                )
-                .map_err(|detail| CaseError::Corrupt {
-                    what: "the last accepted submission's file".into(),
-                    detail,
-                })?;
-                (Some(d), Some(row.try_get("id")?))
-            }
-            None => (None, None),
-        };
         Ok(Prepared {
             submission,
             diff,
