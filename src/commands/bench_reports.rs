@@ -11,10 +11,8 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use knudepunkt_case::Ctx;
-use knudepunkt_case::cases::NewCase;
 use knudepunkt_case::catalogue::{NewCatalogue, NewService};
-use knudepunkt_case::citizens::NewCitizen;
-use knudepunkt_case::import::{ImportCase, ImportGrant};
+use knudepunkt_case::import::ImportGrant;
 use knudepunkt_case::reporting::{Layout, Period, Validator, file};
 use knudepunkt_case::residential::NewResidentialStay;
 use knudepunkt_engine::EngineOptions;
@@ -112,44 +110,24 @@ async fn seed(core: &knudepunkt_case::CaseCore, args: &Args, backend: &str) -> a
         }))?;
         services.push(core.add_service(&ed, &catalogue.id, &new).await?.id);
     }
+    // The case core's bulk seeding: the citizens, two cases each (case i and case
+    // i + n are citizen i's), no documents.
     let n = args.citizens.max(1);
-    for chunk in (0..n).collect::<Vec<_>>().chunks(2000) {
-        let batch: Vec<NewCitizen> = chunk
-            .iter()
-            .map(|&i| NewCitizen {
-                cpr: cpr_of(i),
-                given_name: format!("Borger{i}"),
-                family_name: "Testesen".into(),
-                address: None,
-            })
-            .collect();
-        core.import_citizens(&cx, &batch).await?;
-    }
-    let mut case_ids = Vec::with_capacity(n);
-    for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
-        let batch: Vec<ImportCase> = chunk
-            .iter()
-            .map(|&i| ImportCase {
-                case: NewCase {
-                    cpr: cpr_of(i),
-                    title: format!("Sag {i}"),
-                    kle: "27.36.12".into(),
-                    action_facet: "G01".into(),
-                    case_type: "Voksenhandicap".into(),
-                    org_unit_id: "bch".into(),
-                    caseworker_id: "leder1".into(),
-                    confidential: false,
-                },
-                documents: Vec::new(),
-            })
-            .collect();
-        case_ids.extend(core.import_cases(&cx, &batch).await?);
-        progress(&format!("{backend}: cases"), case_ids.len(), n);
-    }
-    eprintln!();
+    let case_ids = super::bench_case::seed(
+        core,
+        &cx,
+        &super::bench_case::Seeding {
+            cases: 2 * n,
+            documents: 0,
+            document_bytes: 0,
+            batch: 500,
+        },
+        &format!("{backend}: cases"),
+    )
+    .await?;
     let stays = args.registrations / 10;
     let grants = args.registrations - stays;
-    let per_case = grants.div_ceil(n);
+    let per_case = grants.div_ceil(case_ids.len());
     let mut done = 0;
     let mut batch = Vec::with_capacity(5000);
     'grants: for (c, case) in case_ids.iter().enumerate() {
@@ -157,8 +135,9 @@ async fn seed(core: &knudepunkt_case::CaseCore, args: &Args, backend: &str) -> a
             if done == grants {
                 break 'grants;
             }
-            // Each section's grants one after the other, two days each: no key twice.
-            let start = (k / SECTIONS.len()) * 2;
+            // Each section's grants one after the other, two days each, the citizen's
+            // second case half a year on: no key twice.
+            let start = (k / SECTIONS.len()) * 2 + (c / n) * 180;
             batch.push(ImportGrant {
                 case_id: case.clone(),
                 service_id: services[k % SECTIONS.len()].clone(),
