@@ -176,6 +176,7 @@ async fn seed(core: &knudepunkt_case::CaseCore, args: &Args, backend: &str) -> a
                 housing_before: Some(HOUSING[(i + k) % HOUSING.len()].into()),
                 housing_after: Some(HOUSING[(i + k + 1) % HOUSING.len()].into()),
                 children: None,
+                offer: None,
             });
             done += 1;
             if batch.len() == 5000 {

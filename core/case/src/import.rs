@@ -456,6 +456,7 @@ impl CaseCore {
                 Value::OptText(s.housing_before.clone()),
                 Value::OptText(s.housing_after.clone()),
                 Value::OptInt(s.children),
+                Value::Text(s.offer.clone().unwrap_or_else(|| "OPHOLD".into())),
                 Value::Text(ctx.actor.user_id.clone()),
                 Value::Int(now),
                 Value::Int(now),
@@ -463,8 +464,8 @@ impl CaseCore {
         }
         insert_rows(
             &mut tx,
-            "INSERT INTO residential_stays (id, section, institution, cpr, arrival, departure, housing_before, housing_after, children, created_by, created_at, updated_at)",
-            12,
+            "INSERT INTO residential_stays (id, section, institution, cpr, arrival, departure, housing_before, housing_after, children, offer, created_by, created_at, updated_at)",
+            13,
             &rows,
             "",
         )

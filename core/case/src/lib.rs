@@ -32,6 +32,7 @@ pub mod residential;
 pub mod seed;
 pub mod stays;
 mod store;
+pub mod treatments;
 
 pub use access::Actor;
 pub use cpr::Cpr;

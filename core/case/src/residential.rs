@@ -2,7 +2,8 @@
 //! (boformer, SEL § 110) and women's crisis centres (kvindekrisecentre, SEL § 109). A
 //! stay has its institution, arrival and departure, and where the citizen lived before
 //! and after (the codes in [`HOUSING`]); a crisis-centre stay may be anonymous (no CPR)
-//! and counts the children who came along.
+//! and counts the children who came along. A crisis centre's ambulant offer (counselling
+//! without a stay) is kept the same way, as offer `AMBULANT`.
 
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -14,6 +15,9 @@ use crate::store::{CaseCore, Ctx, new_id, now_ms, required};
 
 /// The sections a stay is under.
 pub const SECTIONS: [&str; 2] = ["SEL110", "SEL109"];
+
+/// What a crisis centre offered: a stay, or ambulant counselling without one.
+pub const OFFERS: [&str; 2] = ["OPHOLD", "AMBULANT"];
 
 /// Where a citizen lived, before and after a stay.
 pub const HOUSING: [(&str, &str); 7] = [
@@ -47,6 +51,9 @@ pub struct NewResidentialStay {
     /// Children who came along (crisis centres).
     #[serde(default)]
     pub children: Option<i64>,
+    /// `OPHOLD` (the default) or, at a crisis centre, `AMBULANT`.
+    #[serde(default)]
+    pub offer: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -60,6 +67,7 @@ pub struct ResidentialStay {
     pub housing_before: Option<String>,
     pub housing_after: Option<String>,
     pub children: Option<i64>,
+    pub offer: String,
     pub created_by: String,
     pub created_at: i64,
 }
@@ -105,6 +113,16 @@ impl CaseCore {
         }
         housing("housing_before", &new.housing_before)?;
         housing("housing_after", &new.housing_after)?;
+        let offer = new.offer.clone().unwrap_or_else(|| OFFERS[0].to_string());
+        if !OFFERS.contains(&offer.as_str()) {
+            return Err(CaseError::invalid("offer", "OPHOLD or AMBULANT"));
+        }
+        if offer == "AMBULANT" && new.section != "SEL109" {
+            return Err(CaseError::invalid(
+                "offer",
+                "only a crisis centre (SEL109) has ambulant offers",
+            ));
+        }
         if new.children.is_some_and(|c| c < 0) {
             return Err(CaseError::invalid("children", "not a number of children"));
         }
@@ -136,12 +154,13 @@ impl CaseCore {
             housing_before: new.housing_before.clone(),
             housing_after: new.housing_after.clone(),
             children: new.children,
+            offer,
             created_by: ctx.actor.user_id.clone(),
             created_at: now_ms(),
         };
         sqlx::query(
-            "INSERT INTO residential_stays (id, section, institution, cpr, arrival, departure, housing_before, housing_after, children, created_by, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+            "INSERT INTO residential_stays (id, section, institution, cpr, arrival, departure, housing_before, housing_after, children, offer, created_by, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
         )
         .bind(&stay.id)
         .bind(&stay.section)
@@ -152,6 +171,7 @@ impl CaseCore {
         .bind(stay.housing_before.as_deref())
         .bind(stay.housing_after.as_deref())
         .bind(stay.children)
+        .bind(&stay.offer)
         .bind(&stay.created_by)
         .bind(stay.created_at)
         .execute(&mut *tx)

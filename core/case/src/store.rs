@@ -123,6 +123,36 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: &[],
         postgres: &[],
     },
+    // Crisis centres' ambulant offers beside their stays; drug (SMDB, SEL § 101) and
+    // alcohol (NAB, SUL § 141) treatment courses; a submission whose receiver takes
+    // its records one by one keeps its file's separator to read them back.
+    Migration {
+        version: 9,
+        name: "ambulant offers and treatment courses",
+        sql: "ALTER TABLE residential_stays ADD COLUMN offer TEXT NOT NULL DEFAULT 'OPHOLD';\n\
+              CREATE TABLE treatments (\n\
+                id              TEXT PRIMARY KEY,\n\
+                register        TEXT NOT NULL,\n\
+                cpr             TEXT NOT NULL REFERENCES citizens (cpr),\n\
+                provider        TEXT NOT NULL,\n\
+                referred        TEXT NOT NULL,\n\
+                offered         TEXT,\n\
+                started         TEXT,\n\
+                form            TEXT NOT NULL,\n\
+                substance       TEXT,\n\
+                units_per_week  BIGINT,\n\
+                ended           TEXT,\n\
+                end_reason      TEXT,\n\
+                withdrawn       TEXT,\n\
+                created_by      TEXT NOT NULL,\n\
+                created_at      BIGINT NOT NULL,\n\
+                updated_at      BIGINT NOT NULL\n\
+              );\n\
+              CREATE INDEX treatments_register ON treatments (register, referred);\n\
+              ALTER TABLE report_submissions ADD COLUMN record_separator TEXT;",
+        sqlite: &[],
+        postgres: &[],
+    },
 ];
 
 /// Limits on what callers may store.

@@ -23,6 +23,7 @@ use crate::grants::{Grant, GrantChange, NewGrant};
 use crate::plans::{NewPlan, Plan};
 use crate::reporting::submissions::{Submission, SubmissionFilter};
 use crate::residential::{NewResidentialStay, ResidentialStay};
+use crate::treatments::{NewTreatment, Treatment, TreatmentChange};
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
@@ -80,6 +81,38 @@ pub async fn end_residential_stay(
         .await
         .map(|()| StatusCode::NO_CONTENT)
         .map_err(|e| problem(e, &format!("/api/v1/residential-stays/{id}/end")))
+}
+
+/// Registers a drug (SMDB) or alcohol (NAB) treatment course.
+#[utoipa::path(post, path = "/api/v1/treatments", tag = "reports", request_body = NewTreatment,
+    responses((status = 201, body = Treatment), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn register_treatment(
+    State(s): State<ApiState>,
+    caller: Caller,
+    JsonBody(new): JsonBody<NewTreatment>,
+) -> ApiResult<(StatusCode, Json<Treatment>)> {
+    s.core
+        .register_treatment(&caller.ctx(), &new)
+        .await
+        .map(|t| (StatusCode::CREATED, Json(t)))
+        .map_err(|e| problem(e, "/api/v1/treatments"))
+}
+
+/// Records what happened next in a treatment course: offered, started, ended with its reason.
+#[utoipa::path(post, path = "/api/v1/treatments/{id}/progress", tag = "reports", request_body = TreatmentChange,
+    params(("id" = String, Path, description = "treatment course id")),
+    responses((status = 200, body = Treatment), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn change_treatment(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(change): JsonBody<TreatmentChange>,
+) -> ApiResult<Json<Treatment>> {
+    s.core
+        .change_treatment(&caller.ctx(), &id, &change)
+        .await
+        .map(Json)
+        .map_err(|e| problem(e, &format!("/api/v1/treatments/{id}/progress")))
 }
 
 /// The end of a residential stay.

@@ -53,6 +53,11 @@ pub fn router(core: CaseCore, auth: Arc<dyn Authenticate>) -> Router {
             "/residential-stays/{id}/end",
             post(handlers::end_residential_stay),
         )
+        .route("/treatments", post(handlers::register_treatment))
+        .route(
+            "/treatments/{id}/progress",
+            post(handlers::change_treatment),
+        )
         .route("/reports/submissions", get(handlers::list_submissions))
         .route("/reports/submissions/{id}", get(handlers::show_submission))
         .route(

@@ -15,6 +15,8 @@ use super::{handlers, versioned};
         handlers::backfill_progress,
         handlers::register_residential_stay,
         handlers::end_residential_stay,
+        handlers::register_treatment,
+        handlers::change_treatment,
         handlers::list_submissions,
         handlers::show_submission,
         handlers::approve_submission,
