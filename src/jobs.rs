@@ -23,6 +23,7 @@ pub fn names() -> Vec<String> {
         INDEX_RECONCILIATION.to_string(),
         reports::PREPARE_JOB.to_string(),
         reports::REMIND_JOB.to_string(),
+        reports::PREPARE_SEI2_JOB.to_string(),
     ]
 }
 
@@ -117,7 +118,16 @@ pub fn build(engine: &Engine, core: &CaseCore) -> (Jobs, Vec<(String, String)>) 
         reports::PREPARE_JOB.into(),
         Arc::new(reports::PrepareReports {
             core: core.clone(),
+            job: reports::PREPARE_JOB,
             dir: dst.clone(),
+        }),
+    );
+    jobs.insert(
+        reports::PREPARE_SEI2_JOB.into(),
+        Arc::new(reports::PrepareReports {
+            core: core.clone(),
+            job: reports::PREPARE_SEI2_JOB,
+            dir: engine.routes().mappings_dir.join("sei2"),
         }),
     );
     jobs.insert(

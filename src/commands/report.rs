@@ -31,7 +31,7 @@ pub enum ReportCommand {
     /// Extracts a report for a period from the case core, validates it and keeps it as
     /// a draft submission, with its diff against the last accepted period.
     Prepare {
-        /// The report, as its folder under mappings/dst/ (serviceindikatorer-voksne).
+        /// The report, as its folder under mappings/dst/ or mappings/sei2/ (serviceindikatorer-voksne, nab).
         report: String,
         /// The period, YYYY-MM.
         #[arg(long)]
@@ -112,7 +112,11 @@ pub async fn run(ctx: &Context, cmd: ReportCommand) -> anyhow::Result<ExitCode> 
             by,
             replaces,
         } => {
-            let dir = ctx.root.join("mappings/dst").join(&report);
+            let dir =
+                knudepunkt_case::reporting::jobs::layout_dir(&ctx.root.join("mappings"), &report)
+                    .with_context(|| {
+                    format!("no layout for report {report:?} under mappings/dst or mappings/sei2")
+                })?;
             let layout = Layout::load(&dir).map_err(|diags| {
                 for d in &diags {
                     eprintln!("{d}");

@@ -1,6 +1,8 @@
 //! The reports' scheduled jobs. `dst.forbered` prepares last month's submission of every
 //! report that has a layout under `mappings/dst/` and an extract, as a draft for a named
 //! user to approve (a period already prepared, and not rejected, is left alone);
+//! `sei2.forbered` does the same for the reports to Sundhedsdatastyrelsen's SEI2 under
+//! `mappings/sei2/` (NAB), on its own cadence;
 //! `dst.paamindelse` reminds the operators, through the operator inbox, of every report
 //! whose last month is not yet approved (the reports are due the 14th). Both take
 //! `--period` and `--dry-run` when run by hand.
@@ -20,6 +22,9 @@ use crate::access::Actor;
 use crate::store::{CaseCore, Ctx};
 
 pub const PREPARE_JOB: &str = "dst.forbered";
+pub const PREPARE_SEI2_JOB: &str = "sei2.forbered";
+/// The folders under `mappings/` that hold report layouts, by receiver.
+pub const LAYOUT_DIRS: [&str; 2] = ["dst", "sei2"];
 pub const REMIND_JOB: &str = "dst.paamindelse";
 /// The operator-inbox kind of a reminder.
 pub const NOT_APPROVED: &str = "report.not_approved";
@@ -81,17 +86,27 @@ async fn states(core: &CaseCore, report: &str, period: &str) -> Result<Vec<Strin
         .collect()
 }
 
-/// `dst.forbered`.
+/// Where report `report`'s layout is, under `mappings`.
+pub fn layout_dir(mappings: &std::path::Path, report: &str) -> Option<PathBuf> {
+    LAYOUT_DIRS
+        .iter()
+        .map(|d| mappings.join(d).join(report))
+        .find(|p| p.join("layout.yaml").is_file())
+}
+
+/// `dst.forbered`, `sei2.forbered`.
 pub struct PrepareReports {
     pub core: CaseCore,
-    /// `mappings/dst`.
+    /// The job's name ([`PREPARE_JOB`], [`PREPARE_SEI2_JOB`]).
+    pub job: &'static str,
+    /// `mappings/dst`, `mappings/sei2`.
     pub dir: PathBuf,
 }
 
 #[async_trait]
 impl Job for PrepareReports {
     fn name(&self) -> &'static str {
-        PREPARE_JOB
+        self.job
     }
 
     async fn run(

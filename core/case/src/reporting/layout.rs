@@ -81,6 +81,13 @@ pub enum RuleKind {
     },
     /// `field` is required when `with` has a value.
     RequiredWith { field: String, with: String },
+    /// `field` is left out when `when_field` has the value `equals` (an anonymous
+    /// record has no CPR).
+    AbsentWhen {
+        field: String,
+        when_field: String,
+        equals: String,
+    },
     /// The date `field` lies within the report's period (or before its end, with
     /// `until_end_only`).
     InPeriod {
@@ -114,6 +121,8 @@ struct LayoutFile {
     variables: Vec<VariableConfig>,
     #[serde(default)]
     rules: Vec<RuleConfig>,
+    #[serde(default)]
+    send_records: bool,
 }
 
 fn semicolon() -> String {
@@ -151,6 +160,9 @@ pub struct Layout {
     pub constants: BTreeMap<String, String>,
     pub variables: Vec<Variable>,
     pub rules: Vec<Rule>,
+    /// The approval hands the upload route the records as well as the file, for a
+    /// receiver that takes one form per record (SEI2's SchemaReport).
+    pub send_records: bool,
 }
 
 impl Layout {
@@ -229,6 +241,9 @@ impl Layout {
                 RuleKind::DateOrder { first, then } => vec![first, then],
                 RuleKind::RequiredWhen {
                     field, when_field, ..
+                }
+                | RuleKind::AbsentWhen {
+                    field, when_field, ..
                 } => vec![field, when_field],
                 RuleKind::RequiredWith { field, with } => vec![field, with],
                 RuleKind::InPeriod { field, .. } => vec![field],
@@ -275,6 +290,7 @@ impl Layout {
             constants: parsed.constants,
             variables,
             rules,
+            send_records: parsed.send_records,
         })
     }
 }

@@ -141,6 +141,11 @@ pub struct SubmissionFilter {
     pub state: Option<String>,
 }
 
+/// The delivery's external ids of a receiver's verdict (`accepted`, `rejected`) and
+/// its reason, for a receiver that decides as it takes the submission (SEI2).
+pub const VERDICT: &str = "receiver_verdict";
+pub const VERDICT_REASON: &str = "receiver_reason";
+
 const COLUMNS: &str = "id, report, period, state, records, findings_total, findings, sha256, created_by, created_at, approved_by, approved_at, replaces, message_id, receipt_id, reason, updated_at";
 
 fn submission(r: &sqlx::any::AnyRow) -> CaseResult<Submission> {
@@ -295,8 +300,8 @@ impl CaseCore {
             None => (None, None),
         };
         sqlx::query(
-            "INSERT INTO report_submissions (id, report, period, state, records, findings_total, findings, file, sha256, created_by, created_at, replaces, updated_at) \
-             VALUES ($1, $2, $3, 'draft', $4, $5, $6, $7, $8, $9, $10, $11, $10)",
+            "INSERT INTO report_submissions (id, report, period, state, records, findings_total, findings, file, sha256, created_by, created_at, replaces, updated_at, record_separator) \
+             VALUES ($1, $2, $3, 'draft', $4, $5, $6, $7, $8, $9, $10, $11, $10, $12)",
         )
         .bind(&id)
         .bind(&layout.report)
@@ -309,6 +314,7 @@ impl CaseCore {
         .bind(&ctx.actor.user_id)
         .bind(now)
         .bind(replaces)
+        .bind(layout.send_records.then(|| layout.separator.to_string()))
         .execute(&mut *tx)
         .await?;
         let detail = format!(
@@ -359,11 +365,27 @@ impl CaseCore {
                 ),
             ));
         }
-        let file: Vec<u8> = sqlx::query("SELECT file FROM report_submissions WHERE id = $1")
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("file")?;
+        let row =
+            sqlx::query("SELECT file, record_separator FROM report_submissions WHERE id = $1")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+        let file: Vec<u8> = row.try_get("file")?;
+        // A receiver that takes the records one by one gets them as well as the file.
+        let rows = match row.try_get::<Option<String>, _>("record_separator")? {
+            Some(sep) => {
+                let sep = sep.chars().next().unwrap_or(';');
+                let records =
+                    file::read_with(sep, &String::from_utf8_lossy(&file)).map_err(|detail| {
+                        CaseError::Corrupt {
+                            what: format!("submission {id}'s file"),
+                            detail,
+                        }
+                    })?;
+                Some(records)
+            }
+            None => None,
+        };
         let now = now_ms();
         let sent = events::publish(
             &self.engine,
@@ -378,6 +400,7 @@ impl CaseCore {
                 "replaces": s.replaces,
                 "approved_by": ctx.actor.user_id,
                 "file": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &file),
+                "rows": rows,
             }),
         )
         .await?;
@@ -463,7 +486,9 @@ impl CaseCore {
     }
 
     /// Follows the submissions underway in the journal: once the upload is delivered the
-    /// receiver has the file (delivered) and its receipt (received). How many moved.
+    /// receiver has the file (delivered) and its receipt (received); a receiver that
+    /// decides as it takes it (SEI2) has also accepted or rejected it, with its reason.
+    /// How many moved.
     pub async fn follow_submissions(&self) -> CaseResult<usize> {
         let underway: Vec<(String, Option<String>)> = {
             let mut conn = self.journal().reader().acquire().await?;
@@ -506,6 +531,21 @@ impl CaseCore {
                     None,
                 )
                 .await?;
+            }
+            // A receiver that decides as it takes the file (SEI2) gives its verdict
+            // with the delivery.
+            let id_of = |k: &str| msg.external_ids.get(k).map(String::as_str);
+            match id_of(VERDICT) {
+                Some("accepted") => {
+                    self.record_submission_status(&id, State::Accepted, &route, None, None)
+                        .await?;
+                }
+                Some("rejected") => {
+                    let reason = id_of(VERDICT_REASON).unwrap_or("rejected without a reason");
+                    self.record_submission_status(&id, State::Rejected, &route, None, Some(reason))
+                        .await?;
+                }
+                _ => {}
             }
             moved += 1;
         }

@@ -197,6 +197,15 @@ impl<'a> Validator<'a> {
                         find(field, &rule.id, rule.message.clone());
                     }
                 }
+                RuleKind::AbsentWhen {
+                    field,
+                    when_field,
+                    equals,
+                } => {
+                    if value(when_field) == Some(equals.as_str()) && value(field).is_some() {
+                        find(field, &rule.id, rule.message.clone());
+                    }
+                }
                 RuleKind::RequiredWith { field, with } => {
                     if value(with).is_some() && value(field).is_none() {
                         find(field, &rule.id, rule.message.clone());
@@ -291,6 +300,12 @@ rules:
     field: STARTDATO
     until_end_only: true
     message: STARTDATO ligger efter perioden
+  - id: intet-omfang-ved-doegn
+    kind: absent_when
+    field: OMFANG
+    when_field: ENHED
+    equals: DOEGN
+    message: OMFANG angives ikke, når ENHED er DOEGN
 "#,
         )
         .unwrap();
@@ -359,6 +374,17 @@ rules:
                 ("STARTDATO".into(), "type".into()),
             ]
         );
-        assert_eq!(v.rows(), 4);
+        let doegn = v.check(&record(&[
+            ("CPR", "0303901234"),
+            ("PARAGRAF", "107"),
+            ("STARTDATO", "2026-10-03"),
+            ("ENHED", "DOEGN"),
+            ("OMFANG", "7"),
+        ]));
+        assert_eq!(
+            rules(doegn),
+            [("OMFANG".into(), "intet-omfang-ved-doegn".into())]
+        );
+        assert_eq!(v.rows(), 5);
     }
 }
