@@ -298,22 +298,7 @@ async fn a_report_goes_to_dst_and_its_status_comes_back(backend: Backend) {
     let l = layout();
     let settled = |id: String, want: State| {
         let core = core.clone();
-        async move {
-            let until = std::time::Instant::now() + Duration::from_secs(20);
-            loop {
-                core.reconcile().await.unwrap();
-                let (s, _) = core.submission(&id).await.unwrap();
-                if s.state == want {
-                    return s;
-                }
-                assert!(
-                    std::time::Instant::now() < until,
-                    "{id} is {:?}, not {want:?}",
-                    s.state
-                );
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
+        async move { common::reports::settle(&core, &id, want).await }
     };
 
     dst.reject_next("PARAGRAF 107 forventes ikke for denne borger");
@@ -418,7 +403,7 @@ async fn the_service_indicators_come_from_the_grants(backend: Backend) {
     use knudepunkt_case::catalogue::{NewCatalogue, NewService};
     use knudepunkt_case::citizens::NewCitizen;
     use knudepunkt_case::grants::{GrantChange, NewGrant};
-    let (sandbox, engine, core, workers) = dst_world(backend, "reports-si").await;
+    let (sandbox, engine, core, workers) = common::reports::dst_world(backend, "reports-si").await;
     let editor = actor(&core, "redaktoer").await;
     let leder = actor(&core, "leder1").await;
     let catalogue = core
@@ -532,6 +517,7 @@ async fn the_service_indicators_come_from_the_grants(backend: Backend) {
     let dir = common::repo().join("mappings/dst");
     let prepare = PrepareReports {
         core: core.clone(),
+        job: knudepunkt_case::reporting::jobs::PREPARE_JOB,
         dir: dir.clone(),
     };
     let remind = RemindReports {
@@ -586,20 +572,20 @@ async fn the_service_indicators_come_from_the_grants(backend: Backend) {
     )
     .await
     .unwrap();
-    let ready = send_and_settle(&core, &leder, &l, "2026-10").await;
+    let ready = common::reports::send_and_settle(&core, &leder, &l, "2026-10").await;
     let settled_now = remind.run(&for_october, &Quiet).await.unwrap();
-    // The service indicators are approved; the § 110 report (no stays this month) is
-    // still to approve.
+    // The service indicators are approved; the other DST reports (nothing this month)
+    // are still to approve.
     assert_eq!(
         settled_now["not_approved"],
-        serde_json::json!(["boformer-110"])
+        serde_json::json!(["boformer-110", "kvindekrisecentre-109", "smdb"])
     );
     let at_dst = sandbox.handles.dst.upload(&ready.id).unwrap();
     assert_eq!(at_dst.records, 3);
     assert_eq!(at_dst.report, "serviceindikatorer-voksne");
     let file = knudepunkt_case::reporting::file::read(
         &l,
-        &String::from_utf8(sqlx_file(&engine, &ready.id).await).unwrap(),
+        &String::from_utf8(common::reports::sqlx_file(&engine, &ready.id).await).unwrap(),
     )
     .unwrap();
     assert_eq!(file[0]["KOMMUNE"], "101");
@@ -611,25 +597,14 @@ async fn the_service_indicators_come_from_the_grants(backend: Backend) {
     engine.shutdown(workers).await;
 }
 
-/// A submission's file as the case core keeps it.
-async fn sqlx_file(engine: &knudepunkt_engine::Engine, id: &str) -> Vec<u8> {
-    use sqlx::Row;
-    sqlx::query("SELECT file FROM report_submissions WHERE id = $1")
-        .bind(id)
-        .fetch_one(engine.journal().pool())
-        .await
-        .unwrap()
-        .try_get("file")
-        .unwrap()
-}
-
 /// Borgere på boformer efter § 110 from the registered stays: the month's stays (one
 /// that ended before it left out), a stay ended without where the citizen went caught
 /// by name, corrected, approved and accepted; bad stays refused, naming the field.
 async fn the_shelter_stays_come_from_the_register(backend: Backend) {
     use knudepunkt_case::citizens::NewCitizen;
     use knudepunkt_case::residential::NewResidentialStay;
-    let (_sandbox, engine, core, workers) = dst_world(backend, "reports-110").await;
+    let (_sandbox, engine, core, workers) =
+        common::reports::dst_world(backend, "reports-110").await;
     let leder = actor(&core, "leder1").await;
     for cpr in ["0101901234", "0202801234", "0303701234"] {
         core.register_citizen(
@@ -721,8 +696,8 @@ async fn the_shelter_stays_come_from_the_register(backend: Backend) {
     core.end_residential_stay(&ctx(&leder), &ended.id, "2026-10-15", Some("EGEN"))
         .await
         .unwrap();
-    let ready = send_and_settle(&core, &leder, &l, "2026-10").await;
-    let file = String::from_utf8(sqlx_file(&engine, &ready.id).await).unwrap();
+    let ready = common::reports::send_and_settle(&core, &leder, &l, "2026-10").await;
+    let file = String::from_utf8(common::reports::sqlx_file(&engine, &ready.id).await).unwrap();
     assert!(
         file.starts_with(
             "KOMMUNE;CPR;INSTITUTION;INDSKRIVNINGSDATO;UDSKRIVNINGSDATO;BOLIG_FOER;BOLIG_EFTER\n"
@@ -734,63 +709,6 @@ async fn the_shelter_stays_come_from_the_register(backend: Backend) {
         "{file}"
     );
     engine.shutdown(workers).await;
-}
-
-/// Prepares `period` of `layout` again from the store, approves it and waits (reconciling
-/// as the server does) until DST has accepted it; the submission.
-async fn send_and_settle(
-    core: &knudepunkt_case::CaseCore,
-    who: &knudepunkt_case::access::Actor,
-    layout: &Layout,
-    period: &str,
-) -> knudepunkt_case::reporting::submissions::Submission {
-    let span = knudepunkt_case::reporting::Period::month(period).unwrap();
-    let records = core.extract(layout, span).await.unwrap();
-    let ready = core
-        .prepare_submission(&ctx(who), layout, period, records, None)
-        .await
-        .unwrap()
-        .submission;
-    assert_eq!(ready.findings_total, 0, "{:?}", ready.findings);
-    core.approve_submission(&ctx(who), &ready.id).await.unwrap();
-    let until = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        core.reconcile().await.unwrap();
-        let (s, _) = core.submission(&ready.id).await.unwrap();
-        if s.state == State::Accepted {
-            return s;
-        }
-        assert!(
-            std::time::Instant::now() < until,
-            "not accepted: {:?}",
-            s.state
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// The sandbox, an engine with the DST routes, its server for DST's status pushes, and
-/// the case core; the workers started.
-async fn dst_world(
-    backend: Backend,
-    name: &str,
-) -> (
-    common::Sandbox,
-    knudepunkt_engine::Engine,
-    knudepunkt_case::CaseCore,
-    tokio::task::JoinHandle<()>,
-) {
-    let (sandbox, engine, core) = common::case::engine_with_core(backend, name, "routes-dst").await;
-    let app = knudepunkt_engine::server::router(engine.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    sandbox
-        .handles
-        .dst
-        .status_to(&format!("{base}/in/dst/status"), Duration::from_millis(100));
-    let workers = engine.start();
-    (sandbox, engine, core, workers)
 }
 
 on_both_backends!(

@@ -9,6 +9,7 @@ pub mod generic_http;
 pub mod medcom;
 pub mod sagdokindeks;
 pub mod sandbox;
+pub mod sei2;
 pub mod serviceplatformen;
 pub mod sts;
 pub mod sts_service;
@@ -52,6 +53,7 @@ fn with_serviceplatformen(
     r.register(Arc::new(
         beskedfordeler::publisher::BeskedfordelerAdapter::new(access.clone()),
     ));
+    r.register(Arc::new(sei2::client::Sei2Adapter::new(access.clone())));
     r
 }
 

@@ -315,3 +315,4 @@ macro_rules! on_both_backends {
     };
 }
 pub mod case;
+pub mod reports;

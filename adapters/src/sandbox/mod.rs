@@ -95,6 +95,10 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
             .expect("the sandbox's receipt pusher is built"),
     );
     let dst = crate::dst::simulator::DstIntake::new();
+    let sei2 = crate::sei2::simulator::Sei2Simulator::new(
+        sts.clone(),
+        project_model(crate::sei2::MODEL_XSD),
+    );
     // The sandbox's client may write to the sandbox SFTP server, when there is one.
     if let Err(e) = crate::fordeling::simulator::register_sftp_key(&certificates.client) {
         tracing::warn!(error = %e, "the sandbox SFTP server's authorized keys could not be written");
@@ -114,7 +118,8 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
         .merge(ydelsesindeks.router())
         .merge(beskedfordeler.router())
         .merge(fordeling.router())
-        .merge(dst.router());
+        .merge(dst.router())
+        .merge(sei2.router());
     (
         router,
         SandboxHandles {
@@ -130,6 +135,7 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
             beskedfordeler,
             fordeling,
             dst,
+            sei2,
         },
     )
 }
@@ -149,6 +155,7 @@ pub struct SandboxHandles {
     pub beskedfordeler: crate::beskedfordeler::simulator::BeskedfordelerSimulator,
     pub fordeling: crate::fordeling::simulator::FordelingSimulator,
     pub dst: crate::dst::simulator::DstIntake,
+    pub sei2: crate::sei2::simulator::Sei2Simulator,
 }
 
 /// One of the project's own models of a format with no public schema, under
