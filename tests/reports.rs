@@ -265,6 +265,18 @@ async fn a_submission_from_extract_to_acceptance(backend: Backend) {
         .await;
     assert_eq!(s, 422);
     assert_eq!(bad["field"], "section");
+    let (s, occupancy) = c
+        .get("/api/v1/residential-stays/occupancy?section=SEL109&period=2026-10")
+        .await;
+    assert_eq!(s, 200, "{occupancy}");
+    assert_eq!(occupancy[0]["institution"], "Kvindehuset");
+    assert_eq!(occupancy[0]["anonymous"], 1);
+    assert_eq!(occupancy[0]["nights"], 28);
+    let (s, bad) = c
+        .get("/api/v1/residential-stays/occupancy?period=oktober")
+        .await;
+    assert_eq!(s, 422, "{bad}");
+    assert_eq!(bad["field"], "period");
     let (s, bad) = c.get("/api/v1/reports/submissions?state=sent").await;
     assert_eq!(s, 422, "{bad}");
     assert_eq!(bad["field"], "state");
@@ -708,6 +720,22 @@ async fn the_shelter_stays_come_from_the_register(backend: Backend) {
         file.contains("101;0202801234;Herberget Lærkevej;2026-10-02;2026-10-15;FAMILIE;EGEN"),
         "{file}"
     );
+    // Occupancy per institution: two stays, 31 and 13 nights in October, one running
+    // at its end.
+    let occupancy = core.occupancy("SEL110", october).await.unwrap();
+    assert_eq!(
+        occupancy,
+        [knudepunkt_case::occupancy::Occupancy {
+            institution: "Herberget Lærkevej".into(),
+            stays: 2,
+            citizens: 2,
+            anonymous: 0,
+            nights: 44,
+            average_occupied: 1.42,
+            at_end: 1,
+        }]
+    );
+    assert!(core.occupancy("SEL999", october).await.is_err());
     engine.shutdown(workers).await;
 }
 

@@ -1,6 +1,7 @@
-//! `knudepunkt report submissions|show|prepare|approve`: statutory report submissions by
-//! report, period and state (B3.237), one with its log, a period's extract prepared as a
-//! draft, and a draft approved by a named user.
+//! `knudepunkt report submissions|show|prepare|approve|occupancy`: statutory report
+//! submissions by report, period and state (B3.237), one with its log, a period's extract
+//! prepared as a draft, a draft approved by a named user, and the occupancy per
+//! institution of the shelters and crisis centres (B3.241).
 
 use std::process::ExitCode;
 
@@ -50,6 +51,16 @@ pub enum ReportCommand {
         #[arg(long)]
         by: String,
     },
+    /// Occupancy per institution in a period: stays, citizens, nights, average beds
+    /// occupied, and stays running at its end.
+    Occupancy {
+        /// A month (YYYY-MM) or a year (YYYY).
+        #[arg(long)]
+        period: String,
+        /// SEL110 (shelters and hostels) or SEL109 (women's crisis centres).
+        #[arg(long, default_value = "SEL110")]
+        section: String,
+    },
 }
 
 /// The case core's user `by`, who prepares or approves.
@@ -70,6 +81,29 @@ pub async fn run(ctx: &Context, cmd: ReportCommand) -> anyhow::Result<ExitCode> 
     let engine = ctx.engine().await?;
     let core = ctx.case_core(&engine).await?;
     match cmd {
+        ReportCommand::Occupancy { period, section } => {
+            let span = Period::parse(&period)
+                .with_context(|| format!("--period {period:?}: a month, YYYY-MM, or a year"))?;
+            let found = core.occupancy(&section, span).await?;
+            emit(ctx.json, &found, || {
+                println!(
+                    "{:<40}  {:>5}  {:>8}  {:>9}  {:>6}  {:>8}  {:>6}",
+                    "INSTITUTION", "STAYS", "CITIZENS", "ANONYMOUS", "NIGHTS", "AVERAGE", "AT END"
+                );
+                for o in &found {
+                    println!(
+                        "{:<40}  {:>5}  {:>8}  {:>9}  {:>6}  {:>8.2}  {:>6}",
+                        o.institution,
+                        o.stays,
+                        o.citizens,
+                        o.anonymous,
+                        o.nights,
+                        o.average_occupied,
+                        o.at_end
+                    );
+                }
+            });
+        }
         ReportCommand::Submissions {
             report,
             period,

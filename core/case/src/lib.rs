@@ -26,6 +26,7 @@ pub mod index;
 pub mod index_reconcile;
 pub mod kle;
 pub mod letters;
+pub mod occupancy;
 pub mod plans;
 pub mod reporting;
 pub mod residential;

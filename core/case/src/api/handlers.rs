@@ -20,6 +20,7 @@ use crate::decisions::{Decision, NewDecision};
 use crate::distribution::{NewDistribution, SentDistribution};
 use crate::documents::{DocumentInfo, NewDocument};
 use crate::grants::{Grant, GrantChange, NewGrant};
+use crate::occupancy::Occupancy;
 use crate::plans::{NewPlan, Plan};
 use crate::reporting::submissions::{Submission, SubmissionFilter};
 use crate::residential::{NewResidentialStay, ResidentialStay};
@@ -113,6 +114,41 @@ pub async fn change_treatment(
         .await
         .map(Json)
         .map_err(|e| problem(e, &format!("/api/v1/treatments/{id}/progress")))
+}
+
+/// Occupancy per institution: stays, citizens, nights, average beds occupied, stays
+/// running at the period's end.
+#[utoipa::path(get, path = "/api/v1/residential-stays/occupancy", tag = "reports",
+    params(OccupancyQuery),
+    responses((status = 200, body = Vec<Occupancy>), (status = 422, body = Problem)))]
+pub async fn occupancy(
+    State(s): State<ApiState>,
+    Authenticated(_): Authenticated,
+    Query(q): Query<OccupancyQuery>,
+) -> ApiResult<Json<Vec<Occupancy>>> {
+    let instance = "/api/v1/residential-stays/occupancy";
+    let period = crate::reporting::Period::parse(&q.period).ok_or_else(|| {
+        problem(
+            crate::error::CaseError::invalid("period", "a month, YYYY-MM, or a year, YYYY"),
+            instance,
+        )
+    })?;
+    s.core
+        .occupancy(q.section.as_deref().unwrap_or("SEL110"), period)
+        .await
+        .map(Json)
+        .map_err(|e| problem(e, instance))
+}
+
+/// Which stays' occupancy, and when.
+#[derive(Clone, Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct OccupancyQuery {
+    /// A month (YYYY-MM) or a year (YYYY).
+    pub period: String,
+    /// SEL110 (the default) or SEL109.
+    #[serde(default)]
+    pub section: Option<String>,
 }
 
 /// The end of a residential stay.

@@ -49,6 +49,7 @@ pub fn router(core: CaseCore, auth: Arc<dyn Authenticate>) -> Router {
             "/residential-stays",
             post(handlers::register_residential_stay),
         )
+        .route("/residential-stays/occupancy", get(handlers::occupancy))
         .route(
             "/residential-stays/{id}/end",
             post(handlers::end_residential_stay),

@@ -15,6 +15,7 @@ use super::{handlers, versioned};
         handlers::backfill_progress,
         handlers::register_residential_stay,
         handlers::end_residential_stay,
+        handlers::occupancy,
         handlers::register_treatment,
         handlers::change_treatment,
         handlers::list_submissions,
