@@ -192,7 +192,9 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         resp.text().await?
     );
 
-    step(9, "Where everything ended up");
+    let reports_ok = super::demo_reports::run(ctx, &stack, 9).await?;
+
+    step(10, "Where everything ended up");
     tokio::time::sleep(Duration::from_millis(300)).await;
     for (state, n) in engine.journal().count_by_state(None).await? {
         println!("   {state:<10} {n}");
@@ -210,7 +212,8 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         .iter()
         .any(|(s, n)| *s == MessageState::Delivered && *n == 27)
         && matches!(rolled, Submitted::Journaled(_))
-        && case_ok;
+        && case_ok
+        && reports_ok;
     println!(
         "\nInspect: knudepunkt --database-url {db} messages list   |   knudepunkt --database-url {db} messages show {dead}"
     );
@@ -224,7 +227,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     stack.stop().await;
     if ok {
         println!(
-            "demo finished: the case worked through the API, its letter dispatched, all 27 notifications delivered exactly once"
+            "demo finished: the case worked through the API, its letter dispatched, all 27 notifications delivered exactly once, the month's reports accepted"
         );
         Ok(ExitCode::SUCCESS)
     } else {

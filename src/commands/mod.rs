@@ -10,6 +10,7 @@ pub mod beskedfordeler;
 pub mod demo;
 pub mod demo_case;
 pub mod demo_medcom;
+pub mod demo_reports;
 pub mod dlq;
 pub mod index;
 pub mod messages;
