@@ -24,6 +24,7 @@ pub fn names() -> Vec<String> {
         reports::PREPARE_JOB.to_string(),
         reports::REMIND_JOB.to_string(),
         reports::PREPARE_SEI2_JOB.to_string(),
+        knudepunkt_case::cpr_lookup::REFRESH_JOB.to_string(),
     ]
 }
 
@@ -113,6 +114,10 @@ pub fn build(engine: &Engine, core: &CaseCore) -> (Jobs, Vec<(String, String)>) 
         }
         Err(e) => missing.push((INDEX_RECONCILIATION.to_string(), e)),
     }
+    jobs.insert(
+        knudepunkt_case::cpr_lookup::REFRESH_JOB.into(),
+        Arc::new(knudepunkt_case::cpr_lookup::CprRefresh { core: core.clone() }),
+    );
     let dst = engine.routes().mappings_dir.join("dst");
     jobs.insert(
         reports::PREPARE_JOB.into(),

@@ -1,6 +1,7 @@
 //! `knudepunkt`: the command line and the wiring of engine, case core and adapters.
 
 mod commands;
+mod cpr_register;
 mod jobs;
 mod logging;
 mod setup;

@@ -73,6 +73,7 @@ impl Context {
                 .await
                 .context("seeding the default organisation")?;
         }
+        crate::cpr_register::attach(&core, &engine.routes().environment);
         Ok(core)
     }
 

@@ -2,6 +2,7 @@
 //! its protocol-faithful simulator side by side.
 
 pub mod beskedfordeler;
+pub mod cpr;
 pub mod digital_post;
 pub mod dst;
 pub mod fordeling;

@@ -163,6 +163,7 @@ impl Stack {
         let engine = Engine::new(journal, routes, adapters, options);
         let core = CaseCore::open(engine.clone(), Limits::default()).await?;
         core.seed_default_org().await?;
+        crate::cpr_register::attach(&core, &engine.routes().environment);
         let workers = engine.start();
         let dueslag = match &broker {
             Some((url, queue)) => {

@@ -315,4 +315,7 @@ macro_rules! on_both_backends {
     };
 }
 pub mod case;
+/// The binary's CPR register, as the case core is given it.
+#[path = "../../src/cpr_register.rs"]
+pub mod cpr_register;
 pub mod reports;

@@ -95,6 +95,12 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
             .expect("the sandbox's receipt pusher is built"),
     );
     let dst = crate::dst::simulator::DstIntake::new();
+    let cpr = crate::cpr::simulator::CprSimulator::new(
+        sts.clone(),
+        knudepunkt_engine::schema_dir::locate()
+            .map(|d| d.path.join(crate::cpr::XSD))
+            .filter(|p| p.is_file()),
+    );
     let sei2 = crate::sei2::simulator::Sei2Simulator::new(
         sts.clone(),
         project_model(crate::sei2::MODEL_XSD),
@@ -119,7 +125,8 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
         .merge(beskedfordeler.router())
         .merge(fordeling.router())
         .merge(dst.router())
-        .merge(sei2.router());
+        .merge(sei2.router())
+        .merge(cpr.router());
     (
         router,
         SandboxHandles {
@@ -136,6 +143,7 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
             fordeling,
             dst,
             sei2,
+            cpr,
         },
     )
 }
@@ -156,6 +164,7 @@ pub struct SandboxHandles {
     pub fordeling: crate::fordeling::simulator::FordelingSimulator,
     pub dst: crate::dst::simulator::DstIntake,
     pub sei2: crate::sei2::simulator::Sei2Simulator,
+    pub cpr: crate::cpr::simulator::CprSimulator,
 }
 
 /// One of the project's own models of a format with no public schema, under

@@ -17,6 +17,8 @@ pub struct RoleGrant {
     /// KLE main groups, groups or subjects the role covers.
     pub kle: Vec<String>,
     pub catalogue_editor: bool,
+    /// The role may see a protected address (navne- og adressebeskyttelse).
+    pub sees_protected_addresses: bool,
 }
 
 /// The authenticated user behind a request, with their job roles.
@@ -46,7 +48,7 @@ impl Actor {
             return Ok(None);
         };
         let rows = sqlx::query(
-            "SELECT r.id, r.name, r.org_unit_id, r.catalogue_editor, k.kle FROM user_roles u \
+            "SELECT r.id, r.name, r.org_unit_id, r.catalogue_editor, r.sees_protected_addresses, k.kle FROM user_roles u \
              JOIN job_roles r ON r.id = u.role_id LEFT JOIN job_role_kle k ON k.role_id = r.id \
              WHERE u.user_id = $1 ORDER BY r.id, k.kle",
         )
@@ -63,6 +65,7 @@ impl Actor {
                     org_unit_id: r.try_get("org_unit_id")?,
                     kle: Vec::new(),
                     catalogue_editor: r.try_get::<i64, _>("catalogue_editor")? != 0,
+                    sees_protected_addresses: r.try_get::<i64, _>("sees_protected_addresses")? != 0,
                 });
             }
             if let Some(kle) = r.try_get::<Option<String>, _>("kle")? {
@@ -85,6 +88,10 @@ impl Actor {
         self.roles.iter().any(|r| {
             r.org_unit_id == scope.org_unit_id && r.kle.iter().any(|g| kle.is_covered_by(g))
         })
+    }
+
+    pub fn sees_protected_addresses(&self) -> bool {
+        self.roles.iter().any(|r| r.sees_protected_addresses)
     }
 
     pub fn may_edit_catalogues(&self) -> bool {
@@ -135,6 +142,7 @@ mod tests {
                 org_unit_id: unit.into(),
                 kle: kle.iter().map(|s| s.to_string()).collect(),
                 catalogue_editor: false,
+                sees_protected_addresses: false,
             }],
         }
     }

@@ -40,7 +40,7 @@ impl CaseCore {
         let now = now_ms();
         let updated = sqlx::query(
             "UPDATE citizens SET given_name = COALESCE($1, given_name), family_name = COALESCE($2, family_name), \
-             address = COALESCE($3, address), updated_at = $4 WHERE cpr = $5",
+             address = COALESCE($3, address), looked_up_at = NULL, updated_at = $4 WHERE cpr = $5",
         )
         .bind(change.given_name.as_deref().map(str::trim))
         .bind(change.family_name.as_deref().map(str::trim))

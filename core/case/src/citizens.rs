@@ -8,7 +8,7 @@ use crate::cpr::Cpr;
 use crate::error::{CaseError, CaseResult};
 use crate::store::{CaseCore, Ctx, flag, now_ms, required};
 
-/// A citizen as stored. Relations and contacts are refreshed from CPR lookups later.
+/// A citizen as stored; what CPR gives is refreshed by lookups ([`crate::cpr_lookup`]).
 #[derive(Clone, Debug)]
 pub struct Citizen {
     pub cpr: Cpr,
@@ -18,6 +18,34 @@ pub struct Citizen {
     pub address: Option<String>,
     pub relations: serde_json::Value,
     pub contacts: serde_json::Value,
+    /// The municipality the citizen lives in (101 is Copenhagen), from CPR.
+    pub municipality_code: Option<i64>,
+    /// CPR's status (1 resident, 80 emigrated, 90 dead, ...).
+    pub cpr_status: Option<String>,
+    /// Name and address protection; `None` until CPR has said.
+    pub address_protected: Option<bool>,
+    pub digital_post: Option<bool>,
+    /// Earlier addresses, one line each.
+    pub address_history: serde_json::Value,
+    /// What CPR did not give, by field.
+    pub unavailable: Vec<String>,
+    /// When CPR was last asked (ms).
+    pub looked_up_at: Option<i64>,
+    /// The address is protected and hidden from the one asking.
+    pub address_hidden: bool,
+}
+
+impl Citizen {
+    /// The citizen as `actor` may see them: a protected address (and its history) only
+    /// to a role with the right to see one.
+    pub fn as_seen_by(mut self, actor: &crate::access::Actor) -> Citizen {
+        if self.address_protected == Some(true) && !actor.sees_protected_addresses() {
+            self.address = None;
+            self.address_history = serde_json::json!([]);
+            self.address_hidden = true;
+        }
+        self
+    }
 }
 
 /// A citizen to register.
@@ -38,7 +66,8 @@ pub(crate) fn parse_cpr(field: &str, value: &str) -> CaseResult<Cpr> {
 
 pub(crate) async fn load(conn: &mut AnyConnection, cpr: &Cpr) -> CaseResult<Option<Citizen>> {
     let Some(r) = sqlx::query(
-        "SELECT cpr, fictive, given_name, family_name, address, relations, contacts FROM citizens WHERE cpr = $1",
+        "SELECT cpr, fictive, given_name, family_name, address, relations, contacts, municipality_code, cpr_status, \
+         address_protected, digital_post, address_history, unavailable, looked_up_at FROM citizens WHERE cpr = $1",
     )
     .bind(cpr.expose())
     .fetch_optional(&mut *conn)
@@ -61,6 +90,16 @@ pub(crate) async fn load(conn: &mut AnyConnection, cpr: &Cpr) -> CaseResult<Opti
         address: r.try_get("address")?,
         relations: json("relations")?,
         contacts: json("contacts")?,
+        municipality_code: r.try_get("municipality_code")?,
+        cpr_status: r.try_get("cpr_status")?,
+        address_protected: r
+            .try_get::<Option<i64>, _>("address_protected")?
+            .map(|v| v != 0),
+        digital_post: r.try_get::<Option<i64>, _>("digital_post")?.map(|v| v != 0),
+        address_history: json("address_history")?,
+        unavailable: serde_json::from_value(json("unavailable")?).unwrap_or_default(),
+        looked_up_at: r.try_get("looked_up_at")?,
+        address_hidden: false,
     }))
 }
 
@@ -144,7 +183,7 @@ impl CaseCore {
             now_ms(),
         )
         .await?;
-        Ok(citizen)
+        Ok(citizen.as_seen_by(ctx.actor))
     }
 }
 

@@ -33,6 +33,9 @@ pub enum CaseError {
     /// An external system Knudepunkt asked could not answer (an index read back).
     #[error("{system}: {detail}")]
     Unavailable { system: String, detail: String },
+    /// An external system refused what Knudepunkt asked, and would again.
+    #[error("{system} refused: {detail}")]
+    Refused { system: String, detail: String },
 }
 
 impl CaseError {

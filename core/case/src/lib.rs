@@ -14,6 +14,7 @@ pub mod citizens;
 pub mod consents;
 pub mod correspondence;
 pub mod cpr;
+pub mod cpr_lookup;
 pub mod decisions;
 pub mod distribution;
 pub mod documents;

@@ -53,8 +53,19 @@ pub const ORG_UNITS: &[(&str, &str, Option<&str>)] = &[
     ("bcv", "Borgercenter Voksne", Some("sof")),
 ];
 
-/// Job roles: id, name, org unit, KLE grants, catalogue editor.
-pub const JOB_ROLES: &[(&str, &str, &str, &[&str], bool)] = &[
+/// A job role: id, name, org unit, KLE grants, catalogue editor, sees protected
+/// addresses.
+pub type JobRoleSeed = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    bool,
+    bool,
+);
+
+/// Job roles.
+pub const JOB_ROLES: &[JobRoleSeed] = &[
     (
         "rolle-handicap",
         "Sagsbehandler, handicap",
@@ -63,6 +74,7 @@ pub const JOB_ROLES: &[(&str, &str, &str, &[&str], bool)] = &[
             "27.12.12", "27.36", "27.39", "27.48", "27.57", "27.60", "32.18",
         ],
         false,
+        false,
     ),
     (
         "rolle-voksne",
@@ -70,8 +82,24 @@ pub const JOB_ROLES: &[(&str, &str, &str, &[&str], bool)] = &[
         "bcv",
         &["27.12.12", "27.36", "27.48", "27.54", "27.57", "29.24"],
         false,
+        false,
     ),
-    ("rolle-katalog", "Ydelseskatalog-redaktør", "sof", &[], true),
+    (
+        "rolle-katalog",
+        "Ydelseskatalog-redaktør",
+        "sof",
+        &[],
+        true,
+        false,
+    ),
+    (
+        "rolle-adressebeskyttelse",
+        "Adgang til beskyttede adresser",
+        "bch",
+        &[],
+        false,
+        true,
+    ),
 ];
 
 /// Users: id, name, org unit, roles.
@@ -88,7 +116,12 @@ pub const USERS: &[(&str, &str, &str, &[&str])] = &[
         "bcv",
         &["rolle-voksne"],
     ),
-    ("leder1", "Leder, handicap", "bch", &["rolle-handicap"]),
+    (
+        "leder1",
+        "Leder, handicap",
+        "bch",
+        &["rolle-handicap", "rolle-adressebeskyttelse"],
+    ),
     ("redaktoer", "Katalogredaktør", "sof", &["rolle-katalog"]),
 ];
 
@@ -125,14 +158,15 @@ impl CaseCore {
             )
             .await?;
         }
-        for (id, name, unit, kle, editor) in JOB_ROLES {
+        for (id, name, unit, kle, editor, protected) in JOB_ROLES {
             sqlx::query(
-                "INSERT INTO job_roles (id, name, org_unit_id, catalogue_editor) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+                "INSERT INTO job_roles (id, name, org_unit_id, catalogue_editor, sees_protected_addresses) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
             )
             .bind(*id)
             .bind(*name)
             .bind(*unit)
             .bind(*editor as i64)
+            .bind(*protected as i64)
             .execute(&mut *tx)
             .await?;
             for k in kle.iter() {

@@ -153,6 +153,22 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: &[],
         postgres: &[],
     },
+    // What CPR gives on a citizen beyond the name and address (SF1520 PersonLookup),
+    // and the job roles that may see a protected address.
+    Migration {
+        version: 10,
+        name: "citizens from CPR",
+        sql: "ALTER TABLE citizens ADD COLUMN municipality_code BIGINT;\n\
+              ALTER TABLE citizens ADD COLUMN cpr_status TEXT;\n\
+              ALTER TABLE citizens ADD COLUMN address_protected BIGINT;\n\
+              ALTER TABLE citizens ADD COLUMN digital_post BIGINT;\n\
+              ALTER TABLE citizens ADD COLUMN address_history TEXT NOT NULL DEFAULT '[]';\n\
+              ALTER TABLE citizens ADD COLUMN unavailable TEXT NOT NULL DEFAULT '[]';\n\
+              ALTER TABLE citizens ADD COLUMN looked_up_at BIGINT;\n\
+              ALTER TABLE job_roles ADD COLUMN sees_protected_addresses BIGINT NOT NULL DEFAULT 0;",
+        sqlite: &[],
+        postgres: &[],
+    },
 ];
 
 /// Limits on what callers may store.
@@ -184,6 +200,7 @@ pub struct CaseCore {
     pub(crate) limits: Limits,
     /// The last engine notification looked at (those not about cases stay open).
     pub(crate) notification_cursor: Arc<AtomicI64>,
+    pub(crate) person_register: crate::cpr_lookup::SharedRegister,
 }
 
 impl CaseCore {
@@ -203,6 +220,7 @@ impl CaseCore {
             engine,
             limits,
             notification_cursor: Arc::new(AtomicI64::new(0)),
+            person_register: Default::default(),
         }
     }
 

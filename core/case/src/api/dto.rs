@@ -11,6 +11,38 @@ use crate::documents::DocumentInfo;
 use crate::grants::Grant;
 use crate::letters::Notice;
 
+/// What CPR gave on a citizen, the same in both versions. A protected address is left
+/// out (`address_hidden`) for a caller without the right to see it.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct CprFields {
+    pub municipality_code: Option<i64>,
+    pub cpr_status: Option<String>,
+    pub address_protected: Option<bool>,
+    pub address_hidden: bool,
+    pub digital_post: Option<bool>,
+    #[schema(value_type = Object)]
+    pub address_history: serde_json::Value,
+    /// Fields CPR did not give.
+    pub unavailable: Vec<String>,
+    /// When CPR was last asked (ms since the epoch).
+    pub looked_up_at: Option<i64>,
+}
+
+impl From<&Citizen> for CprFields {
+    fn from(c: &Citizen) -> Self {
+        CprFields {
+            municipality_code: c.municipality_code,
+            cpr_status: c.cpr_status.clone(),
+            address_protected: c.address_protected,
+            address_hidden: c.address_hidden,
+            digital_post: c.digital_post,
+            address_history: c.address_history.clone(),
+            unavailable: c.unavailable.clone(),
+            looked_up_at: c.looked_up_at,
+        }
+    }
+}
+
 /// A citizen (v1): the name as one string.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct CitizenV1 {
@@ -24,6 +56,8 @@ pub struct CitizenV1 {
     pub relations: serde_json::Value,
     #[schema(value_type = Object)]
     pub contacts: serde_json::Value,
+    #[serde(flatten)]
+    pub from_cpr: CprFields,
 }
 
 impl From<&Citizen> for CitizenV1 {
@@ -35,6 +69,7 @@ impl From<&Citizen> for CitizenV1 {
             address: c.address.clone(),
             relations: c.relations.clone(),
             contacts: c.contacts.clone(),
+            from_cpr: c.into(),
         }
     }
 }
@@ -56,6 +91,8 @@ pub struct CitizenV2 {
     pub relations: serde_json::Value,
     #[schema(value_type = Object)]
     pub contacts: serde_json::Value,
+    #[serde(flatten)]
+    pub from_cpr: CprFields,
 }
 
 impl From<&Citizen> for CitizenV2 {
@@ -70,6 +107,7 @@ impl From<&Citizen> for CitizenV2 {
             address: c.address.clone(),
             relations: c.relations.clone(),
             contacts: c.contacts.clone(),
+            from_cpr: c.into(),
         }
     }
 }

@@ -101,6 +101,7 @@ pub fn router(core: CaseCore, auth: Arc<dyn Authenticate>) -> Router {
         .clone()
         .route("/openapi.json", get(openapi::v1))
         .route("/citizens/lookup", post(versioned::citizen_v1))
+        .route("/citizens/cpr-lookup", post(versioned::cpr_lookup_v1))
         .route("/cases", post(versioned::create_case_v1))
         .route("/cases/search", post(versioned::search_v1))
         .route(
@@ -110,6 +111,7 @@ pub fn router(core: CaseCore, auth: Arc<dyn Authenticate>) -> Router {
     let v2 = shared
         .route("/openapi.json", get(openapi::v2))
         .route("/citizens/lookup", post(versioned::citizen_v2))
+        .route("/citizens/cpr-lookup", post(versioned::cpr_lookup_v2))
         .route("/cases", post(versioned::create_case_v2))
         .route("/cases/search", post(versioned::search_v2))
         .route(

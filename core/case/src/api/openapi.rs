@@ -44,6 +44,7 @@ use super::{handlers, versioned};
         handlers::add_service,
         handlers::update_service,
         versioned::citizen_v1,
+        versioned::cpr_lookup_v1,
         versioned::search_v1,
         versioned::case_v1,
         versioned::create_case_v1,
@@ -57,6 +58,7 @@ struct V1;
 #[derive(OpenApi)]
 #[openapi(paths(
     versioned::citizen_v2,
+    versioned::cpr_lookup_v2,
     versioned::search_v2,
     versioned::case_v2,
     versioned::create_case_v2,

@@ -40,6 +40,9 @@ pub fn problem(e: CaseError, instance: &str) -> ApiError {
             "unavailable",
             e.to_string(),
         ),
+        e @ CaseError::Refused { .. } => {
+            Problem::new(StatusCode::BAD_GATEWAY, "refused", e.to_string())
+        }
         e => {
             tracing::error!(error = %e, instance, "case core failed");
             Problem::new(

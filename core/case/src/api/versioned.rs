@@ -46,6 +46,38 @@ pub async fn citizen_v2(
     Ok(Json((&c).into()))
 }
 
+async fn from_cpr(s: &ApiState, caller: &Caller, q: &CprQuery, at: &str) -> ApiResult<Citizen> {
+    let cpr = parse_cpr(q, at)?;
+    s.core
+        .lookup_in_cpr(&caller.ctx(), &cpr)
+        .await
+        .map_err(|e| problem(e, at))
+}
+
+/// Looks a citizen up in CPR (SF1520) and keeps what it gives; the citizen, a protected
+/// address left out for a caller without the right. Audited with the caller's purpose.
+#[utoipa::path(post, path = "/api/v1/citizens/cpr-lookup", tag = "citizens", request_body = CprQuery,
+    responses((status = 200, body = CitizenV1), (status = 404, body = Problem), (status = 502, body = Problem), (status = 503, body = Problem)))]
+pub async fn cpr_lookup_v1(
+    State(s): State<ApiState>,
+    caller: Caller,
+    JsonBody(q): JsonBody<CprQuery>,
+) -> ApiResult<Json<CitizenV1>> {
+    let c = from_cpr(&s, &caller, &q, "/api/v1/citizens/cpr-lookup").await?;
+    Ok(Json((&c).into()))
+}
+
+#[utoipa::path(post, path = "/api/v2/citizens/cpr-lookup", tag = "citizens", request_body = CprQuery,
+    responses((status = 200, body = CitizenV2), (status = 404, body = Problem), (status = 502, body = Problem), (status = 503, body = Problem)))]
+pub async fn cpr_lookup_v2(
+    State(s): State<ApiState>,
+    caller: Caller,
+    JsonBody(q): JsonBody<CprQuery>,
+) -> ApiResult<Json<CitizenV2>> {
+    let c = from_cpr(&s, &caller, &q, "/api/v2/citizens/cpr-lookup").await?;
+    Ok(Json((&c).into()))
+}
+
 async fn search(s: &ApiState, caller: &Caller, q: &CprQuery, at: &str) -> ApiResult<Vec<CaseView>> {
     let cpr = parse_cpr(q, at)?;
     s.core

@@ -50,12 +50,13 @@ fn compile(path: &Path) -> Result<SchemaValidationContext, XsdError> {
     let mut parser = SchemaParserContext::from_file(&display);
     match SchemaValidationContext::from_parser(&mut parser) {
         Ok(ctx) => Ok(ctx),
-        // One namespace spread over many files: compile a merged working copy.
+        // One namespace spread over many files, or an included file that leans on its
+        // includer's imports: compile a merged working copy.
         Err(errors)
             if errors.iter().any(|e| {
-                e.message
-                    .as_deref()
-                    .is_some_and(|m| m.contains("Skipping import"))
+                e.message.as_deref().is_some_and(|m| {
+                    m.contains("Skipping import") || m.contains("not indicated by an import")
+                })
             }) =>
         {
             let merged = super::xsd_merge::merged(path).map_err(|e| XsdError::Schema {

@@ -4,6 +4,9 @@
 //! one-element files) then fail to compile. This writes, in a temporary directory, a
 //! working copy of the set in which every import of a namespace points to one hub that
 //! includes all of that namespace's files; the official files themselves are only read.
+//! An included file that uses a namespace only its includer imports (SF1520's
+//! `PersonBaseDataExtendedServiceTypes.xsd` and the PNR namespace) gets the includer's
+//! imports in its copy, as XSD asks of every schema document.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -16,6 +19,10 @@ static REFERENCE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"<(?:\w+:)?(import|include)\b([^>]*?)/?>").expect("regex"));
 static LOCATION: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#"schemaLocation\s*=\s*"([^"]+)""#).expect("regex"));
+static NAMESPACE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r#"\bnamespace\s*=\s*"([^"]+)""#).expect("regex"));
+static SCHEMA_OPEN: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"<(\w+:)?schema\b[^>]*>").expect("regex"));
 static TARGET: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"<(?:\w+:)?schema\b[^>]*?\btargetNamespace\s*=\s*"([^"]+)""#).expect("regex")
 });
@@ -92,8 +99,32 @@ pub fn merged(main: &Path) -> std::io::Result<Merged> {
             &hex::encode(Sha256::digest(ns.as_bytes()))[..12]
         ))
     };
+    // The namespaces each file imports, and those an included file inherits from the
+    // files that include it.
+    let imports = |text: &str| -> BTreeSet<String> {
+        REFERENCE
+            .captures_iter(text)
+            .filter(|m| &m[1] == "import")
+            .filter_map(|m| NAMESPACE.captures(&m[2]).map(|c| c[1].to_string()))
+            .collect()
+    };
+    let mut inherited: BTreeMap<PathBuf, BTreeSet<String>> = BTreeMap::new();
     for (p, text) in &files {
-        let rewritten = REFERENCE.replace_all(text, |m: &regex::Captures<'_>| {
+        let own = imports(text);
+        for m in REFERENCE.captures_iter(text).filter(|m| &m[1] == "include") {
+            if let Some(l) = LOCATION.captures(&m[2]) {
+                let q = normalise(&p.parent().unwrap_or(Path::new("")).join(&l[1]));
+                let theirs = files.get(&q).map(|t| imports(t)).unwrap_or_default();
+                inherited
+                    .entry(q)
+                    .or_default()
+                    .extend(own.difference(&theirs).cloned());
+            }
+        }
+    }
+    let known: BTreeSet<&String> = namespaces.values().collect();
+    for (p, text) in &files {
+        let mut rewritten = REFERENCE.replace_all(text, |m: &regex::Captures<'_>| {
             let Some(l) = LOCATION.captures(&m[2]) else {
                 return m[0].to_string();
             };
@@ -105,6 +136,29 @@ pub fn merged(main: &Path) -> std::io::Result<Merged> {
             };
             m[0].replace(&l[0], &format!("schemaLocation=\"{}\"", target.display()))
         });
+        let extra: String = inherited
+            .get(p)
+            .into_iter()
+            .flatten()
+            .filter(|ns| known.contains(ns))
+            .map(|ns| {
+                let prefix = SCHEMA_OPEN
+                    .captures(text)
+                    .and_then(|c| c.get(1).map(|m| m.as_str().to_string()))
+                    .unwrap_or_default();
+                format!(
+                    "<{prefix}import namespace=\"{}\" schemaLocation=\"{}\"/>",
+                    quick_escape(ns),
+                    hub(ns).display()
+                )
+            })
+            .collect();
+        if !extra.is_empty()
+            && let Some(open) = SCHEMA_OPEN.find(&rewritten)
+        {
+            let at = open.end();
+            rewritten.to_mut().insert_str(at, &extra);
+        }
         std::fs::write(&copy[p], rewritten.as_bytes())?;
     }
     let by_namespace: BTreeSet<&String> = namespaces.values().collect();
@@ -132,4 +186,37 @@ fn quick_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('"', "&quot;")
         .replace('<', "&lt;")
+}
+
+#[cfg(test)]
+mod tests {
+    /// An included file that uses a namespace only its includer imports, as SF1520's
+    /// types file does: the working copy compiles and validates.
+    #[test]
+    fn an_included_file_inherits_its_includers_imports() {
+        let dir = std::env::temp_dir().join(format!("kp-xsd-merge-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(dir.join("sp")).unwrap();
+        std::fs::write(
+            dir.join("sp/pnr.xsd"),
+            r#"<xsd:schema xmlns:xsd="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:pnr" elementFormDefault="qualified"><xsd:simpleType name="PNRType"><xsd:restriction base="xsd:string"><xsd:maxLength value="10"/></xsd:restriction></xsd:simpleType></xsd:schema>"#,
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("types.xsd"),
+            r#"<xsd:schema xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:cpr="urn:pnr" targetNamespace="urn:main" elementFormDefault="qualified"><xsd:complexType name="PersonType"><xsd:sequence><xsd:element name="pnr" type="cpr:PNRType"/></xsd:sequence></xsd:complexType></xsd:schema>"#,
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("main.xsd"),
+            r#"<xsd:schema xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:tns="urn:main" targetNamespace="urn:main" elementFormDefault="qualified"><xsd:import namespace="urn:pnr" schemaLocation="sp/pnr.xsd"/><xsd:include schemaLocation="types.xsd"/><xsd:element name="Person" type="tns:PersonType"/></xsd:schema>"#,
+        )
+        .unwrap();
+        let main = dir.join("main.xsd");
+        let good = br#"<Person xmlns="urn:main"><pnr>0101901234</pnr></Person>"#;
+        let bad = br#"<Person xmlns="urn:main"><pnr>01019012345678</pnr></Person>"#;
+        super::super::xsd::validate(&main, good).unwrap();
+        let e = super::super::xsd::validate(&main, bad).unwrap_err();
+        assert!(e.to_string().contains("pnr"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
