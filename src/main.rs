@@ -82,6 +82,8 @@ enum Command {
     BenchReports(commands::bench_reports::Args),
     /// Measure MedCom in and out through the sandbox's network.
     BenchMedcom(commands::bench_medcom::Args),
+    /// Measure CPR lookups (SF1520) against the sandbox: latency percentiles and rate.
+    BenchCpr(commands::bench_cpr::Args),
     /// Measure WS-Security signing, verification and cached STS token lookups.
     BenchSecurity(commands::bench_security::Args),
     /// Issue a signed bearer token for a user of the case API.
@@ -116,6 +118,7 @@ async fn main() -> std::process::ExitCode {
         Command::BenchReports(a) => commands::bench_reports::run(&ctx, a).await,
         Command::BenchMedcom(a) => commands::bench_medcom::run(&ctx, a).await,
         Command::BenchSecurity(a) => commands::bench_security::run(&ctx, a).await,
+        Command::BenchCpr(a) => commands::bench_cpr::run(&ctx, a).await,
         Command::Token(a) => commands::token::run(&ctx, a),
     };
     match result {
