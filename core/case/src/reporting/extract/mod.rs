@@ -78,6 +78,34 @@ impl CaseCore {
     }
 }
 
+/// Makes a record of one row.
+type RowRecord<'a> = dyn FnMut(&sqlx::any::AnyRow) -> CaseResult<Record> + Send + 'a;
+
+/// Streams the rows `sql` selects, its `$1` bound to `key` and `$2`, `$3` to the
+/// period's last and first day, through `record` to `each`; how many there were.
+async fn each_row(
+    core: &CaseCore,
+    sql: String,
+    key: &str,
+    period: Period,
+    record: &mut RowRecord<'_>,
+    each: &mut (dyn FnMut(Record) + Send),
+) -> CaseResult<u64> {
+    use futures::TryStreamExt as _;
+    let mut conn = core.journal().reader().acquire().await?;
+    let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(key)
+        .bind(period.last.to_string())
+        .bind(period.first.to_string())
+        .fetch(&mut *conn);
+    let mut n = 0;
+    while let Some(r) = rows.try_next().await? {
+        each(record(&r)?);
+        n += 1;
+    }
+    Ok(n)
+}
+
 /// Copies the row's `(variable, column)` pairs that have a value into `rec`.
 fn fill(rec: &mut Record, row: &sqlx::any::AnyRow, pairs: &[(&str, &str)]) -> CaseResult<()> {
     for (name, column) in pairs {

@@ -1,10 +1,9 @@
 //! The reports on residential stays: shelters and hostels (SEL § 110) and women's
 //! crisis centres (SEL § 109), each stay (or ambulant course) active in the period.
 
-use futures::TryStreamExt as _;
 use sqlx::Row;
 
-use super::fill;
+use super::{RowRecord, each_row, fill};
 use crate::error::CaseResult;
 use crate::reporting::layout::Layout;
 use crate::reporting::validate::{Period, Record};
@@ -17,26 +16,15 @@ async fn each_stay(
     section: &str,
     columns: &str,
     period: Period,
-    record: &mut (dyn FnMut(&sqlx::any::AnyRow) -> CaseResult<Record> + Send),
+    record: &mut RowRecord<'_>,
     each: &mut (dyn FnMut(Record) + Send),
 ) -> CaseResult<u64> {
-    let (last, first) = (period.last.to_string(), period.first.to_string());
-    let mut conn = core.journal().reader().acquire().await?;
-    let mut rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+    let sql = format!(
         "SELECT {columns} FROM residential_stays \
          WHERE section = $1 AND arrival <= $2 AND (departure IS NULL OR departure >= $3) \
          ORDER BY institution, arrival, id"
-    )))
-    .bind(section)
-    .bind(&last)
-    .bind(&first)
-    .fetch(&mut *conn);
-    let mut n = 0;
-    while let Some(r) = rows.try_next().await? {
-        each(record(&r)?);
-        n += 1;
-    }
-    Ok(n)
+    );
+    each_row(core, sql, section, period, record, each).await
 }
 
 impl CaseCore {

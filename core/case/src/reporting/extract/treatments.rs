@@ -2,10 +2,9 @@
 //! national alcohol-treatment register NAB (SUL § 141). Each course active in the
 //! period, its waiting time counted from the referral to the start.
 
-use futures::TryStreamExt as _;
 use sqlx::Row;
 
-use super::{days_between, fill};
+use super::{RowRecord, days_between, each_row, fill};
 use crate::error::CaseResult;
 use crate::reporting::layout::Layout;
 use crate::reporting::validate::{Period, Record};
@@ -47,31 +46,20 @@ impl CaseCore {
         register: &str,
         period: Period,
         withdrawn_too: bool,
-        record: &mut (dyn FnMut(&sqlx::any::AnyRow) -> CaseResult<Record> + Send),
+        record: &mut RowRecord<'_>,
         each: &mut (dyn FnMut(Record) + Send),
     ) -> CaseResult<u64> {
-        let (last, first) = (period.last.to_string(), period.first.to_string());
         let withdrawn = if withdrawn_too {
             " OR (withdrawn >= $3 AND withdrawn <= $2)"
         } else {
             ""
         };
-        let mut conn = self.journal().reader().acquire().await?;
-        let mut rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let sql = format!(
             "SELECT {COLUMNS} FROM treatments WHERE register = $1 AND \
              ((withdrawn IS NULL AND referred <= $2 AND (ended IS NULL OR ended >= $3)){withdrawn}) \
              ORDER BY provider, referred, id"
-        )))
-        .bind(register)
-        .bind(&last)
-        .bind(&first)
-        .fetch(&mut *conn);
-        let mut n = 0;
-        while let Some(r) = rows.try_next().await? {
-            each(record(&r)?);
-            n += 1;
-        }
-        Ok(n)
+        );
+        each_row(self, sql, register, period, record, each).await
     }
 
     /// Stofmisbrugsdatabasen: each drug-treatment course in the period, with its main
