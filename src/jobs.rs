@@ -25,6 +25,7 @@ pub fn names() -> Vec<String> {
         reports::REMIND_JOB.to_string(),
         reports::PREPARE_SEI2_JOB.to_string(),
         knudepunkt_case::cpr_lookup::REFRESH_JOB.to_string(),
+        KLE_SYNC.to_string(),
     ]
 }
 
@@ -76,6 +77,43 @@ impl Job for IndexReconciliation {
     }
 }
 
+/// KLE kept in step with STS Klassifikation.
+pub const KLE_SYNC: &str = "kle.synkronisering";
+
+/// `kle.synkronisering`: every KLE class read from Klassifikation, the core brought in
+/// step (added, changed, ended); with `--dry-run` only read and counted.
+struct KleSync {
+    core: CaseCore,
+    client: knudepunkt_adapters::klassifikation::KlassifikationClient,
+}
+
+#[async_trait::async_trait]
+impl Job for KleSync {
+    fn name(&self) -> &'static str {
+        KLE_SYNC
+    }
+
+    async fn run(
+        &self,
+        request: &RunRequest,
+        progress: &dyn Progress,
+    ) -> Result<serde_json::Value, String> {
+        let done = std::sync::atomic::AtomicUsize::new(0);
+        let tick = |read: usize, total: usize| {
+            if done.swap(read, std::sync::atomic::Ordering::Relaxed) == 0 {
+                progress.total(total as u64);
+            }
+            progress.advance("KLE classes");
+        };
+        if request.dry_run {
+            let classes = self.client.kle(&tick).await?;
+            return Ok(serde_json::json!({ "classes": classes.len(), "dry_run": true }));
+        }
+        let report = crate::kle_source::sync(&self.core, &self.client, &tick).await?;
+        serde_json::to_value(report).map_err(|e| e.to_string())
+    }
+}
+
 /// The schedules of the selected environment (`schedules/*.yaml`).
 pub fn schedules(ctx: &Context) -> Result<Vec<Schedule>, Vec<Diagnostic>> {
     schedule::load(&ctx.root.join("schedules"), &ctx.environment, &names())
@@ -118,6 +156,20 @@ pub fn build(engine: &Engine, core: &CaseCore) -> (Jobs, Vec<(String, String)>) 
         knudepunkt_case::cpr_lookup::REFRESH_JOB.into(),
         Arc::new(knudepunkt_case::cpr_lookup::CprRefresh { core: core.clone() }),
     );
+    match knudepunkt_adapters::klassifikation::KlassifikationClient::for_environment(
+        &engine.routes().environment,
+    ) {
+        Ok(client) => {
+            jobs.insert(
+                KLE_SYNC.into(),
+                Arc::new(KleSync {
+                    core: core.clone(),
+                    client,
+                }),
+            );
+        }
+        Err(e) => missing.push((KLE_SYNC.to_string(), e)),
+    }
     let dst = engine.routes().mappings_dir.join("dst");
     jobs.insert(
         reports::PREPARE_JOB.into(),

@@ -3,6 +3,7 @@
 mod commands;
 mod cpr_register;
 mod jobs;
+mod kle_source;
 mod logging;
 mod setup;
 
@@ -66,6 +67,9 @@ enum Command {
     /// Statutory report submissions: by report, period and state, and one with its log.
     #[command(subcommand)]
     Report(commands::report::ReportCommand),
+    /// KLE from STS Klassifikation: sync now, check the numbers in use.
+    #[command(subcommand)]
+    Kle(commands::kle::KleCommand),
     /// Serve the simulated external systems on loopback.
     Sandbox(commands::sandbox::Args),
     /// Run sandbox and engine on the embedded default and show a scenario.
@@ -82,6 +86,8 @@ enum Command {
     BenchReports(commands::bench_reports::Args),
     /// Measure MedCom in and out through the sandbox's network.
     BenchMedcom(commands::bench_medcom::Args),
+    /// Measure the KLE load from STS Klassifikation into the case core.
+    BenchKle(commands::bench_kle::Args),
     /// Measure CPR lookups (SF1520) against the sandbox: latency percentiles and rate.
     BenchCpr(commands::bench_cpr::Args),
     /// Measure WS-Security signing, verification and cached STS token lookups.
@@ -109,6 +115,7 @@ async fn main() -> std::process::ExitCode {
         Command::Beskedfordeler(c) => commands::beskedfordeler::run(&ctx, c).await,
         Command::Index(c) => commands::index::run(&ctx, c).await,
         Command::Report(c) => commands::report::run(&ctx, c).await,
+        Command::Kle(c) => commands::kle::run(&ctx, c).await,
         Command::Sandbox(a) => commands::sandbox::run(&ctx, a).await,
         Command::Demo(a) => commands::demo::run(&ctx, a).await,
         Command::Bench(a) => commands::bench::run(&ctx, a).await,
@@ -119,6 +126,7 @@ async fn main() -> std::process::ExitCode {
         Command::BenchMedcom(a) => commands::bench_medcom::run(&ctx, a).await,
         Command::BenchSecurity(a) => commands::bench_security::run(&ctx, a).await,
         Command::BenchCpr(a) => commands::bench_cpr::run(&ctx, a).await,
+        Command::BenchKle(a) => commands::bench_kle::run(&ctx, a).await,
         Command::Token(a) => commands::token::run(&ctx, a),
     };
     match result {

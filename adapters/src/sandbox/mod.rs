@@ -101,6 +101,16 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
             .map(|d| d.path.join(crate::cpr::XSD))
             .filter(|p| p.is_file()),
     );
+    let klassifikation = crate::klassifikation::simulator::KlassifikationSimulator::new(
+        sts.clone(),
+        knudepunkt_engine::schema_dir::locate()
+            .map(|d| d.path.join(crate::klassifikation::XSD))
+            .filter(|p| p.is_file()),
+        knudepunkt_engine::schema_dir::locate()
+            .map(|d| d.path.join(crate::klassifikation::EMNEPLAN))
+            .filter(|p| p.is_file())
+            .as_deref(),
+    );
     let sei2 = crate::sei2::simulator::Sei2Simulator::new(
         sts.clone(),
         project_model(crate::sei2::MODEL_XSD),
@@ -126,7 +136,8 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
         .merge(fordeling.router())
         .merge(dst.router())
         .merge(sei2.router())
-        .merge(cpr.router());
+        .merge(cpr.router())
+        .merge(klassifikation.router());
     (
         router,
         SandboxHandles {
@@ -144,6 +155,7 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
             dst,
             sei2,
             cpr,
+            klassifikation,
         },
     )
 }
@@ -165,6 +177,7 @@ pub struct SandboxHandles {
     pub dst: crate::dst::simulator::DstIntake,
     pub sei2: crate::sei2::simulator::Sei2Simulator,
     pub cpr: crate::cpr::simulator::CprSimulator,
+    pub klassifikation: crate::klassifikation::simulator::KlassifikationSimulator,
 }
 
 /// One of the project's own models of a format with no public schema, under

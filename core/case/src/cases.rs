@@ -694,11 +694,9 @@ async fn check_new_case(conn: &mut AnyConnection, new: &NewCase) -> CaseResult<N
     let kle = KleNumber::parse(&new.kle).map_err(|e| CaseError::invalid("kle", e.to_string()))?;
     let facet = ActionFacet::parse(&new.action_facet)
         .map_err(|e| CaseError::invalid("action_facet", e.to_string()))?;
-    if !exists(conn, "kle_subjects", "number", kle.as_str()).await? {
-        return Err(CaseError::invalid(
-            "kle",
-            format!("{kle} is not a known KLE subject"),
-        ));
+    let today = chrono::Utc::now().date_naive().to_string();
+    if let Err(why) = crate::kle_sync::usable(conn, kle.as_str(), &today).await? {
+        return Err(CaseError::invalid("kle", why));
     }
     if !exists(conn, "org_units", "id", &new.org_unit_id).await? {
         return Err(CaseError::invalid(

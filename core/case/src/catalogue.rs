@@ -162,11 +162,9 @@ impl CaseCore {
         if !exists(&mut tx, "service_catalogues", "id", catalogue_id).await? {
             return Err(CaseError::not_found("catalogue", catalogue_id));
         }
-        if !exists(&mut tx, "kle_subjects", "number", kle.as_str()).await? {
-            return Err(CaseError::invalid(
-                "kle",
-                format!("{kle} is not a known KLE subject"),
-            ));
+        let today = chrono::Utc::now().date_naive().to_string();
+        if let Err(why) = crate::kle_sync::usable(&mut tx, kle.as_str(), &today).await? {
+            return Err(CaseError::invalid("kle", why));
         }
         if let Some(parent) = &new.parent_id {
             match service(&mut tx, parent).await? {

@@ -79,7 +79,7 @@ async fn known(
 }
 
 /// Binds `rows` of `cols` values each into one multi-row INSERT per chunk.
-async fn insert_rows(
+pub(crate) async fn insert_rows(
     conn: &mut AnyConnection,
     head: &str,
     cols: usize,
@@ -109,7 +109,7 @@ async fn insert_rows(
 }
 
 /// One bound value of a multi-row insert.
-enum Value {
+pub(crate) enum Value {
     Text(String),
     OptText(Option<String>),
     Int(i64),

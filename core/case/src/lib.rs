@@ -26,6 +26,7 @@ pub mod inbound;
 pub mod index;
 pub mod index_reconcile;
 pub mod kle;
+pub mod kle_sync;
 pub mod letters;
 pub mod occupancy;
 pub mod plans;

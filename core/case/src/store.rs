@@ -169,6 +169,19 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: &[],
         postgres: &[],
     },
+    // KLE as STS Klassifikation gives it: level, parent and validity.
+    Migration {
+        version: 11,
+        name: "KLE from Klassifikation",
+        sql: "ALTER TABLE kle_subjects ADD COLUMN level TEXT;\n\
+              ALTER TABLE kle_subjects ADD COLUMN parent TEXT;\n\
+              ALTER TABLE kle_subjects ADD COLUMN valid_from TEXT;\n\
+              ALTER TABLE kle_subjects ADD COLUMN valid_to TEXT;\n\
+              ALTER TABLE kle_subjects ADD COLUMN replaced_by TEXT;\n\
+              ALTER TABLE kle_subjects ADD COLUMN synced_at BIGINT;",
+        sqlite: &[],
+        postgres: &[],
+    },
 ];
 
 /// Limits on what callers may store.
