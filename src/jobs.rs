@@ -26,6 +26,7 @@ pub fn names() -> Vec<String> {
         reports::PREPARE_SEI2_JOB.to_string(),
         knudepunkt_case::cpr_lookup::REFRESH_JOB.to_string(),
         KLE_SYNC.to_string(),
+        ORG_SYNC.to_string(),
     ]
 }
 
@@ -74,6 +75,46 @@ impl Job for IndexReconciliation {
         let mut summary = serde_json::to_value(report).map_err(|e| e.to_string())?;
         summary["dry_run"] = request.dry_run.into();
         Ok(summary)
+    }
+}
+
+/// The organisation kept in step with its source.
+pub const ORG_SYNC: &str = "org.synkronisering";
+
+/// `org.synkronisering`: the changes in KK-ORG2 since the last sync (a full load the
+/// first time); with `--period full` a full load, which ends what the source no longer
+/// has.
+struct OrgSync {
+    core: CaseCore,
+    client: knudepunkt_adapters::kkorg::KkOrgClient,
+}
+
+#[async_trait::async_trait]
+impl Job for OrgSync {
+    fn name(&self) -> &'static str {
+        ORG_SYNC
+    }
+
+    async fn run(
+        &self,
+        request: &RunRequest,
+        progress: &dyn Progress,
+    ) -> Result<serde_json::Value, String> {
+        let today = chrono::Utc::now().date_naive().to_string();
+        if request.dry_run {
+            return Err(
+                "org.synkronisering has no dry run; it only brings the core in step".into(),
+            );
+        }
+        let report = if request.period.as_deref() == Some("full") {
+            crate::org_source::full(&self.core, &self.client, &today, &|_| {
+                progress.advance("rows")
+            })
+            .await?
+        } else {
+            crate::org_source::delta(&self.core, &self.client, &today).await?
+        };
+        serde_json::to_value(report).map_err(|e| e.to_string())
     }
 }
 
@@ -169,6 +210,18 @@ pub fn build(engine: &Engine, core: &CaseCore) -> (Jobs, Vec<(String, String)>) 
             );
         }
         Err(e) => missing.push((KLE_SYNC.to_string(), e)),
+    }
+    match knudepunkt_adapters::kkorg::KkOrgClient::for_environment(&engine.routes().environment) {
+        Ok(client) => {
+            jobs.insert(
+                ORG_SYNC.into(),
+                Arc::new(OrgSync {
+                    core: core.clone(),
+                    client,
+                }),
+            );
+        }
+        Err(e) => missing.push((ORG_SYNC.to_string(), e)),
     }
     let dst = engine.routes().mappings_dir.join("dst");
     jobs.insert(

@@ -5,6 +5,7 @@ mod cpr_register;
 mod jobs;
 mod kle_source;
 mod logging;
+mod org_source;
 mod setup;
 
 use clap::{Parser, Subcommand};
@@ -86,6 +87,8 @@ enum Command {
     BenchReports(commands::bench_reports::Args),
     /// Measure MedCom in and out through the sandbox's network.
     BenchMedcom(commands::bench_medcom::Args),
+    /// Measure the full organisation sync from KK-ORG2 into the case core.
+    BenchOrg(commands::bench_org::Args),
     /// Measure the KLE load from STS Klassifikation into the case core.
     BenchKle(commands::bench_kle::Args),
     /// Measure CPR lookups (SF1520) against the sandbox: latency percentiles and rate.
@@ -127,6 +130,7 @@ async fn main() -> std::process::ExitCode {
         Command::BenchSecurity(a) => commands::bench_security::run(&ctx, a).await,
         Command::BenchCpr(a) => commands::bench_cpr::run(&ctx, a).await,
         Command::BenchKle(a) => commands::bench_kle::run(&ctx, a).await,
+        Command::BenchOrg(a) => commands::bench_org::run(&ctx, a).await,
         Command::Token(a) => commands::token::run(&ctx, a),
     };
     match result {

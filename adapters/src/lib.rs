@@ -7,6 +7,7 @@ pub mod digital_post;
 pub mod dst;
 pub mod fordeling;
 pub mod generic_http;
+pub mod kkorg;
 pub mod klassifikation;
 pub mod medcom;
 pub mod sagdokindeks;

@@ -6,6 +6,7 @@ pub mod bench_index;
 pub mod bench_journals;
 pub mod bench_kle;
 pub mod bench_medcom;
+pub mod bench_org;
 pub mod bench_reports;
 pub mod bench_security;
 pub mod beskedfordeler;

@@ -321,4 +321,7 @@ pub mod cpr_register;
 /// The binary's way from STS Klassifikation into the case core.
 #[path = "../../src/kle_source.rs"]
 pub mod kle_source;
+/// The binary's way from KK-ORG2 into the case core.
+#[path = "../../src/org_source.rs"]
+pub mod org_source;
 pub mod reports;

@@ -111,6 +111,12 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
             .filter(|p| p.is_file())
             .as_deref(),
     );
+    let kkorg = crate::kkorg::simulator::KkOrgSimulator::new(
+        std::env::var("KNUDEPUNKT_SANDBOX_ORG_STAFF")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(18),
+    );
     let sei2 = crate::sei2::simulator::Sei2Simulator::new(
         sts.clone(),
         project_model(crate::sei2::MODEL_XSD),
@@ -137,7 +143,8 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
         .merge(dst.router())
         .merge(sei2.router())
         .merge(cpr.router())
-        .merge(klassifikation.router());
+        .merge(klassifikation.router())
+        .merge(kkorg.router());
     (
         router,
         SandboxHandles {
@@ -156,6 +163,7 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
             sei2,
             cpr,
             klassifikation,
+            kkorg,
         },
     )
 }
@@ -178,6 +186,7 @@ pub struct SandboxHandles {
     pub sei2: crate::sei2::simulator::Sei2Simulator,
     pub cpr: crate::cpr::simulator::CprSimulator,
     pub klassifikation: crate::klassifikation::simulator::KlassifikationSimulator,
+    pub kkorg: crate::kkorg::simulator::KkOrgSimulator,
 }
 
 /// One of the project's own models of a format with no public schema, under

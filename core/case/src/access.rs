@@ -1,6 +1,8 @@
 //! Who may see what: a job role grants KLE numbers within one org unit, and access is
 //! allowed only when both match (as SAPA decides). Confidential cases and documents also
-//! need an explicit grant on the case.
+//! need an explicit grant on the case. The organisation decides which roles are in
+//! force: a user who has left has none; a role applies while its unit is in force and
+//! only to a user in that unit or below it, so a reorganisation moves access at once.
 
 use serde::Serialize;
 use sqlx::{AnyConnection, Row};
@@ -38,21 +40,34 @@ pub struct Scope<'a> {
 }
 
 impl Actor {
-    /// Loads a user and their roles; `None` if the user is unknown.
+    /// Loads a user and their roles in force today; `None` if the user is unknown or
+    /// has left.
     pub async fn load(conn: &mut AnyConnection, user_id: &str) -> CaseResult<Option<Actor>> {
-        let Some(user) = sqlx::query("SELECT id, name, org_unit_id FROM users WHERE id = $1")
-            .bind(user_id)
-            .fetch_optional(&mut *conn)
-            .await?
+        let today = chrono::Utc::now().date_naive().to_string();
+        let Some(user) = sqlx::query(
+            "SELECT id, name, org_unit_id FROM users WHERE id = $1 \
+             AND (valid_from IS NULL OR valid_from <= $2) AND (valid_to IS NULL OR valid_to > $2)",
+        )
+        .bind(user_id)
+        .bind(&today)
+        .fetch_optional(&mut *conn)
+        .await?
         else {
             return Ok(None);
         };
         let rows = sqlx::query(
-            "SELECT r.id, r.name, r.org_unit_id, r.catalogue_editor, r.sees_protected_addresses, k.kle FROM user_roles u \
-             JOIN job_roles r ON r.id = u.role_id LEFT JOIN job_role_kle k ON k.role_id = r.id \
-             WHERE u.user_id = $1 ORDER BY r.id, k.kle",
+            "WITH RECURSIVE up (id, parent_id) AS ( \
+               SELECT o.id, o.parent_id FROM org_units o JOIN users s ON s.org_unit_id = o.id WHERE s.id = $1 \
+               UNION ALL SELECT o.id, o.parent_id FROM org_units o JOIN up ON o.id = up.parent_id) \
+             SELECT r.id, r.name, r.org_unit_id, r.catalogue_editor, r.sees_protected_addresses, k.kle FROM user_roles u \
+             JOIN job_roles r ON r.id = u.role_id JOIN org_units ru ON ru.id = r.org_unit_id \
+             LEFT JOIN job_role_kle k ON k.role_id = r.id \
+             WHERE u.user_id = $1 AND r.org_unit_id IN (SELECT id FROM up) \
+             AND (ru.valid_from IS NULL OR ru.valid_from <= $2) AND (ru.valid_to IS NULL OR ru.valid_to > $2) \
+             ORDER BY r.id, k.kle",
         )
         .bind(user_id)
+        .bind(&today)
         .fetch_all(&mut *conn)
         .await?;
         let mut roles: Vec<RoleGrant> = Vec::new();

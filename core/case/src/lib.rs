@@ -29,6 +29,7 @@ pub mod kle;
 pub mod kle_sync;
 pub mod letters;
 pub mod occupancy;
+pub mod org_sync;
 pub mod plans;
 pub mod reporting;
 pub mod residential;

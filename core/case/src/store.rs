@@ -182,6 +182,37 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: &[],
         postgres: &[],
     },
+    // The organisation from its authoritative source: validity (Virkning), P-number,
+    // address, manager, substitutes, and where each source's changes stand.
+    Migration {
+        version: 12,
+        name: "organisation from its source",
+        sql: "ALTER TABLE org_units ADD COLUMN p_number TEXT;\n\
+              ALTER TABLE org_units ADD COLUMN address TEXT;\n\
+              ALTER TABLE org_units ADD COLUMN manager_id TEXT;\n\
+              ALTER TABLE org_units ADD COLUMN valid_from TEXT;\n\
+              ALTER TABLE org_units ADD COLUMN valid_to TEXT;\n\
+              ALTER TABLE org_units ADD COLUMN source TEXT;\n\
+              ALTER TABLE org_units ADD COLUMN synced_at BIGINT;\n\
+              ALTER TABLE users ADD COLUMN uuid TEXT;\n\
+              ALTER TABLE users ADD COLUMN valid_from TEXT;\n\
+              ALTER TABLE users ADD COLUMN valid_to TEXT;\n\
+              ALTER TABLE users ADD COLUMN source TEXT;\n\
+              ALTER TABLE users ADD COLUMN synced_at BIGINT;\n\
+              CREATE TABLE user_substitutes (\n\
+                user_id        TEXT NOT NULL,\n\
+                substitute_id  TEXT NOT NULL,\n\
+                PRIMARY KEY (user_id, substitute_id)\n\
+              );\n\
+              CREATE INDEX user_substitutes_by ON user_substitutes (substitute_id);\n\
+              CREATE TABLE org_sync_state (\n\
+                source     TEXT PRIMARY KEY,\n\
+                cursor     TEXT,\n\
+                synced_at  BIGINT NOT NULL\n\
+              );",
+        sqlite: &[],
+        postgres: &[],
+    },
 ];
 
 /// Limits on what callers may store.
