@@ -27,6 +27,7 @@ pub fn names() -> Vec<String> {
         knudepunkt_case::cpr_lookup::REFRESH_JOB.to_string(),
         KLE_SYNC.to_string(),
         ORG_SYNC.to_string(),
+        ORG_STS_SYNC.to_string(),
     ]
 }
 
@@ -114,6 +115,39 @@ impl Job for OrgSync {
         } else {
             crate::org_source::delta(&self.core, &self.client, &today).await?
         };
+        serde_json::to_value(report).map_err(|e| e.to_string())
+    }
+}
+
+/// The organisation kept in step with STS Organisation instead (a full load each run).
+pub const ORG_STS_SYNC: &str = "org.sts-synkronisering";
+
+/// `org.sts-synkronisering`: the organisation read whole from STS Organisation, the core
+/// brought in step (only what changed is written).
+struct OrgStsSync {
+    core: CaseCore,
+    client: knudepunkt_adapters::sts_organisation::StsOrganisationClient,
+}
+
+#[async_trait::async_trait]
+impl Job for OrgStsSync {
+    fn name(&self) -> &'static str {
+        ORG_STS_SYNC
+    }
+
+    async fn run(
+        &self,
+        request: &RunRequest,
+        progress: &dyn Progress,
+    ) -> Result<serde_json::Value, String> {
+        if request.dry_run {
+            return Err("org.sts-synkronisering has no dry run".into());
+        }
+        let today = chrono::Utc::now().date_naive().to_string();
+        let report = crate::org_source::full_from_sts(&self.core, &self.client, &today, &|_| {
+            progress.advance("objects")
+        })
+        .await?;
         serde_json::to_value(report).map_err(|e| e.to_string())
     }
 }
@@ -222,6 +256,20 @@ pub fn build(engine: &Engine, core: &CaseCore) -> (Jobs, Vec<(String, String)>) 
             );
         }
         Err(e) => missing.push((ORG_SYNC.to_string(), e)),
+    }
+    match knudepunkt_adapters::sts_organisation::StsOrganisationClient::for_environment(
+        &engine.routes().environment,
+    ) {
+        Ok(client) => {
+            jobs.insert(
+                ORG_STS_SYNC.into(),
+                Arc::new(OrgStsSync {
+                    core: core.clone(),
+                    client,
+                }),
+            );
+        }
+        Err(e) => missing.push((ORG_STS_SYNC.to_string(), e)),
     }
     let dst = engine.routes().mappings_dir.join("dst");
     jobs.insert(

@@ -1,15 +1,19 @@
-//! The organisation from KK-ORG2 (through KKI) into the case core: the register's units
-//! and employees as the core keeps them, a full load or the changes since the last.
+//! The organisation into the case core from either source: KK-ORG2 through KKI (a full
+//! load, or the changes since the last) or STS Organisation (a full load). Both give
+//! KK-ORG2's model, turned here into what the core keeps, so the same people and units
+//! come out.
 
 use std::collections::HashSet;
 
 use knudepunkt_adapters::kkorg::KkOrgClient;
 use knudepunkt_adapters::kkorg::model::{Enhed, Medarbejder, engagement_on};
+use knudepunkt_adapters::sts_organisation::StsOrganisationClient;
 use knudepunkt_case::CaseCore;
 use knudepunkt_case::org_sync::{OrgSnapshot, OrgSyncReport, OrgUnitEntry, OrgUserEntry};
 
-/// The source's name in the core.
+/// The sources' names in the core.
 pub const SOURCE: &str = "kk-org2";
+pub const STS_SOURCE: &str = "sts-organisation";
 
 pub fn unit(e: Enhed) -> OrgUnitEntry {
     OrgUnitEntry {
@@ -60,8 +64,63 @@ fn snapshot(units: Vec<Enhed>, people: Vec<Medarbejder>, today: &str) -> OrgSnap
     }
 }
 
-/// A full load: every unit, then the employees a page at a time; what the register no
-/// longer has is ended. `progress` hears the rows applied.
+/// A full load's units, then its users a page at a time, then what the source no longer
+/// has is ended; the report of it all.
+struct FullLoad<'a> {
+    core: &'a CaseCore,
+    source: &'static str,
+    today: &'a str,
+    report: OrgSyncReport,
+    units: HashSet<String>,
+    users: HashSet<String>,
+}
+
+impl<'a> FullLoad<'a> {
+    async fn units(
+        core: &'a CaseCore,
+        source: &'static str,
+        today: &'a str,
+        units: Vec<Enhed>,
+    ) -> Result<Self, String> {
+        let ids = units.iter().map(|u| u.id.clone()).collect();
+        let report = core
+            .sync_org(source, &snapshot(units, Vec::new(), today))
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(FullLoad {
+            core,
+            source,
+            today,
+            report,
+            units: ids,
+            users: HashSet::new(),
+        })
+    }
+
+    async fn users(&mut self, people: Vec<Medarbejder>) -> Result<(), String> {
+        self.users.extend(people.iter().map(|m| m.id.clone()));
+        self.report += self
+            .core
+            .sync_org(self.source, &snapshot(Vec::new(), people, self.today))
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    async fn finish(mut self) -> Result<OrgSyncReport, String> {
+        let (units, users) = self
+            .core
+            .end_missing_org(self.source, &self.units, &self.users, self.today)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.report.ended_units += units;
+        self.report.ended_users += users;
+        Ok(self.report)
+    }
+}
+
+/// A full load from KK-ORG2: every unit, then the employees a page at a time; what the
+/// register no longer has is ended. `progress` hears the rows applied.
 pub async fn full(
     core: &CaseCore,
     client: &KkOrgClient,
@@ -69,34 +128,41 @@ pub async fn full(
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<OrgSyncReport, String> {
     let (units, cursor) = client.units().await.map_err(|e| e.to_string())?;
-    let unit_ids: HashSet<String> = units.iter().map(|u| u.id.clone()).collect();
-    let mut report = core
-        .sync_org(SOURCE, &snapshot(units, Vec::new(), today))
-        .await
-        .map_err(|e| e.to_string())?;
-    progress(report.units);
-    let mut user_ids = HashSet::new();
+    let mut load = FullLoad::units(core, SOURCE, today, units).await?;
+    progress(load.report.units);
     let mut side = Some(0);
     while let Some(n) = side {
         let (people, next) = client.employees(n).await.map_err(|e| e.to_string())?;
-        user_ids.extend(people.iter().map(|m| m.id.clone()));
-        report += core
-            .sync_org(SOURCE, &snapshot(Vec::new(), people, today))
-            .await
-            .map_err(|e| e.to_string())?;
-        progress(report.units + report.users);
+        load.users(people).await?;
+        progress(load.report.units + load.report.users);
         side = next;
     }
-    let (ended_units, ended_users) = core
-        .end_missing_org(SOURCE, &unit_ids, &user_ids, today)
-        .await
-        .map_err(|e| e.to_string())?;
-    report.ended_units += ended_units;
-    report.ended_users += ended_users;
+    let report = load.finish().await?;
     core.set_org_cursor(SOURCE, &cursor)
         .await
         .map_err(|e| e.to_string())?;
     Ok(report)
+}
+
+/// A full load from STS Organisation (which has no change feed here: every run is a
+/// full load, and only what changed is written).
+pub async fn full_from_sts(
+    core: &CaseCore,
+    client: &StsOrganisationClient,
+    today: &str,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<OrgSyncReport, String> {
+    let (units, people) = client.organisation(progress).await?;
+    let mut load = FullLoad::units(core, STS_SOURCE, today, units).await?;
+    let mut people = people.into_iter();
+    loop {
+        let page: Vec<Medarbejder> = people.by_ref().take(2000).collect();
+        if page.is_empty() {
+            break;
+        }
+        load.users(page).await?;
+    }
+    load.finish().await
 }
 
 /// The changes since the last sync (a full load when there has been none).

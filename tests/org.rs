@@ -198,4 +198,109 @@ async fn the_organisation_comes_from_kk_org2(backend: Backend) {
     assert!(e.text().await.unwrap().contains("API-nøglen"));
 }
 
-on_both_backends!(the_organisation_comes_from_kk_org2);
+/// What a core holds of the organisation: units in force (id, name, parent, P-number,
+/// manager), users (id, name, unit, validity) and substitutes.
+async fn holdings(engine: &knudepunkt_engine::Engine) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let pool = engine.journal().pool();
+    let rows = |sql: &'static str| async move {
+        sqlx::query(sql)
+            .fetch_all(pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (0..r.len())
+                    .map(|i| {
+                        r.try_get::<Option<String>, _>(i)
+                            .unwrap()
+                            .unwrap_or_default()
+                    })
+                    .collect::<Vec<_>>()
+                    .join("|")
+            })
+            .collect::<Vec<String>>()
+    };
+    (
+        rows("SELECT id, name, parent_id, p_number, manager_id, valid_from, valid_to FROM org_units ORDER BY id").await,
+        rows("SELECT id, name, org_unit_id, valid_from, valid_to FROM users ORDER BY id").await,
+        rows("SELECT user_id, substitute_id FROM user_substitutes ORDER BY user_id, substitute_id").await,
+    )
+}
+
+/// The same organisation from each source gives the same tree, people and substitutes;
+/// switching a core from KK-ORG2 to STS Organisation changes nothing and keeps the
+/// addresses STS Organisation does not give; STS Organisation takes only signed calls.
+async fn both_sources_give_the_same_organisation(backend: Backend) {
+    use knudepunkt_adapters::sts_organisation::StsOrganisationClient;
+    let (sandbox, kk_engine, kk_core) =
+        common::case::engine_with_core(backend, "org-kk", "routes-dst").await;
+    sandbox.handles.kkorg.set_staff(2);
+    let env = common::dev_environment(sandbox.addr);
+    let (sts_engine, sts_core) =
+        common::case::engine_with_core_on(&env, backend, "org-sts", "routes-dst").await;
+    let today = chrono::Utc::now().date_naive().to_string();
+    let kk = KkOrgClient::for_environment(&kk_engine.routes().environment).unwrap();
+    let sts = StsOrganisationClient::for_environment(&sts_engine.routes().environment).unwrap();
+    // A reorganisation first, so that ended engagements and units are compared too.
+    sandbox
+        .handles
+        .kkorg
+        .reorganise(&today, "bcv-12", "bcv-11", "aktoer2", "bch");
+    let from_kk = common::org_source::full(&kk_core, &kk, &today, &|_| {})
+        .await
+        .unwrap();
+    let from_sts = common::org_source::full_from_sts(&sts_core, &sts, &today, &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        (from_kk.units, from_kk.users),
+        (from_sts.units, from_sts.users)
+    );
+    let (a, b) = (holdings(&kk_engine).await, holdings(&sts_engine).await);
+    assert_eq!(a.0.len(), b.0.len());
+    for (x, y) in a.0.iter().zip(&b.0) {
+        assert_eq!(x, y);
+    }
+    assert_eq!(a.1, b.1, "the same people, in the same units");
+    assert_eq!(a.2, b.2, "the same substitutes");
+    assert!(!a.2.is_empty());
+    assert_eq!(
+        kk_core.org_tree(&today).await.unwrap(),
+        sts_core.org_tree(&today).await.unwrap()
+    );
+    // A switch of sources in one core: nothing changes, the addresses stay.
+    let switched = common::org_source::full_from_sts(&kk_core, &sts, &today, &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            switched.added_units,
+            switched.changed_units,
+            switched.ended_units,
+            switched.added_users,
+            switched.changed_users,
+            switched.ended_users
+        ),
+        (0, 0, 0, 0, 0, 0),
+        "{switched:?}"
+    );
+    let address: Option<String> = sqlx::query("SELECT address FROM org_units WHERE id = 'bch-01'")
+        .fetch_one(kk_engine.journal().pool())
+        .await
+        .unwrap()
+        .try_get("address")
+        .unwrap();
+    assert!(address.is_some());
+    assert!(
+        sandbox
+            .handles
+            .sts
+            .issued_for(knudepunkt_adapters::sts_organisation::ENTITY_ID)
+            >= 1
+    );
+}
+
+on_both_backends!(
+    the_organisation_comes_from_kk_org2,
+    both_sources_give_the_same_organisation,
+);

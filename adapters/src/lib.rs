@@ -15,6 +15,7 @@ pub mod sandbox;
 pub mod sei2;
 pub mod serviceplatformen;
 pub mod sts;
+pub mod sts_organisation;
 pub mod sts_service;
 pub mod ydelsesindeks;
 

@@ -19,10 +19,14 @@ pub struct Args {
     /// Employees a team in the generated organisation (18: about 100,000 rows).
     #[arg(long, default_value_t = 18)]
     pub staff: usize,
+    /// kk-org2, sts-organisation or both (each into a core of its own).
+    #[arg(long, default_value = "both")]
+    pub source: String,
 }
 
 #[derive(Serialize)]
 struct Report {
+    source: String,
     rows: usize,
     units: usize,
     users: usize,
@@ -33,28 +37,84 @@ struct Report {
 }
 
 pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
-    let db = fresh_sqlite("bench-org.db");
+    let sources: Vec<&str> = match args.source.as_str() {
+        "both" => vec!["kk-org2", "sts-organisation"],
+        "kk-org2" => vec!["kk-org2"],
+        "sts-organisation" => vec!["sts-organisation"],
+        other => anyhow::bail!("--source {other:?}: kk-org2, sts-organisation or both"),
+    };
+    let mut ok = true;
+    let mut reports = Vec::new();
+    for source in sources {
+        let report = one(ctx, &args, source).await?;
+        ok &= report.unchanged_again;
+        super::emit(ctx.json, &report, || {
+            println!(
+                "organisation from {} into the case core: {} rows ({} units, {} employees) in {:.1} s (target 20 s); again in {:.1} s, unchanged: {}; peak RSS {:.0} MB (target 200 MB)",
+                report.source,
+                report.rows,
+                report.units,
+                report.users,
+                report.full_seconds,
+                report.again_seconds,
+                report.unchanged_again,
+                report.peak_rss_mb
+            );
+        });
+        reports.push(report);
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// One source into a fresh core; the peak RSS measured from after the set-up.
+async fn one(ctx: &Context, args: &Args, source: &str) -> anyhow::Result<Report> {
+    let db = fresh_sqlite(&format!("bench-org-{source}.db"));
     let stack = Stack::start(ctx, &db, EngineOptions::default()).await?;
     stack.sandbox.kkorg.set_staff(args.staff);
     let rows = stack.sandbox.kkorg.rows();
-    let client = KkOrgClient::for_environment(&stack.engine.routes().environment)
-        .map_err(anyhow::Error::msg)?;
+    super::rss::reset_peak();
+    let env = &stack.engine.routes().environment;
     let today = chrono::Utc::now().date_naive().to_string();
-    let started = Instant::now();
-    let first = crate::org_source::full(&stack.core, &client, &today, &|n| {
+    let tick = |n: usize| {
         use std::io::Write as _;
-        eprint!("\rKK-ORG2: {n} units and employees read   ");
+        eprint!("\r{source}: {n} read   ");
         let _ = std::io::stderr().flush();
-    })
-    .await
-    .map_err(anyhow::Error::msg)?;
+    };
+    let run = |quiet: bool| {
+        let stack = &stack;
+        let today = today.clone();
+        let tick = &tick;
+        async move {
+            let progress: &(dyn Fn(usize) + Sync) = if quiet { &|_| {} } else { tick };
+            if source == "kk-org2" {
+                let client = KkOrgClient::for_environment(env).map_err(anyhow::Error::msg)?;
+                crate::org_source::full(&stack.core, &client, &today, progress)
+                    .await
+                    .map_err(anyhow::Error::msg)
+            } else {
+                let client =
+                    knudepunkt_adapters::sts_organisation::StsOrganisationClient::for_environment(
+                        env,
+                    )
+                    .map_err(anyhow::Error::msg)?;
+                crate::org_source::full_from_sts(&stack.core, &client, &today, progress)
+                    .await
+                    .map_err(anyhow::Error::msg)
+            }
+        }
+    };
+    let started = Instant::now();
+    let first = run(false).await?;
     eprintln!();
     let full_seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();
-    let again = crate::org_source::full(&stack.core, &client, &today, &|_| {})
-        .await
-        .map_err(anyhow::Error::msg)?;
+    let again = run(true).await?;
     let report = Report {
+        source: source.into(),
         rows,
         units: first.units,
         users: first.users,
@@ -68,21 +128,5 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         peak_rss_mb: peak_rss_mb(),
     };
     stack.stop().await;
-    super::emit(ctx.json, &report, || {
-        println!(
-            "organisation from KK-ORG2 through KKI into the case core: {} rows ({} units, {} employees) in {:.1} s (target 20 s); again in {:.1} s, unchanged: {}; peak RSS {:.0} MB (target 200 MB)",
-            report.rows,
-            report.units,
-            report.users,
-            report.full_seconds,
-            report.again_seconds,
-            report.unchanged_again,
-            report.peak_rss_mb
-        );
-    });
-    Ok(if report.unchanged_again {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(report)
 }

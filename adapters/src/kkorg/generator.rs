@@ -125,9 +125,8 @@ impl Builder {
             };
             self.org.medarbejdere.push(Medarbejder {
                 id: user.clone(),
-                uuid: Some(
-                    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, user.as_bytes()).to_string(),
-                ),
+                // KK-ORG2 carries the user's UUID in STS Organisation.
+                uuid: Some(crate::sts_organisation::uuid_of("bruger", &user).to_string()),
                 navn: format!(
                     "{} {}",
                     GIVEN[self.next % GIVEN.len()],
@@ -152,7 +151,7 @@ impl Builder {
     fn person(&mut self, id: &str, name: &str, unit: &str) {
         self.org.medarbejdere.push(Medarbejder {
             id: id.into(),
-            uuid: Some(uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, id.as_bytes()).to_string()),
+            uuid: Some(crate::sts_organisation::uuid_of("bruger", id).to_string()),
             navn: name.into(),
             engagementer: vec![Engagement {
                 enhed: unit.into(),

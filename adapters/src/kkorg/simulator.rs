@@ -32,6 +32,8 @@ pub struct KkOrgSimulator {
     register: Arc<std::sync::OnceLock<RwLock<Register>>>,
     staff: Arc<std::sync::atomic::AtomicUsize>,
     key: Arc<String>,
+    /// Bumped by every change, for views built on the register (STS Organisation's).
+    version: Arc<std::sync::atomic::AtomicU64>,
 }
 
 #[derive(Deserialize)]
@@ -76,6 +78,7 @@ impl KkOrgSimulator {
             register: Default::default(),
             staff: Arc::new(std::sync::atomic::AtomicUsize::new(staff)),
             key: Arc::new("sandbox".into()),
+            version: Default::default(),
         }
     }
 
@@ -123,6 +126,18 @@ impl KkOrgSimulator {
             .org
             .enheder
             .retain(|u| u.id != id);
+        self.version
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How many changes the register has had.
+    pub fn version(&self) -> u64 {
+        self.version.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// `f` on the organisation as it stands (read-locked).
+    pub fn with_organisation<R>(&self, f: impl FnOnce(&Organisation) -> R) -> R {
+        f(&self.register().read().expect("register").org)
     }
 
     /// A copy of the organisation as it stands.
@@ -171,6 +186,8 @@ impl KkOrgSimulator {
         }
         let seq = r.log.len() as u64 + 1;
         r.log.push((seq, units, people));
+        self.version
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn authorised(&self, headers: &HeaderMap) -> bool {

@@ -117,6 +117,13 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
             .and_then(|v| v.parse().ok())
             .unwrap_or(18),
     );
+    let sts_organisation = crate::sts_organisation::simulator::StsOrganisationSimulator::new(
+        sts.clone(),
+        knudepunkt_engine::schema_dir::locate()
+            .map(|d| d.path)
+            .as_deref(),
+        kkorg.clone(),
+    );
     let sei2 = crate::sei2::simulator::Sei2Simulator::new(
         sts.clone(),
         project_model(crate::sei2::MODEL_XSD),
@@ -144,7 +151,8 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
         .merge(sei2.router())
         .merge(cpr.router())
         .merge(klassifikation.router())
-        .merge(kkorg.router());
+        .merge(kkorg.router())
+        .merge(sts_organisation.router());
     (
         router,
         SandboxHandles {
@@ -164,6 +172,7 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
             cpr,
             klassifikation,
             kkorg,
+            sts_organisation,
         },
     )
 }
@@ -187,6 +196,7 @@ pub struct SandboxHandles {
     pub cpr: crate::cpr::simulator::CprSimulator,
     pub klassifikation: crate::klassifikation::simulator::KlassifikationSimulator,
     pub kkorg: crate::kkorg::simulator::KkOrgSimulator,
+    pub sts_organisation: crate::sts_organisation::simulator::StsOrganisationSimulator,
 }
 
 /// One of the project's own models of a format with no public schema, under

@@ -230,10 +230,14 @@ impl ServiceDesk {
                 (retur::CLIENT_ERROR, Some(why), String::new())
             }
         };
-        self.answered
-            .lock()
-            .expect("answers")
-            .insert(transaction.clone(), (status, why.clone(), found.clone()));
+        // A change is remembered by its TransactionUUID, so a repeat is not applied
+        // again; a read (it found something) is simply read again.
+        if found.is_empty() {
+            self.answered
+                .lock()
+                .expect("answers")
+                .insert(transaction.clone(), (status, why.clone(), found.clone()));
+        }
         answer(status, why.as_deref(), &found)
     }
 

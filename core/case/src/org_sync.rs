@@ -24,6 +24,7 @@ pub struct OrgUnitEntry {
     pub name: String,
     pub parent_id: Option<String>,
     pub p_number: Option<String>,
+    /// `None`: the source does not give it (the one known is kept).
     pub address: Option<String>,
     pub manager_id: Option<String>,
     /// YYYY-MM-DD.
@@ -170,11 +171,17 @@ impl CaseCore {
         };
         let mut rows = Vec::new();
         for u in depth_order(&snapshot.units) {
+            // A source that does not give the address (STS Organisation's are objects of
+            // their own) leaves the one known.
+            let address = u
+                .address
+                .clone()
+                .or_else(|| units.get(&u.id).and_then(|had| had.3.clone()));
             let wanted: UnitRow = (
                 u.name.clone(),
                 u.parent_id.clone(),
                 u.p_number.clone(),
-                u.address.clone(),
+                address.clone(),
                 u.manager_id.clone(),
                 u.valid_from.clone(),
                 u.valid_to.clone(),
@@ -189,7 +196,7 @@ impl CaseCore {
                 Value::Text(u.name.clone()),
                 Value::OptText(u.parent_id.clone()),
                 Value::OptText(u.p_number.clone()),
-                Value::OptText(u.address.clone()),
+                Value::OptText(address),
                 Value::OptText(u.manager_id.clone()),
                 Value::OptText(u.valid_from.clone()),
                 Value::OptText(u.valid_to.clone()),
@@ -271,11 +278,12 @@ impl CaseCore {
         Ok(report)
     }
 
-    /// After a full load from `source`: ends (on `today`) its units and users in force
-    /// that the load did not give; they are kept for history. How many of each.
+    /// After a full load from `source`: ends (on `today`) the synced units and users in
+    /// force that the load did not give (whichever source loaded them before: a switch
+    /// of sources leaves nothing behind); they are kept for history. How many of each.
     pub async fn end_missing_org(
         &self,
-        source: &str,
+        _source: &str,
         units: &HashSet<String>,
         users: &HashSet<String>,
         today: &str,
@@ -288,9 +296,8 @@ impl CaseCore {
             .enumerate()
         {
             let ids: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT id FROM {table} WHERE source = $1 AND valid_to IS NULL"
+                "SELECT id FROM {table} WHERE source IS NOT NULL AND valid_to IS NULL"
             )))
-            .bind(source)
             .fetch_all(&mut *tx)
             .await?
             .iter()

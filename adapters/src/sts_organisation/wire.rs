@@ -1,0 +1,302 @@
+//! STS Organisation's soeg and list as Knudepunkt writes and reads them, and an object
+//! as the service answers list (the sandbox's side).
+
+use super::{FAELLES_NS, Kind};
+use crate::serviceplatformen::security::dom::{Document, Element};
+use crate::sts_service::retur::SAGDOK_NS;
+
+fn esc(s: &str) -> String {
+    quick_xml::escape::escape(s).into_owned()
+}
+
+/// soeg: every object of `kind` (empty criteria), from `first`, at most `max`.
+pub fn soeg(kind: Kind, first: usize, max: usize) -> String {
+    format!(
+        r#"<o:SoegInput xmlns:o="{}" xmlns:sd="{SAGDOK_NS}"><sd:FoersteResultatReference>{first}</sd:FoersteResultatReference><sd:MaksimalAntalKvantitet>{max}</sd:MaksimalAntalKvantitet><o:AttributListe/><o:TilstandListe/><o:RelationListe/></o:SoegInput>"#,
+        kind.ns()
+    )
+}
+
+/// list: the objects `ids` of `kind`.
+pub fn list(kind: Kind, ids: &[String]) -> String {
+    let ids: String = ids
+        .iter()
+        .map(|i| format!("<sd:UUIDIdentifikator>{}</sd:UUIDIdentifikator>", esc(i)))
+        .collect();
+    format!(
+        r#"<o:ListInput xmlns:o="{}" xmlns:sd="{SAGDOK_NS}">{ids}</o:ListInput>"#,
+        kind.ns()
+    )
+}
+
+/// A Virkning from `from` (YYYY-MM-DD) to `to` (none: until further notice).
+pub fn virkning(from: &str, to: Option<&str>) -> String {
+    let t = |d: Option<&str>| match d {
+        Some(d) => format!("<sd:TidsstempelDatoTid>{d}T00:00:00</sd:TidsstempelDatoTid>"),
+        None => "<sd:GraenseIndikator>true</sd:GraenseIndikator>".into(),
+    };
+    format!(
+        "<sd:Virkning><sd:FraTidspunkt>{}</sd:FraTidspunkt><sd:TilTidspunkt>{}</sd:TilTidspunkt></sd:Virkning>",
+        t(Some(from)),
+        t(to)
+    )
+}
+
+/// A relation `element` to the object `uuid`, in force over `virkning`.
+pub fn relation(element: &str, virkning: &str, uuid: &uuid::Uuid) -> String {
+    format!(
+        "<sd:{element}>{virkning}<sd:ReferenceID><sd:UUIDIdentifikator>{uuid}</sd:UUIDIdentifikator></sd:ReferenceID></sd:{element}>"
+    )
+}
+
+/// A relation `element` to a URN.
+pub fn relation_urn(element: &str, virkning: &str, urn: &str) -> String {
+    format!(
+        "<sd:{element}>{virkning}<sd:ReferenceID><sd:URNIdentifikator>{}</sd:URNIdentifikator></sd:ReferenceID></sd:{element}>",
+        esc(urn)
+    )
+}
+
+/// An object of `kind` as list answers it: its key and name over `virkning`, in force
+/// (Gyldighed Aktiv) or not, and its relations (already in the schema's order).
+pub fn filtreret(
+    kind: Kind,
+    uuid: &uuid::Uuid,
+    key: &str,
+    name: &str,
+    virkning: &str,
+    active: bool,
+    relations: &str,
+) -> String {
+    let ns = kind.ns();
+    let name_el = kind.name_element();
+    let status = if active { "Aktiv" } else { "Inaktiv" };
+    format!(
+        r#"<o:FiltreretOejebliksbillede xmlns:o="{ns}" xmlns:sd="{SAGDOK_NS}" xmlns:orgfaelles="{FAELLES_NS}"><o:ObjektType><sd:UUIDIdentifikator>{uuid}</sd:UUIDIdentifikator></o:ObjektType><o:Registrering><sd:LivscyklusKode>Importeret</sd:LivscyklusKode><o:AttributListe><o:Egenskab>{virkning}<sd:BrugervendtNoegleTekst>{}</sd:BrugervendtNoegleTekst><sd:{name_el}>{}</sd:{name_el}></o:Egenskab></o:AttributListe><o:TilstandListe><orgfaelles:Gyldighed>{virkning}<orgfaelles:GyldighedStatusKode>{status}</orgfaelles:GyldighedStatusKode></orgfaelles:Gyldighed></o:TilstandListe><o:RelationListe>{relations}</o:RelationListe></o:Registrering></o:FiltreretOejebliksbillede>"#,
+        esc(key),
+        esc(name)
+    )
+}
+
+/// A relation as read: where it points (UUID or URN) and its Virkning.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rel {
+    pub to: String,
+    pub from: Option<String>,
+    pub until: Option<String>,
+}
+
+/// An object as read from list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Objekt {
+    pub uuid: String,
+    pub key: String,
+    pub name: String,
+    pub from: Option<String>,
+    pub until: Option<String>,
+    /// Relations by element name, in order.
+    pub relations: Vec<(String, Rel)>,
+}
+
+impl Objekt {
+    pub fn related(&self, element: &str) -> impl Iterator<Item = &Rel> {
+        self.relations
+            .iter()
+            .filter(move |(e, _)| e == element)
+            .map(|(_, r)| r)
+    }
+}
+
+fn time(v: &Element, which: &str) -> Option<String> {
+    v.elements_named(which)
+        .next()?
+        .elements_named("TidsstempelDatoTid")
+        .next()
+        .map(|t| t.text().trim().chars().take(10).collect())
+}
+
+fn deep_text(e: &Element, local: &str) -> Option<String> {
+    if e.local == local {
+        return Some(e.text().trim().to_string());
+    }
+    e.elements().find_map(|c| deep_text(c, local))
+}
+
+/// The objects a list of `kind` answered with (their current registration).
+pub fn objects(kind: Kind, text: &str) -> Result<Vec<Objekt>, String> {
+    let doc = Document::parse(text).map_err(|e| format!("the answer does not read: {e}"))?;
+    let mut out = Vec::new();
+    for p in doc.find(kind.ns(), "FiltreretOejebliksbillede") {
+        let Some(f) = doc.at(&p) else { continue };
+        let uuid = f
+            .elements_named("ObjektType")
+            .next()
+            .and_then(|o| deep_text(o, "UUIDIdentifikator"))
+            .ok_or("an object without its UUID")?;
+        let Some(r) = f.elements_named("Registrering").last() else {
+            continue;
+        };
+        let egenskab = r
+            .elements_named("AttributListe")
+            .next()
+            .and_then(|a| a.elements_named("Egenskab").next())
+            .ok_or_else(|| format!("object {uuid} has no Egenskab"))?;
+        let v = egenskab.elements_named("Virkning").next();
+        let relations = r
+            .elements_named("RelationListe")
+            .next()
+            .map(|l| {
+                l.elements()
+                    .filter_map(|rel| {
+                        let to = deep_text(rel, "UUIDIdentifikator")
+                            .or_else(|| deep_text(rel, "URNIdentifikator"))?;
+                        let rv = rel.elements_named("Virkning").next();
+                        Some((
+                            rel.local.clone(),
+                            Rel {
+                                to,
+                                from: rv.and_then(|v| time(v, "FraTidspunkt")),
+                                until: rv.and_then(|v| time(v, "TilTidspunkt")),
+                            },
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push(Objekt {
+            key: egenskab
+                .text_at(&["BrugervendtNoegleTekst"])
+                .ok_or_else(|| format!("object {uuid} has no BrugervendtNoegleTekst"))?,
+            name: egenskab.text_at(&[kind.name_element()]).unwrap_or_default(),
+            from: v.and_then(|v| time(v, "FraTidspunkt")),
+            until: v.and_then(|v| time(v, "TilTidspunkt")),
+            relations,
+            uuid,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(kind: Kind, body: &str) -> String {
+        format!(
+            r#"<o:ListOutput xmlns:o="{}" xmlns:sd="{SAGDOK_NS}"><sd:StandardRetur><sd:StatusKode>20</sd:StatusKode></sd:StandardRetur>{body}</o:ListOutput>"#,
+            kind.ns()
+        )
+    }
+
+    #[test]
+    fn each_kind_validates_against_the_official_schema_and_reads_back() {
+        let formats = crate::medcom::formats();
+        let unit = super::super::uuid_of("enhed", "bch-01");
+        let parent = super::super::uuid_of("enhed", "bch");
+        let v = virkning("2020-01-01", None);
+        let ended = virkning("2020-01-01", Some("2026-11-27"));
+        let cases = [
+            (
+                Kind::Enhed,
+                filtreret(
+                    Kind::Enhed,
+                    &unit,
+                    "bch-01",
+                    "Borgercenter Handicap, Myndighed Nord",
+                    &v,
+                    true,
+                    &format!(
+                        "{}{}",
+                        relation("Overordnet", &v, &parent),
+                        relation_urn(
+                            "Produktionsenhed",
+                            &v,
+                            &super::super::p_number_urn("1000001000")
+                        )
+                    ),
+                ),
+            ),
+            (
+                Kind::Bruger,
+                filtreret(
+                    Kind::Bruger,
+                    &super::super::uuid_of("bruger", "m000001"),
+                    "m000001",
+                    "Anne Jensen",
+                    &v,
+                    true,
+                    &format!(
+                        "{}{}",
+                        relation("TilknyttedeEnheder", &ended, &parent),
+                        relation("TilknyttedeEnheder", &v, &unit)
+                    ),
+                ),
+            ),
+            (
+                Kind::Funktion,
+                filtreret(
+                    Kind::Funktion,
+                    &super::super::uuid_of("funktion", "leder:bch-01"),
+                    "leder:bch-01",
+                    super::super::LEDER,
+                    &v,
+                    true,
+                    &format!(
+                        "{}{}",
+                        relation(
+                            "TilknyttedeBrugere",
+                            &v,
+                            &super::super::uuid_of("bruger", "m000001")
+                        ),
+                        relation("TilknyttedeEnheder", &v, &unit)
+                    ),
+                ),
+            ),
+        ];
+        for (kind, object) in cases {
+            let xsd = formats.join(kind.xsd());
+            let text = answer(kind, &object);
+            knudepunkt_engine::transform::xsd::validate(&xsd, text.as_bytes())
+                .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+            knudepunkt_engine::transform::xsd::validate(&xsd, soeg(kind, 0, 100).as_bytes())
+                .unwrap();
+            knudepunkt_engine::transform::xsd::validate(
+                &xsd,
+                list(kind, &[unit.to_string()]).as_bytes(),
+            )
+            .unwrap();
+            let read = objects(kind, &text).unwrap();
+            assert_eq!(read.len(), 1);
+        }
+        let bruger = objects(Kind::Bruger, &answer(Kind::Bruger, &cases_bruger())).unwrap();
+        let engagements: Vec<&Rel> = bruger[0].related("TilknyttedeEnheder").collect();
+        assert_eq!(engagements[0].until.as_deref(), Some("2026-11-27"));
+        assert_eq!(engagements[1].until, None);
+    }
+
+    fn cases_bruger() -> String {
+        let v = virkning("2020-01-01", None);
+        let ended = virkning("2020-01-01", Some("2026-11-27"));
+        filtreret(
+            Kind::Bruger,
+            &super::super::uuid_of("bruger", "m1"),
+            "m1",
+            "Bo",
+            &v,
+            true,
+            &format!(
+                "{}{}",
+                relation(
+                    "TilknyttedeEnheder",
+                    &ended,
+                    &super::super::uuid_of("enhed", "a")
+                ),
+                relation(
+                    "TilknyttedeEnheder",
+                    &v,
+                    &super::super::uuid_of("enhed", "b")
+                )
+            ),
+        )
+    }
+}
