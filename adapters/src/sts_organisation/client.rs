@@ -17,7 +17,7 @@ use crate::serviceplatformen::idws::Soap;
 use crate::sts_service::StsServiceClient;
 
 const PAGE: usize = 1000;
-const BATCH: usize = 250;
+const BATCH: usize = 100;
 
 #[derive(Clone)]
 pub struct StsOrganisationClient {
