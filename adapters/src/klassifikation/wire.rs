@@ -4,7 +4,7 @@
 
 use super::NS;
 use super::emneplan::KleClass;
-use crate::serviceplatformen::security::dom::{Document, Element};
+use crate::serviceplatformen::security::dom::Document;
 use crate::sts_service::retur::SAGDOK_NS;
 
 fn esc(s: &str) -> String {
@@ -27,15 +27,6 @@ pub fn list(ids: &[String]) -> String {
     format!(
         r#"<klasse:ListInput xmlns:klasse="{NS}" xmlns:sd="{SAGDOK_NS}">{ids}</klasse:ListInput>"#
     )
-}
-
-/// The text of the first `local` (sagdok namespace) under `e`, at any depth.
-fn deep(e: &Element, local: &str) -> Option<String> {
-    if e.local == local {
-        let t = e.text().trim().to_string();
-        return (!t.is_empty()).then_some(t);
-    }
-    e.elements().find_map(|c| deep(c, local))
 }
 
 /// The UUIDs a soeg answered with (its IdListe).
@@ -66,57 +57,24 @@ pub struct Klasse {
     pub replaces: Vec<String>,
 }
 
-/// The date of a Virkning's `FraTidspunkt` or `TilTidspunkt` (none for "infinity").
-fn time(virkning: &Element, which: &str) -> Option<String> {
-    let t = virkning.elements_named(which).next()?;
-    let stamp = t.elements_named("TidsstempelDatoTid").next()?;
-    Some(stamp.text().trim().chars().take(10).collect())
-}
-
 /// The classes a list answered with.
 pub fn classes(text: &str) -> Result<Vec<Klasse>, String> {
-    let doc = Document::parse(text).map_err(|e| format!("the answer does not read: {e}"))?;
-    let mut out = Vec::new();
-    for p in doc.find(NS, "FiltreretOejebliksbillede") {
-        let Some(f) = doc.at(&p) else { continue };
-        let uuid = f
-            .elements_named("ObjektType")
-            .next()
-            .and_then(|o| deep(o, "UUIDIdentifikator"))
-            .ok_or("a class without its UUID")?;
-        // The last registration is the current one.
-        let Some(r) = f.elements_named("Registrering").last() else {
-            continue;
-        };
-        let egenskab = r
-            .elements_named("AttributListe")
-            .next()
-            .and_then(|a| a.elements_named("Egenskab").next())
-            .ok_or_else(|| format!("class {uuid} has no Egenskab"))?;
-        let virkning = egenskab.elements_named("Virkning").next();
-        let relations = r.elements_named("RelationListe").next();
-        let related = |local: &str| -> Vec<String> {
-            relations
-                .map(|l| {
-                    l.elements_named(local)
-                        .filter_map(|x| deep(x, "UUIDIdentifikator"))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        out.push(Klasse {
-            number: egenskab
-                .text_at(&["BrugervendtNoegleTekst"])
-                .ok_or_else(|| format!("class {uuid} has no BrugervendtNoegleTekst"))?,
-            title: egenskab.text_at(&["TitelTekst"]).unwrap_or_default(),
-            from: virkning.and_then(|v| time(v, "FraTidspunkt")),
-            to: virkning.and_then(|v| time(v, "TilTidspunkt")),
-            parent: related("OverordnetKlasse").into_iter().next(),
-            replaces: related("Erstatter"),
-            uuid,
-        });
-    }
-    Ok(out)
+    Ok(crate::sts_service::objekt::read(NS, "TitelTekst", text)?
+        .into_iter()
+        .map(|o| {
+            let parent = o.related("OverordnetKlasse").next().map(|r| r.to.clone());
+            let replaces = o.related("Erstatter").map(|r| r.to.clone()).collect();
+            Klasse {
+                parent,
+                replaces,
+                uuid: o.uuid,
+                number: o.key,
+                title: o.name,
+                from: o.from,
+                to: o.until,
+            }
+        })
+        .collect())
 }
 
 fn tidspunkt(date: Option<&str>) -> String {

@@ -5,6 +5,7 @@
 //! it as an OIO IDWS call and reads the StandardRetur the service answers with.
 
 pub mod client;
+pub mod objekt;
 pub mod retur;
 pub mod service;
 
