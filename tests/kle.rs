@@ -177,4 +177,87 @@ async fn the_whole_emneplan_loads_and_stays_in_step(backend: Backend) {
     );
 }
 
-on_both_backends!(the_whole_emneplan_loads_and_stays_in_step);
+/// The municipality's own classification: a service of the catalogue and its local
+/// variant are kept in STS Klassifikation as they are added and changed (Klasse import
+/// through the route klassifikation.ydelse, validated against the official schema).
+async fn the_catalogue_is_kept_in_klassifikation(backend: Backend) {
+    use knudepunkt_case::catalogue::{NewCatalogue, NewService, ServicePatch};
+    use knudepunkt_engine::message::MessageState;
+    let (sandbox, engine, core) =
+        common::case::engine_with_core(backend, "kle-local", "routes-dst").await;
+    let workers = engine.start();
+    let editor = actor(&core, "redaktoer").await;
+    let catalogue = core
+        .create_catalogue(
+            &ctx(&editor),
+            &NewCatalogue {
+                name: "Voksne 2026".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let service = |code: &str, name: &str, parent: Option<&str>| -> NewService {
+        serde_json::from_value(serde_json::json!({
+            "code": code, "name": name, "kle": "27.36.12", "legal_basis": "SEL § 85",
+            "price_ore": 54000, "unit": "time", "parent_id": parent,
+        }))
+        .unwrap()
+    };
+    let base = core
+        .add_service(
+            &ctx(&editor),
+            &catalogue.id,
+            &service("SEL85-HJEM", "Socialpædagogisk støtte", None),
+        )
+        .await
+        .unwrap();
+    let variant = core
+        .add_service(
+            &ctx(&editor),
+            &catalogue.id,
+            &service(
+                "SEL85-HJEM-NAT",
+                "Socialpædagogisk støtte, nat og weekend",
+                Some(&base.id),
+            ),
+        )
+        .await
+        .unwrap();
+    core.update_service(
+        &ctx(&editor),
+        &variant.id,
+        &ServicePatch {
+            name: Some("Socialpædagogisk støtte, nat, weekend og helligdage".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let m = common::settled(
+        engine.journal(),
+        "klassifikation.ydelse",
+        3,
+        std::time::Duration::from_secs(20),
+    )
+    .await;
+    assert!(
+        m.iter().all(|m| m.state == MessageState::Delivered),
+        "{m:?}"
+    );
+    let sim = &sandbox.handles.klassifikation;
+    let local = sim.local_class(&variant.id).unwrap();
+    assert_eq!(local.key, "SEL85-HJEM-NAT");
+    assert_eq!(
+        local.title,
+        "Socialpædagogisk støtte, nat, weekend og helligdage"
+    );
+    assert_eq!(local.parent.as_deref(), Some(base.id.as_str()));
+    assert_eq!(local.imports, 2);
+    assert_eq!(sim.local_class(&base.id).unwrap().key, "SEL85-HJEM");
+    engine.shutdown(workers).await;
+}
+
+on_both_backends!(
+    the_whole_emneplan_loads_and_stays_in_step,
+    the_catalogue_is_kept_in_klassifikation,
+);

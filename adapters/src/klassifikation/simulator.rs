@@ -55,10 +55,21 @@ impl Plan {
     }
 }
 
+/// A class of the municipality's own (imported), as the sandbox holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalClass {
+    pub key: String,
+    pub title: String,
+    pub facet: Option<String>,
+    pub parent: Option<String>,
+    pub imports: u32,
+}
+
 #[derive(Clone)]
 pub struct KlassifikationSimulator {
     pub desk: ServiceDesk,
     plan: Arc<RwLock<Plan>>,
+    local: Arc<RwLock<HashMap<String, LocalClass>>>,
 }
 
 /// The text of the first `local` in the sagdok namespace under `e`.
@@ -84,6 +95,7 @@ impl KlassifikationSimulator {
         KlassifikationSimulator {
             desk: ServiceDesk::new(sts, ENTITY_ID, NS, schema),
             plan: Arc::new(RwLock::new(Plan::of(classes))),
+            local: Default::default(),
         }
     }
 
@@ -116,6 +128,50 @@ impl KlassifikationSimulator {
             .filter(|c| c.number != number)
             .collect();
         *plan = Plan::of(classes);
+    }
+
+    /// The municipality's own class imported under `uuid`.
+    pub fn local_class(&self, uuid: &str) -> Option<LocalClass> {
+        self.local.read().expect("local").get(uuid).cloned()
+    }
+
+    /// Klasse import: the municipality's own class, created or overwritten.
+    fn import(&self, root: &Element) -> Result<String, Refusal> {
+        let klasse = root
+            .elements_named("Klasse")
+            .next()
+            .ok_or_else(|| Refusal("ImportInput uden Klasse".into()))?;
+        let uuid = sd_text(klasse, "UUIDIdentifikator")
+            .ok_or_else(|| Refusal("Klasse uden UUIDIdentifikator".into()))?;
+        let r = klasse
+            .elements_named("Registrering")
+            .last()
+            .ok_or_else(|| Refusal("Klasse uden Registrering".into()))?;
+        let egenskab = r
+            .elements_named("AttributListe")
+            .next()
+            .and_then(|a| a.elements_named("Egenskab").next())
+            .ok_or_else(|| Refusal("Klasse uden Egenskab".into()))?;
+        let related = |local: &str| {
+            r.elements_named("RelationListe")
+                .next()
+                .and_then(|l| l.elements_named(local).next())
+                .and_then(|x| x.elements_named("ReferenceID").next())
+                .and_then(|x| sd_text(x, "UUIDIdentifikator"))
+        };
+        let class = LocalClass {
+            key: egenskab
+                .text_at(&["BrugervendtNoegleTekst"])
+                .ok_or_else(|| Refusal("Klasse uden BrugervendtNoegleTekst".into()))?,
+            title: egenskab.text_at(&["TitelTekst"]).unwrap_or_default(),
+            facet: related("Facet"),
+            parent: related("OverordnetKlasse"),
+            imports: 0,
+        };
+        let mut local = self.local.write().expect("local");
+        let imports = local.get(&uuid).map_or(0, |c| c.imports) + 1;
+        local.insert(uuid, LocalClass { imports, ..class });
+        Ok(String::new())
     }
 
     /// The class `number`, as the plan has it.
@@ -188,6 +244,7 @@ async fn operation(
             match root.local.as_str() {
                 "SoegInput" => Ok(sim.soeg(root)),
                 "ListInput" => Ok(sim.list(root)),
+                "ImportInput" => sim.import(root),
                 other => Err(Refusal(format!(
                     "Klasse-servicen har ingen operation {other}"
                 ))),

@@ -221,7 +221,9 @@ impl CaseCore {
         .bind(now_ms())
         .execute(&mut *tx)
         .await?;
+        publish_service(&self.engine, &mut tx, &svc, true).await?;
         tx.commit().await?;
+        self.engine.wake();
         Ok(svc)
     }
 
@@ -267,7 +269,9 @@ impl CaseCore {
         .bind(id)
         .execute(&mut *tx)
         .await?;
+        publish_service(&self.engine, &mut tx, &svc, false).await?;
         tx.commit().await?;
+        self.engine.wake();
         Ok(svc)
     }
 
@@ -301,4 +305,25 @@ impl CaseCore {
             })
             .collect()
     }
+}
+
+/// Tells the routes (`catalogue.service_changed`) that `svc` was added or changed.
+async fn publish_service(
+    engine: &knudepunkt_engine::Engine,
+    conn: &mut AnyConnection,
+    svc: &Service,
+    added: bool,
+) -> CaseResult<()> {
+    crate::events::publish(
+        engine,
+        conn,
+        crate::events::SERVICE_CHANGED,
+        serde_json::json!({
+            "service": svc,
+            "added": added,
+            "at": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string(),
+        }),
+    )
+    .await?;
+    Ok(())
 }

@@ -204,6 +204,7 @@ impl CaseCore {
                 .await?
                 .ok_or_else(|| CaseError::not_found("citizen", case.cpr.to_string()))?;
             body["letter_id"] = decision.id.clone().into();
+            body["sender_unit"] = crate::org_sync::sender_unit(&mut tx, &case.org_unit_id).await?;
             body["recipient"] = serde_json::json!({
                 "cpr": case.cpr.expose(),
                 "given_name": citizen.given_name,

@@ -25,6 +25,9 @@ pub const ADMISSION_REPORT_REQUESTED: &str = "medcom.admission_report.requested"
 pub const CITIZEN_DISCHARGED: &str = "citizen.discharged";
 /// A statutory report's submission, approved: its upload route sends the file.
 pub const REPORT_APPROVED: &str = "report.approved";
+/// A service of the catalogue was added or changed (kept in STS Klassifikation as the
+/// municipality's own classification).
+pub const SERVICE_CHANGED: &str = "catalogue.service_changed";
 /// A document to send to another authority through the Fordelingskomponent.
 pub const DISTRIBUTION_REQUESTED: &str = "document.distribution_requested";
 /// A batch of whole cases for the case and document index's initial load.
@@ -53,6 +56,7 @@ pub const ALL: &[&str] = &[
     CITIZEN_DISCHARGED,
     DISTRIBUTION_REQUESTED,
     REPORT_APPROVED,
+    SERVICE_CHANGED,
     INDEX_BACKFILL,
     INDEX_REMOVE,
 ];
