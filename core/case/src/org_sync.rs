@@ -412,6 +412,27 @@ fn user_row(u: &OrgUserEntry, source: &str, now: i64) -> Vec<Value> {
     ]
 }
 
+/// What a letter names of the unit that sends it (the case's): its name, P-number and
+/// address as the organisation's source gave them; `null` for a unit not known.
+pub(crate) async fn sender_unit(
+    conn: &mut sqlx::AnyConnection,
+    org_unit_id: &str,
+) -> CaseResult<serde_json::Value> {
+    let row = sqlx::query("SELECT name, p_number, address FROM org_units WHERE id = $1")
+        .bind(org_unit_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(match row {
+        Some(r) => serde_json::json!({
+            "id": org_unit_id,
+            "name": r.try_get::<String, _>("name")?,
+            "p_number": r.try_get::<Option<String>, _>("p_number")?,
+            "address": r.try_get::<Option<String>, _>("address")?,
+        }),
+        None => serde_json::Value::Null,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -439,25 +460,4 @@ mod tests {
         let order: Vec<&str> = depth_order(&units).iter().map(|u| u.id.as_str()).collect();
         assert_eq!(order, ["kk", "dept", "team"]);
     }
-}
-
-/// What a letter names of the unit that sends it (the case's): its name, P-number and
-/// address as the organisation's source gave them; `null` for a unit not known.
-pub(crate) async fn sender_unit(
-    conn: &mut sqlx::AnyConnection,
-    org_unit_id: &str,
-) -> CaseResult<serde_json::Value> {
-    let row = sqlx::query("SELECT name, p_number, address FROM org_units WHERE id = $1")
-        .bind(org_unit_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    Ok(match row {
-        Some(r) => serde_json::json!({
-            "id": org_unit_id,
-            "name": r.try_get::<String, _>("name")?,
-            "p_number": r.try_get::<Option<String>, _>("p_number")?,
-            "address": r.try_get::<Option<String>, _>("address")?,
-        }),
-        None => serde_json::Value::Null,
-    })
 }
