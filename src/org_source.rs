@@ -152,16 +152,18 @@ pub async fn full_from_sts(
     today: &str,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<OrgSyncReport, String> {
-    let (units, people) = client.organisation(progress).await?;
+    let (units, mut read) = client.units(progress).await?;
     let mut load = FullLoad::units(core, STS_SOURCE, today, units).await?;
-    let mut people = people.into_iter();
-    loop {
-        let page: Vec<Medarbejder> = people.by_ref().take(2000).collect();
-        if page.is_empty() {
-            break;
+    // Applied 2,000 users at a time, as they are read.
+    let mut page = Vec::new();
+    while let Some(people) = client.users(&mut read).await? {
+        page.extend(people);
+        if page.len() >= 2000 {
+            load.users(std::mem::take(&mut page)).await?;
+            progress(load.report.units + load.report.users);
         }
-        load.users(page).await?;
     }
+    load.users(page).await?;
     load.finish().await
 }
 

@@ -1,6 +1,6 @@
-//! Reads the organisation from STS Organisation: every OrganisationEnhed, Bruger and
-//! OrganisationFunktion (soeg a page of UUIDs at a time, list a batch at a time), put
-//! together as KK-ORG2's model: a unit's parent from Overordnet, its P-number from
+//! Reads the organisation from STS Organisation: every OrganisationEnhed and
+//! OrganisationFunktion, then the Bruger objects a batch at a time (soeg a page of UUIDs
+//! at a time, list a batch at a time), put together as KK-ORG2's model: a unit's parent from Overordnet, its P-number from
 //! Produktionsenhed, its manager from the Leder function; a user's engagements from
 //! TilknyttedeEnheder with their Virkning; whom they substitute for from the
 //! Stedfortræder function (the manager of its unit). Addresses are Adresse objects in
@@ -85,29 +85,28 @@ impl StsOrganisationClient {
         Ok(out)
     }
 
-    /// The whole organisation as KK-ORG2's model; `progress` hears objects read. The
-    /// users are taken a batch at a time into the model; managers and substitutes,
-    /// which name users by UUID, are put by their user ids at the end.
-    pub async fn organisation(
+    /// Every unit (with its manager), and what reading the users then needs; `progress`
+    /// hears objects read. The managers are read first, so that a unit names its manager
+    /// by user id and the users can then be taken a batch at a time.
+    pub async fn units(
         &self,
         progress: &(dyn Fn(usize) + Sync),
-    ) -> Result<(Vec<Enhed>, Vec<Medarbejder>), String> {
+    ) -> Result<(Vec<Enhed>, UserRead), String> {
         let units = self.all(Kind::Enhed, progress).await?;
         let read = units.len();
         let functions = self.all(Kind::Funktion, &|n| progress(read + n)).await?;
-        let read = read + functions.len();
         let unit_key: HashMap<String, String> = units
             .iter()
             .map(|u| (u.uuid.clone(), u.key.clone()))
             .collect();
         let today = chrono::Utc::now().date_naive().to_string();
         let in_force = |f: &Objekt| f.until.as_deref().is_none_or(|u| u > today.as_str());
-        // By UUID until the users are read: a unit's manager, whom a user substitutes.
         let pair = |f: &Objekt| -> Option<(String, String)> {
             let u = f.related("TilknyttedeBrugere").next()?;
             let e = f.related("TilknyttedeEnheder").next()?;
             Some((u.to.clone(), unit_key.get(e.to.as_str())?.clone()))
         };
+        // By user UUID: a unit's manager, and whom a user substitutes for.
         let mut leader: HashMap<String, String> = HashMap::new();
         for f in functions.iter().filter(|f| in_force(f) && f.name == LEDER) {
             if let Some((user, unit)) = pair(f) {
@@ -126,41 +125,23 @@ impl StsOrganisationClient {
             }
         }
         drop(functions);
+        // The managers' user ids.
+        let mut managers: Vec<String> = leader.values().cloned().collect();
+        managers.sort();
+        managers.dedup();
         let mut user_key: HashMap<String, String> = HashMap::new();
-        let mut medarbejdere = Vec::new();
-        let ids = self.ids(Kind::Bruger).await?;
-        for batch in ids.chunks(BATCH) {
+        for batch in managers.chunks(BATCH) {
             let answer = self
                 .ask(Kind::Bruger, &wire::list(Kind::Bruger, batch))
                 .await?;
             for m in wire::objects(Kind::Bruger, &answer)? {
-                user_key.insert(m.uuid.clone(), m.key.clone());
-                medarbejdere.push(Medarbejder {
-                    engagementer: m
-                        .related("TilknyttedeEnheder")
-                        .filter_map(|r| {
-                            Some(Engagement {
-                                enhed: unit_key.get(r.to.as_str())?.clone(),
-                                stilling: None,
-                                gyldig_fra: r.from.clone().unwrap_or_default(),
-                                gyldig_til: r.until.clone(),
-                            })
-                        })
-                        .collect(),
-                    stedfortraeder_for: substitutes.remove(&m.uuid).unwrap_or_default(),
-                    id: m.key,
-                    uuid: Some(m.uuid),
-                    navn: m.name,
-                    gyldig_fra: m.from.unwrap_or_default(),
-                    gyldig_til: m.until,
-                });
+                user_key.insert(m.uuid, m.key);
             }
-            progress(read + medarbejdere.len());
         }
-        for m in &mut medarbejdere {
-            for s in &mut m.stedfortraeder_for {
-                if let Some(k) = user_key.get(s.as_str()) {
-                    s.clone_from(k);
+        for leaders in substitutes.values_mut() {
+            for l in leaders.iter_mut() {
+                if let Some(k) = user_key.get(l.as_str()) {
+                    l.clone_from(k);
                 }
             }
         }
@@ -185,6 +166,65 @@ impl StsOrganisationClient {
                 gyldig_til: u.until.clone(),
             })
             .collect();
-        Ok((enheder, medarbejdere))
+        let ids = self.ids(Kind::Bruger).await?;
+        Ok((
+            enheder,
+            UserRead {
+                ids,
+                next: 0,
+                unit_key,
+                substitutes,
+            },
+        ))
     }
+
+    /// The next batch of users, or `None` when all are read.
+    pub async fn users(&self, read: &mut UserRead) -> Result<Option<Vec<Medarbejder>>, String> {
+        let Some(batch) = read
+            .ids
+            .get(read.next..(read.next + BATCH).min(read.ids.len()))
+        else {
+            return Ok(None);
+        };
+        if batch.is_empty() {
+            return Ok(None);
+        }
+        read.next += batch.len();
+        let answer = self
+            .ask(Kind::Bruger, &wire::list(Kind::Bruger, batch))
+            .await?;
+        Ok(Some(
+            wire::objects(Kind::Bruger, &answer)?
+                .into_iter()
+                .map(|m| Medarbejder {
+                    engagementer: m
+                        .related("TilknyttedeEnheder")
+                        .filter_map(|r| {
+                            Some(Engagement {
+                                enhed: read.unit_key.get(r.to.as_str())?.clone(),
+                                stilling: None,
+                                gyldig_fra: r.from.clone().unwrap_or_default(),
+                                gyldig_til: r.until.clone(),
+                            })
+                        })
+                        .collect(),
+                    stedfortraeder_for: read.substitutes.remove(&m.uuid).unwrap_or_default(),
+                    id: m.key,
+                    uuid: Some(m.uuid),
+                    navn: m.name,
+                    gyldig_fra: m.from.unwrap_or_default(),
+                    gyldig_til: m.until,
+                })
+                .collect(),
+        ))
+    }
+}
+
+/// What reading the users a batch at a time needs: their UUIDs, the units' ids by UUID,
+/// and whom each user (by UUID) substitutes for (by user id).
+pub struct UserRead {
+    ids: Vec<String>,
+    next: usize,
+    unit_key: HashMap<String, String>,
+    substitutes: HashMap<String, Vec<String>>,
 }
