@@ -102,6 +102,23 @@ async fn the_organisation_comes_from_kk_org2(backend: Backend) {
         .unwrap();
     assert!(later > today, "{later}");
 
+    // Aktør 1 is Leder 1's substitute: they hold Leder 1's roles too, as Leder 1 holds
+    // them, and so see a protected address.
+    let substitute = actor(&core, "aktoer1").await;
+    let acting: Vec<(&str, Option<&str>)> = substitute
+        .roles
+        .iter()
+        .map(|r| (r.role_id.as_str(), r.acting_for.as_deref()))
+        .collect();
+    assert_eq!(
+        acting,
+        [
+            ("rolle-handicap", None),
+            ("rolle-adressebeskyttelse", Some("leder1"))
+        ]
+    );
+    assert!(substitute.sees_protected_addresses());
+
     // Again: nothing changes.
     let again = common::org_source::full(&core, &client, &today, &|_| {})
         .await

@@ -225,7 +225,25 @@ pub fn copenhagen(staff: usize, next_month: &str) -> Organisation {
     b.staff("kk", None, 1);
     b.person("leder1", "Leder, handicap", "bch");
     b.person("aktoer1", "Aktør 1 (sagsbehandler, handicap)", "bch");
+    // Aktør 1 is Leder 1's substitute (stedfortræder).
+    b.org
+        .medarbejdere
+        .last_mut()
+        .expect("pushed")
+        .stedfortraeder_for
+        .push("leder1".into());
     b.person("aktoer2", "Aktør 2 (sagsbehandler, udsatte voksne)", "bcv");
+    // Leder 1 leads Borgercenter Handicap; its deputy and Aktør 1 substitute for them.
+    if let Some(u) = b.org.enheder.iter_mut().find(|u| u.id == "bch") {
+        let before = u.leder.replace("leder1".into());
+        for m in b.org.medarbejdere.iter_mut() {
+            for s in m.stedfortraeder_for.iter_mut() {
+                if Some(&*s) == before.as_ref() {
+                    *s = "leder1".into();
+                }
+            }
+        }
+    }
     b.person("redaktoer", "Katalogredaktør", "sof");
     b.org
 }

@@ -21,6 +21,10 @@ pub struct RoleGrant {
     pub catalogue_editor: bool,
     /// The role may see a protected address (navne- og adressebeskyttelse).
     pub sees_protected_addresses: bool,
+    /// The colleague whose role this is, when the actor holds it as their substitute
+    /// (stedfortræder).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acting_for: Option<String>,
 }
 
 /// The authenticated user behind a request, with their job roles.
@@ -55,36 +59,26 @@ impl Actor {
         else {
             return Ok(None);
         };
-        let rows = sqlx::query(
-            "WITH RECURSIVE up (id, parent_id) AS ( \
-               SELECT o.id, o.parent_id FROM org_units o JOIN users s ON s.org_unit_id = o.id WHERE s.id = $1 \
-               UNION ALL SELECT o.id, o.parent_id FROM org_units o JOIN up ON o.id = up.parent_id) \
-             SELECT r.id, r.name, r.org_unit_id, r.catalogue_editor, r.sees_protected_addresses, k.kle FROM user_roles u \
-             JOIN job_roles r ON r.id = u.role_id JOIN org_units ru ON ru.id = r.org_unit_id \
-             LEFT JOIN job_role_kle k ON k.role_id = r.id \
-             WHERE u.user_id = $1 AND r.org_unit_id IN (SELECT id FROM up) \
-             AND (ru.valid_from IS NULL OR ru.valid_from <= $2) AND (ru.valid_to IS NULL OR ru.valid_to > $2) \
-             ORDER BY r.id, k.kle",
+        let mut roles = roles_in_force(conn, user_id, &today).await?;
+        // A substitute holds the roles of the colleagues they substitute for, as those
+        // colleagues hold them (in their unit, while they are in force).
+        let substituted: Vec<String> = sqlx::query(
+            "SELECT s.user_id FROM user_substitutes s JOIN users u ON u.id = s.user_id \
+             WHERE s.substitute_id = $1 AND (u.valid_to IS NULL OR u.valid_to > $2) ORDER BY s.user_id",
         )
         .bind(user_id)
         .bind(&today)
         .fetch_all(&mut *conn)
-        .await?;
-        let mut roles: Vec<RoleGrant> = Vec::new();
-        for r in rows {
-            let id: String = r.try_get("id")?;
-            if roles.last().map(|l| l.role_id != id).unwrap_or(true) {
-                roles.push(RoleGrant {
-                    role_id: id,
-                    name: r.try_get("name")?,
-                    org_unit_id: r.try_get("org_unit_id")?,
-                    kle: Vec::new(),
-                    catalogue_editor: r.try_get::<i64, _>("catalogue_editor")? != 0,
-                    sees_protected_addresses: r.try_get::<i64, _>("sees_protected_addresses")? != 0,
-                });
-            }
-            if let Some(kle) = r.try_get::<Option<String>, _>("kle")? {
-                roles.last_mut().expect("pushed above").kle.push(kle);
+        .await?
+        .iter()
+        .map(|r| r.try_get::<String, _>("user_id"))
+        .collect::<Result<_, _>>()?;
+        for colleague in substituted {
+            for mut r in roles_in_force(conn, &colleague, &today).await? {
+                if !roles.iter().any(|own| own.role_id == r.role_id) {
+                    r.acting_for = Some(colleague.clone());
+                    roles.push(r);
+                }
             }
         }
         Ok(Some(Actor {
@@ -126,6 +120,49 @@ impl Actor {
     }
 }
 
+/// The job roles `user_id` holds in force on `today`: roles whose unit is in force and is
+/// the user's unit or above it.
+async fn roles_in_force(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    today: &str,
+) -> CaseResult<Vec<RoleGrant>> {
+    let rows = sqlx::query(
+        "WITH RECURSIVE up (id, parent_id) AS ( \
+           SELECT o.id, o.parent_id FROM org_units o JOIN users s ON s.org_unit_id = o.id WHERE s.id = $1 \
+           UNION ALL SELECT o.id, o.parent_id FROM org_units o JOIN up ON o.id = up.parent_id) \
+         SELECT r.id, r.name, r.org_unit_id, r.catalogue_editor, r.sees_protected_addresses, k.kle FROM user_roles u \
+         JOIN job_roles r ON r.id = u.role_id JOIN org_units ru ON ru.id = r.org_unit_id \
+         LEFT JOIN job_role_kle k ON k.role_id = r.id \
+         WHERE u.user_id = $1 AND r.org_unit_id IN (SELECT id FROM up) \
+         AND (ru.valid_from IS NULL OR ru.valid_from <= $2) AND (ru.valid_to IS NULL OR ru.valid_to > $2) \
+         ORDER BY r.id, k.kle",
+    )
+    .bind(user_id)
+    .bind(today)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut roles: Vec<RoleGrant> = Vec::new();
+    for r in rows {
+        let id: String = r.try_get("id")?;
+        if roles.last().map(|l| l.role_id != id).unwrap_or(true) {
+            roles.push(RoleGrant {
+                role_id: id,
+                name: r.try_get("name")?,
+                org_unit_id: r.try_get("org_unit_id")?,
+                kle: Vec::new(),
+                catalogue_editor: r.try_get::<i64, _>("catalogue_editor")? != 0,
+                sees_protected_addresses: r.try_get::<i64, _>("sees_protected_addresses")? != 0,
+                acting_for: None,
+            });
+        }
+        if let Some(kle) = r.try_get::<Option<String>, _>("kle")? {
+            roles.last_mut().expect("pushed above").kle.push(kle);
+        }
+    }
+    Ok(roles)
+}
+
 /// Whether `user_id` holds an explicit grant on a (confidential) case.
 pub async fn has_case_grant(
     conn: &mut AnyConnection,
@@ -158,6 +195,7 @@ mod tests {
                 kle: kle.iter().map(|s| s.to_string()).collect(),
                 catalogue_editor: false,
                 sees_protected_addresses: false,
+                acting_for: None,
             }],
         }
     }
