@@ -53,9 +53,9 @@ struct Report {
 }
 
 /// A sandbox in a process of its own, killed when dropped.
-struct SandboxProcess {
+pub(super) struct SandboxProcess {
     child: std::process::Child,
-    url: String,
+    pub url: String,
     _dir: TempDir,
 }
 
@@ -67,8 +67,8 @@ impl Drop for SandboxProcess {
 }
 
 /// Starts `knudepunkt sandbox` with this process's sandbox certificates (so that its
-/// index trusts the in-process STS) and waits until it answers.
-async fn sandbox_process() -> anyhow::Result<SandboxProcess> {
+/// services trust the in-process STS), and `envs`, and waits until it answers.
+pub(super) async fn sandbox_process(envs: &[(&str, String)]) -> anyhow::Result<SandboxProcess> {
     let dir = TempDir(
         std::env::temp_dir().join(format!("knudepunkt-bench-index-{}", std::process::id())),
     );
@@ -82,6 +82,7 @@ async fn sandbox_process() -> anyhow::Result<SandboxProcess> {
         .env("KNUDEPUNKT_SANDBOX_CERTS", &certs)
         .env("KNUDEPUNKT_CLIENT_CERT_PASSWORD", "sandbox")
         .env("RUST_LOG", "warn")
+        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -124,7 +125,7 @@ async fn one_backend(
     backend: &str,
     db: &str,
 ) -> anyhow::Result<Report> {
-    let index = sandbox_process().await?;
+    let index = sandbox_process(&[]).await?;
     let options = EngineOptions {
         concurrency: args.concurrency,
         ..EngineOptions::default()
