@@ -110,7 +110,7 @@ impl<'a> FullLoad<'a> {
     async fn finish(mut self) -> Result<OrgSyncReport, String> {
         let (units, users) = self
             .core
-            .end_missing_org(self.source, &self.units, &self.users, self.today)
+            .end_missing_org(&self.units, &self.users, self.today)
             .await
             .map_err(|e| e.to_string())?;
         self.report.ended_units += units;

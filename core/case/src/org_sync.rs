@@ -278,12 +278,11 @@ impl CaseCore {
         Ok(report)
     }
 
-    /// After a full load from `source`: ends (on `today`) the synced units and users in
-    /// force that the load did not give (whichever source loaded them before: a switch
-    /// of sources leaves nothing behind); they are kept for history. How many of each.
+    /// After a full load: ends (on `today`) the synced units and users in force that the
+    /// load did not give (whichever source loaded them before: a switch of sources leaves
+    /// nothing behind); they are kept for history. How many of each.
     pub async fn end_missing_org(
         &self,
-        _source: &str,
         units: &HashSet<String>,
         users: &HashSet<String>,
         today: &str,
