@@ -4,7 +4,7 @@
 
 use super::NS;
 use super::emneplan::KleClass;
-use crate::serviceplatformen::security::dom::Document;
+use crate::sts_service::objekt;
 use crate::sts_service::retur::SAGDOK_NS;
 
 fn esc(s: &str) -> String {
@@ -13,36 +13,15 @@ fn esc(s: &str) -> String {
 
 /// soeg: the classes under `facet`, from `first` (0-based), at most `max`.
 pub fn soeg(facet: &uuid::Uuid, first: usize, max: usize) -> String {
-    format!(
-        r#"<klasse:SoegInput xmlns:klasse="{NS}" xmlns:sd="{SAGDOK_NS}"><sd:FoersteResultatReference>{first}</sd:FoersteResultatReference><sd:MaksimalAntalKvantitet>{max}</sd:MaksimalAntalKvantitet><klasse:AttributListe/><klasse:TilstandListe/><klasse:RelationListe><sd:Facet><sd:ReferenceID><sd:UUIDIdentifikator>{facet}</sd:UUIDIdentifikator></sd:ReferenceID></sd:Facet></klasse:RelationListe></klasse:SoegInput>"#
-    )
+    objekt::soeg(NS, first, max, &objekt::relation("Facet", "", facet))
 }
 
 /// list: the classes `ids`.
 pub fn list(ids: &[String]) -> String {
-    let ids: String = ids
-        .iter()
-        .map(|i| format!("<sd:UUIDIdentifikator>{}</sd:UUIDIdentifikator>", esc(i)))
-        .collect();
-    format!(
-        r#"<klasse:ListInput xmlns:klasse="{NS}" xmlns:sd="{SAGDOK_NS}">{ids}</klasse:ListInput>"#
-    )
+    objekt::list(NS, ids)
 }
 
-/// The UUIDs a soeg answered with (its IdListe).
-pub fn ids(text: &str) -> Result<Vec<String>, String> {
-    let doc = Document::parse(text).map_err(|e| format!("the answer does not read: {e}"))?;
-    Ok(doc
-        .find(SAGDOK_NS, "IdListe")
-        .first()
-        .and_then(|p| doc.at(p))
-        .map(|l| {
-            l.elements_named("UUIDIdentifikator")
-                .map(|u| u.text().trim().to_string())
-                .collect()
-        })
-        .unwrap_or_default())
-}
+pub use objekt::ids;
 
 /// A class as list gives it: its UUID, KLE number, title, validity, the UUID of the
 /// class above it, and the UUIDs of the classes it replaces.
@@ -59,7 +38,7 @@ pub struct Klasse {
 
 /// The classes a list answered with.
 pub fn classes(text: &str) -> Result<Vec<Klasse>, String> {
-    Ok(crate::sts_service::objekt::read(NS, "TitelTekst", text)?
+    Ok(objekt::read(NS, "TitelTekst", text)?
         .into_iter()
         .map(|o| {
             let parent = o.related("OverordnetKlasse").next().map(|r| r.to.clone());
@@ -77,43 +56,29 @@ pub fn classes(text: &str) -> Result<Vec<Klasse>, String> {
         .collect())
 }
 
-fn tidspunkt(date: Option<&str>) -> String {
-    match date {
-        Some(d) => format!("<sd:TidsstempelDatoTid>{d}T00:00:00</sd:TidsstempelDatoTid>"),
-        None => "<sd:GraenseIndikator>true</sd:GraenseIndikator>".into(),
-    }
-}
-
-fn reference(element: &str, uuid: &uuid::Uuid) -> String {
-    format!(
-        "<sd:{element}><sd:ReferenceID><sd:UUIDIdentifikator>{uuid}</sd:UUIDIdentifikator></sd:ReferenceID></sd:{element}>"
-    )
-}
-
 /// A class as the service answers list (the sandbox's side): `replaces` are the
 /// numbers of the classes it replaced.
 pub fn filtreret(c: &KleClass, facet: &uuid::Uuid, replaces: &[&str]) -> String {
     let uuid = super::uuid_of(&c.number);
-    let virkning = format!(
-        "<sd:Virkning><sd:FraTidspunkt>{}</sd:FraTidspunkt><sd:TilTidspunkt>{}</sd:TilTidspunkt></sd:Virkning>",
-        tidspunkt(Some(c.created.as_deref().unwrap_or("1988-01-01"))),
-        tidspunkt(c.expired.as_deref())
+    let virkning = objekt::virkning(
+        c.created.as_deref().unwrap_or("1988-01-01"),
+        c.expired.as_deref(),
     );
     let erstatter: String = replaces
         .iter()
-        .map(|n| reference("Erstatter", &super::uuid_of(n)))
+        .map(|n| objekt::relation("Erstatter", "", &super::uuid_of(n)))
         .collect();
     let parent = c
         .parent
         .as_deref()
-        .map(|p| reference("OverordnetKlasse", &super::uuid_of(p)))
+        .map(|p| objekt::relation("OverordnetKlasse", "", &super::uuid_of(p)))
         .unwrap_or_default();
     let title: String = c.title.chars().take(300).collect();
     format!(
         "<klasse:FiltreretOejebliksbillede xmlns:klasse=\"{NS}\" xmlns:sd=\"{SAGDOK_NS}\"><klasse:ObjektType><sd:UUIDIdentifikator>{uuid}</sd:UUIDIdentifikator></klasse:ObjektType><klasse:Registrering><sd:LivscyklusKode>Importeret</sd:LivscyklusKode><klasse:AttributListe><klasse:Egenskab>{virkning}<sd:BrugervendtNoegleTekst>{}</sd:BrugervendtNoegleTekst><sd:TitelTekst>{}</sd:TitelTekst></klasse:Egenskab></klasse:AttributListe><klasse:TilstandListe><klasse:PubliceretStatus>{virkning}<sd:ErPubliceretIndikator>true</sd:ErPubliceretIndikator></klasse:PubliceretStatus></klasse:TilstandListe><klasse:RelationListe>{erstatter}{}{parent}</klasse:RelationListe></klasse:Registrering></klasse:FiltreretOejebliksbillede>",
         esc(&c.number),
         esc(&title),
-        reference("Facet", facet),
+        objekt::relation("Facet", "", facet),
     )
 }
 

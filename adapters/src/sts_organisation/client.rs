@@ -56,7 +56,7 @@ impl StsOrganisationClient {
     async fn ids(&self, kind: Kind) -> Result<Vec<String>, String> {
         let mut ids = Vec::new();
         loop {
-            let page = crate::klassifikation::wire::ids(
+            let page = crate::sts_service::objekt::ids(
                 &self.ask(kind, &wire::soeg(kind, ids.len(), PAGE)).await?,
             )?;
             let n = page.len();

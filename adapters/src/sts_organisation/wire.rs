@@ -2,7 +2,8 @@
 //! as the service answers list (the sandbox's side).
 
 use super::{FAELLES_NS, Kind};
-pub use crate::sts_service::objekt::{Objekt, Rel};
+use crate::sts_service::objekt;
+pub use crate::sts_service::objekt::{Objekt, Rel, relation, relation_urn, virkning};
 use crate::sts_service::retur::SAGDOK_NS;
 
 fn esc(s: &str) -> String {
@@ -11,50 +12,12 @@ fn esc(s: &str) -> String {
 
 /// soeg: every object of `kind` (empty criteria), from `first`, at most `max`.
 pub fn soeg(kind: Kind, first: usize, max: usize) -> String {
-    format!(
-        r#"<o:SoegInput xmlns:o="{}" xmlns:sd="{SAGDOK_NS}"><sd:FoersteResultatReference>{first}</sd:FoersteResultatReference><sd:MaksimalAntalKvantitet>{max}</sd:MaksimalAntalKvantitet><o:AttributListe/><o:TilstandListe/><o:RelationListe/></o:SoegInput>"#,
-        kind.ns()
-    )
+    objekt::soeg(kind.ns(), first, max, "")
 }
 
 /// list: the objects `ids` of `kind`.
 pub fn list(kind: Kind, ids: &[String]) -> String {
-    let ids: String = ids
-        .iter()
-        .map(|i| format!("<sd:UUIDIdentifikator>{}</sd:UUIDIdentifikator>", esc(i)))
-        .collect();
-    format!(
-        r#"<o:ListInput xmlns:o="{}" xmlns:sd="{SAGDOK_NS}">{ids}</o:ListInput>"#,
-        kind.ns()
-    )
-}
-
-/// A Virkning from `from` (YYYY-MM-DD) to `to` (none: until further notice).
-pub fn virkning(from: &str, to: Option<&str>) -> String {
-    let t = |d: Option<&str>| match d {
-        Some(d) => format!("<sd:TidsstempelDatoTid>{d}T00:00:00</sd:TidsstempelDatoTid>"),
-        None => "<sd:GraenseIndikator>true</sd:GraenseIndikator>".into(),
-    };
-    format!(
-        "<sd:Virkning><sd:FraTidspunkt>{}</sd:FraTidspunkt><sd:TilTidspunkt>{}</sd:TilTidspunkt></sd:Virkning>",
-        t(Some(from)),
-        t(to)
-    )
-}
-
-/// A relation `element` to the object `uuid`, in force over `virkning`.
-pub fn relation(element: &str, virkning: &str, uuid: &uuid::Uuid) -> String {
-    format!(
-        "<sd:{element}>{virkning}<sd:ReferenceID><sd:UUIDIdentifikator>{uuid}</sd:UUIDIdentifikator></sd:ReferenceID></sd:{element}>"
-    )
-}
-
-/// A relation `element` to a URN.
-pub fn relation_urn(element: &str, virkning: &str, urn: &str) -> String {
-    format!(
-        "<sd:{element}>{virkning}<sd:ReferenceID><sd:URNIdentifikator>{}</sd:URNIdentifikator></sd:ReferenceID></sd:{element}>",
-        esc(urn)
-    )
+    objekt::list(kind.ns(), ids)
 }
 
 /// An object of `kind` as list answers it: its key and name over `virkning`, in force
@@ -80,7 +43,7 @@ pub fn filtreret(
 
 /// The objects a list of `kind` answered with (their current registration).
 pub fn objects(kind: Kind, text: &str) -> Result<Vec<Objekt>, String> {
-    crate::sts_service::objekt::read(kind.ns(), kind.name_element(), text)
+    objekt::read(kind.ns(), kind.name_element(), text)
 }
 
 #[cfg(test)]
