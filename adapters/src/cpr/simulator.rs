@@ -88,19 +88,10 @@ async fn lookup(State(sim): State<CprSimulator>, body: axum::body::Bytes) -> Res
         return resp;
     }
     let text = String::from_utf8_lossy(&body);
-    let accepted =
-        match crate::serviceplatformen::idws::verify_call(&text, &sim.sts.certificate(), ENTITY_ID)
-        {
-            Ok(a) => a,
-            Err(e) => {
-                sim.recorder.count_invalid();
-                return fault(
-                    "Client",
-                    "SECURITY",
-                    &format!("the security token or assertion was refused: {e}"),
-                );
-            }
-        };
+    let accepted = match crate::sandbox::accept_idws(&sim.recorder, &sim.sts, ENTITY_ID, &text) {
+        Ok(a) => a,
+        Err(why) => return fault("Client", "SECURITY", &why),
+    };
     let Some((_, element)) = crate::sts_service::service::body_element(&text) else {
         sim.recorder.count_invalid();
         return fault("Client", "REQUEST", "Body holds no PersonLookupRequest");

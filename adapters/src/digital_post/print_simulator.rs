@@ -17,7 +17,6 @@ use axum::routing::post;
 use super::print::{NS, PRINT_PATH, afsendelse_id};
 use super::simulator::KombiPostSimulator;
 use crate::sandbox::{FaultPlan, Recorder, control_router, faults};
-use crate::serviceplatformen::idws;
 use crate::serviceplatformen::security::dom::Document;
 use crate::sts::simulator::StsSimulator;
 
@@ -93,15 +92,9 @@ async fn afsend_brev(State(sim): State<PrintServiceSimulator>, body: Bytes) -> R
         return faulty;
     }
     let text = String::from_utf8_lossy(&body);
-    let accepted = match idws::verify_call(&text, &sim.sts.certificate(), ENTITY_ID) {
+    let accepted = match crate::sandbox::accept_idws(&sim.recorder, &sim.sts, ENTITY_ID, &text) {
         Ok(a) => a,
-        Err(e) => {
-            sim.recorder.count_invalid();
-            return fault(
-                "Client",
-                &format!("the security token or assertion was refused: {e}"),
-            );
-        }
+        Err(why) => return fault("Client", &why),
     };
     let Some(request) = request_element(&text) else {
         sim.recorder.count_invalid();

@@ -523,20 +523,10 @@ async fn operation(State(sim): State<FordelingSimulator>, body: Bytes) -> Respon
         faults::Arrival::Proceed => None,
     };
     let text = String::from_utf8_lossy(&body);
-    let accepted =
-        match crate::serviceplatformen::idws::verify_call(&text, &sim.sts.certificate(), ENTITY_ID)
-        {
-            Ok(a) => a,
-            Err(e) => {
-                sim.recorder.count_invalid();
-                return fault(
-                    NS,
-                    "Client",
-                    &format!("the security token or assertion was refused: {e}"),
-                    "SIKKERHED",
-                );
-            }
-        };
+    let accepted = match crate::sandbox::accept_idws(&sim.recorder, &sim.sts, ENTITY_ID, &text) {
+        Ok(a) => a,
+        Err(why) => return fault(NS, "Client", &why, "SIKKERHED"),
+    };
     if let Some((code, why)) = injected {
         return if code == 40 {
             fault(NS, "Client", &why, "40")

@@ -32,6 +32,22 @@ pub fn rest_error(
         .into_response()
 }
 
+/// The OIO IDWS call in `text`, checked as a service with entity id `entity` checks it
+/// (the STS's holder-of-key assertion for it, the signature). A refused call is counted
+/// as invalid, and its reason comes back in the words every simulated service's fault
+/// uses: callers recognise a refused token by them and fetch a new one.
+pub fn accept_idws(
+    recorder: &Recorder,
+    sts: &crate::sts::simulator::StsSimulator,
+    entity: &str,
+    text: &str,
+) -> Result<crate::serviceplatformen::idws::AcceptedCall, String> {
+    crate::serviceplatformen::idws::verify_call(text, &sts.certificate(), entity).map_err(|e| {
+        recorder.count_invalid();
+        format!("the security token or assertion was refused: {e}")
+    })
+}
+
 /// The default address `knudepunkt sandbox` serves on; `environments/dev.yaml` points here.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8790";
 

@@ -251,19 +251,10 @@ async fn operation(State(sim): State<Sei2Simulator>, body: axum::body::Bytes) ->
         return resp;
     }
     let text = String::from_utf8_lossy(&body);
-    let accepted =
-        match crate::serviceplatformen::idws::verify_call(&text, &sim.sts.certificate(), ENTITY_ID)
-        {
-            Ok(a) => a,
-            Err(e) => {
-                sim.recorder.count_invalid();
-                return soap_fault(
-                    Soap::V11,
-                    "Client",
-                    &format!("the security token or assertion was refused: {e}"),
-                );
-            }
-        };
+    let accepted = match crate::sandbox::accept_idws(&sim.recorder, &sim.sts, ENTITY_ID, &text) {
+        Ok(a) => a,
+        Err(why) => return soap_fault(Soap::V11, "Client", &why),
+    };
     let Some((operation, element)) = body_element(&text) else {
         sim.recorder.count_invalid();
         return soap_fault(Soap::V11, "Client", "Body holds no operation");

@@ -173,21 +173,11 @@ impl ServiceDesk {
         };
         let text = String::from_utf8_lossy(body);
         let soap = version_of(&text);
-        let accepted = match crate::serviceplatformen::idws::verify_call(
-            &text,
-            &self.sts.certificate(),
-            self.entity_id,
-        ) {
-            Ok(a) => a,
-            Err(e) => {
-                self.recorder.count_invalid();
-                return soap_fault(
-                    soap,
-                    "Client",
-                    &format!("the security token or assertion was refused: {e}"),
-                );
-            }
-        };
+        let accepted =
+            match crate::sandbox::accept_idws(&self.recorder, &self.sts, self.entity_id, &text) {
+                Ok(a) => a,
+                Err(why) => return soap_fault(soap, "Client", &why),
+            };
         let Some((input, element)) = body_element(&text) else {
             self.recorder.count_invalid();
             return soap_fault(soap, "Client", "Body holds no operation");
