@@ -50,11 +50,22 @@ impl KkOrgClient {
         })
     }
 
-    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, KkOrgError> {
-        let url = format!("{}/{path}", self.base);
+    /// GET `resource` with the query `params` (encoded as URLs want them).
+    async fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        resource: &str,
+        params: &[(&str, String)],
+    ) -> Result<T, KkOrgError> {
+        let url = reqwest::Url::parse_with_params(&format!("{}/{resource}", self.base), params)
+            .map_err(|e| KkOrgError::Permanent(format!("{} {resource}: {e}", self.name)))?;
+        // What errors name: the resource and its query.
+        let path = match url.query() {
+            Some(q) => format!("{resource}?{q}"),
+            None => resource.to_string(),
+        };
         let resp = self
             .http
-            .get(&url)
+            .get(url)
             .header(API_KEY_HEADER, &self.key)
             .send()
             .await
@@ -93,7 +104,12 @@ impl KkOrgClient {
         let mut side = Some(0);
         let mut cursor = String::new();
         while let Some(n) = side {
-            let page: EnhedSide = self.get(&format!("enheder?side={n}&antal={PAGE}")).await?;
+            let page: EnhedSide = self
+                .get(
+                    "enheder",
+                    &[("side", n.to_string()), ("antal", PAGE.to_string())],
+                )
+                .await?;
             if n == 0 {
                 cursor = page.cursor;
             }
@@ -109,23 +125,17 @@ impl KkOrgClient {
         side: usize,
     ) -> Result<(Vec<Medarbejder>, Option<usize>), KkOrgError> {
         let page: MedarbejderSide = self
-            .get(&format!("medarbejdere?side={side}&antal={PAGE}"))
+            .get(
+                "medarbejdere",
+                &[("side", side.to_string()), ("antal", PAGE.to_string())],
+            )
             .await?;
         Ok((page.medarbejdere, page.naeste_side))
     }
 
     /// What changed since `cursor`.
     pub async fn changes(&self, cursor: &str) -> Result<Aendringer, KkOrgError> {
-        self.get(&format!("aendringer?siden={}", urlencode(cursor)))
+        self.get("aendringer", &[("siden", cursor.to_string())])
             .await
     }
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
