@@ -75,17 +75,9 @@ async fn the_whole_emneplan_loads_and_stays_in_step(backend: Backend) {
 
     // A case on 27.36.12; then KLE moves the subject: it expires, replaced by a new one.
     let leder = actor(&core, "leder1").await;
-    core.register_citizen(
-        &ctx(&leder),
-        &knudepunkt_case::citizens::NewCitizen {
-            cpr: "0101901234".into(),
-            given_name: "Anne".into(),
-            family_name: "Jensen".into(),
-            address: None,
-        },
-    )
-    .await
-    .unwrap();
+    core.register_citizen(&ctx(&leder), &common::case::anna())
+        .await
+        .unwrap();
     let new_case = |kle: &str| -> knudepunkt_case::cases::NewCase {
         serde_json::from_value(serde_json::json!({
             "cpr": "0101901234", "title": "Støtte", "kle": kle, "action_facet": "G01",

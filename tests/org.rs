@@ -25,17 +25,9 @@ async fn the_organisation_comes_from_kk_org2(backend: Backend) {
 
     // Before: aktoer2 (Borgercenter Voksne, role on bcv) opens a case there.
     let aktoer2 = actor(&core, "aktoer2").await;
-    core.register_citizen(
-        &ctx(&aktoer2),
-        &knudepunkt_case::citizens::NewCitizen {
-            cpr: "0101901234".into(),
-            given_name: "Anne".into(),
-            family_name: "Jensen".into(),
-            address: None,
-        },
-    )
-    .await
-    .unwrap();
+    core.register_citizen(&ctx(&aktoer2), &common::case::anna())
+        .await
+        .unwrap();
     let case: knudepunkt_case::cases::NewCase = serde_json::from_value(serde_json::json!({
         "cpr": "0101901234", "title": "Bostøtte", "kle": "27.36.12", "action_facet": "G01",
         "case_type": "Udsatte voksne", "org_unit_id": "bcv", "caseworker_id": "aktoer2",

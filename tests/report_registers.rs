@@ -8,29 +8,11 @@
 mod common;
 
 use common::Backend;
-use common::case::{As, SECRET, actor, ctx};
-use knudepunkt_case::CaseCore;
-use knudepunkt_case::access::Actor;
+use common::case::{As, SECRET, actor, citizens, ctx};
+use common::reports::draft;
 use knudepunkt_case::error::CaseError;
+use knudepunkt_case::reporting::Layout;
 use knudepunkt_case::reporting::submissions::State;
-use knudepunkt_case::reporting::{Layout, Period};
-
-async fn citizens(core: &CaseCore, who: &Actor, cprs: &[&str]) {
-    use knudepunkt_case::citizens::NewCitizen;
-    for cpr in cprs {
-        core.register_citizen(
-            &ctx(who),
-            &NewCitizen {
-                cpr: (*cpr).into(),
-                given_name: "Borger".into(),
-                family_name: "Jensen".into(),
-                address: None,
-            },
-        )
-        .await
-        .unwrap();
-    }
-}
 
 fn field_of(e: CaseError) -> String {
     match e {
@@ -41,30 +23,6 @@ fn field_of(e: CaseError) -> String {
 
 fn layout(path: &str) -> Layout {
     Layout::load(&common::repo().join("mappings").join(path)).unwrap()
-}
-
-/// Prepares `period` of `layout` from the store as a draft; its findings as text.
-async fn draft(
-    core: &CaseCore,
-    who: &Actor,
-    layout: &Layout,
-    period: &str,
-    replaces: Option<&str>,
-) -> (
-    knudepunkt_case::reporting::submissions::Submission,
-    Vec<String>,
-) {
-    let records = core
-        .extract(layout, Period::month(period).unwrap())
-        .await
-        .unwrap();
-    let s = core
-        .prepare_submission(&ctx(who), layout, period, records, replaces)
-        .await
-        .unwrap()
-        .submission;
-    let findings = s.findings.iter().map(|f| f.to_string()).collect();
-    (s, findings)
 }
 
 /// Kvindekrisecentre (§ 109): a known woman's stay with her children, an anonymous

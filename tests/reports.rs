@@ -560,17 +560,11 @@ async fn the_service_indicators_come_from_the_grants(backend: Backend) {
     );
 
     let l = Layout::load(&common::repo().join("mappings/dst/serviceindikatorer-voksne")).unwrap();
-    let october = knudepunkt_case::reporting::Period::month("2026-10").unwrap();
-    let records = core.extract(&l, october).await.unwrap();
-    assert_eq!(records.len(), 3, "{records:?}");
-    let draft = core
-        .prepare_submission(&ctx(&leder), &l, "2026-10", records, None)
-        .await
-        .unwrap()
-        .submission;
+    let (draft, findings) = common::reports::draft(&core, &leder, &l, "2026-10", None).await;
+    assert_eq!(draft.records, 3);
     assert_eq!(draft.findings_total, 1);
     assert_eq!(
-        draft.findings[0].to_string(),
+        findings[0],
         "row 3, citizen 020280-****: LEVERANDOERTYPE (required): is required and missing"
     );
     // The caseworker records the provider type; the month is prepared again.
@@ -613,24 +607,11 @@ async fn the_service_indicators_come_from_the_grants(backend: Backend) {
 /// that ended before it left out), a stay ended without where the citizen went caught
 /// by name, corrected, approved and accepted; bad stays refused, naming the field.
 async fn the_shelter_stays_come_from_the_register(backend: Backend) {
-    use knudepunkt_case::citizens::NewCitizen;
     use knudepunkt_case::residential::NewResidentialStay;
     let (_sandbox, engine, core, workers) =
         common::reports::dst_world(backend, "reports-110").await;
     let leder = actor(&core, "leder1").await;
-    for cpr in ["0101901234", "0202801234", "0303701234"] {
-        core.register_citizen(
-            &ctx(&leder),
-            &NewCitizen {
-                cpr: cpr.into(),
-                given_name: "Borger".into(),
-                family_name: "Jensen".into(),
-                address: None,
-            },
-        )
-        .await
-        .unwrap();
-    }
+    common::case::citizens(&core, &leder, &["0101901234", "0202801234", "0303701234"]).await;
     let stay = |cpr: Option<&str>,
                 arrival: &str,
                 departure: Option<&str>,
@@ -693,16 +674,11 @@ async fn the_shelter_stays_come_from_the_register(backend: Backend) {
 
     let l = Layout::load(&common::repo().join("mappings/dst/boformer-110")).unwrap();
     let october = knudepunkt_case::reporting::Period::month("2026-10").unwrap();
-    let records = core.extract(&l, october).await.unwrap();
-    assert_eq!(records.len(), 2, "{records:?}");
-    let draft = core
-        .prepare_submission(&ctx(&leder), &l, "2026-10", records, None)
-        .await
-        .unwrap()
-        .submission;
+    let (draft, findings) = common::reports::draft(&core, &leder, &l, "2026-10", None).await;
+    assert_eq!(draft.records, 2);
     assert_eq!(draft.findings_total, 1);
     assert_eq!(
-        draft.findings[0].to_string(),
+        findings[0],
         "row 2, citizen 020280-****: BOLIG_EFTER (bolig-efter-ved-udskrivning): BOLIG_EFTER skal angives, når opholdet er afsluttet"
     );
     core.end_residential_stay(&ctx(&leder), &ended.id, "2026-10-15", Some("EGEN"))

@@ -53,6 +53,23 @@ pub fn anna() -> knudepunkt_case::citizens::NewCitizen {
     }
 }
 
+/// Registers `cprs` as citizens (Borger Jensen), as `who`.
+pub async fn citizens(core: &CaseCore, who: &Actor, cprs: &[&str]) {
+    for cpr in cprs {
+        core.register_citizen(
+            &ctx(who),
+            &knudepunkt_case::citizens::NewCitizen {
+                cpr: (*cpr).into(),
+                given_name: "Borger".into(),
+                family_name: "Jensen".into(),
+                address: None,
+            },
+        )
+        .await
+        .unwrap();
+    }
+}
+
 pub async fn actor(core: &CaseCore, user: &str) -> Actor {
     core.actor(user).await.unwrap().expect("seeded user")
 }

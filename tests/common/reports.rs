@@ -19,6 +19,29 @@ pub async fn sqlx_file(engine: &knudepunkt_engine::Engine, id: &str) -> Vec<u8> 
         .unwrap()
 }
 
+/// Prepares `period` of `layout` from the store as a draft (`replaces` the rejected
+/// submission it corrects); the submission and its findings as text.
+pub async fn draft(
+    core: &knudepunkt_case::CaseCore,
+    who: &knudepunkt_case::access::Actor,
+    layout: &Layout,
+    period: &str,
+    replaces: Option<&str>,
+) -> (
+    knudepunkt_case::reporting::submissions::Submission,
+    Vec<String>,
+) {
+    let span = knudepunkt_case::reporting::Period::month(period).unwrap();
+    let records = core.extract(layout, span).await.unwrap();
+    let s = core
+        .prepare_submission(&super::case::ctx(who), layout, period, records, replaces)
+        .await
+        .unwrap()
+        .submission;
+    let findings = s.findings.iter().map(|f| f.to_string()).collect();
+    (s, findings)
+}
+
 /// Prepares `period` of `layout` again from the store, approves it and waits (reconciling
 /// as the server does) until DST has accepted it; the submission.
 pub async fn send_and_settle(
@@ -27,13 +50,7 @@ pub async fn send_and_settle(
     layout: &Layout,
     period: &str,
 ) -> knudepunkt_case::reporting::submissions::Submission {
-    let span = knudepunkt_case::reporting::Period::month(period).unwrap();
-    let records = core.extract(layout, span).await.unwrap();
-    let ready = core
-        .prepare_submission(&super::case::ctx(who), layout, period, records, None)
-        .await
-        .unwrap()
-        .submission;
+    let (ready, _) = draft(core, who, layout, period, None).await;
     assert_eq!(ready.findings_total, 0, "{:?}", ready.findings);
     core.approve_submission(&super::case::ctx(who), &ready.id)
         .await
