@@ -221,8 +221,10 @@ impl ServiceDesk {
             }
         };
         // A change is remembered by its TransactionUUID, so a repeat is not applied
-        // again; a read (it found something) is simply read again.
-        if found.is_empty() {
+        // again; a read (soeg, list, laes, fremsoeg) is simply read again.
+        let read = super::operation(&input)
+            .is_some_and(|op| matches!(op.as_str(), "soeg" | "list" | "laes" | "fremsoeg"));
+        if !read {
             self.answered
                 .lock()
                 .expect("answers")
