@@ -29,12 +29,6 @@ pub enum CprError {
     Permanent(String),
 }
 
-impl CprError {
-    pub fn is_transient(&self) -> bool {
-        matches!(self, CprError::Transient(_))
-    }
-}
-
 /// `010190-****`.
 fn masked(cpr: &str) -> String {
     format!("{}-****", cpr.get(..6).unwrap_or(cpr))
