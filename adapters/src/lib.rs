@@ -5,8 +5,10 @@ pub mod beskedfordeler;
 pub mod cpr;
 pub mod digital_post;
 pub mod dst;
+pub mod edoc;
 pub mod fordeling;
 pub mod generic_http;
+pub mod kki;
 pub mod kkorg;
 pub mod klassifikation;
 pub mod medcom;
@@ -58,6 +60,7 @@ fn with_serviceplatformen(
         beskedfordeler::publisher::BeskedfordelerAdapter::new(access.clone()),
     ));
     r.register(Arc::new(sei2::client::Sei2Adapter::new(access.clone())));
+    r.register(Arc::new(edoc::KkiAdapter::default()));
     r
 }
 

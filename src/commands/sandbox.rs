@@ -51,6 +51,13 @@ pub struct Args {
         default_value = "http://127.0.0.1:8700/in/dst/status"
     )]
     pub dst_status_url: String,
+    /// Where eDoc (through KKI) pushes its events (Knudepunkt's /in/edoc/haendelser).
+    #[arg(
+        long,
+        env = "KNUDEPUNKT_EDOC_EVENTS_URL",
+        default_value = "http://127.0.0.1:8700/in/edoc/haendelser"
+    )]
+    pub edoc_events_url: String,
     /// Where the MedCom network delivers (Knudepunkt's VANS access point).
     #[arg(
         long,
@@ -119,6 +126,7 @@ pub async fn run(_ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         .dst
         .status_to(&args.dst_status_url, std::time::Duration::from_millis(500));
     handles.medcom.deliver_to(&args.medcom_url);
+    handles.edoc.events_to(&args.edoc_events_url);
     let (addr, handle) = knudepunkt_adapters::sandbox::serve(&args.listen, router).await?;
     eprintln!(
         "sandbox serving on http://{addr}: generic receiver at /generic/receive, control at /generic/_sandbox/{{received,stats,faults}}, STS at {}, access tokens at {}, KombiPostAfsend at {} (statuses to {}), Fordelingskomponent at {} (receipts to {}), MedCom network at {} (delivering to {})",

@@ -3,7 +3,7 @@
 //! are transient; each error names the endpoint and what was asked.
 
 use super::model::{Aendringer, Enhed, EnhedSide, Medarbejder, MedarbejderSide};
-use super::{API_KEY_ENV, API_KEY_HEADER};
+use crate::kki::API_KEY_HEADER;
 
 /// Units or employees a page.
 const PAGE: usize = 2000;
@@ -33,11 +33,7 @@ impl KkOrgClient {
             .endpoints
             .get("kk-org2")
             .ok_or_else(|| format!("the {} profile has no endpoint kk-org2", env.name))?;
-        let key = match std::env::var(API_KEY_ENV) {
-            Ok(k) => k,
-            Err(_) if endpoint.tier.as_deref() == Some("sandbox") => "sandbox".into(),
-            Err(_) => return Err(format!("{API_KEY_ENV} is not set (KKI's API key)")),
-        };
+        let key = crate::kki::api_key(endpoint)?;
         let http = reqwest::Client::builder()
             .timeout(endpoint.timeout)
             .build()

@@ -15,7 +15,4 @@ pub use client::KkOrgClient;
 
 /// Where the sandbox serves it.
 pub const PATH: &str = "/kki/org2/v1";
-/// The header KKI's API key goes in.
-pub const API_KEY_HEADER: &str = "x-kki-api-key";
-/// The variable holding the API key; the sandbox takes `sandbox`.
-pub const API_KEY_ENV: &str = "KNUDEPUNKT_KKI_API_KEY";
+pub use crate::kki::API_KEY_HEADER;

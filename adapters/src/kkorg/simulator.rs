@@ -12,9 +12,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
+use super::PATH;
 use super::generator::Organisation;
 use super::model::{Aendringer, Engagement, EnhedSide, MedarbejderSide};
-use super::{API_KEY_HEADER, PATH};
 use crate::sandbox::{FaultPlan, Recorder, control_router};
 
 #[derive(Default)]
@@ -31,7 +31,6 @@ pub struct KkOrgSimulator {
     /// Generated on first use (the sandbox starts in every test).
     register: Arc<std::sync::OnceLock<RwLock<Register>>>,
     staff: Arc<std::sync::atomic::AtomicUsize>,
-    key: Arc<String>,
     /// Bumped by every change, for views built on the register (STS Organisation's).
     version: Arc<std::sync::atomic::AtomicU64>,
 }
@@ -77,7 +76,6 @@ impl KkOrgSimulator {
             faults: Arc::new(FaultPlan::default()),
             register: Default::default(),
             staff: Arc::new(std::sync::atomic::AtomicUsize::new(staff)),
-            key: Arc::new("sandbox".into()),
             version: Default::default(),
         }
     }
@@ -190,20 +188,13 @@ impl KkOrgSimulator {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
-    fn authorised(&self, headers: &HeaderMap) -> bool {
-        headers
-            .get(API_KEY_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|k| k == self.key.as_str())
-    }
-
     /// Counts the request and carries out an injected fault; refuses a caller without
     /// the key.
     async fn arrive(&self, headers: &HeaderMap) -> Option<Response> {
         if let Some(resp) = crate::sandbox::faults::arrive(&self.recorder, &self.faults).await {
             return Some(resp);
         }
-        if !self.authorised(headers) {
+        if !crate::kki::sandbox_authorised(headers) {
             self.recorder.count_invalid();
             return Some(refused(
                 StatusCode::UNAUTHORIZED,

@@ -148,6 +148,7 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
     if let Err(e) = crate::fordeling::simulator::register_sftp_key(&certificates.client) {
         tracing::warn!(error = %e, "the sandbox SFTP server's authorized keys could not be written");
     }
+    let edoc = crate::edoc::simulator::EdocSimulator::default();
     let medcom = crate::medcom::simulator::MedComNetwork::new(
         knudepunkt_engine::schema_dir::locate().map(|d| d.path),
     );
@@ -168,6 +169,7 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
         .merge(cpr.router())
         .merge(klassifikation.router())
         .merge(kkorg.router())
+        .merge(edoc.router())
         .merge(sts_organisation.router());
     (
         router,
@@ -189,6 +191,7 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
             klassifikation,
             kkorg,
             sts_organisation,
+            edoc,
         },
     )
 }
@@ -213,6 +216,7 @@ pub struct SandboxHandles {
     pub klassifikation: crate::klassifikation::simulator::KlassifikationSimulator,
     pub kkorg: crate::kkorg::simulator::KkOrgSimulator,
     pub sts_organisation: crate::sts_organisation::simulator::StsOrganisationSimulator,
+    pub edoc: crate::edoc::simulator::EdocSimulator,
 }
 
 /// One of the project's own models of a format with no public schema, under

@@ -129,6 +129,10 @@ pub struct CaseView {
     pub notices: Vec<Notice>,
     /// The citizen's hospital stays, latest first.
     pub hospital_stays: Vec<crate::stays::Stay>,
+    pub notes: Vec<crate::case_notes::Note>,
+    pub deadlines: Vec<crate::case_notes::Deadline>,
+    /// The case in the records system (eDoc), once sent there.
+    pub records: Option<crate::esdh::RecordsCase>,
 }
 
 /// A case to open.
@@ -405,7 +409,8 @@ impl CaseCore {
             .await?
             .pop()
             .unwrap_or_else(|| case.event());
-        events::publish(&self.engine, tx, events::CASE_CREATED, body).await?;
+        let sent = events::publish(&self.engine, tx, events::CASE_CREATED, body).await?;
+        crate::esdh::requested(tx, &self.engine, &case.id, &sent, now).await?;
         Ok(case)
     }
 
@@ -509,6 +514,23 @@ impl CaseCore {
         note: Option<&str>,
         now: i64,
     ) -> CaseResult<()> {
+        self.move_status_from(conn, ctx, case, status, note, now, None)
+            .await
+    }
+
+    /// [`Self::move_status`], for a change another system caused: its events carry
+    /// `origin`, so that that system's route does not send it back.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn move_status_from(
+        &self,
+        conn: &mut AnyConnection,
+        ctx: &Ctx<'_>,
+        case: &mut CaseRecord,
+        status: CaseStatus,
+        note: Option<&str>,
+        now: i64,
+        origin: Option<&str>,
+    ) -> CaseResult<()> {
         let previous = case.status;
         case.status = status;
         case.updated_at = now;
@@ -530,9 +552,17 @@ impl CaseCore {
         .await?;
         let mut body = case.event();
         body["previous_status"] = previous.as_str().into();
+        body["note"] = note.into();
+        if let Some(origin) = origin {
+            body["origin"] = origin.into();
+        }
         events::publish(&self.engine, conn, events::CASE_STATUS_CHANGED, body).await?;
         if status == CaseStatus::Lukket {
-            events::publish(&self.engine, conn, events::CASE_CLOSED, case.event()).await?;
+            let mut body = case.event();
+            if let Some(origin) = origin {
+                body["origin"] = origin.into();
+            }
+            events::publish(&self.engine, conn, events::CASE_CLOSED, body).await?;
         }
         Ok(())
     }
@@ -658,6 +688,9 @@ impl CaseCore {
             grants: grants::of_case(conn, &case.id).await?,
             notices: letters::notices_of_case(conn, &case.id).await?,
             hospital_stays: crate::stays::of_citizen(conn, &case.cpr).await?,
+            notes: crate::case_notes::notes_of(conn, &case.id).await?,
+            deadlines: crate::case_notes::deadlines_of(conn, &case.id).await?,
+            records: crate::esdh::of_case(conn, &case.id).await?,
             case,
         })
     }

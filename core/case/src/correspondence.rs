@@ -89,6 +89,7 @@ impl CaseCore {
             confidential: false,
             created_by: ctx.actor.user_id.clone(),
             created_at: now,
+            checked_out: None,
         };
         documents::insert(&mut tx, &doc, content, None).await?;
         audit::allowed(

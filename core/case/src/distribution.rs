@@ -305,6 +305,7 @@ mod tests {
             confidential: false,
             created_by: "u".into(),
             created_at: 0,
+            checked_out: None,
         };
         assert_eq!(file_name("d1", &doc), "d1_Handleplan 2026_27_ udkast.pdf");
     }

@@ -27,6 +27,9 @@ pub struct DocumentInfo {
     pub confidential: bool,
     pub created_by: String,
     pub created_at: i64,
+    /// Checked out in the records system: read-only here until it is checked in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checked_out: Option<crate::esdh::CheckedOut>,
 }
 
 /// A document to add. `content` is base64.
@@ -49,7 +52,10 @@ fn default_media_type() -> String {
     "application/pdf".into()
 }
 
-const INFO_COLUMNS: &str = "id, case_id, title, doc_type, media_type, size, sha256, journal_date, confidential, created_by, created_at";
+/// The columns a new document is written with.
+const NEW_COLUMNS: &str = "id, case_id, title, doc_type, media_type, size, sha256, journal_date, confidential, created_by, created_at";
+/// The columns a document's metadata is read from: those, and who holds it checked out.
+const INFO_COLUMNS: &str = "id, case_id, title, doc_type, media_type, size, sha256, journal_date, confidential, created_by, created_at, checked_out_by, checked_out_name, checked_out_at";
 
 fn info_from_row(r: &sqlx::any::AnyRow) -> CaseResult<DocumentInfo> {
     Ok(DocumentInfo {
@@ -64,6 +70,7 @@ fn info_from_row(r: &sqlx::any::AnyRow) -> CaseResult<DocumentInfo> {
         confidential: flag(r, "confidential")?,
         created_by: r.try_get("created_by")?,
         created_at: r.try_get("created_at")?,
+        checked_out: crate::esdh::checked_out_from_row(r)?,
     })
 }
 
@@ -142,6 +149,7 @@ impl CaseCore {
             confidential: new.confidential,
             created_by: ctx.actor.user_id.clone(),
             created_at: now,
+            checked_out: None,
         };
         insert(&mut tx, &doc, &content, None).await?;
         audit::allowed(
@@ -156,6 +164,7 @@ impl CaseCore {
         let mut body = case.event();
         body["confidential"] = (case.confidential || doc.confidential).into();
         body["document"] = serde_json::to_value(&doc).unwrap_or_default();
+        body["content"] = crate::esdh::content_base64(&content).into();
         events::publish(&self.engine, &mut tx, events::DOCUMENT_ADDED, body).await?;
         tx.commit().await?;
         self.engine.wake();
@@ -187,6 +196,15 @@ impl CaseCore {
         .fetch_one(&mut *tx)
         .await?;
         let mut doc = info_from_row(&row)?;
+        if let Some(held) = &doc.checked_out {
+            return Err(CaseError::Conflict {
+                field: "document".into(),
+                detail: format!(
+                    "document {id} is checked out in the records system by {} ({}); it is read-only until it is checked in",
+                    held.by_name, held.by
+                ),
+            });
+        }
         let was_confidential = doc.confidential;
         if was_confidential && !has_case_grant(&mut tx, &case.id, &ctx.actor.user_id).await? {
             drop(tx);
@@ -307,7 +325,7 @@ pub(crate) async fn insert_many(
         })
         .collect();
     let sql = format!(
-        "INSERT INTO documents ({INFO_COLUMNS}, content, external_ref) VALUES {}",
+        "INSERT INTO documents ({NEW_COLUMNS}, content, external_ref) VALUES {}",
         rows.join(", ")
     );
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));

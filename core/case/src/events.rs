@@ -28,6 +28,10 @@ pub const REPORT_APPROVED: &str = "report.approved";
 /// A service of the catalogue was added or changed (kept in STS Klassifikation as the
 /// municipality's own classification).
 pub const SERVICE_CHANGED: &str = "catalogue.service_changed";
+/// A caseworker's note on a case.
+pub const CASE_NOTE_ADDED: &str = "case.note_added";
+/// A deadline on a case (a follow-up; the appeal deadline a dispatched decision starts).
+pub const CASE_DEADLINE_SET: &str = "case.deadline_set";
 /// A document to send to another authority through the Fordelingskomponent.
 pub const DISTRIBUTION_REQUESTED: &str = "document.distribution_requested";
 /// A batch of whole cases for the case and document index's initial load.
@@ -42,6 +46,8 @@ pub const ALL: &[&str] = &[
     CASE_UPDATED,
     CASE_STATUS_CHANGED,
     CASE_CLOSED,
+    CASE_NOTE_ADDED,
+    CASE_DEADLINE_SET,
     DOCUMENT_ADDED,
     DOCUMENT_UPDATED,
     DECISION_MADE,

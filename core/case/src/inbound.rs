@@ -370,6 +370,7 @@ impl CaseCore {
                     confidential: false,
                     created_by: actor(&mail.source).into(),
                     created_at: now,
+                    checked_out: None,
                 };
                 let external_ref = format!("{}#{}", mail.external_id, i + 1);
                 (doc, content.as_slice(), Some(external_ref))
@@ -403,9 +404,10 @@ impl CaseCore {
             })
             .collect();
         audit::append_many(&mut tx, &entries, now).await?;
-        for (doc, _, _) in &docs {
+        for (doc, content, _) in &docs {
             let mut body = case.event();
             body["document"] = serde_json::to_value(doc).unwrap_or_default();
+            body["content"] = crate::esdh::content_base64(content).into();
             body["source"] = mail.source.clone().into();
             events::publish(&self.engine, &mut tx, events::DOCUMENT_ADDED, body).await?;
         }
@@ -463,10 +465,11 @@ impl Adapter for CaseCoreAdapter {
             Some("admission") => return admission(&core, d).await,
             Some("cpr_change") => return cpr_change(&core, d).await,
             Some("report_status") => return report_status(&core, d).await,
+            Some("records_event") => return records_event(&core, d).await,
             Some(other) => {
                 return DeliveryOutcome::Permanent {
                     error: format!(
-                        "route {}: the case core has no action {other:?} (file, admission, cpr_change, report_status)",
+                        "route {}: the case core has no action {other:?} (file, admission, cpr_change, report_status, records_event)",
                         d.route.id
                     ),
                     reply: None,
@@ -563,6 +566,20 @@ async fn report_status(core: &CaseCore, d: &Delivery<'_>) -> DeliveryOutcome {
         )),
         Err(e) => Err(e),
     };
+    delivered(d, done)
+}
+
+/// What the records system (eDoc) tells: a document checked out, in or changed, a case
+/// closed.
+async fn records_event(core: &CaseCore, d: &Delivery<'_>) -> DeliveryOutcome {
+    let event: crate::esdh::RecordsEvent = match parse(d) {
+        Ok(e) => e,
+        Err(outcome) => return outcome,
+    };
+    let done = core
+        .apply_records_event(&event)
+        .await
+        .map(|what| ("records", what.to_string()));
     delivered(d, done)
 }
 

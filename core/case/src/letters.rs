@@ -113,6 +113,8 @@ pub struct Reconciled {
     pub delivery_failures: usize,
     /// Report submissions whose upload was delivered.
     pub submissions: usize,
+    /// Cases the records system answered for (journalised or failed).
+    pub records: usize,
 }
 
 fn copenhagen_date(ms: i64) -> chrono::NaiveDate {
@@ -161,6 +163,23 @@ impl CaseCore {
                             crate::decisions::letter_dispatched(&mut tx, decision, on).await?
                     {
                         text.push_str(&format!("; appeal deadline {deadline}"));
+                        let case = crate::cases::load(&mut tx, &case_id).await?;
+                        crate::case_notes::set_deadline(
+                            &mut tx,
+                            &self.engine,
+                            &case,
+                            &format!("klagefrist-{decision}"),
+                            &crate::case_notes::NewDeadline {
+                                kind: "Klagefrist".into(),
+                                due: deadline.clone(),
+                                text: format!(
+                                    "Klagefrist for afgørelse {decision} (brevet afsendt {on})"
+                                ),
+                            },
+                            "system:digital-post",
+                            now,
+                        )
+                        .await?;
                     }
                     settle(&mut tx, &message_id, "dispatched", None, now).await?;
                     add_notice(
@@ -199,6 +218,7 @@ impl CaseCore {
         }
         report.delivery_failures = self.take_dead_letter_notifications().await?;
         report.submissions = self.follow_submissions().await?;
+        report.records = self.follow_records().await?;
         Ok(report)
     }
 

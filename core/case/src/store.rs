@@ -213,6 +213,49 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: &[],
         postgres: &[],
     },
+    // The records system (eDoc through KKI): each case's ESDH case number and the
+    // person eDoc made responsible; caseworkers' notes and deadlines, which go there
+    // too; documents checked out in eDoc (read-only here) and the version eDoc has.
+    Migration {
+        version: 13,
+        name: "records system",
+        sql: "CREATE TABLE esdh_cases (\n\
+                case_id         TEXT PRIMARY KEY REFERENCES cases (id),\n\
+                message_id      TEXT NOT NULL,\n\
+                state           TEXT NOT NULL,\n\
+                sagsnummer      TEXT,\n\
+                ansvarlig       TEXT,\n\
+                ansvarlig_navn  TEXT,\n\
+                detail          TEXT,\n\
+                requested_at    BIGINT NOT NULL,\n\
+                settled_at      BIGINT\n\
+              );\n\
+              CREATE INDEX esdh_cases_state ON esdh_cases (state);\n\
+              CREATE TABLE case_notes (\n\
+                id          TEXT PRIMARY KEY,\n\
+                case_id     TEXT NOT NULL REFERENCES cases (id),\n\
+                text        TEXT NOT NULL,\n\
+                by_user     TEXT NOT NULL,\n\
+                at          BIGINT NOT NULL\n\
+              );\n\
+              CREATE INDEX case_notes_case ON case_notes (case_id);\n\
+              CREATE TABLE case_deadlines (\n\
+                id          TEXT PRIMARY KEY,\n\
+                case_id     TEXT NOT NULL REFERENCES cases (id),\n\
+                kind        TEXT NOT NULL,\n\
+                due         TEXT NOT NULL,\n\
+                text        TEXT NOT NULL,\n\
+                by_user     TEXT NOT NULL,\n\
+                at          BIGINT NOT NULL\n\
+              );\n\
+              CREATE INDEX case_deadlines_case ON case_deadlines (case_id);\n\
+              ALTER TABLE documents ADD COLUMN checked_out_by TEXT;\n\
+              ALTER TABLE documents ADD COLUMN checked_out_name TEXT;\n\
+              ALTER TABLE documents ADD COLUMN checked_out_at BIGINT;\n\
+              ALTER TABLE documents ADD COLUMN esdh_version BIGINT;",
+        sqlite: &[],
+        postgres: &[],
+    },
 ];
 
 /// Limits on what callers may store.

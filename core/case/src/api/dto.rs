@@ -136,6 +136,12 @@ pub struct CaseContents {
     pub notices: Vec<Notice>,
     /// The citizen's hospital stays as the health service reported them, latest first.
     pub hospital_stays: Vec<crate::stays::Stay>,
+    /// Caseworkers' notes, oldest first.
+    pub notes: Vec<crate::case_notes::Note>,
+    /// Deadlines, soonest first.
+    pub deadlines: Vec<crate::case_notes::Deadline>,
+    /// The case in the records system (eDoc): its ESDH case number and responsible person.
+    pub records: Option<crate::esdh::RecordsCase>,
 }
 
 /// Splits a view into the parts both versions share, the status history and the
@@ -169,6 +175,9 @@ fn split(
             grants: v.grants,
             notices: v.notices,
             hospital_stays: v.hospital_stays,
+            notes: v.notes,
+            deadlines: v.deadlines,
+            records: v.records,
         },
         c.status,
         v.status_history,

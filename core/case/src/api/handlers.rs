@@ -13,6 +13,7 @@ use super::dto::{AccessGrant, EndGrant, StatusChange};
 use super::problem::{JsonBody, problem};
 use crate::access::Actor;
 use crate::audit::AuditLine;
+use crate::case_notes::{Deadline, NewDeadline, NewNote, Note};
 use crate::catalogue::{Catalogue, NewCatalogue, NewService, Service, ServicePatch};
 use crate::consents::{Consent, NewConsent};
 use crate::correspondence::{NewCorrespondence, SentCorrespondence};
@@ -283,6 +284,40 @@ pub async fn change_status(
         .await
         .map(|v| Json(v.into()))
         .map_err(|e| problem(e, &format!("/api/v1/cases/{id}/status")))
+}
+
+/// A caseworker's note on a case (it goes to the records system too).
+#[utoipa::path(post, path = "/api/v1/cases/{id}/notes", tag = "cases", request_body = NewNote,
+    params(("id" = String, Path, description = "case id")),
+    responses((status = 201, body = Note), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn add_note(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(new): JsonBody<NewNote>,
+) -> ApiResult<(StatusCode, Json<Note>)> {
+    s.core
+        .add_note(&caller.ctx(), &id, &new)
+        .await
+        .map(|n| (StatusCode::CREATED, Json(n)))
+        .map_err(|e| problem(e, &format!("/api/v1/cases/{id}/notes")))
+}
+
+/// A deadline on a case, e.g. a follow-up (it goes to the records system too).
+#[utoipa::path(post, path = "/api/v1/cases/{id}/deadlines", tag = "cases", request_body = NewDeadline,
+    params(("id" = String, Path, description = "case id")),
+    responses((status = 201, body = Deadline), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn add_deadline(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(new): JsonBody<NewDeadline>,
+) -> ApiResult<(StatusCode, Json<Deadline>)> {
+    s.core
+        .add_deadline(&caller.ctx(), &id, &new)
+        .await
+        .map(|d| (StatusCode::CREATED, Json(d)))
+        .map_err(|e| problem(e, &format!("/api/v1/cases/{id}/deadlines")))
 }
 
 /// Gives a user an explicit grant on a (confidential) case.

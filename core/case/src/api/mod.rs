@@ -69,6 +69,8 @@ pub fn router(core: CaseCore, auth: Arc<dyn Authenticate>) -> Router {
         .route("/citizens/audit", post(handlers::citizen_audit))
         .route("/cases/{id}/status", post(handlers::change_status))
         .route("/cases/{id}/access", post(handlers::grant_access))
+        .route("/cases/{id}/notes", post(handlers::add_note))
+        .route("/cases/{id}/deadlines", post(handlers::add_deadline))
         .route("/cases/{id}/documents", post(handlers::add_document))
         .route(
             "/cases/{id}/correspondence",

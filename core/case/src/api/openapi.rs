@@ -25,6 +25,8 @@ use super::{handlers, versioned};
         handlers::citizen_audit,
         handlers::change_status,
         handlers::grant_access,
+        handlers::add_note,
+        handlers::add_deadline,
         handlers::add_document,
         handlers::send_correspondence,
         handlers::document_content,
