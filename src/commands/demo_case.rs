@@ -56,7 +56,7 @@ pub async fn run(stack: &Stack, http: &reqwest::Client, first_step: u32) -> anyh
 
     super::demo::step(
         first_step,
-        "A caseworker at Borgercenter Handicap registers a citizen and opens a case (KLE 27.36.12); the indexes, Beskedfordeler and the Fordelingskomponent carry it on",
+        "A caseworker at Borgercenter Handicap registers a citizen and opens a case (KLE 27.36.12); eDoc (the records system), the indexes, Beskedfordeler and the Fordelingskomponent carry it on",
     );
     let (s, _) = leder
         .send(post.clone(), "/api/v1/citizens", Some(json!({"cpr": "010190-1234", "given_name": "Anna", "family_name": "Jensen", "address": "Testvej 1, 2300 København S"})))
@@ -108,6 +108,7 @@ pub async fn run(stack: &Stack, http: &reqwest::Client, first_step: u32) -> anyh
     let indexed = show_in_sapa(stack, &id).await?;
     let pubsub = show_beskedfordeler(stack).await?;
     let distributed = show_fordeling(stack, &leder, &document).await?;
+    let recorded = show_in_edoc(stack, &leder, &id, &document).await?;
 
     super::demo::step(
         first_step + 1,
@@ -153,11 +154,79 @@ pub async fn run(stack: &Stack, http: &reqwest::Client, first_step: u32) -> anyh
         && indexed
         && pubsub
         && distributed
+        && recorded
         && found.as_array().is_some_and(Vec::is_empty)
         && s3 == 403
         && !d["appeal_deadline"].is_null()
         && replied
         && medcom)
+}
+
+/// The case is journalised in eDoc through KKI: its ESDH case number and responsible
+/// person come back onto it; a document checked out in eDoc is read-only here.
+async fn show_in_edoc(
+    stack: &Stack,
+    leder: &Caseworker<'_>,
+    case: &str,
+    document: &str,
+) -> anyhow::Result<bool> {
+    let mut view = Value::Null;
+    for _ in 0..200 {
+        stack.core.reconcile().await?;
+        view = leder
+            .send(reqwest::Method::GET, &format!("/api/v1/cases/{case}"), None)
+            .await?
+            .1;
+        if view["records"]["state"] == "journalised" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let edoc = &stack.sandbox.edoc;
+    let held = edoc.sag(case);
+    println!(
+        "   eDoc (through KKI): case {} journalised, responsible {}; eDoc holds {} document(s), KLE {}",
+        view["records"]["case_number"],
+        view["records"]["responsible"],
+        held.as_ref()
+            .map(|s| s.dokumenter.len())
+            .unwrap_or_default(),
+        held.as_ref().map(|s| s.sag.kle.as_str()).unwrap_or("-")
+    );
+    let jens = knudepunkt_adapters::edoc::model::Bruger {
+        bruger_id: "JDOE".into(),
+        navn: "Jens Doe".into(),
+    };
+    edoc.check_out(case, document, jens.clone())
+        .map_err(anyhow::Error::msg)?;
+    for _ in 0..200 {
+        let (_, v) = leder
+            .send(reqwest::Method::GET, &format!("/api/v1/cases/{case}"), None)
+            .await?;
+        let shown = v["documents"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|d| d["id"] == document && !d["checked_out"].is_null());
+        if shown {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let refused = leder
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/documents/{document}"),
+            Some(json!({"confidential": false})),
+        )
+        .await?;
+    println!(
+        "   checked out in eDoc by Jens Doe: a change here is refused, HTTP {}: {}",
+        refused.0, refused.1["detail"]
+    );
+    edoc.check_in(case, document, jens)
+        .map_err(anyhow::Error::msg)?;
+    Ok(view["records"]["state"] == "journalised" && refused.0 == 409)
 }
 
 /// The case and its document reach STS Sags- og dokumentindeks; SAPA's search finds them

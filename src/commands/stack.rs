@@ -220,6 +220,9 @@ impl Stack {
             &format!("http://{server_addr}/in/dst/status"),
             std::time::Duration::from_millis(100),
         );
+        handles
+            .edoc
+            .events_to(&format!("http://{server_addr}/in/edoc/haendelser"));
         handles.medcom.deliver_to(&format!(
             "http://{server_addr}{}",
             knudepunkt_adapters::medcom::INBOUND_PATH
