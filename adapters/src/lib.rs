@@ -5,6 +5,7 @@ pub mod beskedfordeler;
 pub mod cpr;
 pub mod digital_post;
 pub mod dst;
+pub mod dubu;
 pub mod edoc;
 pub mod fordeling;
 pub mod generic_http;

@@ -149,6 +149,7 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
         tracing::warn!(error = %e, "the sandbox SFTP server's authorized keys could not be written");
     }
     let edoc = crate::edoc::simulator::EdocSimulator::default();
+    let dubu = crate::dubu::simulator::DubuSimulator::default();
     let medcom = crate::medcom::simulator::MedComNetwork::new(
         knudepunkt_engine::schema_dir::locate().map(|d| d.path),
     );
@@ -170,6 +171,7 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
         .merge(klassifikation.router())
         .merge(kkorg.router())
         .merge(edoc.router())
+        .merge(dubu.router())
         .merge(sts_organisation.router());
     (
         router,
@@ -192,6 +194,7 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
             kkorg,
             sts_organisation,
             edoc,
+            dubu,
         },
     )
 }
@@ -217,6 +220,7 @@ pub struct SandboxHandles {
     pub kkorg: crate::kkorg::simulator::KkOrgSimulator,
     pub sts_organisation: crate::sts_organisation::simulator::StsOrganisationSimulator,
     pub edoc: crate::edoc::simulator::EdocSimulator,
+    pub dubu: crate::dubu::simulator::DubuSimulator,
 }
 
 /// One of the project's own models of a format with no public schema, under
