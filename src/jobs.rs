@@ -25,6 +25,7 @@ pub fn names() -> Vec<String> {
         reports::REMIND_JOB.to_string(),
         reports::PREPARE_SEI2_JOB.to_string(),
         knudepunkt_case::cpr_lookup::REFRESH_JOB.to_string(),
+        knudepunkt_case::handover::PREPARE_JOB.to_string(),
         KLE_SYNC.to_string(),
         ORG_SYNC.to_string(),
         ORG_STS_SYNC.to_string(),
@@ -230,6 +231,10 @@ pub fn build(engine: &Engine, core: &CaseCore) -> (Jobs, Vec<(String, String)>) 
     jobs.insert(
         knudepunkt_case::cpr_lookup::REFRESH_JOB.into(),
         Arc::new(knudepunkt_case::cpr_lookup::CprRefresh { core: core.clone() }),
+    );
+    jobs.insert(
+        knudepunkt_case::handover::PREPARE_JOB.into(),
+        Arc::new(knudepunkt_case::handover::PrepareHandovers { core: core.clone() }),
     );
     match knudepunkt_adapters::klassifikation::KlassifikationClient::for_environment(
         &engine.routes().environment,

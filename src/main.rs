@@ -2,6 +2,7 @@
 
 mod commands;
 mod cpr_register;
+mod dubu_source;
 mod jobs;
 mod kle_source;
 mod logging;

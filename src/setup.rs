@@ -74,6 +74,7 @@ impl Context {
                 .context("seeding the default organisation")?;
         }
         crate::cpr_register::attach(&core, &engine.routes().environment);
+        crate::dubu_source::attach(&core, &engine.routes().environment);
         Ok(core)
     }
 

@@ -164,6 +164,7 @@ impl Stack {
         let core = CaseCore::open(engine.clone(), Limits::default()).await?;
         core.seed_default_org().await?;
         crate::cpr_register::attach(&core, &engine.routes().environment);
+        crate::dubu_source::attach(&core, &engine.routes().environment);
         let workers = engine.start();
         let dueslag = match &broker {
             Some((url, queue)) => {

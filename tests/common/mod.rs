@@ -318,6 +318,9 @@ pub mod case;
 /// The binary's CPR register, as the case core is given it.
 #[path = "../../src/cpr_register.rs"]
 pub mod cpr_register;
+/// The binary's source of handovers from DUBU.
+#[path = "../../src/dubu_source.rs"]
+pub mod dubu_source;
 /// The binary's way from STS Klassifikation into the case core.
 #[path = "../../src/kle_source.rs"]
 pub mod kle_source;

@@ -120,7 +120,9 @@ pub struct Ydelse {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Kvittering {
-    pub pakke_id: String,
+    /// The package's id, when its manifest could be read.
+    #[serde(default)]
+    pub pakke_id: Option<String>,
     /// `modtaget` or `afvist`.
     pub status: String,
     #[serde(default)]

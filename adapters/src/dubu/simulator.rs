@@ -105,7 +105,7 @@ impl Cohort {
         let children: Vec<Child> = (0..size as u64)
             .map(|i| {
                 // Turning 18 from 60 days ago to 300 days ahead, spread evenly.
-                let offset = ((i * 7919) % 360) as i64 - 60;
+                let offset = ((i * 97) % 360) as i64 - 60;
                 let birthday18 = today + chrono::Duration::days(offset);
                 let born = NaiveDate::from_ymd_opt(
                     birthday18.year() - 18,

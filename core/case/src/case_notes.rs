@@ -94,6 +94,37 @@ pub(crate) async fn deadlines_of(
     .collect()
 }
 
+/// Writes a note on `case` and publishes `case.note_added`, on `conn`.
+pub(crate) async fn insert_note(
+    conn: &mut AnyConnection,
+    engine: &knudepunkt_engine::Engine,
+    case: &CaseRecord,
+    text: &str,
+    by_user: &str,
+    now: i64,
+) -> CaseResult<Note> {
+    let note = Note {
+        id: new_id(),
+        text: text.trim().to_string(),
+        by_user: by_user.to_string(),
+        at: now,
+    };
+    sqlx::query(
+        "INSERT INTO case_notes (id, case_id, text, by_user, at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&note.id)
+    .bind(&case.id)
+    .bind(&note.text)
+    .bind(&note.by_user)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    let mut body = case.event();
+    body["note"] = serde_json::to_value(&note).unwrap_or_default();
+    events::publish(engine, conn, events::CASE_NOTE_ADDED, body).await?;
+    Ok(note)
+}
+
 /// Records deadline `id` on `case` (once: the same id again changes nothing) and
 /// publishes `case.deadline_set`.
 pub(crate) async fn set_deadline(
@@ -147,21 +178,14 @@ impl CaseCore {
         }
         let (mut tx, case) = self.begin_on_case(ctx, case_id, "notes").await?;
         let now = now_ms();
-        let note = Note {
-            id: new_id(),
-            text: new.text.trim().to_string(),
-            by_user: ctx.actor.user_id.clone(),
-            at: now,
-        };
-        sqlx::query(
-            "INSERT INTO case_notes (id, case_id, text, by_user, at) VALUES ($1, $2, $3, $4, $5)",
+        let note = insert_note(
+            &mut tx,
+            &self.engine,
+            &case,
+            &new.text,
+            &ctx.actor.user_id,
+            now,
         )
-        .bind(&note.id)
-        .bind(&case.id)
-        .bind(&note.text)
-        .bind(&note.by_user)
-        .bind(now)
-        .execute(&mut *tx)
         .await?;
         audit::allowed(
             &mut tx,
@@ -172,9 +196,6 @@ impl CaseCore {
             now,
         )
         .await?;
-        let mut body = case.event();
-        body["note"] = serde_json::to_value(&note).unwrap_or_default();
-        events::publish(&self.engine, &mut tx, events::CASE_NOTE_ADDED, body).await?;
         tx.commit().await?;
         self.engine.wake();
         Ok(note)

@@ -32,6 +32,10 @@ pub const SERVICE_CHANGED: &str = "catalogue.service_changed";
 pub const CASE_NOTE_ADDED: &str = "case.note_added";
 /// A deadline on a case (a follow-up; the appeal deadline a dispatched decision starts).
 pub const CASE_DEADLINE_SET: &str = "case.deadline_set";
+/// A handover from the children's authority imported as an adult case.
+pub const HANDOVER_IMPORTED: &str = "handover.imported";
+/// A handover package refused (incomplete or altered): the children's system is told.
+pub const HANDOVER_REFUSED: &str = "handover.refused";
 /// A document to send to another authority through the Fordelingskomponent.
 pub const DISTRIBUTION_REQUESTED: &str = "document.distribution_requested";
 /// A batch of whole cases for the case and document index's initial load.
@@ -48,6 +52,8 @@ pub const ALL: &[&str] = &[
     CASE_CLOSED,
     CASE_NOTE_ADDED,
     CASE_DEADLINE_SET,
+    HANDOVER_IMPORTED,
+    HANDOVER_REFUSED,
     DOCUMENT_ADDED,
     DOCUMENT_UPDATED,
     DECISION_MADE,

@@ -23,6 +23,7 @@ pub mod error;
 pub mod esdh;
 pub mod events;
 pub mod grants;
+pub mod handover;
 pub mod import;
 pub mod inbound;
 pub mod index;

@@ -82,6 +82,39 @@ async fn insert_goals(
     Ok(out)
 }
 
+/// Writes plan `new` of citizen `cpr` on `conn` (the change's transaction).
+pub(crate) async fn insert_plan(
+    conn: &mut AnyConnection,
+    cpr: &str,
+    new: &NewPlan,
+    now: i64,
+) -> CaseResult<Plan> {
+    let id = new_id();
+    sqlx::query("INSERT INTO plans (id, cpr, title, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(&id)
+        .bind(cpr)
+        .bind(new.title.trim())
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    for c in &new.case_ids {
+        sqlx::query(
+            "INSERT INTO plan_cases (plan_id, case_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(&id)
+        .bind(c)
+        .execute(&mut *conn)
+        .await?;
+    }
+    let goals = insert_goals(conn, &id, None, &new.goals, "goals", now).await?;
+    Ok(Plan {
+        id,
+        title: new.title.trim().to_string(),
+        case_ids: new.case_ids.clone(),
+        goals,
+    })
+}
+
 fn goal_tree(all: &[(String, Option<String>, String)], parent: Option<&str>) -> Vec<Goal> {
     all.iter()
         .filter(|(_, p, _)| p.as_deref() == parent)
@@ -122,24 +155,7 @@ impl CaseCore {
             }
         }
         let now = now_ms();
-        let id = new_id();
-        sqlx::query("INSERT INTO plans (id, cpr, title, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(&id)
-            .bind(case.cpr.expose())
-            .bind(new.title.trim())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        for c in &new.case_ids {
-            sqlx::query(
-                "INSERT INTO plan_cases (plan_id, case_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            )
-            .bind(&id)
-            .bind(c)
-            .execute(&mut *tx)
-            .await?;
-        }
-        let goals = insert_goals(&mut tx, &id, None, &new.goals, "goals", now).await?;
+        let Plan { id, goals, .. } = insert_plan(&mut tx, case.cpr.expose(), new, now).await?;
         audit::allowed(
             &mut tx,
             ctx,

@@ -256,6 +256,31 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: &[],
         postgres: &[],
     },
+    // Handovers from the children's authority (DUBU) at 18: a preparation task for
+    // each young person turning 18 within six months, until the package is imported.
+    Migration {
+        version: 14,
+        name: "handovers at 18",
+        sql: "CREATE TABLE handovers (\n\
+                id              TEXT PRIMARY KEY,\n\
+                cpr             TEXT NOT NULL,\n\
+                given_name      TEXT NOT NULL,\n\
+                family_name     TEXT NOT NULL,\n\
+                turns_18        TEXT NOT NULL,\n\
+                state           TEXT NOT NULL,\n\
+                package_id      TEXT,\n\
+                package_sha256  TEXT,\n\
+                case_id         TEXT,\n\
+                plan_id         TEXT,\n\
+                services        TEXT NOT NULL DEFAULT '[]',\n\
+                detail          TEXT,\n\
+                task_raised_at  BIGINT NOT NULL,\n\
+                updated_at      BIGINT NOT NULL\n\
+              );\n\
+              CREATE INDEX handovers_state ON handovers (state, turns_18);",
+        sqlite: &[],
+        postgres: &[],
+    },
 ];
 
 /// Limits on what callers may store.
@@ -288,6 +313,7 @@ pub struct CaseCore {
     /// The last engine notification looked at (those not about cases stay open).
     pub(crate) notification_cursor: Arc<AtomicI64>,
     pub(crate) person_register: crate::cpr_lookup::SharedRegister,
+    pub(crate) handover_source: crate::handover::SharedSource,
 }
 
 impl CaseCore {
@@ -308,6 +334,7 @@ impl CaseCore {
             limits,
             notification_cursor: Arc::new(AtomicI64::new(0)),
             person_register: Default::default(),
+            handover_source: Default::default(),
         }
     }
 

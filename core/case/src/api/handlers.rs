@@ -21,6 +21,7 @@ use crate::decisions::{Decision, NewDecision};
 use crate::distribution::{NewDistribution, SentDistribution};
 use crate::documents::{DocumentInfo, NewDocument};
 use crate::grants::{Grant, GrantChange, NewGrant};
+use crate::handover::{Handover, HandoverOutcome, HandoverTarget};
 use crate::occupancy::Occupancy;
 use crate::plans::{NewPlan, Plan};
 use crate::reporting::submissions::{Submission, SubmissionFilter};
@@ -160,6 +161,56 @@ pub struct StayEnd {
     pub departure: String,
     #[serde(default)]
     pub housing_after: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct HandoverFilter {
+    /// `preparing`, `imported` or `refused`; all when left out.
+    pub state: Option<String>,
+}
+
+/// Handovers from the children's authority (DUBU) at 18: the preparation tasks, and
+/// what became of each. Every young person listed is audited as read.
+#[utoipa::path(get, path = "/api/v1/handovers", tag = "handovers",
+    params(HandoverFilter),
+    responses((status = 200, body = Vec<Handover>), (status = 403, body = Problem)))]
+pub async fn list_handovers(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Query(filter): Query<HandoverFilter>,
+) -> ApiResult<Json<Vec<Handover>>> {
+    s.core
+        .handovers(&caller.ctx(), filter.state.as_deref())
+        .await
+        .map(Json)
+        .map_err(|e| problem(e, "/api/v1/handovers"))
+}
+
+/// Imports a young person's handover package from DUBU as an adult case at the given
+/// unit, caseworker and KLE: the citizen, the documents, the plan as the starting plan,
+/// the services noted. A damaged package is refused whole (422, and DUBU is told why);
+/// the same package again changes nothing (200).
+#[utoipa::path(post, path = "/api/v1/handovers/{id}/import", tag = "handovers", request_body = HandoverTarget,
+    params(("id" = String, Path, description = "DUBU's handover id")),
+    responses((status = 201, body = HandoverOutcome), (status = 200, body = HandoverOutcome),
+        (status = 409, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)))]
+pub async fn import_handover(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(target): JsonBody<HandoverTarget>,
+) -> ApiResult<(StatusCode, Json<HandoverOutcome>)> {
+    s.core
+        .take_handover(&caller.ctx(), &id, &target)
+        .await
+        .map(|o| {
+            let status = match o {
+                HandoverOutcome::Imported { .. } => StatusCode::CREATED,
+                HandoverOutcome::AlreadyImported { .. } => StatusCode::OK,
+            };
+            (status, Json(o))
+        })
+        .map_err(|e| problem(e, &format!("/api/v1/handovers/{id}/import")))
 }
 
 /// Statutory report submissions, newest first, by report, period and state.

@@ -59,6 +59,8 @@ pub fn router(core: CaseCore, auth: Arc<dyn Authenticate>) -> Router {
             "/treatments/{id}/progress",
             post(handlers::change_treatment),
         )
+        .route("/handovers", get(handlers::list_handovers))
+        .route("/handovers/{id}/import", post(handlers::import_handover))
         .route("/reports/submissions", get(handlers::list_submissions))
         .route("/reports/submissions/{id}", get(handlers::show_submission))
         .route(

@@ -18,6 +18,8 @@ use super::{handlers, versioned};
         handlers::occupancy,
         handlers::register_treatment,
         handlers::change_treatment,
+        handlers::list_handovers,
+        handlers::import_handover,
         handlers::list_submissions,
         handlers::show_submission,
         handlers::approve_submission,
