@@ -164,8 +164,7 @@ impl CaseCore {
         let mut body = case.event();
         body["confidential"] = (case.confidential || doc.confidential).into();
         body["document"] = serde_json::to_value(&doc).unwrap_or_default();
-        body["content"] = crate::esdh::content_base64(&content).into();
-        events::publish(&self.engine, &mut tx, events::DOCUMENT_ADDED, body).await?;
+        events::publish_document(&self.engine, &mut tx, body, &content).await?;
         tx.commit().await?;
         self.engine.wake();
         Ok(doc)

@@ -13,6 +13,9 @@ pub const CASE_STATUS_CHANGED: &str = "case.status_changed";
 pub const CASE_CLOSED: &str = "case.closed";
 pub const DOCUMENT_ADDED: &str = "document.added";
 pub const DOCUMENT_UPDATED: &str = "document.updated";
+/// A document added, with its file (base64 `content`): for the systems that keep files
+/// (the records system). Made only when a route listens.
+pub const DOCUMENT_STORED: &str = "document.stored";
 pub const DECISION_MADE: &str = "decision.made";
 pub const GRANT_CREATED: &str = "grant.created";
 pub const GRANT_CHANGED: &str = "grant.changed";
@@ -56,6 +59,7 @@ pub const ALL: &[&str] = &[
     HANDOVER_REFUSED,
     DOCUMENT_ADDED,
     DOCUMENT_UPDATED,
+    DOCUMENT_STORED,
     DECISION_MADE,
     GRANT_CREATED,
     GRANT_CHANGED,
@@ -94,4 +98,22 @@ pub async fn publish(
             Submitted::Filtered => None,
         })
         .collect())
+}
+
+/// Publishes `document.added` with `body` (the case's fields and the document's
+/// metadata) and, when a route listens, `document.stored` with the file too: the file
+/// is encoded only for the systems that keep it.
+pub async fn publish_document(
+    engine: &Engine,
+    conn: &mut AnyConnection,
+    body: serde_json::Value,
+    content: &[u8],
+) -> CaseResult<()> {
+    if !engine.routes().for_event(DOCUMENT_STORED).is_empty() {
+        let mut stored = body.clone();
+        stored["content"] = crate::esdh::content_base64(content).into();
+        publish(engine, conn, DOCUMENT_STORED, stored).await?;
+    }
+    publish(engine, conn, DOCUMENT_ADDED, body).await?;
+    Ok(())
 }

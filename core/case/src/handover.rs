@@ -515,9 +515,8 @@ impl CaseCore {
             .await?;
             let mut body = case.event();
             body["document"] = serde_json::to_value(&doc).unwrap_or_default();
-            body["content"] = crate::esdh::content_base64(&content).into();
             body["source"] = "DUBU".into();
-            events::publish(&self.engine, &mut tx, events::DOCUMENT_ADDED, body).await?;
+            events::publish_document(&self.engine, &mut tx, body, &content).await?;
         }
         let plan_id = match &package.plan {
             Some(p) => {

@@ -407,9 +407,8 @@ impl CaseCore {
         for (doc, content, _) in &docs {
             let mut body = case.event();
             body["document"] = serde_json::to_value(doc).unwrap_or_default();
-            body["content"] = crate::esdh::content_base64(content).into();
             body["source"] = mail.source.clone().into();
-            events::publish(&self.engine, &mut tx, events::DOCUMENT_ADDED, body).await?;
+            events::publish_document(&self.engine, &mut tx, body, content).await?;
         }
         let from = if mail.sender.id_type.eq_ignore_ascii_case("CPR") {
             "the citizen".to_string()
