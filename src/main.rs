@@ -92,6 +92,8 @@ enum Command {
     BenchOrg(commands::bench_org::Args),
     /// Measure the KLE load from STS Klassifikation into the case core.
     BenchKle(commands::bench_kle::Args),
+    /// Measure the DUBU handover at 18: packages streamed, checked and imported.
+    BenchDubu(commands::bench_dubu::Args),
     /// Measure CPR lookups (SF1520) against the sandbox: latency percentiles and rate.
     BenchCpr(commands::bench_cpr::Args),
     /// Measure WS-Security signing, verification and cached STS token lookups.
@@ -131,6 +133,7 @@ async fn main() -> std::process::ExitCode {
         Command::BenchSecurity(a) => commands::bench_security::run(&ctx, a).await,
         Command::BenchCpr(a) => commands::bench_cpr::run(&ctx, a).await,
         Command::BenchKle(a) => commands::bench_kle::run(&ctx, a).await,
+        Command::BenchDubu(a) => commands::bench_dubu::run(&ctx, a).await,
         Command::BenchOrg(a) => commands::bench_org::run(&ctx, a).await,
         Command::Token(a) => commands::token::run(&ctx, a),
     };

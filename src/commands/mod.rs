@@ -2,6 +2,7 @@ pub mod bench;
 pub mod bench_case;
 pub mod bench_cpr;
 pub mod bench_digital_post;
+pub mod bench_dubu;
 pub mod bench_index;
 pub mod bench_journals;
 pub mod bench_kle;

@@ -133,7 +133,8 @@ impl Cohort {
                         efternavn: FAMILY[(i as usize / GIVEN.len()) % FAMILY.len()].into(),
                         foedselsdato: born.format("%Y-%m-%d").to_string(),
                         fylder18: fylder18.format("%Y-%m-%d").to_string(),
-                        pakke_klar: fylder18 <= today + chrono::Duration::days(183),
+                        // DUBU can make the package at any time.
+                        pakke_klar: true,
                     },
                 }
             })

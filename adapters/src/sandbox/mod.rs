@@ -149,7 +149,11 @@ pub fn router_with(certificates: &certs::SandboxCertificates) -> (Router, Sandbo
         tracing::warn!(error = %e, "the sandbox SFTP server's authorized keys could not be written");
     }
     let edoc = crate::edoc::simulator::EdocSimulator::default();
-    let dubu = crate::dubu::simulator::DubuSimulator::default();
+    let env_number = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+    let dubu = crate::dubu::simulator::DubuSimulator::new(
+        env_number("KNUDEPUNKT_SANDBOX_DUBU_COHORT").unwrap_or(40) as usize,
+        env_number("KNUDEPUNKT_SANDBOX_DUBU_DOCUMENT_BYTES").unwrap_or(64 * 1024),
+    );
     let medcom = crate::medcom::simulator::MedComNetwork::new(
         knudepunkt_engine::schema_dir::locate().map(|d| d.path),
     );
