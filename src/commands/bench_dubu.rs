@@ -178,7 +178,7 @@ async fn one(ctx: &Context, args: &Args, backend: &str, db: &str) -> anyhow::Res
             }
         }
         done += 1;
-        if done % 20 == 0 || done == total {
+        if done.is_multiple_of(20) || done == total {
             use std::io::Write as _;
             eprint!(
                 "\r{backend}: {done}/{total} packages imported ({:.0} s)   ",
