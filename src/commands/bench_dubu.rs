@@ -32,7 +32,7 @@ pub struct Args {
     #[arg(long, default_value_t = 1024)]
     pub document_kb: u64,
     /// Packages imported at once.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
     /// Run the sandbox's DUBU in a process of its own (as the real one is), so that the
     /// peak RSS is Knudepunkt's alone.
@@ -116,8 +116,20 @@ async fn one(ctx: &Context, args: &Args, backend: &str, db: &str) -> anyhow::Res
         ));
     }
     let stack = Stack::start_with(ctx, db, EngineOptions::default(), tweaks).await?;
-    if external.is_none() {
-        stack.sandbox.dubu.set_cohort(args.packages, doc_bytes);
+    // DUBU makes its packages before they are fetched; not part of the import's time.
+    match &external {
+        Some(p) => {
+            reqwest::Client::new()
+                .post(format!("{}/kki/dubu/_sandbox/prepare", p.url))
+                .send()
+                .await?
+                .error_for_status()?;
+        }
+        None => {
+            stack.sandbox.dubu.set_cohort(args.packages, doc_bytes);
+            let dubu = stack.sandbox.dubu.clone();
+            tokio::task::spawn_blocking(move || dubu.prepare_packages()).await?;
+        }
     }
     let client =
         knudepunkt_adapters::dubu::DubuClient::for_environment(&stack.engine.routes().environment)

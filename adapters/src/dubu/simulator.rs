@@ -309,6 +309,20 @@ impl DubuSimulator {
         self.manifests.lock().expect("dubu").clear();
     }
 
+    /// Makes every package's manifest now (as DUBU prepares its exports before they are
+    /// fetched) rather than on the first request; returns how many. CPU-bound: run it
+    /// off the async threads.
+    pub fn prepare_packages(&self) -> usize {
+        let (children, doc_bytes, today) = {
+            let c = self.cohort.read().expect("dubu");
+            (c.children.clone(), c.doc_bytes, c.today)
+        };
+        for child in &children {
+            self.manifest(child, doc_bytes, today);
+        }
+        children.len()
+    }
+
     /// The whole cohort.
     pub fn cohort(&self) -> Vec<Overdragelse> {
         self.cohort
@@ -343,6 +357,7 @@ impl DubuSimulator {
                 post(receipt),
             )
             .route("/kki/dubu/_sandbox/damage/{id}", post(set_damage))
+            .route("/kki/dubu/_sandbox/prepare", post(prepare))
             .with_state(self.clone())
             .nest(
                 "/kki/dubu/_sandbox",
@@ -571,6 +586,13 @@ async fn receipt(
         sim.receipts.lock().expect("dubu").push((id, k));
     }
     axum::Json(serde_json::json!({ "modtaget": true })).into_response()
+}
+
+async fn prepare(State(sim): State<DubuSimulator>) -> Response {
+    match tokio::task::spawn_blocking(move || sim.prepare_packages()).await {
+        Ok(n) => axum::Json(serde_json::json!({ "prepared": n })).into_response(),
+        Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
 }
 
 async fn set_damage(

@@ -281,6 +281,15 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: &[],
         postgres: &[],
     },
+    // Document files are mostly compressed already (PDF, images): PostgreSQL stores
+    // them out of line without trying to compress them again.
+    Migration {
+        version: 15,
+        name: "document files stored uncompressed",
+        sql: "",
+        sqlite: &[],
+        postgres: &["ALTER TABLE documents ALTER COLUMN content SET STORAGE EXTERNAL"],
+    },
 ];
 
 /// Limits on what callers may store.
