@@ -193,8 +193,9 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     );
 
     let reports_ok = super::demo_reports::run(ctx, &stack, 9).await?;
+    let handover_ok = super::demo_handover::run(&stack, 10).await?;
 
-    step(10, "Where everything ended up");
+    step(11, "Where everything ended up");
     tokio::time::sleep(Duration::from_millis(300)).await;
     for (state, n) in engine.journal().count_by_state(None).await? {
         println!("   {state:<10} {n}");
@@ -213,7 +214,8 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         .any(|(s, n)| *s == MessageState::Delivered && *n == 27)
         && matches!(rolled, Submitted::Journaled(_))
         && case_ok
-        && reports_ok;
+        && reports_ok
+        && handover_ok;
     println!(
         "\nInspect: knudepunkt --database-url {db} messages list   |   knudepunkt --database-url {db} messages show {dead}"
     );
@@ -227,7 +229,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     stack.stop().await;
     if ok {
         println!(
-            "demo finished: the case worked through the API, its letter dispatched, all 27 notifications delivered exactly once, the month's reports accepted"
+            "demo finished: the case worked through the API, its letter dispatched, all 27 notifications delivered exactly once, the month's reports accepted, a young person handed over at 18"
         );
         Ok(ExitCode::SUCCESS)
     } else {

@@ -13,6 +13,7 @@ pub mod bench_security;
 pub mod beskedfordeler;
 pub mod demo;
 pub mod demo_case;
+pub mod demo_handover;
 pub mod demo_medcom;
 pub mod demo_reports;
 pub mod dlq;
