@@ -9,41 +9,33 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
 use common::Backend;
-use common::case::{As, SECRET, notices_of_kind, open_case};
+use common::case::{As, notices_of_kind, open_case};
 use knudepunkt_adapters::edoc::model::Bruger;
 use knudepunkt_adapters::edoc::simulator::{EdocSag, EdocSimulator};
 use knudepunkt_adapters::sandbox::{Fault, FaultKind};
-use knudepunkt_case::CaseCore;
-use knudepunkt_case::api::SignedTokens;
-use knudepunkt_engine::Engine;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+/// The API world, and where eDoc's events come in (the engine's inbound route).
 struct World {
-    sandbox: common::Sandbox,
-    engine: Engine,
-    core: CaseCore,
-    api: String,
+    base: common::case::ApiWorld,
     inbound: String,
-    workers: tokio::task::JoinHandle<()>,
+}
+
+impl std::ops::Deref for World {
+    type Target = common::case::ApiWorld;
+    fn deref(&self) -> &Self::Target {
+        &self.base
+    }
 }
 
 impl World {
     fn edoc(&self) -> &EdocSimulator {
         &self.sandbox.handles.edoc
-    }
-
-    fn as_user(&self, user: &str) -> As {
-        As::at(&self.api, user)
-    }
-
-    async fn idle(&self) {
-        common::wait_all_settled(self.engine.journal()).await
     }
 
     /// The case in eDoc once `done` holds for it.
@@ -83,35 +75,21 @@ impl World {
     }
 
     async fn stop(self) {
-        self.engine.shutdown(self.workers).await;
+        self.base.stop().await;
     }
 }
 
 async fn world(backend: Backend, name: &str) -> World {
-    let (sandbox, engine, core) =
-        common::case::engine_with_core(backend, name, "routes-edoc").await;
-    let auth = Arc::new(SignedTokens::new(SECRET, true));
-    let app = knudepunkt_case::api::router(core.clone(), auth);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let api = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let inbound_app = knudepunkt_engine::server::router(engine.clone());
+    let base = common::case::ApiWorld::start(backend, name, "routes-edoc").await;
+    let inbound_app = knudepunkt_engine::server::router(base.engine.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let inbound = format!(
         "http://{}/in/edoc/haendelser",
         listener.local_addr().unwrap()
     );
     tokio::spawn(async move { axum::serve(listener, inbound_app).await.unwrap() });
-    sandbox.handles.edoc.events_to(&inbound);
-    let workers = engine.start();
-    World {
-        sandbox,
-        engine,
-        core,
-        api,
-        inbound,
-        workers,
-    }
+    base.sandbox.handles.edoc.events_to(&inbound);
+    World { base, inbound }
 }
 
 fn jens() -> Bruger {

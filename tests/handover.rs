@@ -7,76 +7,42 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use common::case::{As, SECRET};
+use common::case::As;
 use knudepunkt_adapters::dubu::simulator::{Damage, DubuSimulator};
-use knudepunkt_case::CaseCore;
-use knudepunkt_case::api::SignedTokens;
-use knudepunkt_engine::Engine;
 use knudepunkt_engine::schedule::{Job, Quiet, RunRequest};
 use serde_json::{Value, json};
 
-struct World {
-    sandbox: common::Sandbox,
-    engine: Engine,
-    core: CaseCore,
-    api: String,
-    workers: tokio::task::JoinHandle<()>,
+type World = common::case::ApiWorld;
+
+fn dubu(w: &World) -> &DubuSimulator {
+    &w.sandbox.handles.dubu
 }
 
-impl World {
-    fn dubu(&self) -> &DubuSimulator {
-        &self.sandbox.handles.dubu
-    }
-
-    fn as_user(&self, user: &str) -> As {
-        As::at(&self.api, user)
-    }
-
-    /// DUBU's receipts for handover `id`, once there are `n`.
-    async fn receipts(&self, id: &str, n: usize) -> Vec<Value> {
-        let until = std::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let got: Vec<Value> = self
-                .dubu()
-                .receipts()
-                .into_iter()
-                .filter(|(h, _)| h == id)
-                .map(|(_, k)| serde_json::to_value(k).unwrap())
-                .collect();
-            if got.len() >= n {
-                common::wait_all_settled(self.engine.journal()).await;
-                return got;
-            }
-            assert!(std::time::Instant::now() < until, "DUBU has {got:?}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
+/// DUBU's receipts for handover `id`, once there are `n`.
+async fn receipts(w: &World, id: &str, n: usize) -> Vec<Value> {
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let got: Vec<Value> = dubu(w)
+            .receipts()
+            .into_iter()
+            .filter(|(h, _)| h == id)
+            .map(|(_, k)| serde_json::to_value(k).unwrap())
+            .collect();
+        if got.len() >= n {
+            w.idle().await;
+            return got;
         }
-    }
-
-    async fn stop(self) {
-        self.engine.shutdown(self.workers).await;
+        assert!(std::time::Instant::now() < until, "DUBU has {got:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 async fn world(backend: common::Backend, name: &str) -> World {
-    let (sandbox, engine, core) =
-        common::case::engine_with_core(backend, name, "routes-dubu").await;
-    common::dubu_source::attach(&core, &engine.routes().environment);
-    let auth = Arc::new(SignedTokens::new(SECRET, true));
-    let app = knudepunkt_case::api::router(core.clone(), auth);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let api = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let workers = engine.start();
-    World {
-        sandbox,
-        engine,
-        core,
-        api,
-        workers,
-    }
+    let w = World::start(backend, name, "routes-dubu").await;
+    common::dubu_source::attach(&w.core, &w.engine.routes().environment);
+    w
 }
 
 /// How many citizens the store has with `cpr`.
@@ -123,15 +89,14 @@ async fn a_package_imports_into_a_complete_adult_case(backend: common::Backend) 
         .await
         .unwrap();
     let soon = chrono::Utc::now().date_naive() + chrono::Duration::days(183);
-    let expected = w
-        .dubu()
+    let expected = dubu(&w)
         .cohort()
         .iter()
         .filter(|o| o.fylder18 <= soon.format("%Y-%m-%d").to_string())
         .count();
     assert_eq!(run["tasks_raised"], expected, "{run}");
     assert!(
-        expected > 10 && expected < w.dubu().cohort().len(),
+        expected > 10 && expected < dubu(&w).cohort().len(),
         "{expected}"
     );
     let again = job
@@ -203,9 +168,9 @@ async fn a_package_imports_into_a_complete_adult_case(backend: common::Backend) 
     assert_eq!(done[0]["services"][1]["legal_basis"], "Barnets Lov § 43");
 
     // DUBU is told the package was received, and what case it became.
-    let receipts = w.receipts(&id, 1).await;
-    assert_eq!(receipts[0]["status"], "modtaget");
-    assert_eq!(receipts[0]["voksensagId"], case_id.as_str());
+    let told = receipts(&w, &id, 1).await;
+    assert_eq!(told[0]["status"], "modtaget");
+    assert_eq!(told[0]["voksensagId"], case_id.as_str());
 
     // The same package again changes nothing.
     let (s, again) = leder
@@ -218,7 +183,7 @@ async fn a_package_imports_into_a_complete_adult_case(backend: common::Backend) 
     );
     assert_eq!(cases_of(&leder, &cpr).await.len(), 1);
     common::wait_all_settled(w.engine.journal()).await;
-    assert_eq!(w.receipts(&id, 1).await.len(), 1);
+    assert_eq!(receipts(&w, &id, 1).await.len(), 1);
     w.stop().await;
 }
 
@@ -237,7 +202,7 @@ async fn each_damaged_package_is_refused_whole(backend: common::Backend) {
     )
     .await
     .unwrap();
-    let cohort = w.dubu().cohort();
+    let cohort = dubu(&w).cohort();
     let ready: Vec<_> = cohort.iter().filter(|o| o.pakke_klar).take(3).collect();
     for (o, (damage, why)) in ready.iter().zip([
         (
@@ -254,7 +219,7 @@ async fn each_damaged_package_is_refused_whole(backend: common::Backend) {
         ),
     ]) {
         let id = &o.overdragelse_id;
-        w.dubu().damage(id, Some(damage));
+        dubu(&w).damage(id, Some(damage));
         let (s, refused) = leder
             .post(&format!("/api/v1/handovers/{id}/import"), target())
             .await;
@@ -267,7 +232,7 @@ async fn each_damaged_package_is_refused_whole(backend: common::Backend) {
         assert!(cases_of(&leder, &o.cpr).await.is_empty());
         assert_eq!(citizens_with(&w, &o.cpr).await, 0);
         // DUBU is told why.
-        let told = w.receipts(id, 1).await;
+        let told = receipts(&w, id, 1).await;
         assert_eq!(told[0]["status"], "afvist");
         assert!(
             told[0]["begrundelse"].as_str().unwrap().contains(why),
@@ -287,7 +252,7 @@ async fn each_damaged_package_is_refused_whole(backend: common::Backend) {
 
     // Sent again whole, it imports.
     let first = &ready[0].overdragelse_id;
-    w.dubu().damage(first, None);
+    dubu(&w).damage(first, None);
     let (s, out) = leder
         .post(&format!("/api/v1/handovers/{first}/import"), target())
         .await;
@@ -310,8 +275,7 @@ async fn each_damaged_package_is_refused_whole(backend: common::Backend) {
 
 async fn an_import_that_fails_halfway_leaves_nothing(backend: common::Backend) {
     let w = world(backend, "handover_halfway").await;
-    let o = w
-        .dubu()
+    let o = dubu(&w)
         .cohort()
         .into_iter()
         .find(|o| o.pakke_klar)

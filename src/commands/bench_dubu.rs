@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use futures::StreamExt;
 use knudepunkt_case::Ctx;
-use knudepunkt_case::handover::{HandoverOutcome, HandoverTarget, UpcomingChild};
+use knudepunkt_case::handover::{HandoverOutcome, HandoverSource, HandoverTarget};
 use knudepunkt_engine::EngineOptions;
 use serde::Serialize;
 use sqlx::Row;
@@ -134,19 +134,10 @@ async fn one(ctx: &Context, args: &Args, backend: &str, db: &str) -> anyhow::Res
     let client =
         knudepunkt_adapters::dubu::DubuClient::for_environment(&stack.engine.routes().environment)
             .map_err(anyhow::Error::msg)?;
-    let listed = client
-        .turning_18(chrono::Utc::now().date_naive() + chrono::Duration::days(400))
-        .await?;
-    let children: Vec<UpcomingChild> = listed
-        .into_iter()
-        .map(|o| UpcomingChild {
-            handover_id: o.overdragelse_id,
-            cpr: o.cpr,
-            given_name: o.fornavn,
-            family_name: o.efternavn,
-            turns_18: o.fylder18,
-        })
-        .collect();
+    let children = crate::dubu_source::DubuSource(client)
+        .upcoming(chrono::Utc::now().date_naive() + chrono::Duration::days(400))
+        .await
+        .map_err(anyhow::Error::msg)?;
     stack.core.raise_preparation_tasks(&children).await?;
     let leder = Arc::new(
         stack

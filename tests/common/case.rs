@@ -279,3 +279,46 @@ pub async fn engine_with_core_on(
     core.seed_default_org().await.unwrap();
     (engine, core)
 }
+
+/// A core on the sandbox with routes `tests/fixtures/<routes>`, its API served on
+/// loopback, and the engine's workers running.
+pub struct ApiWorld {
+    pub sandbox: super::Sandbox,
+    pub engine: knudepunkt_engine::Engine,
+    pub core: CaseCore,
+    /// `http://host:port`.
+    pub api: String,
+    pub workers: tokio::task::JoinHandle<()>,
+}
+
+impl ApiWorld {
+    pub async fn start(backend: super::Backend, name: &str, routes: &str) -> ApiWorld {
+        let (sandbox, engine, core) = engine_with_core(backend, name, routes).await;
+        let auth = Arc::new(SignedTokens::new(SECRET, true));
+        let app = knudepunkt_case::api::router(core.clone(), auth);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let api = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let workers = engine.start();
+        ApiWorld {
+            sandbox,
+            engine,
+            core,
+            api,
+            workers,
+        }
+    }
+
+    pub fn as_user(&self, user: &str) -> As {
+        As::at(&self.api, user)
+    }
+
+    /// Waits until every message in the journal is settled.
+    pub async fn idle(&self) {
+        super::wait_all_settled(self.engine.journal()).await
+    }
+
+    pub async fn stop(self) {
+        self.engine.shutdown(self.workers).await;
+    }
+}

@@ -385,6 +385,24 @@ fn no_case(sag: &str) -> (u16, serde_json::Value) {
     )
 }
 
+/// `body` read as `T` and applied by `f` to case `sag_id`; a body that does not read or
+/// a case eDoc does not hold is answered as eDoc answers it.
+fn with_case<T: serde::de::DeserializeOwned>(
+    store: &mut Store,
+    sag_id: &str,
+    body: &[u8],
+    f: impl FnOnce(&mut EdocSag, T) -> (u16, serde_json::Value),
+) -> (u16, serde_json::Value) {
+    let input: T = match parse(body) {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    match store.sager.get_mut(sag_id) {
+        Some(s) => f(s, input),
+        None => no_case(sag_id),
+    }
+}
+
 fn ok(body: serde_json::Value) -> (u16, serde_json::Value) {
     (200, body)
 }
@@ -475,41 +493,36 @@ async fn patch_sag(
     body: Bytes,
 ) -> Response {
     sim.call(&headers, |store| {
-        let change: SagAendring = match parse(&body) {
-            Ok(c) => c,
-            Err(e) => return e,
-        };
-        let Some(s) = store.sager.get_mut(&sag_id) else {
-            return no_case(&sag_id);
-        };
-        let mut what = Vec::new();
-        if let Some(t) = change.titel {
-            what.push(format!("titel={t}"));
-            s.sag.titel = t;
-        }
-        if let Some(b) = change.sagsbehandler {
-            what.push(format!("sagsbehandler={b}"));
-            s.sag.sagsbehandler = b;
-        }
-        if let Some(f) = change.fortrolig {
-            what.push(format!("fortrolig={f}"));
-            s.sag.fortrolig = f;
-        }
-        if let Some(st) = change.status {
-            what.push(format!("status={st}"));
-            if st == "Lukket" && s.afsluttet.is_none() {
-                s.afsluttet = Some(change.tidspunkt.clone());
+        with_case(store, &sag_id, &body, |s, change: SagAendring| {
+            let mut what = Vec::new();
+            if let Some(t) = change.titel {
+                what.push(format!("titel={t}"));
+                s.sag.titel = t;
             }
-            s.sag.status = st;
-        }
-        if let Some(n) = change.notat {
-            what.push(format!("notat={n}"));
-        }
-        s.aendringer.push(Anvendt {
-            tidspunkt: change.tidspunkt,
-            hvad: format!("sag {}", what.join(" ")),
-        });
-        ok(svar(s))
+            if let Some(b) = change.sagsbehandler {
+                what.push(format!("sagsbehandler={b}"));
+                s.sag.sagsbehandler = b;
+            }
+            if let Some(f) = change.fortrolig {
+                what.push(format!("fortrolig={f}"));
+                s.sag.fortrolig = f;
+            }
+            if let Some(st) = change.status {
+                what.push(format!("status={st}"));
+                if st == "Lukket" && s.afsluttet.is_none() {
+                    s.afsluttet = Some(change.tidspunkt.clone());
+                }
+                s.sag.status = st;
+            }
+            if let Some(n) = change.notat {
+                what.push(format!("notat={n}"));
+            }
+            s.aendringer.push(Anvendt {
+                tidspunkt: change.tidspunkt,
+                hvad: format!("sag {}", what.join(" ")),
+            });
+            ok(svar(s))
+        })
     })
     .await
 }
@@ -521,13 +534,7 @@ async fn put_dokument(
     body: Bytes,
 ) -> Response {
     sim.call(&headers, |store| {
-        let d: Dokument = match parse(&body) {
-            Ok(d) => d,
-            Err(e) => return e,
-        };
-        let Some(s) = store.sager.get_mut(&sag_id) else {
-            return no_case(&sag_id);
-        };
+        with_case(store, &sag_id, &body, |s, d: Dokument| {
         let bytes = match base64::engine::general_purpose::STANDARD.decode(d.indhold.trim()) {
             Ok(b) => b,
             Err(e) => {
@@ -579,6 +586,7 @@ async fn put_dokument(
             hvad: format!("dokument/{dok}"),
         });
         ok(serde_json::json!({ "dokumentId": dok, "version": version }))
+        })
     })
     .await
 }
@@ -590,35 +598,30 @@ async fn patch_dokument(
     body: Bytes,
 ) -> Response {
     sim.call(&headers, |store| {
-        let change: DokumentAendring = match parse(&body) {
-            Ok(c) => c,
-            Err(e) => return e,
-        };
-        let Some(s) = store.sager.get_mut(&sag_id) else {
-            return no_case(&sag_id);
-        };
-        let Some(d) = s.dokumenter.get_mut(&dok) else {
-            return fejl(
-                StatusCode::NOT_FOUND,
-                "DOKUMENT_FINDES_IKKE",
-                format!("sag {sag_id} har intet dokument {dok}"),
-            );
-        };
-        if let Some(locked) = checked_out(d, &dok) {
-            return locked;
-        }
-        if let Some(t) = change.titel {
-            d.titel = t;
-        }
-        if let Some(f) = change.fortrolig {
-            d.fortrolig = f;
-        }
-        let version = d.version;
-        s.aendringer.push(Anvendt {
-            tidspunkt: change.tidspunkt,
-            hvad: format!("dokument/{dok} ændret"),
-        });
-        ok(serde_json::json!({ "dokumentId": dok, "version": version }))
+        with_case(store, &sag_id, &body, |s, change: DokumentAendring| {
+            let Some(d) = s.dokumenter.get_mut(&dok) else {
+                return fejl(
+                    StatusCode::NOT_FOUND,
+                    "DOKUMENT_FINDES_IKKE",
+                    format!("sag {sag_id} har intet dokument {dok}"),
+                );
+            };
+            if let Some(locked) = checked_out(d, &dok) {
+                return locked;
+            }
+            if let Some(t) = change.titel {
+                d.titel = t;
+            }
+            if let Some(f) = change.fortrolig {
+                d.fortrolig = f;
+            }
+            let version = d.version;
+            s.aendringer.push(Anvendt {
+                tidspunkt: change.tidspunkt,
+                hvad: format!("dokument/{dok} ændret"),
+            });
+            ok(serde_json::json!({ "dokumentId": dok, "version": version }))
+        })
     })
     .await
 }
@@ -630,19 +633,14 @@ async fn put_notat(
     body: Bytes,
 ) -> Response {
     sim.call(&headers, |store| {
-        let n: Notat = match parse(&body) {
-            Ok(n) => n,
-            Err(e) => return e,
-        };
-        let Some(s) = store.sager.get_mut(&sag_id) else {
-            return no_case(&sag_id);
-        };
-        s.aendringer.push(Anvendt {
-            tidspunkt: n.tidspunkt.clone(),
-            hvad: format!("notat/{id}"),
-        });
-        s.noter.insert(id.clone(), n);
-        ok(serde_json::json!({ "notatId": id }))
+        with_case(store, &sag_id, &body, |s, n: Notat| {
+            s.aendringer.push(Anvendt {
+                tidspunkt: n.tidspunkt.clone(),
+                hvad: format!("notat/{id}"),
+            });
+            s.noter.insert(id.clone(), n);
+            ok(serde_json::json!({ "notatId": id }))
+        })
     })
     .await
 }
@@ -654,26 +652,21 @@ async fn put_frist(
     body: Bytes,
 ) -> Response {
     sim.call(&headers, |store| {
-        let f: Frist = match parse(&body) {
-            Ok(f) => f,
-            Err(e) => return e,
-        };
-        if chrono::NaiveDate::parse_from_str(&f.dato, "%Y-%m-%d").is_err() {
-            return fejl(
-                StatusCode::BAD_REQUEST,
-                "UGYLDIG_DATO",
-                format!("frist {id}: dato {:?} er ikke en dato (ÅÅÅÅ-MM-DD)", f.dato),
-            );
-        }
-        let Some(s) = store.sager.get_mut(&sag_id) else {
-            return no_case(&sag_id);
-        };
-        s.aendringer.push(Anvendt {
-            tidspunkt: now(),
-            hvad: format!("frist/{id}"),
-        });
-        s.frister.insert(id.clone(), f);
-        ok(serde_json::json!({ "fristId": id }))
+        with_case(store, &sag_id, &body, |s, f: Frist| {
+            if chrono::NaiveDate::parse_from_str(&f.dato, "%Y-%m-%d").is_err() {
+                return fejl(
+                    StatusCode::BAD_REQUEST,
+                    "UGYLDIG_DATO",
+                    format!("frist {id}: dato {:?} er ikke en dato (ÅÅÅÅ-MM-DD)", f.dato),
+                );
+            }
+            s.aendringer.push(Anvendt {
+                tidspunkt: now(),
+                hvad: format!("frist/{id}"),
+            });
+            s.frister.insert(id.clone(), f);
+            ok(serde_json::json!({ "fristId": id }))
+        })
     })
     .await
 }
