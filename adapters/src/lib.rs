@@ -7,6 +7,7 @@ pub mod digital_post;
 pub mod dst;
 pub mod dubu;
 pub mod edoc;
+pub mod events;
 pub mod fordeling;
 pub mod generic_http;
 pub mod kki;
@@ -62,6 +63,7 @@ fn with_serviceplatformen(
     ));
     r.register(Arc::new(sei2::client::Sei2Adapter::new(access.clone())));
     r.register(Arc::new(edoc::KkiAdapter::default()));
+    r.register(Arc::new(events::EventPublisher::new(access.clone())));
     r
 }
 

@@ -144,10 +144,20 @@ impl Stack {
                 "(no SFTP server for the Fordelingskomponent (scripts/sftp): its route is off in this run)"
             );
         }
+        // The published events go to the municipality's RabbitMQ: without one, off too.
+        use knudepunkt_adapters::events;
+        let events_broker = match loaded.environment.endpoint("events-broker") {
+            Some(ep) => bf::reachable(&ep.url).await,
+            None => false,
+        };
+        if !events_broker {
+            eprintln!("(no RabbitMQ for the published events: their route is off in this run)");
+        }
         let off: Vec<String> = loaded
             .routes()
             .filter(|r| {
-                (broker.is_none()
+                (!events_broker && r.adapter == events::ADAPTER)
+                    || (broker.is_none()
                     && (r.adapter == bf::publisher::ADAPTER
                         || matches!(&r.source, knudepunkt_engine::route::SourceConfig::Event { name, .. }
                             if name.iter().any(|n| n == bf::RECEIVED_EVENT))))
