@@ -139,9 +139,11 @@ pub async fn receive<R: AsyncRead + Unpin>(
             )));
         }
         let path = spool.join(format!("part-{i}"));
-        let mut file = tokio::fs::File::create(&path)
+        let file = tokio::fs::File::create(&path)
             .await
             .map_err(|e| PackageError::Transport(format!("spool file for {}: {e}", entry.name)))?;
+        // Written a megabyte at a time: each write is a hop to the blocking pool.
+        let mut file = tokio::io::BufWriter::with_capacity(1 << 20, file);
         let digest = tar.body(&entry, &mut file).await.map_err(from_tar)?;
         tokio::io::AsyncWriteExt::flush(&mut file)
             .await
