@@ -380,3 +380,41 @@ async fn edoc_events_update_the_core_once_and_are_not_sent_back() {
     assert_eq!(after.aendringer.last().unwrap().hvad, "sag afsluttet");
     w.stop().await;
 }
+
+#[tokio::test]
+async fn imported_cases_are_journalised_and_followed_too() {
+    let w = world(Backend::Sqlite, "edoc_import").await;
+    let leder = w.core.actor("leder1").await.unwrap().unwrap();
+    let ctx = common::case::ctx(&leder);
+    w.core
+        .register_citizen(&ctx, &common::case::anna())
+        .await
+        .unwrap();
+    let case = knudepunkt_case::cases::NewCase {
+        cpr: common::case::CPR.into(),
+        title: "Fra det gamle system".into(),
+        kle: "27.36.12".into(),
+        action_facet: "G01".into(),
+        case_type: "Voksenhandicap".into(),
+        org_unit_id: "bch".into(),
+        caseworker_id: "leder1".into(),
+        confidential: false,
+    };
+    let ids = w
+        .core
+        .import_cases(
+            &ctx,
+            &[knudepunkt_case::import::ImportCase {
+                case,
+                documents: Vec::new(),
+            }],
+        )
+        .await
+        .unwrap();
+    let v = w
+        .case_when(&ids[0], |v| v["records"]["state"] == "journalised")
+        .await;
+    let held = w.in_edoc(&ids[0], |_| true).await;
+    assert_eq!(v["records"]["case_number"], held.esdh_sagsnummer.as_str());
+    w.stop().await;
+}

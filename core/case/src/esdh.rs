@@ -74,7 +74,8 @@ pub(crate) async fn requested(
         return Ok(());
     };
     sqlx::query(
-        "INSERT INTO esdh_cases (case_id, message_id, state, requested_at) VALUES ($1, $2, 'requested', $3)",
+        "INSERT INTO esdh_cases (case_id, message_id, state, requested_at) VALUES ($1, $2, 'requested', $3) \
+         ON CONFLICT (case_id) DO NOTHING",
     )
     .bind(case_id)
     .bind(message.to_string())

@@ -340,7 +340,24 @@ impl CaseCore {
                 })
                 .collect();
             for route in routes {
-                self.engine.submit_many(&mut tx, &route, &with_ids).await?;
+                let sent = self.engine.submit_many(&mut tx, &route, &with_ids).await?;
+                // Cases go to the records system too: followed until its answer.
+                if name == events::CASE_CREATED {
+                    for (event, submitted) in with_ids.iter().zip(&sent) {
+                        if let (Some(case_id), Some(id)) =
+                            (event["case_id"].as_str(), submitted.id())
+                        {
+                            crate::esdh::requested(
+                                &mut tx,
+                                &self.engine,
+                                case_id,
+                                &[(route.clone(), id)],
+                                now,
+                            )
+                            .await?;
+                        }
+                    }
+                }
             }
         }
         tx.commit().await?;
