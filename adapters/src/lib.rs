@@ -1,6 +1,8 @@
 //! Knudepunkt's adapters: one module per external system, each holding its client and
 //! its protocol-faithful simulator side by side.
 
+pub mod amqp_consumer;
+pub mod amqp_source;
 pub mod beskedfordeler;
 pub mod cpr;
 pub mod digital_post;

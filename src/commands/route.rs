@@ -75,6 +75,9 @@ pub async fn run(ctx: &Context, cmd: RouteCommand) -> anyhow::Result<ExitCode> {
                         knudepunkt_engine::route::SourceConfig::Http(h) => {
                             format!("http {} ({:?})", h.path, h.mode).to_lowercase()
                         }
+                        knudepunkt_engine::route::SourceConfig::Amqp(a) => {
+                            format!("amqp {} at {}", a.queue, a.endpoint)
+                        }
                     };
                     println!(
                         "{:<24}  {:<40}  {:<8}  {:<20}  {}",

@@ -29,6 +29,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let status = status_receiver(&engine).await?;
     let workers = engine.start();
     let dueslag = crate::setup::beskedfordeler_dueslag(&engine);
+    let queues = knudepunkt_adapters::amqp_source::start(&engine);
     let reconciler = tokio::spawn(reconcile(core.clone()));
     let (stop_schedules, schedules_stopped) = tokio::sync::watch::channel(false);
     let scheduler = tokio::spawn(knudepunkt_engine::schedule::run(
@@ -73,6 +74,12 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     if let Some((stop, task)) = dueslag {
         let _ = stop.send(true);
         let _ = task.await;
+    }
+    if let Some((stop, tasks)) = queues {
+        let _ = stop.send(true);
+        for t in tasks {
+            let _ = t.await;
+        }
     }
     engine.shutdown(workers).await;
     engine.journal().close().await;

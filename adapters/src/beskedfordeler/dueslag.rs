@@ -8,12 +8,7 @@
 //! journaled (or in the inbox); on a failure it is returned to the queue and tried
 //! again.
 
-use std::time::Duration;
-
-use futures::StreamExt;
 use knudepunkt_engine::{Engine, Submitted};
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
-use lapin::types::FieldTable;
 use serde_json::json;
 
 use super::amqp::Broker;
@@ -122,83 +117,25 @@ fn sha2_of(body: &[u8]) -> u128 {
     u128::from_be_bytes(d[..16].try_into().expect("16 bytes"))
 }
 
-/// Consumes `queue` at `broker` until `stop` turns true, reconnecting after a failure
-/// (waiting longer each time, up to a minute).
+/// Consumes `queue` at `broker` until `stop` turns true, reconnecting after a failure.
 pub async fn run(
     engine: Engine,
     broker: Broker,
     queue: String,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut wait = Duration::from_millis(500);
-    loop {
-        if *stop.borrow() {
-            return;
-        }
-        match consume(&engine, &broker, &queue, &mut stop).await {
-            Ok(()) => return,
-            Err(e) => {
-                tracing::warn!(error = %e, queue = %queue, "the Beskedfordeler dueslag is out of reach; trying again in {wait:?}");
-            }
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = stop.changed() => {}
-        }
-        wait = (wait * 2).min(Duration::from_secs(60));
-    }
-}
-
-async fn consume(
-    engine: &Engine,
-    broker: &Broker,
-    queue: &str,
-    stop: &mut tokio::sync::watch::Receiver<bool>,
-) -> Result<(), String> {
-    let conn = broker.connect().await?;
-    let channel = conn.create_channel().await.map_err(|e| e.to_string())?;
-    channel
-        .basic_qos(32, BasicQosOptions::default())
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut consumer = channel
-        .basic_consume(
-            queue.into(),
-            "knudepunkt".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .map_err(|e| format!("consuming {queue}: {e}"))?;
-    tracing::info!(queue = %queue, broker = %broker.describe(), "taking messages from the Beskedfordeler dueslag");
-    loop {
-        let delivery = tokio::select! {
-            d = consumer.next() => d,
-            _ = stop.changed() => return Ok(()),
-        };
-        let Some(delivery) = delivery else {
-            return Err("the broker closed the consumer".into());
-        };
-        let delivery = delivery.map_err(|e| e.to_string())?;
-        match take(engine, &delivery.data).await {
-            Ok(taken) => {
-                tracing::debug!(?taken, "a Beskedfordeler message was taken");
-                delivery
-                    .ack(BasicAckOptions::default())
-                    .await
-                    .map_err(|e| e.to_string())?;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "a Beskedfordeler message could not be taken now; it goes back to the dueslag");
-                delivery
-                    .nack(BasicNackOptions {
-                        requeue: true,
-                        ..Default::default()
-                    })
-                    .await
-                    .map_err(|e| e.to_string())?;
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        }
-    }
+    crate::amqp_consumer::run(
+        engine,
+        broker,
+        queue,
+        32,
+        "the Beskedfordeler dueslag",
+        stop,
+        async |engine: &Engine, body: &[u8]| {
+            let taken = take(engine, body).await?;
+            tracing::debug!(?taken, "a Beskedfordeler message was taken");
+            Ok(())
+        },
+    )
+    .await
 }

@@ -65,6 +65,9 @@ pub enum SourceConfig {
     },
     /// An inbound HTTP path on the engine's server.
     Http(HttpSourceConfig),
+    /// A queue on an AMQP broker that another system fills (the profile's endpoint):
+    /// each message's body, JSON, is the route's input.
+    Amqp(AmqpSourceConfig),
 }
 
 /// The events an event route takes: one name, or a list.
@@ -106,6 +109,23 @@ pub struct HttpSourceConfig {
     /// Largest body accepted, in bytes.
     #[serde(default = "default_max_body")]
     pub max_body: usize,
+}
+
+/// An AMQP queue a route takes its input from.
+#[derive(Debug, Deserialize, Serialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct AmqpSourceConfig {
+    /// The broker: an endpoint of the profile (`amqp://` or `amqps://`).
+    pub endpoint: String,
+    /// The queue, declared by the system that fills it.
+    pub queue: String,
+    /// Messages taken before they are acked.
+    #[serde(default = "default_prefetch")]
+    pub prefetch: u16,
+}
+
+fn default_prefetch() -> u16 {
+    32
 }
 
 #[derive(Debug, Deserialize, Serialize, Clone, Copy, PartialEq, Eq, Default)]

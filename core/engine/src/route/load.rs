@@ -182,6 +182,7 @@ impl RouteSet {
                 SourceConfig::Http(h) => {
                     by_path.insert(h.path.clone(), r.id.clone());
                 }
+                SourceConfig::Amqp(_) => {}
             }
         }
         let set = RouteSet {
@@ -270,6 +271,36 @@ fn check_route(
                 format!(
                     "route {id}: http path {} is already served by route {other}",
                     h.path
+                ),
+            );
+        }
+    }
+    if let SourceConfig::Amqp(a) = &rc.source.value {
+        let sline = rc.source.referenced.line();
+        if a.queue.trim().is_empty() {
+            cx.at(
+                file,
+                sline,
+                format!("route {id}: amqp queue must not be empty"),
+            );
+        }
+        if a.prefetch == 0 {
+            cx.at(
+                file,
+                sline,
+                format!("route {id}: amqp prefetch must be at least 1"),
+            );
+        }
+        let known = env
+            .map(|e| e.endpoint(&a.endpoint).is_some())
+            .unwrap_or(true);
+        if !known {
+            cx.at(
+                file,
+                sline,
+                format!(
+                    "route {id}: amqp endpoint {:?} is not in the {} profile",
+                    a.endpoint, opts.environment
                 ),
             );
         }
