@@ -2,6 +2,7 @@
 //! its protocol-faithful simulator side by side.
 
 pub mod amqp_consumer;
+pub mod amqp_publish;
 pub mod amqp_source;
 pub mod beskedfordeler;
 pub mod cpr;

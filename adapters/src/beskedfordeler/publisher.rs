@@ -8,61 +8,28 @@
 
 use async_trait::async_trait;
 use knudepunkt_engine::{Adapter, Delivery, DeliveryOutcome};
-use lapin::Confirmation;
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use lapin::{BasicProperties, Channel, Connection};
-use tokio::sync::Mutex;
+use lapin::BasicProperties;
 
 use super::amqp::Broker;
 use super::{AFSEND_EXCHANGE, besked};
+use crate::amqp_publish::ConfirmingChannel;
 use crate::serviceplatformen::access::Access;
 
 pub const ADAPTER: &str = "beskedfordeler";
 /// The external id the BeskedId is kept under.
 pub const BESKED_ID: &str = "beskedfordeler_besked_id";
 
-/// One connection and confirming channel, made when first needed and again after a
-/// failure.
 pub struct BeskedfordelerAdapter {
     access: Access,
-    open: Mutex<Option<(String, Connection, Channel)>>,
+    channel: ConfirmingChannel,
 }
 
 impl BeskedfordelerAdapter {
     pub fn new(access: Access) -> Self {
         BeskedfordelerAdapter {
             access,
-            open: Mutex::new(None),
+            channel: ConfirmingChannel::default(),
         }
-    }
-
-    async fn channel(
-        &self,
-        endpoint: &knudepunkt_engine::environment::Endpoint,
-    ) -> Result<Channel, String> {
-        let url = endpoint.url.as_str();
-        let mut open = self.open.lock().await;
-        if let Some((u, conn, ch)) = open.as_ref()
-            && u == url
-            && conn.status().connected()
-            && ch.status().connected()
-        {
-            return Ok(ch.clone());
-        }
-        let conn = Broker::of(endpoint, &self.access).connect().await?;
-        let ch = conn
-            .create_channel()
-            .await
-            .map_err(|e| format!("opening a channel: {e}"))?;
-        ch.confirm_select(ConfirmSelectOptions::default())
-            .await
-            .map_err(|e| format!("turning on publisher confirms: {e}"))?;
-        *open = Some((url.to_string(), conn, ch.clone()));
-        Ok(ch)
-    }
-
-    async fn forget(&self) {
-        self.open.lock().await.take();
     }
 }
 
@@ -92,7 +59,8 @@ impl Adapter for BeskedfordelerAdapter {
             error,
             retry_after: None,
         };
-        let channel = match self.channel(d.endpoint).await {
+        let broker = Broker::of(d.endpoint, &self.access);
+        let channel = match self.channel.get(&d.endpoint.url, &broker, None).await {
             Ok(c) => c,
             Err(e) => return transient(format!("Beskedfordeler: {e}")),
         };
@@ -100,40 +68,27 @@ impl Adapter for BeskedfordelerAdapter {
             .with_message_id(besked.besked_id.as_str().into())
             .with_content_type("application/xml".into())
             .with_delivery_mode(2);
-        let sent = channel
-            .basic_publish(
-                exchange.into(),
-                besked.beskedtype.as_str().into(),
-                BasicPublishOptions::default(),
+        match self
+            .channel
+            .publish(
+                &channel,
+                exchange,
+                &besked.beskedtype,
                 d.payload,
                 properties,
             )
-            .await;
-        let confirm = match sent {
-            Ok(c) => c.await,
-            Err(e) => Err(e),
-        };
-        match confirm {
-            Ok(Confirmation::Ack(_)) => DeliveryOutcome::Delivered {
+            .await
+        {
+            Ok(()) => DeliveryOutcome::Delivered {
                 reply: None,
                 external_ids: [(BESKED_ID.to_string(), besked.besked_id)]
                     .into_iter()
                     .collect(),
             },
-            Ok(other) => {
-                self.forget().await;
-                transient(format!(
-                    "Beskedfordeler did not confirm BeskedId {}: {other:?}",
-                    besked.besked_id
-                ))
-            }
-            Err(e) => {
-                self.forget().await;
-                transient(format!(
-                    "Beskedfordeler: publishing BeskedId {} to {exchange}: {e}",
-                    besked.besked_id
-                ))
-            }
+            Err(e) => transient(format!(
+                "Beskedfordeler: BeskedId {}: {e}",
+                besked.besked_id
+            )),
         }
     }
 }

@@ -8,69 +8,24 @@
 
 use async_trait::async_trait;
 use knudepunkt_engine::{Adapter, Delivery, DeliveryOutcome};
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
-use lapin::types::FieldTable;
-use lapin::{BasicProperties, Channel, Confirmation, Connection, ExchangeKind};
-use tokio::sync::Mutex;
+use lapin::{BasicProperties, ExchangeKind};
 
 use super::{ADAPTER, EXCHANGE, MESSAGE_ID};
+use crate::amqp_publish::ConfirmingChannel;
 use crate::beskedfordeler::amqp::Broker;
 use crate::serviceplatformen::access::Access;
 
-/// One connection and confirming channel, made when first needed and again after a
-/// failure.
 pub struct EventPublisher {
     access: Access,
-    open: Mutex<Option<(String, Connection, Channel)>>,
+    channel: ConfirmingChannel,
 }
 
 impl EventPublisher {
     pub fn new(access: Access) -> Self {
         EventPublisher {
             access,
-            open: Mutex::new(None),
+            channel: ConfirmingChannel::default(),
         }
-    }
-
-    async fn channel(
-        &self,
-        endpoint: &knudepunkt_engine::environment::Endpoint,
-        exchange: &str,
-    ) -> Result<Channel, String> {
-        let key = format!("{}#{exchange}", endpoint.url);
-        let mut open = self.open.lock().await;
-        if let Some((k, conn, ch)) = open.as_ref()
-            && *k == key
-            && conn.status().connected()
-            && ch.status().connected()
-        {
-            return Ok(ch.clone());
-        }
-        let conn = Broker::of(endpoint, &self.access).connect().await?;
-        let ch = conn
-            .create_channel()
-            .await
-            .map_err(|e| format!("opening a channel: {e}"))?;
-        ch.exchange_declare(
-            exchange.into(),
-            ExchangeKind::Topic,
-            ExchangeDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .map_err(|e| format!("declaring the exchange {exchange}: {e}"))?;
-        ch.confirm_select(ConfirmSelectOptions::default())
-            .await
-            .map_err(|e| format!("turning on publisher confirms: {e}"))?;
-        *open = Some((key, conn, ch.clone()));
-        Ok(ch)
-    }
-
-    async fn forget(&self) {
-        self.open.lock().await.take();
     }
 }
 
@@ -119,7 +74,17 @@ impl Adapter for EventPublisher {
             error,
             retry_after: None,
         };
-        let channel = match self.channel(d.endpoint, exchange).await {
+        let broker = Broker::of(d.endpoint, &self.access);
+        let key_of_channel = format!("{}#{exchange}", d.endpoint.url);
+        let channel = match self
+            .channel
+            .get(
+                &key_of_channel,
+                &broker,
+                Some((exchange, ExchangeKind::Topic)),
+            )
+            .await
+        {
             Ok(c) => c,
             Err(e) => return transient(format!("{}: {e}", d.endpoint.name)),
         };
@@ -132,40 +97,21 @@ impl Adapter for EventPublisher {
         if let Some(c) = d.correlation_id {
             properties = properties.with_correlation_id(c.into());
         }
-        let sent = channel
-            .basic_publish(
-                exchange.into(),
-                key.as_str().into(),
-                BasicPublishOptions::default(),
-                d.payload,
-                properties,
-            )
-            .await;
-        let confirm = match sent {
-            Ok(c) => c.await,
-            Err(e) => Err(e),
-        };
-        match confirm {
-            Ok(Confirmation::Ack(_)) => DeliveryOutcome::Delivered {
+        match self
+            .channel
+            .publish(&channel, exchange, &key, d.payload, properties)
+            .await
+        {
+            Ok(()) => DeliveryOutcome::Delivered {
                 reply: None,
                 external_ids: [(MESSAGE_ID.to_string(), d.idempotency_key.to_string())]
                     .into_iter()
                     .collect(),
             },
-            Ok(other) => {
-                self.forget().await;
-                transient(format!(
-                    "{} did not confirm event {}: {other:?}",
-                    d.endpoint.name, d.idempotency_key
-                ))
-            }
-            Err(e) => {
-                self.forget().await;
-                transient(format!(
-                    "{}: publishing event {} to {exchange}: {e}",
-                    d.endpoint.name, d.idempotency_key
-                ))
-            }
+            Err(e) => transient(format!(
+                "{}: event {}: {e}",
+                d.endpoint.name, d.idempotency_key
+            )),
         }
     }
 }
