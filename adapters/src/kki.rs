@@ -23,9 +23,75 @@ pub fn api_key(endpoint: &knudepunkt_engine::environment::Endpoint) -> Result<St
 }
 
 /// Whether a request carries the sandbox's key.
-pub fn sandbox_authorised(headers: &axum::http::HeaderMap) -> bool {
+fn sandbox_authorised(headers: &axum::http::HeaderMap) -> bool {
     headers
         .get(API_KEY_HEADER)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|k| k == SANDBOX_KEY)
+}
+
+/// How KKI answers an error: `{"kode", "fejl"}`, the system's reason in its own words.
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+pub struct Fejl {
+    pub kode: String,
+    pub fejl: String,
+}
+
+/// An error answer as KKI gives it.
+pub fn error(
+    status: axum::http::StatusCode,
+    kode: &str,
+    fejl: impl Into<String>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let body = Fejl {
+        kode: kode.into(),
+        fejl: fejl.into(),
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+/// The reason in an error answer: KKI's `fejl` and `kode`, or the start of the answer.
+pub fn reason(body: &[u8]) -> String {
+    match serde_json::from_slice::<Fejl>(body) {
+        Ok(f) => format!("{} ({})", f.fejl, f.kode),
+        Err(_) => String::from_utf8_lossy(&body[..body.len().min(300)])
+            .trim()
+            .to_string(),
+    }
+}
+
+/// The start of every endpoint of the sandbox's KKI: the request counted, an injected
+/// fault carried out, the API key checked. `Some` is the answer to give instead.
+pub async fn arrive(
+    recorder: &crate::sandbox::Recorder,
+    faults: &crate::sandbox::FaultPlan,
+    headers: &axum::http::HeaderMap,
+) -> Option<axum::response::Response> {
+    if let Some(r) = crate::sandbox::faults::arrive(recorder, faults).await {
+        return Some(r);
+    }
+    if !sandbox_authorised(headers) {
+        recorder.count_invalid();
+        return Some(error(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "ADGANG_NAEGTET",
+            "API-nøglen mangler eller er forkert",
+        ));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_are_the_systems_words() {
+        assert_eq!(
+            reason(br#"{"kode":"DOKUMENT_UDTJEKKET","fejl":"tjekket ud af X"}"#),
+            "tjekket ud af X (DOKUMENT_UDTJEKKET)"
+        );
+        assert_eq!(reason(b"Bad gateway"), "Bad gateway");
+    }
 }

@@ -9,7 +9,8 @@ use std::path::Path;
 use super::model::Overdragelse;
 use super::package::{PackageError, Received, receive};
 use super::{ENDPOINT, PATH};
-use crate::kki::API_KEY_HEADER;
+use crate::generic_http::client::{Classified, classify_status};
+use crate::kki::{API_KEY_HEADER, reason};
 
 /// Why a read failed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -28,11 +29,11 @@ pub struct DubuClient {
     name: String,
 }
 
+/// An error answer, classified as the project's HTTP adapters classify it.
 fn failure(status: reqwest::StatusCode, why: String) -> DubuError {
-    if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408 {
-        DubuError::Transient(why)
-    } else {
-        DubuError::Permanent(why)
+    match classify_status(status.as_u16()) {
+        Classified::Transient => DubuError::Transient(why),
+        Classified::Ok | Classified::Permanent => DubuError::Permanent(why),
     }
 }
 
@@ -79,14 +80,10 @@ impl DubuClient {
         if status.is_success() {
             return Ok(resp);
         }
-        let body = resp.text().await.unwrap_or_default();
+        let body = resp.bytes().await.unwrap_or_default();
         Err(failure(
             status,
-            format!(
-                "{} {path} answered {status}: {}",
-                self.name,
-                body.chars().take(300).collect::<String>()
-            ),
+            format!("{} {path} answered {status}: {}", self.name, reason(&body)),
         ))
     }
 

@@ -366,17 +366,7 @@ impl DubuSimulator {
     }
 
     async fn arrive(&self, headers: &HeaderMap) -> Option<Response> {
-        if let Some(r) = crate::sandbox::faults::arrive(&self.recorder, &self.faults).await {
-            return Some(r);
-        }
-        if !crate::kki::sandbox_authorised(headers) {
-            self.recorder.count_invalid();
-            return Some(refuse(
-                StatusCode::UNAUTHORIZED,
-                "API-nøglen mangler eller er forkert",
-            ));
-        }
-        None
+        crate::kki::arrive(&self.recorder, &self.faults, headers).await
     }
 
     /// The manifest of `child`'s package (made once: each document generated to hash it).
@@ -432,14 +422,6 @@ impl DubuSimulator {
     }
 }
 
-fn refuse(status: StatusCode, why: &str) -> Response {
-    (
-        status,
-        axum::Json(serde_json::json!({ "kode": status.as_u16(), "fejl": why })),
-    )
-        .into_response()
-}
-
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Before {
@@ -455,8 +437,9 @@ async fn list(
         return r;
     }
     let Ok(before) = NaiveDate::parse_from_str(&q.fylder18_inden, "%Y-%m-%d") else {
-        return refuse(
+        return crate::kki::error(
             StatusCode::BAD_REQUEST,
+            "UGYLDIG_FORESPOERGSEL",
             "fylder18Inden er ikke en dato (ÅÅÅÅ-MM-DD)",
         );
     };
@@ -482,13 +465,20 @@ async fn package(
         let cohort = sim.cohort.read().expect("dubu");
         match cohort.by_id.get(&id) {
             Some(&i) => (cohort.children[i].clone(), cohort.doc_bytes, cohort.today),
-            None => return refuse(StatusCode::NOT_FOUND, &format!("ingen overdragelse {id}")),
+            None => {
+                return crate::kki::error(
+                    StatusCode::NOT_FOUND,
+                    "OVERDRAGELSE_FINDES_IKKE",
+                    format!("ingen overdragelse {id}"),
+                );
+            }
         }
     };
     if !child.overdragelse.pakke_klar {
-        return refuse(
+        return crate::kki::error(
             StatusCode::CONFLICT,
-            &format!("overdragelse {id}: pakken er ikke klar endnu"),
+            "PAKKE_IKKE_KLAR",
+            format!("overdragelse {id}: pakken er ikke klar endnu"),
         );
     }
     let damage = sim.damage.lock().expect("dubu").get(&id).copied();
@@ -562,14 +552,19 @@ async fn receipt(
     let k: Kvittering = match serde_path_to_error::deserialize(de) {
         Ok(k) => k,
         Err(e) => {
-            return refuse(
+            return crate::kki::error(
                 StatusCode::BAD_REQUEST,
-                &format!("{}: {}", e.path(), e.inner()),
+                "UGYLDIG_FORESPOERGSEL",
+                format!("{}: {}", e.path(), e.inner()),
             );
         }
     };
     if !sim.cohort.read().expect("dubu").by_id.contains_key(&id) {
-        return refuse(StatusCode::NOT_FOUND, &format!("ingen overdragelse {id}"));
+        return crate::kki::error(
+            StatusCode::NOT_FOUND,
+            "OVERDRAGELSE_FINDES_IKKE",
+            format!("ingen overdragelse {id}"),
+        );
     }
     let key = headers
         .get("idempotency-key")
@@ -591,7 +586,11 @@ async fn receipt(
 async fn prepare(State(sim): State<DubuSimulator>) -> Response {
     match tokio::task::spawn_blocking(move || sim.prepare_packages()).await {
         Ok(n) => axum::Json(serde_json::json!({ "prepared": n })).into_response(),
-        Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(e) => crate::kki::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERN_FEJL",
+            e.to_string(),
+        ),
     }
 }
 
@@ -603,9 +602,10 @@ async fn set_damage(
     let damage: Option<Damage> = match serde_json::from_slice(&body) {
         Ok(d) => d,
         Err(e) => {
-            return refuse(
+            return crate::kki::error(
                 StatusCode::BAD_REQUEST,
-                &format!("missing_part, checksum, truncated or null: {e}"),
+                "UGYLDIG_FORESPOERGSEL",
+                format!("missing_part, checksum, truncated or null: {e}"),
             );
         }
     };

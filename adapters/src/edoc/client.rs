@@ -12,9 +12,9 @@ use async_trait::async_trait;
 use knudepunkt_engine::message::ExternalIds;
 use knudepunkt_engine::{Adapter, Delivery, DeliveryOutcome};
 
-use super::model::{Fejl, Kald};
+use super::model::Kald;
 use crate::generic_http::client::{Classified, classify_status, read_answer};
-use crate::kki::API_KEY_HEADER;
+use crate::kki::{API_KEY_HEADER, reason};
 
 pub struct KkiAdapter {
     http: reqwest::Client,
@@ -80,16 +80,6 @@ fn kept(answer: &[u8], pairs: &[(&str, &str)]) -> ExternalIds {
         }
     }
     ids
-}
-
-/// eDoc's reason in an error answer, or the start of the answer.
-fn reason(body: &[u8]) -> String {
-    match serde_json::from_slice::<Fejl>(body) {
-        Ok(f) => format!("{} ({})", f.fejl, f.kode),
-        Err(_) => String::from_utf8_lossy(&body[..body.len().min(300)])
-            .trim()
-            .to_string(),
-    }
 }
 
 #[async_trait]
@@ -199,14 +189,5 @@ mod tests {
         assert_eq!(ids.get("esdh_sagsnummer").unwrap(), "2026-0000001");
         assert_eq!(ids.get("esdh_ansvarlig").unwrap(), "AKT1");
         assert!(!ids.contains_key("z"));
-    }
-
-    #[test]
-    fn reasons_are_edocs_words() {
-        assert_eq!(
-            reason(br#"{"kode":"DOKUMENT_UDTJEKKET","fejl":"tjekket ud af X"}"#),
-            "tjekket ud af X (DOKUMENT_UDTJEKKET)"
-        );
-        assert_eq!(reason(b"Bad gateway"), "Bad gateway");
     }
 }

@@ -131,13 +131,6 @@ pub struct Frist {
     pub tekst: String,
 }
 
-/// An error answer: eDoc's reason in its words, and a code.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-pub struct Fejl {
-    pub kode: String,
-    pub fejl: String,
-}
-
 /// What KKI pushes when something happens on eDoc's side (`POST` to the subscriber's
 /// URL, one event a call; the same `haendelseId` may come twice).
 #[derive(Clone, Debug, Deserialize, Serialize)]

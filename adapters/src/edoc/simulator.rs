@@ -23,8 +23,8 @@ use sha2::{Digest, Sha256};
 
 use super::PATH;
 use super::model::{
-    AENDRET, AFSLUTTET, Bruger, Dokument, DokumentAendring, DokumentVersion, Fejl, Frist,
-    Haendelse, INDTJEKKET, Notat, Sag, SagAendring, SagSvar, UDTJEKKET,
+    AENDRET, AFSLUTTET, Bruger, Dokument, DokumentAendring, DokumentVersion, Frist, Haendelse,
+    INDTJEKKET, Notat, Sag, SagAendring, SagSvar, UDTJEKKET,
 };
 use crate::sandbox::{FaultPlan, Recorder, control_router};
 
@@ -102,7 +102,7 @@ impl Default for EdocSimulator {
 fn fejl(status: StatusCode, kode: &str, text: impl Into<String>) -> (u16, serde_json::Value) {
     (
         status.as_u16(),
-        serde_json::to_value(Fejl {
+        serde_json::to_value(crate::kki::Fejl {
             kode: kode.into(),
             fejl: text.into(),
         })
@@ -200,16 +200,8 @@ impl EdocSimulator {
         headers: &HeaderMap,
         apply: impl FnOnce(&mut Store) -> (u16, serde_json::Value),
     ) -> Response {
-        if let Some(r) = crate::sandbox::faults::arrive(&self.recorder, &self.faults).await {
+        if let Some(r) = crate::kki::arrive(&self.recorder, &self.faults, headers).await {
             return r;
-        }
-        if !crate::kki::sandbox_authorised(headers) {
-            self.recorder.count_invalid();
-            return answer(fejl(
-                StatusCode::UNAUTHORIZED,
-                "ADGANG_NAEGTET",
-                "API-nøglen mangler eller er forkert",
-            ));
         }
         let key = headers
             .get("idempotency-key")

@@ -3,7 +3,8 @@
 //! are transient; each error names the endpoint and what was asked.
 
 use super::model::{Aendringer, Enhed, EnhedSide, Medarbejder, MedarbejderSide};
-use crate::kki::API_KEY_HEADER;
+use crate::generic_http::client::{Classified, classify_status};
+use crate::kki::{API_KEY_HEADER, reason};
 
 /// Units or employees a page.
 const PAGE: usize = 2000;
@@ -72,18 +73,10 @@ impl KkOrgClient {
             .await
             .map_err(|e| KkOrgError::Transient(format!("{} {path}: {e}", self.name)))?;
         if !status.is_success() {
-            let why = format!(
-                "{} {path} answered {status}: {}",
-                self.name,
-                String::from_utf8_lossy(&body)
-                    .chars()
-                    .take(300)
-                    .collect::<String>()
-            );
-            return Err(if status.is_server_error() || status.as_u16() == 429 {
-                KkOrgError::Transient(why)
-            } else {
-                KkOrgError::Permanent(why)
+            let why = format!("{} {path} answered {status}: {}", self.name, reason(&body));
+            return Err(match classify_status(status.as_u16()) {
+                Classified::Transient => KkOrgError::Transient(why),
+                Classified::Ok | Classified::Permanent => KkOrgError::Permanent(why),
             });
         }
         serde_json::from_slice(&body).map_err(|e| {

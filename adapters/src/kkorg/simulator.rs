@@ -53,10 +53,6 @@ struct Since {
     siden: Option<String>,
 }
 
-fn refused(status: StatusCode, why: &str) -> Response {
-    (status, axum::Json(serde_json::json!({ "fejl": why }))).into_response()
-}
-
 /// The first day of the month after `today`.
 fn next_month(today: chrono::NaiveDate) -> String {
     use chrono::Datelike;
@@ -191,17 +187,7 @@ impl KkOrgSimulator {
     /// Counts the request and carries out an injected fault; refuses a caller without
     /// the key.
     async fn arrive(&self, headers: &HeaderMap) -> Option<Response> {
-        if let Some(resp) = crate::sandbox::faults::arrive(&self.recorder, &self.faults).await {
-            return Some(resp);
-        }
-        if !crate::kki::sandbox_authorised(headers) {
-            self.recorder.count_invalid();
-            return Some(refused(
-                StatusCode::UNAUTHORIZED,
-                "API-nøglen mangler eller er forkert",
-            ));
-        }
-        None
+        crate::kki::arrive(&self.recorder, &self.faults, headers).await
     }
 }
 
@@ -258,7 +244,13 @@ async fn changes(
     }
     let since: u64 = match s.siden.as_deref().map(str::parse).transpose() {
         Ok(v) => v.unwrap_or(0),
-        Err(_) => return refused(StatusCode::BAD_REQUEST, "siden er ikke en cursor fra KKI"),
+        Err(_) => {
+            return crate::kki::error(
+                StatusCode::BAD_REQUEST,
+                "UGYLDIG_FORESPOERGSEL",
+                "siden er ikke en cursor fra KKI",
+            );
+        }
     };
     let r = sim.register().read().expect("register");
     let mut units = BTreeSet::new();
