@@ -44,6 +44,17 @@ pub struct Scope<'a> {
 }
 
 impl Actor {
+    /// Knudepunkt itself acting (a scheduled job, another system's event): no job
+    /// roles, so it sees no case through them; its writes are audited under `user_id`.
+    pub fn system(user_id: &str, name: &str) -> Actor {
+        Actor {
+            user_id: user_id.into(),
+            name: name.into(),
+            org_unit_id: String::new(),
+            roles: Vec::new(),
+        }
+    }
+
     /// Loads a user and their roles in force today; `None` if the user is unknown or
     /// has left.
     pub async fn load(conn: &mut AnyConnection, user_id: &str) -> CaseResult<Option<Actor>> {

@@ -9,7 +9,6 @@
 //! records system caused carry `origin: "records"` in their events, so that its route
 //! does not send them back.
 
-use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::{AnyConnection, Row};
@@ -163,15 +162,6 @@ pub struct RecordsVersion {
     pub sha256: String,
 }
 
-fn records_actor() -> Actor {
-    Actor {
-        user_id: "system:edoc".into(),
-        name: "eDoc (the records system)".into(),
-        org_unit_id: String::new(),
-        roles: Vec::new(),
-    }
-}
-
 impl CaseCore {
     /// Follows cases sent to the records system until eDoc's answer: its case number
     /// and responsible person are kept, or the failure. Returns how many settled.
@@ -256,7 +246,7 @@ impl CaseCore {
     /// of ours, or a version whose content does not match its SHA-256, is refused.
     pub async fn apply_records_event(&self, e: &RecordsEvent) -> CaseResult<&'static str> {
         let now = now_ms();
-        let actor = records_actor();
+        let actor = Actor::system("system:edoc", "eDoc (the records system)");
         let ctx = Ctx {
             actor: &actor,
             purpose: "the records system's event",
@@ -425,9 +415,4 @@ impl CaseCore {
         tracing::info!(case_id = %e.case_id, event = %e.event_id, kind = %e.kind, done, "the records system's event applied");
         Ok(done)
     }
-}
-
-/// A document's content as base64, for the routes that carry the file.
-pub(crate) fn content_base64(content: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(content)
 }

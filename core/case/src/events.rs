@@ -111,7 +111,8 @@ pub async fn publish_document(
 ) -> CaseResult<()> {
     if !engine.routes().for_event(DOCUMENT_STORED).is_empty() {
         let mut stored = body.clone();
-        stored["content"] = crate::esdh::content_base64(content).into();
+        stored["content"] =
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, content).into();
         publish(engine, conn, DOCUMENT_STORED, stored).await?;
     }
     publish(engine, conn, DOCUMENT_ADDED, body).await?;

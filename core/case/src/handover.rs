@@ -189,7 +189,16 @@ async fn load(
         .transpose()
 }
 
-/// The documents' text of the services handed over, for the case's note.
+/// When the holder of `cpr` turns 18 (YYYY-MM-DD; one born on 29 February on the 28th).
+fn eighteenth_birthday(cpr: &crate::cpr::Cpr) -> String {
+    cpr.birth_date()
+        .ok()
+        .and_then(|d| d.checked_add_months(chrono::Months::new(18 * 12)))
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
+/// The text of the services handed over, for the case's note.
 fn services_note(services: &[HandoverService]) -> String {
     let lines: Vec<String> = services
         .iter()
@@ -566,12 +575,7 @@ impl CaseCore {
         .bind(cpr.expose())
         .bind(c.given_name.trim())
         .bind(c.family_name.trim())
-        .bind(cpr.birth_date().map(|d| {
-            chrono::NaiveDate::from_ymd_opt(chrono::Datelike::year(&d) + 18, chrono::Datelike::month(&d), chrono::Datelike::day(&d))
-                .unwrap_or(d)
-                .format("%Y-%m-%d")
-                .to_string()
-        }).unwrap_or_default())
+        .bind(eighteenth_birthday(&cpr))
         .bind(&package.package_id)
         .bind(&package.package_sha256)
         .bind(&case.id)

@@ -117,12 +117,7 @@ impl Job for PrepareReports {
         let (text, period) = period_of(request)?;
         let layouts = layouts(&self.dir)?;
         progress.total(layouts.len() as u64);
-        let scheduler = Actor {
-            user_id: "knudepunkt-scheduler".into(),
-            name: "Knudepunkt's scheduler".into(),
-            org_unit_id: String::new(),
-            roles: Vec::new(),
-        };
+        let scheduler = Actor::system("knudepunkt-scheduler", "Knudepunkt's scheduler");
         let ctx = Ctx {
             actor: &scheduler,
             purpose: "statutory reporting",
