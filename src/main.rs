@@ -48,6 +48,9 @@ struct Cli {
 enum Command {
     /// Run the engine: workers, inbound routes, operator API, metrics.
     Serve(commands::serve::Args),
+    /// The engine instances on this journal, each route's waiting work and lag, and
+    /// (RabbitMQ transport) each queue's depth and consumers.
+    Status,
     /// Inspect, validate and test the declarative routes.
     #[command(subcommand)]
     Route(commands::route::RouteCommand),
@@ -114,6 +117,7 @@ async fn main() -> std::process::ExitCode {
     };
     let result = match cli.command {
         Command::Serve(a) => commands::serve::run(&ctx, a).await,
+        Command::Status => commands::status::run(&ctx).await,
         Command::Route(c) => commands::route::run(&ctx, c).await,
         Command::Messages(c) => commands::messages::run(&ctx, c).await,
         Command::Dlq(c) => commands::dlq::run(&ctx, c).await,

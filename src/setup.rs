@@ -50,7 +50,7 @@ impl Context {
         let mut adapters = knudepunkt_adapters::registry_for(&routes.environment);
         // The case core supplies it when it opens (`Context::case_core`).
         adapters.defer(knudepunkt_case::inbound::ADAPTER);
-        Ok(Engine::new(journal, routes, adapters, engine_options()))
+        Ok(Engine::new(journal, routes, adapters, engine_options()?))
     }
 }
 
@@ -109,9 +109,13 @@ fn env_ms(name: &str) -> Option<Duration> {
 }
 
 /// Engine options, with overrides from KNUDEPUNKT_CONCURRENCY, KNUDEPUNKT_LEASE_MS and
-/// KNUDEPUNKT_POLL_MS.
-pub fn engine_options() -> EngineOptions {
-    let mut o = EngineOptions::default();
+/// KNUDEPUNKT_POLL_MS, and the RabbitMQ transport when KNUDEPUNKT_AMQP_URL is set
+/// (KNUDEPUNKT_AMQP_PREFETCH).
+pub fn engine_options() -> anyhow::Result<EngineOptions> {
+    let mut o = EngineOptions {
+        amqp: knudepunkt_engine::transport::AmqpOptions::from_env()?,
+        ..EngineOptions::default()
+    };
     if let Some(c) = std::env::var("KNUDEPUNKT_CONCURRENCY")
         .ok()
         .and_then(|c| c.parse().ok())
@@ -124,7 +128,7 @@ pub fn engine_options() -> EngineOptions {
     if let Some(p) = env_ms("KNUDEPUNKT_POLL_MS") {
         o.poll_interval = p;
     }
-    o
+    Ok(o)
 }
 
 /// Hides a password in a database URL.

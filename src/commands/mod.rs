@@ -27,6 +27,7 @@ pub mod sandbox;
 pub mod schedule;
 pub mod serve;
 pub mod stack;
+pub mod status;
 pub mod token;
 
 use knudepunkt_engine::message::{JournalMessage, format_ms};

@@ -39,10 +39,14 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         schedules_stopped,
     ));
     eprintln!(
-        "knudepunkt serving on http://{addr} ({} environment, {} routes, journal {}); {}; {}",
+        "knudepunkt serving on http://{addr} ({} environment, {} routes, journal {}, transport {}); {}; {}",
         engine.routes().environment.name,
         engine.routes().routes().count(),
         crate::setup::redact_url(&ctx.database_url),
+        match &crate::setup::engine_options()?.amqp {
+            Some(a) => format!("RabbitMQ at {}", a.describe()),
+            None => "embedded (the journal is the queue)".into(),
+        },
         knudepunkt_engine::schema_dir::describe(&engine.routes().schema_dir),
         match &status {
             Some((a, _)) => format!(
@@ -61,10 +65,9 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         .merge(sts_health(&engine.routes().environment))
         .merge(crate::setup::medcom_access_point(&engine, &core));
     axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(stop_signal())
         .await?;
+    tracing::info!("stopping: deliveries in flight finish, prefetched work goes back to the queue");
     reconciler.abort();
     if let Some((_, receiver)) = status {
         receiver.abort();
@@ -84,6 +87,22 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     engine.shutdown(workers).await;
     engine.journal().close().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// SIGTERM (a service manager, a container runtime) or SIGINT (Ctrl-C).
+async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
 
 /// PostStatusBeskedModtag over mTLS, where the profile's `status_receiver` says; none

@@ -145,6 +145,7 @@ pub fn quick_options() -> EngineOptions {
         claim_bytes: 4 * 1024 * 1024,
         lease: Duration::from_secs(30),
         poll_interval: Duration::from_millis(50),
+        amqp: None,
     }
 }
 

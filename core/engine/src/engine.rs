@@ -62,6 +62,9 @@ pub struct EngineOptions {
     pub lease: Duration,
     /// How often idle workers look for due messages (they are also woken on submit).
     pub poll_interval: Duration,
+    /// The RabbitMQ transport, when set (`KNUDEPUNKT_AMQP_URL`); else the journal is
+    /// the queue.
+    pub amqp: Option<crate::transport::AmqpOptions>,
 }
 
 impl Default for EngineOptions {
@@ -72,6 +75,7 @@ impl Default for EngineOptions {
             claim_bytes: 4 * 1024 * 1024,
             lease: Duration::from_secs(60),
             poll_interval: Duration::from_millis(200),
+            amqp: None,
         }
     }
 }
@@ -161,6 +165,9 @@ pub(crate) struct Inner {
     pub adapters: AdapterRegistry,
     pub options: EngineOptions,
     pub wake: Notify,
+    /// Wakes the outbox relay (RabbitMQ transport).
+    pub relay_wake: Notify,
+    pub live: crate::instance::Live,
     pub metrics: Metrics,
     pub writer: mpsc::UnboundedSender<WriteJob>,
     started: std::sync::atomic::AtomicBool,
@@ -188,6 +195,15 @@ fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+impl Inner {
+    /// Wakes the workers and the relay: there may be work.
+    pub(crate) fn wake_workers(&self) {
+        self.wake.notify_waiters();
+        self.wake.notify_one();
+        self.relay_wake.notify_one();
+    }
+}
+
 impl Engine {
     /// Must be called within a Tokio runtime: it starts the journal writer.
     pub fn new(
@@ -206,6 +222,8 @@ impl Engine {
                 adapters,
                 options,
                 wake: Notify::new(),
+                relay_wake: Notify::new(),
+                live: crate::instance::Live::new(),
                 metrics: Metrics::new(),
                 writer,
                 started: std::sync::atomic::AtomicBool::new(false),
@@ -270,8 +288,12 @@ impl Engine {
 
     /// Tells idle workers there may be work (call after committing a submit).
     pub fn wake(&self) {
-        self.inner.wake.notify_waiters();
-        self.inner.wake.notify_one();
+        self.inner.wake_workers();
+    }
+
+    /// This instance, as `knudepunkt status` lists it.
+    pub fn instance(&self) -> &crate::instance::Live {
+        &self.inner.live
     }
 
     /// Journals one message outside any caller's transaction, together with whatever
@@ -650,6 +672,7 @@ impl Engine {
                     attempt,
                     correlation_id: msg.correlation_id.as_deref(),
                     created_at: msg_created(&msg),
+                    told: Default::default(),
                 };
                 let Ok(attempted) = attempted else {
                     let error = format!(
@@ -706,7 +729,21 @@ impl Engine {
             .started
             .swap(true, std::sync::atomic::Ordering::SeqCst);
         assert!(!already, "Engine::start called twice");
-        tokio::spawn(worker::run_claimer(self.inner.clone()))
+        let claimer = tokio::spawn(worker::run_claimer(self.inner.clone()));
+        let heartbeat = tokio::spawn(crate::instance::heartbeat(self.inner.clone()));
+        let transport = self
+            .inner
+            .options
+            .amqp
+            .clone()
+            .map(|opts| tokio::spawn(crate::transport::run(self.inner.clone(), opts)));
+        tokio::spawn(async move {
+            let _ = claimer.await;
+            if let Some(t) = transport {
+                let _ = t.await;
+            }
+            let _ = heartbeat.await;
+        })
     }
 
     /// Stops claiming, waits for deliveries in flight, and writes their outcomes.

@@ -10,6 +10,7 @@ pub mod delivery;
 pub mod engine;
 pub mod environment;
 pub mod ids;
+pub mod instance;
 pub mod journal;
 pub mod message;
 pub mod metrics;
@@ -19,6 +20,7 @@ pub mod schedule;
 pub mod schema_dir;
 pub mod server;
 pub mod transform;
+pub mod transport;
 mod worker;
 mod writer;
 

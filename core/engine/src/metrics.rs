@@ -37,6 +37,10 @@ pub struct Metrics {
     pub latency: Family<RouteLabel, Histogram, fn() -> Histogram>,
     pub backlog: Family<RouteStateLabel, Gauge>,
     pub oldest_open_seconds: Family<RouteLabel, Gauge<f64, AtomicU64>>,
+    /// Messages the outbox relay handed to the broker (RabbitMQ transport).
+    pub relayed: Counter,
+    /// Broker messages acked and skipped because the journal had them as done.
+    pub skipped: Counter,
 }
 
 impl Default for Metrics {
@@ -57,6 +61,8 @@ impl Metrics {
             latency: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
             backlog: Family::default(),
             oldest_open_seconds: Family::default(),
+            relayed: Counter::default(),
+            skipped: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -98,6 +104,16 @@ impl Metrics {
             "oldest_open_message_seconds",
             "Age of the oldest open message per route",
             m.oldest_open_seconds.clone(),
+        );
+        registry.register(
+            "messages_relayed",
+            "Messages handed to the broker, their confirm received (RabbitMQ transport)",
+            m.relayed.clone(),
+        );
+        registry.register(
+            "broker_messages_skipped",
+            "Broker messages acked and skipped: the journal had them as done",
+            m.skipped.clone(),
         );
         Metrics { registry, ..m }
     }

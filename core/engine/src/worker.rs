@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, oneshot};
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::checksum::Sha256Digest;
@@ -46,12 +46,14 @@ pub(crate) async fn run_claimer(inner: Arc<Inner>) {
         let claimed = {
             match inner
                 .journal
-                .claim_due(
+                .claim_due_on(
                     free.min(inner.options.claim_batch),
                     inner.options.claim_bytes,
                     lease_ms,
                     now_ms(),
                     &ordered,
+                    // With the broker, only the ordered routes' work is claimed here.
+                    inner.options.amqp.is_some(),
                 )
                 .await
             {
@@ -72,7 +74,7 @@ pub(crate) async fn run_claimer(inner: Arc<Inner>) {
                 .expect("semaphore never closes");
             let inner = inner.clone();
             tokio::spawn(async move {
-                deliver_claimed(&inner, msg).await;
+                deliver_claimed(&inner, msg, None).await;
                 drop(permit);
             });
         }
@@ -91,8 +93,23 @@ pub(crate) async fn run_claimer(inner: Arc<Inner>) {
     let _ = permits.acquire_many(inner.options.concurrency as u32).await;
 }
 
-/// One claimed message, end to end.
-async fn deliver_claimed(inner: &Arc<Inner>, mut msg: Claimed) {
+/// One claimed message, end to end. `told`, if given, hears the outcome's state once
+/// the journal has committed it.
+pub(crate) async fn deliver_claimed(
+    inner: &Arc<Inner>,
+    mut msg: Claimed,
+    told: Option<oneshot::Sender<MessageState>>,
+) {
+    inner.live.began();
+    deliver_traced(inner, &mut msg, told).await;
+    inner.live.ended();
+}
+
+async fn deliver_traced(
+    inner: &Arc<Inner>,
+    msg: &mut Claimed,
+    told: Option<oneshot::Sender<MessageState>>,
+) {
     let span = info_span!("deliver", message_id = %msg.id, route = %msg.route, correlation_id = msg.correlation_id.as_deref().unwrap_or(""), attempt = msg.attempt);
     async {
         let Some(route) = inner.routes.get(&msg.route).cloned() else {
@@ -101,9 +118,32 @@ async fn deliver_claimed(inner: &Arc<Inner>, mut msg: Claimed) {
                 msg.route, inner.routes.environment.name
             );
             inner.metrics.dead.get_or_create(&Metrics::route(&msg.route)).inc();
-            send(inner, &msg.route, msg.id, &msg.claim_token, msg.attempt, msg.correlation_id.as_deref(), true, MessageState::Dead, None, Some((ErrorKind::Permanent, why)), None);
+            let rec = Recorded {
+                notify_initiator: true,
+                id: msg.id,
+                claim_token: msg.claim_token.clone(),
+                attempt: msg.attempt,
+                state: MessageState::Dead,
+                due_at: None,
+                error: Some((ErrorKind::Permanent, why)),
+                external_ids: None,
+                route: msg.route.clone(),
+                correlation_id: msg.correlation_id.clone(),
+            };
+            let _ = inner.writer.send(WriteJob::Outcome(rec, told));
             return;
         };
+        if msg.claimed_from == MessageState::InFlight && !route.redelivery.may_retry((msg.attempt - 1) as u32) {
+            // Taken over from a holder that never recorded an outcome, as many times as
+            // the route allows attempts: the delivery itself keeps failing (a crash, a
+            // panic, a process killed by its size). A poison message: dead, not again.
+            let why = format!(
+                "poison: {} attempts ended without an outcome (the delivery crashed or its instance was lost each time)",
+                msg.attempt - 1
+            );
+            AttemptCtx::of_claimed(inner, &route, msg, told).record(MessageState::Dead, None, Some((ErrorKind::Permanent, why)), None);
+            return;
+        }
         if msg.claimed_from == MessageState::Accepted {
             // Accepted messages fall due only when their confirmation deadline passes:
             // sent again if the route says so and attempts are left, else dead.
@@ -117,12 +157,12 @@ async fn deliver_claimed(inner: &Arc<Inner>, mut msg: Claimed) {
                 } else {
                     "no confirmation from the receiver before the deadline".to_string()
                 };
-                AttemptCtx::of_claimed(inner, &route, &msg).record(MessageState::Dead, None, Some((ErrorKind::Deadline, why)), None);
+                AttemptCtx::of_claimed(inner, &route, msg, told).record(MessageState::Dead, None, Some((ErrorKind::Deadline, why)), None);
                 return;
             }
         }
-        let ctx = AttemptCtx::of_claimed(inner, &route, &msg);
-        match attempt(inner, &route, &msg).await {
+        let ctx = AttemptCtx::of_claimed(inner, &route, msg, told);
+        match attempt(inner, &route, msg).await {
             Err(refused) => ctx.record(MessageState::Dead, None, Some(refused), None),
             Ok(DeliveryOutcome::Transient { error, retry_after }) => {
                 let failed = msg.attempt as u32;
@@ -205,10 +245,17 @@ pub(crate) struct AttemptCtx<'a> {
     pub correlation_id: Option<&'a str>,
     /// When the message was journaled, for the latency histogram.
     pub created_at: i64,
+    /// Hears the recorded state once it is committed.
+    pub told: std::sync::Mutex<Option<oneshot::Sender<MessageState>>>,
 }
 
 impl<'a> AttemptCtx<'a> {
-    fn of_claimed(inner: &'a Arc<Inner>, route: &'a Route, msg: &'a Claimed) -> Self {
+    fn of_claimed(
+        inner: &'a Arc<Inner>,
+        route: &'a Route,
+        msg: &'a Claimed,
+        told: Option<oneshot::Sender<MessageState>>,
+    ) -> Self {
         AttemptCtx {
             inner,
             route,
@@ -217,6 +264,7 @@ impl<'a> AttemptCtx<'a> {
             attempt: msg.attempt,
             correlation_id: msg.correlation_id.as_deref(),
             created_at: msg.created_at,
+            told: std::sync::Mutex::new(told),
         }
     }
 
@@ -306,49 +354,24 @@ impl<'a> AttemptCtx<'a> {
             let inner = inner.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis((due - now_ms()).max(0) as u64)).await;
-                inner.wake.notify_one();
+                inner.wake_workers();
             });
         }
-        send(
-            inner,
-            &route.id,
-            self.id,
-            self.token,
-            self.attempt,
-            self.correlation_id,
-            route.dead_letter.notify_initiator,
-            state,
-            due_at,
-            error,
-            external_ids,
-        );
+        let told = self.told.lock().ok().and_then(|mut t| t.take());
+        let _ = inner.writer.send(WriteJob::Outcome(
+            Recorded {
+                notify_initiator: route.dead_letter.notify_initiator,
+                id: self.id,
+                claim_token: self.token.to_string(),
+                attempt: self.attempt,
+                state,
+                due_at,
+                error,
+                external_ids,
+                route: route.id.clone(),
+                correlation_id: self.correlation_id.map(str::to_string),
+            },
+            told,
+        ));
     }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn send(
-    inner: &Arc<Inner>,
-    route: &str,
-    id: MessageId,
-    token: &str,
-    attempt: i64,
-    correlation_id: Option<&str>,
-    notify_initiator: bool,
-    state: MessageState,
-    due_at: Option<i64>,
-    error: Option<(ErrorKind, String)>,
-    external_ids: Option<ExternalIds>,
-) {
-    let _ = inner.writer.send(WriteJob::Outcome(Recorded {
-        notify_initiator,
-        id,
-        claim_token: token.to_string(),
-        attempt,
-        state,
-        due_at,
-        error,
-        external_ids,
-        route: route.to_string(),
-        correlation_id: correlation_id.map(str::to_string),
-    }));
 }

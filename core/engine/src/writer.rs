@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
 use crate::journal::{self, InsertOutcome, Journal, JournalError, NewMessage, Recorded};
-use crate::message::now_ms;
+use crate::message::{MessageState, now_ms};
 
 /// Largest number of jobs written in one transaction.
 const BATCH: usize = 512;
@@ -22,7 +22,8 @@ pub(crate) enum WriteJob {
         NewMessage,
         oneshot::Sender<Result<InsertOutcome, JournalError>>,
     ),
-    Outcome(Recorded),
+    /// An attempt's outcome; the sender, if any, hears the state once it is committed.
+    Outcome(Recorded, Option<oneshot::Sender<MessageState>>),
     /// Answered once everything sent before it is written.
     Flush(oneshot::Sender<()>),
 }
@@ -58,6 +59,7 @@ pub(crate) async fn run(journal: Journal, mut rx: mpsc::UnboundedReceiver<WriteJ
         let mut inserts = Vec::new();
         let mut waiting = Vec::new();
         let mut outcomes = Vec::new();
+        let mut committed = Vec::new();
         let mut flushes = Vec::new();
         for job in jobs.drain(..) {
             match job {
@@ -65,7 +67,12 @@ pub(crate) async fn run(journal: Journal, mut rx: mpsc::UnboundedReceiver<WriteJ
                     inserts.push(msg);
                     waiting.push(reply);
                 }
-                WriteJob::Outcome(r) => outcomes.push(r),
+                WriteJob::Outcome(r, told) => {
+                    if let Some(told) = told {
+                        committed.push((told, r.state));
+                    }
+                    outcomes.push(r);
+                }
                 WriteJob::Flush(reply) => flushes.push(reply),
             }
         }
@@ -91,6 +98,9 @@ pub(crate) async fn run(journal: Journal, mut rx: mpsc::UnboundedReceiver<WriteJ
                     }
                 }
             }
+        }
+        for (told, state) in committed {
+            let _ = told.send(state);
         }
         for reply in flushes {
             let _ = reply.send(());

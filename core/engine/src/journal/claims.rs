@@ -90,6 +90,24 @@ impl Journal {
         now: i64,
         ordered: &[String],
     ) -> Result<Vec<Claimed>, JournalError> {
+        self.claim_due_on(limit, max_bytes, lease_ms, now, ordered, false)
+            .await
+    }
+
+    /// [`Journal::claim_due`], on the `ordered` routes alone when `only_ordered` (the
+    /// broker carries the others' work).
+    pub async fn claim_due_on(
+        &self,
+        limit: i64,
+        max_bytes: i64,
+        lease_ms: i64,
+        now: i64,
+        ordered: &[String],
+        only_ordered: bool,
+    ) -> Result<Vec<Claimed>, JournalError> {
+        if only_ordered && ordered.is_empty() {
+            return Ok(Vec::new());
+        }
         let token = uuid::Uuid::now_v7().to_string();
         let (skip_locked, length) = match self.backend {
             Backend::Postgres => (" FOR UPDATE SKIP LOCKED", "octet_length"),
@@ -105,8 +123,13 @@ impl Journal {
                 .map(|k| format!("${}", first + k))
                 .collect::<Vec<_>>()
                 .join(", ");
+            let only = if only_ordered {
+                format!(" AND m.route IN ({list})")
+            } else {
+                String::new()
+            };
             format!(
-                " AND (m.correlation_id IS NULL OR m.route NOT IN ({list}) OR NOT EXISTS (\
+                "{only} AND (m.correlation_id IS NULL OR m.route NOT IN ({list}) OR NOT EXISTS (\
                  SELECT 1 FROM messages p WHERE p.correlation_id = m.correlation_id AND p.route = m.route \
                  AND p.id < m.id AND p.state IN ('pending', 'retrying', 'in_flight', 'accepted')))"
             )
@@ -142,21 +165,66 @@ impl Journal {
             .iter()
             .map(|r| claimed_from_row(r, &token))
             .collect::<Result<_, _>>()?;
-        let sql = format!(
-            "INSERT INTO message_transitions (message_id, from_state, to_state, at, attempt, detail) VALUES {}",
-            placeholders(&tx, claimed.len(), 6, 1)
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for c in &claimed {
-            q = q
-                .bind(c.id.to_string())
-                .bind(c.claimed_from.as_str())
-                .bind("in_flight")
-                .bind(now)
-                .bind(c.attempt)
-                .bind(None::<String>);
+        insert_claim_transitions(&mut tx, &claimed, now, None).await?;
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    /// Claims the messages the broker handed this instance, by id, for `lease_ms`: those
+    /// due (pending, retrying, accepted past its deadline), and those in flight whose
+    /// lease ran out or that the broker delivered again (`redelivered`: their holder's
+    /// channel is gone). The others are done or held and come back empty: the journal
+    /// decides what is done, and their broker message is acked and skipped.
+    /// `by` (the instance) is noted on each claim's history step.
+    pub async fn claim_ids(
+        &self,
+        ids: &[(MessageId, bool)],
+        lease_ms: i64,
+        now: i64,
+        by: &str,
+    ) -> Result<Vec<Claimed>, JournalError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
         }
-        q.execute(&mut *tx).await?;
+        let token = uuid::Uuid::now_v7().to_string();
+        let list = |first: usize, n: usize| {
+            (0..n)
+                .map(|k| format!("${}", first + k))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let again: Vec<&MessageId> = ids.iter().filter(|(_, r)| *r).map(|(id, _)| id).collect();
+        let taken_over = if again.is_empty() {
+            String::new()
+        } else {
+            format!(" OR id IN ({})", list(4 + ids.len(), again.len()))
+        };
+        // No SKIP LOCKED: a row the relay still holds is waited for, not passed over.
+        let sql = format!(
+            "UPDATE messages SET claimed_from = state, state = 'in_flight', \
+             attempts = attempts + CASE WHEN state = 'accepted' THEN 0 ELSE 1 END, claim_token = $1, \
+             lease_until = $2, due_at = $2, updated_at = $3 \
+             WHERE id IN ({}) AND ((state IN ('pending', 'retrying', 'accepted') AND due_at <= $3) \
+             OR (state = 'in_flight' AND (lease_until < $3{taken_over}))) {RETURNING}",
+            list(4, ids.len())
+        );
+        let mut tx = self.pool.begin().await?;
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&token)
+            .bind(now + lease_ms)
+            .bind(now);
+        for (id, _) in ids {
+            q = q.bind(id.to_string());
+        }
+        for id in again {
+            q = q.bind(id.to_string());
+        }
+        let rows = q.fetch_all(&mut *tx).await?;
+        let claimed: Vec<Claimed> = rows
+            .iter()
+            .map(|r| claimed_from_row(r, &token))
+            .collect::<Result<_, _>>()?;
+        insert_claim_transitions(&mut tx, &claimed, now, Some(by)).await?;
         tx.commit().await?;
         Ok(claimed)
     }
@@ -202,6 +270,33 @@ impl Journal {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// The `in_flight` step of each message just claimed.
+async fn insert_claim_transitions(
+    tx: &mut sqlx::AnyConnection,
+    claimed: &[Claimed],
+    now: i64,
+    detail: Option<&str>,
+) -> Result<(), JournalError> {
+    for chunk in claimed.chunks(256) {
+        let sql = format!(
+            "INSERT INTO message_transitions (message_id, from_state, to_state, at, attempt, detail) VALUES {}",
+            placeholders(tx, chunk.len(), 6, 1)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for c in chunk {
+            q = q
+                .bind(c.id.to_string())
+                .bind(c.claimed_from.as_str())
+                .bind("in_flight")
+                .bind(now)
+                .bind(c.attempt)
+                .bind(detail);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    Ok(())
 }
 
 /// Placeholders for a multi-row statement: `($first, ...), (...)`. On SQLite they are
@@ -304,7 +399,7 @@ async fn record_chunk(
     let sql = format!(
         "UPDATE messages SET state = v.column3, due_at = v.column4, deadline_at = COALESCE(v.column5, messages.deadline_at), \
          last_error_kind = v.column6, last_error = v.column7, external_ids = COALESCE(v.column8, messages.external_ids), \
-         attempts = v.column9, claim_token = NULL, lease_until = NULL, updated_at = {now_param} \
+         attempts = v.column9, claim_token = NULL, lease_until = NULL, relayed_at = NULL, updated_at = {now_param} \
          FROM (VALUES {}) AS v WHERE messages.id = v.column1 AND messages.claim_token = v.column2",
         placeholders(conn, outcomes.len(), 9, 2)
     );

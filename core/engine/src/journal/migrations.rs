@@ -56,6 +56,13 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: &[],
         postgres: &[],
     },
+    Migration {
+        version: 6,
+        name: "relay to the broker, engine instances",
+        sql: include_str!("../../migrations/0006_relay.sql"),
+        sqlite: &[],
+        postgres: &[],
+    },
 ];
 
 fn dialect(sql: &str, backend: Backend) -> String {

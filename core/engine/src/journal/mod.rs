@@ -8,6 +8,7 @@ mod claims;
 pub mod migrations;
 mod operator;
 mod outbox;
+mod relay;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -23,6 +24,7 @@ pub use operator::{ListFilter, RouteBacklog, Settled};
 pub use outbox::{
     InsertOutcome, NewMessage, insert as outbox_insert, insert_many as outbox_insert_many,
 };
+pub use relay::{Instance, RelayScope, Relayable};
 
 use crate::checksum::ChecksumError;
 use crate::ids::MessageId;

@@ -374,7 +374,7 @@ impl Journal {
         let now = crate::message::now_ms();
         let mut tx = self.pool.begin().await?;
         let updated = sqlx::query(
-            "UPDATE messages SET state = $1, due_at = $2, updated_at = $2, \
+            "UPDATE messages SET state = $1, due_at = $2, updated_at = $2, relayed_at = NULL, \
              attempts = CASE WHEN $3 = 1 THEN 0 ELSE attempts END WHERE id = $4 AND state = $5",
         )
         .bind(to.as_str())

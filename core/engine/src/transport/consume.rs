@@ -1,0 +1,218 @@
+//! The workers' side: one consumer per route queue on one channel, with manual acks and
+//! a prefetch. Deliveries are claimed in the journal by id, a batch at a time; each
+//! claimed message is delivered through its adapter and acked once its outcome is
+//! committed (rejected to the dead-letter exchange when that outcome is `dead`). What the
+//! journal has as done, or another instance holds, is acked and skipped.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{FutureExt, StreamExt};
+use lapin::Connection;
+use lapin::message::Delivery;
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
+};
+use lapin::types::FieldTable;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+use tracing::{debug, warn};
+
+use super::{AmqpOptions, TransportError, amqp, queue_for};
+use crate::engine::Inner;
+use crate::ids::MessageId;
+use crate::message::{MessageState, now_ms};
+use crate::route::RouteSet;
+
+/// Deliveries claimed per round trip to the journal.
+const CLAIM_BATCH: usize = 128;
+
+/// The routes whose work comes through the broker: all but the ordered ones.
+pub(super) fn consumed_routes(routes: &RouteSet) -> Vec<String> {
+    let ordered = routes.ordered();
+    let mut ids: Vec<String> = routes
+        .routes()
+        .map(|r| r.id.clone())
+        .filter(|id| !ordered.contains(id))
+        .collect();
+    ids.sort();
+    ids
+}
+
+pub(super) async fn run(
+    inner: &Arc<Inner>,
+    conn: &Connection,
+    opts: &AmqpOptions,
+    permits: &Arc<Semaphore>,
+    routes: &[String],
+) -> Result<(), TransportError> {
+    let ch = conn
+        .create_channel()
+        .await
+        .map_err(amqp("opening the workers' channel"))?;
+    ch.basic_qos(opts.prefetch, BasicQosOptions::default())
+        .await
+        .map_err(amqp("setting the prefetch"))?;
+    let mut streams = Vec::with_capacity(routes.len());
+    let mut tags = Vec::with_capacity(routes.len());
+    for route in routes {
+        let queue = queue_for(route);
+        let tag = format!("{}/{route}", inner.live.instance_id);
+        let consumer = ch
+            .basic_consume(
+                queue.as_str().into(),
+                tag.as_str().into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(amqp(format!("consuming {queue}")))?;
+        streams.push(consumer);
+        tags.push(tag);
+    }
+    inner.live.set_connected(true, routes.len());
+    let mut all = futures::stream::select_all(streams);
+    let mut shutdown = inner.shutdown.subscribe();
+    let lease_ms = inner.options.lease.as_millis() as i64;
+    loop {
+        // A free delivery slot first: nothing is claimed before it can be sent.
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+            _ = shutdown.changed() => break,
+        };
+        let first = tokio::select! {
+            d = all.next() => d,
+            _ = shutdown.changed() => break,
+        };
+        let first = first
+            .ok_or_else(|| TransportError::Closed("the workers' consumers".into()))?
+            .map_err(amqp("receiving work"))?;
+        let mut batch = vec![(first, permit)];
+        while batch.len() < CLAIM_BATCH {
+            let Ok(permit) = permits.clone().try_acquire_owned() else {
+                break;
+            };
+            match all.next().now_or_never() {
+                Some(Some(d)) => batch.push((d.map_err(amqp("receiving work"))?, permit)),
+                Some(None) => {
+                    return Err(TransportError::Closed("the workers' consumers".into()));
+                }
+                None => break,
+            }
+        }
+        take(inner, batch, lease_ms).await;
+    }
+    // Shutting down: no new deliveries, what was prefetched goes back to the queue, and
+    // what is in flight finishes and is acked before the channel closes.
+    for tag in &tags {
+        let _ = ch
+            .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
+            .await;
+    }
+    while let Some(Some(Ok(d))) = all.next().now_or_never() {
+        nack(&d, true).await;
+    }
+    let all_permits = permits
+        .acquire_many(inner.options.concurrency as u32)
+        .await
+        .expect("the semaphore is never closed");
+    drop(all_permits);
+    let _ = ch.close(200, "OK".into()).await;
+    Ok(())
+}
+
+async fn ack(d: &Delivery) {
+    if let Err(e) = d.ack(BasicAckOptions::default()).await {
+        debug!(error = %e, "an ack did not reach the broker; the message will come again and be skipped");
+    }
+}
+
+/// Back to the queue (`requeue`) or to the dead-letter exchange.
+async fn nack(d: &Delivery, requeue: bool) {
+    let options = BasicNackOptions {
+        requeue,
+        ..Default::default()
+    };
+    if let Err(e) = d.nack(options).await {
+        debug!(error = %e, "a nack did not reach the broker; the message will come again");
+    }
+}
+
+/// Claims a batch of deliveries and sets each claimed one going.
+async fn take(inner: &Arc<Inner>, batch: Vec<(Delivery, OwnedSemaphorePermit)>, lease_ms: i64) {
+    let mut ids = Vec::with_capacity(batch.len());
+    let mut good = Vec::with_capacity(batch.len());
+    for (d, permit) in batch {
+        let id = std::str::from_utf8(&d.data)
+            .ok()
+            .and_then(|s| s.trim().parse::<MessageId>().ok());
+        match id {
+            Some(id) => {
+                ids.push((id, d.redelivered));
+                good.push((id, d, permit));
+            }
+            None => {
+                warn!(routing_key = %d.routing_key, bytes = d.data.len(), "a work message that is not a journal message id; it goes to the dead-letter exchange");
+                nack(&d, false).await;
+            }
+        }
+    }
+    // The journal may be out of reach (restarting): the deliveries are held, unacked,
+    // and the claim tried again, waiting longer each time.
+    let mut wait = Duration::from_millis(100);
+    let claimed = loop {
+        match inner
+            .journal
+            .claim_ids(&ids, lease_ms, now_ms(), &inner.live.instance_id)
+            .await
+        {
+            Ok(c) => break c,
+            Err(e) => {
+                warn!(error = %e, messages = ids.len(), "claiming in the journal failed; holding the messages and trying again");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+        }
+    };
+    let mut claimed: HashMap<MessageId, _> = claimed.into_iter().map(|c| (c.id, c)).collect();
+    for (id, d, permit) in good {
+        match claimed.remove(&id) {
+            None => {
+                // Done already, not due, or held by a live claim elsewhere.
+                debug!(message_id = %id, "the journal has it as done or held; acked and skipped");
+                inner.metrics.skipped.inc();
+                ack(&d).await;
+                drop(permit);
+            }
+            Some(msg) => {
+                let inner = inner.clone();
+                tokio::spawn(async move {
+                    deliver(&inner, msg, &d).await;
+                    drop(permit);
+                });
+            }
+        }
+    }
+}
+
+/// Delivers one claimed message and settles its broker message by the committed outcome.
+async fn deliver(inner: &Arc<Inner>, msg: crate::journal::Claimed, d: &Delivery) {
+    let id = msg.id;
+    let (told, heard) = oneshot::channel();
+    let worker = {
+        let inner = inner.clone();
+        tokio::spawn(async move { crate::worker::deliver_claimed(&inner, msg, Some(told)).await })
+    };
+    let outcome = match worker.await {
+        Err(e) if e.is_panic() => {
+            warn!(message_id = %id, "the delivery panicked; the message goes back to the queue");
+            None
+        }
+        _ => heard.await.ok(),
+    };
+    match outcome {
+        Some(MessageState::Dead) => nack(d, false).await,
+        Some(_) => ack(d).await,
+        None => nack(d, true).await,
+    }
+}

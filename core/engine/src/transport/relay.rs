@@ -1,0 +1,133 @@
+//! The outbox relay: hands committed messages to the broker. A round takes the due
+//! messages not yet handed over, publishes their ids (persistent, mandatory) and marks
+//! as handed over those the broker confirmed; every 10 s a round also takes what was
+//! handed over long ago and is still waiting, and what is in flight under a lease that
+//! ran out. Another instance's relay passes over the rows this one holds.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::{BasicProperties, Channel, Confirmation, Connection};
+use tracing::{info, warn};
+
+use super::{TransportError, WORK_EXCHANGE, amqp};
+use crate::engine::Inner;
+use crate::ids::MessageId;
+use crate::journal::{RelayScope, Relayable};
+use crate::message::now_ms;
+
+/// Messages per round (and per transaction).
+const ROUND: i64 = 512;
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
+
+pub(super) async fn run(inner: &Arc<Inner>, conn: &Connection) -> Result<(), TransportError> {
+    let ch = conn
+        .create_channel()
+        .await
+        .map_err(amqp("opening the relay's channel"))?;
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .map_err(amqp("turning on publisher confirms"))?;
+    // Ordered routes are claimed from the journal, not consumed from the broker.
+    let excluded = inner.routes.ordered();
+    let stale_after = inner
+        .options
+        .amqp
+        .as_ref()
+        .map_or(Duration::from_secs(300), |o| o.stale_after);
+    let mut shutdown = inner.shutdown.subscribe();
+    // The first round sweeps: what an instance lost before this one started.
+    let mut last_sweep: Option<tokio::time::Instant> = None;
+    loop {
+        if *shutdown.borrow() {
+            return Ok(());
+        }
+        let now = now_ms();
+        let sweeping = last_sweep.is_none_or(|t| t.elapsed() >= SWEEP_EVERY);
+        let scope = if sweeping {
+            last_sweep = Some(tokio::time::Instant::now());
+            RelayScope::Stale {
+                stale_before: now - stale_after.as_millis() as i64,
+            }
+        } else {
+            RelayScope::Due
+        };
+        let round = inner
+            .journal
+            .relay(scope, ROUND, now, &excluded, async |batch| {
+                publish(&ch, batch).await
+            })
+            .await;
+        let n = match round {
+            Ok(Ok(n)) => n as i64,
+            // The broker: the session starts again.
+            Ok(Err(e)) => return Err(e),
+            Err(e) => {
+                warn!(error = %e, "the relay cannot read the journal; trying again");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                continue;
+            }
+        };
+        if sweeping {
+            if n > 0 {
+                info!(
+                    messages = n,
+                    "handed to the broker again: waiting too long, or in flight under a lease that ran out"
+                );
+            }
+            continue;
+        }
+        inner.metrics.relayed.inc_by(n as u64);
+        if n == ROUND {
+            continue;
+        }
+        tokio::select! {
+            _ = inner.relay_wake.notified() => {}
+            _ = tokio::time::sleep(inner.options.poll_interval) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// Publishes every message of `batch`, then waits for the confirms; the confirmed ids.
+async fn publish(ch: &Channel, batch: Vec<Relayable>) -> Result<Vec<MessageId>, TransportError> {
+    let mut pending = Vec::with_capacity(batch.len());
+    for m in &batch {
+        let id = m.id.to_string();
+        let confirm = ch
+            .basic_publish(
+                WORK_EXCHANGE.into(),
+                m.route.as_str().into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..Default::default()
+                },
+                id.as_bytes(),
+                BasicProperties::default()
+                    .with_message_id(id.as_str().into())
+                    .with_content_type("text/plain".into())
+                    .with_app_id("knudepunkt".into())
+                    .with_delivery_mode(2),
+            )
+            .await
+            .map_err(amqp(format!("publishing message {id}")))?;
+        pending.push((m, confirm));
+    }
+    let mut confirmed = Vec::with_capacity(pending.len());
+    for (m, confirm) in pending {
+        match confirm
+            .await
+            .map_err(amqp(format!("the confirm of message {}", m.id)))?
+        {
+            Confirmation::Ack(None) => confirmed.push(m.id),
+            Confirmation::Ack(Some(_)) => {
+                warn!(message_id = %m.id, route = %m.route, "no queue is bound for the route; the message stays in the journal")
+            }
+            Confirmation::Nack(_) | Confirmation::NotRequested => {
+                warn!(message_id = %m.id, route = %m.route, "the broker did not confirm the message; it is handed over again")
+            }
+        }
+    }
+    Ok(confirmed)
+}
