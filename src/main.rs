@@ -93,6 +93,9 @@ enum Command {
     BenchMedcom(commands::bench_medcom::Args),
     /// Measure the full organisation sync from KK-ORG2 into the case core.
     BenchOrg(commands::bench_org::Args),
+    /// Measure the same route four ways: embedded, 1 and 2 instances on RabbitMQ and
+    /// PostgreSQL, and raw lapin publish+consume.
+    BenchScale(commands::bench_scale::Args),
     /// Measure the KLE load from STS Klassifikation into the case core.
     BenchKle(commands::bench_kle::Args),
     /// Measure the DUBU handover at 18: packages streamed, checked and imported.
@@ -139,6 +142,7 @@ async fn main() -> std::process::ExitCode {
         Command::BenchKle(a) => commands::bench_kle::run(&ctx, a).await,
         Command::BenchDubu(a) => commands::bench_dubu::run(&ctx, a).await,
         Command::BenchOrg(a) => commands::bench_org::run(&ctx, a).await,
+        Command::BenchScale(a) => commands::bench_scale::run(&ctx, a).await,
         Command::Token(a) => commands::token::run(&ctx, a),
     };
     match result {

@@ -59,7 +59,7 @@ impl Journals {
     }
 }
 
-async fn scratch_postgres(admin: &str) -> anyhow::Result<(String, String)> {
+pub(super) async fn scratch_postgres(admin: &str) -> anyhow::Result<(String, String)> {
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(admin).await.with_context(|| {
         format!(
@@ -78,7 +78,7 @@ async fn scratch_postgres(admin: &str) -> anyhow::Result<(String, String)> {
     Ok((format!("{base}/{name}"), name))
 }
 
-async fn drop_postgres(admin: &str, name: &str) -> anyhow::Result<()> {
+pub(super) async fn drop_postgres(admin: &str, name: &str) -> anyhow::Result<()> {
     let pool = sqlx::AnyPool::connect(admin).await?;
     pool.execute(sqlx::AssertSqlSafe(format!(
         "DROP DATABASE IF EXISTS {name} WITH (FORCE)"

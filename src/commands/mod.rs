@@ -9,6 +9,7 @@ pub mod bench_kle;
 pub mod bench_medcom;
 pub mod bench_org;
 pub mod bench_reports;
+pub mod bench_scale;
 pub mod bench_security;
 pub mod beskedfordeler;
 pub mod demo;

@@ -24,6 +24,8 @@ mod relay;
 pub mod status;
 mod topology;
 
+pub use topology::declare;
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -24,7 +24,9 @@ fn quorum(extra: &[(&str, AMQPValue)]) -> FieldTable {
     args
 }
 
-pub(super) async fn declare(conn: &Connection, routes: &[String]) -> Result<(), TransportError> {
+/// Declares the exchanges, the dead-letter queue and the queues of `routes` (as the
+/// transport does each time it connects).
+pub async fn declare(conn: &Connection, routes: &[String]) -> Result<(), TransportError> {
     let ch = conn
         .create_channel()
         .await

@@ -1,0 +1,399 @@
+//! `knudepunkt bench-scale`: the same route (generic.notify) and the same simulator (a
+//! sandbox process's generic receiver), four ways, in one run:
+//!
+//! 1. embedded: SQLite journal, in-process engine, the journal as the queue;
+//! 2. one `knudepunkt serve` instance with RabbitMQ and PostgreSQL;
+//! 3. two instances with RabbitMQ and PostgreSQL;
+//! 4. raw lapin: publish with confirms and consume with acks, nothing else, at the size
+//!    of what the transport puts on the broker (a message id) and at the route's
+//!    payload size.
+//!
+//! Each engine run submits through the outbox (500 per transaction) and ends when the
+//! journal has every message delivered; the rate is messages over that time.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use futures::StreamExt;
+use knudepunkt_engine::message::MessageState;
+use knudepunkt_engine::{AdapterRegistry, Engine, EngineOptions, Journal, RouteSet};
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions, QueuePurgeOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Connection, ConnectionProperties};
+use serde_json::json;
+
+use super::bench_index::sandbox_process;
+use super::bench_journals::{drop_postgres, scratch_postgres};
+use super::stack::{Stack, Tweaks, fresh_sqlite};
+use crate::setup::Context;
+
+const ROUTE: &str = "generic.notify";
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Messages in each run.
+    #[arg(long, default_value_t = 20_000)]
+    pub messages: usize,
+    /// Deliveries in flight per instance.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Unacked broker messages per consumer.
+    #[arg(long, default_value_t = 64)]
+    pub prefetch: u16,
+    #[arg(
+        long,
+        env = "KNUDEPUNKT_TEST_POSTGRES_URL",
+        default_value = "postgres://knudepunkt:knudepunkt@127.0.0.1:5432/postgres"
+    )]
+    pub postgres_admin_url: String,
+    #[arg(
+        long,
+        env = "KNUDEPUNKT_TEST_AMQP_URL",
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+    )]
+    pub amqp_url: String,
+}
+
+fn progress(label: &str, done: i64, total: usize) {
+    use std::io::Write;
+    eprint!("\r{label}: {done}/{total}   ");
+    let _ = std::io::stderr().flush();
+}
+
+fn events(from: usize, to: usize, body: &str) -> Vec<serde_json::Value> {
+    (from..to)
+        .map(|k| json!({"id": format!("scale-{k}"), "case_id": format!("SAG-{}", k % 88_000), "text": body}))
+        .collect()
+}
+
+/// Submits `n` messages through `engine`'s outbox and waits until the journal has them
+/// all delivered; the rate.
+async fn submit_and_wait(
+    engine: &Engine,
+    n: usize,
+    body: &str,
+    label: &str,
+) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    for from in (0..n).step_by(500) {
+        let evs = events(from, (from + 500).min(n), body);
+        let mut tx = engine.journal().begin().await?;
+        engine.submit_many(&mut tx, ROUTE, &evs).await?;
+        tx.commit().await?;
+        engine.wake();
+    }
+    let until = Instant::now() + Duration::from_secs(900);
+    loop {
+        let counts = engine.journal().count_by_state(Some(ROUTE)).await?;
+        let delivered = counts
+            .iter()
+            .find(|(s, _)| *s == MessageState::Delivered)
+            .map_or(0, |(_, n)| *n);
+        progress(label, delivered, n);
+        if delivered >= n as i64 {
+            eprintln!();
+            return Ok(n as f64 / started.elapsed().as_secs_f64());
+        }
+        if let Some((s, k)) = counts.iter().find(|(s, _)| *s == MessageState::Dead) {
+            bail!("{label}: {k} messages are {s}");
+        }
+        if Instant::now() > until {
+            bail!("{label}: not delivered within 15 minutes: {counts:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Empties the route's queue of what an earlier run left (ids of another journal).
+async fn purge_route_queue(url: &str) -> anyhow::Result<()> {
+    let conn = Connection::connect(url, ConnectionProperties::default()).await?;
+    knudepunkt_engine::transport::declare(&conn, &[ROUTE.to_string()]).await?;
+    let ch = conn.create_channel().await?;
+    let queue = knudepunkt_engine::transport::queue_for(ROUTE);
+    ch.queue_purge(queue.as_str().into(), QueuePurgeOptions::default())
+        .await?;
+    let _ = conn.close(200, "OK".into()).await;
+    Ok(())
+}
+
+struct Instances(Vec<std::process::Child>);
+
+impl Drop for Instances {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// `k` engine instances with RabbitMQ and PostgreSQL; the rate.
+async fn scaled_out(
+    ctx: &Context,
+    args: &Args,
+    routes: &Arc<RouteSet>,
+    sandbox_url: &str,
+    k: usize,
+    body: &str,
+) -> anyhow::Result<f64> {
+    let (db, name) = scratch_postgres(&args.postgres_admin_url).await?;
+    let result = async {
+        let journal = Journal::open(&db).await?;
+        purge_route_queue(&args.amqp_url).await?;
+        let mut children = Instances(Vec::new());
+        for _ in 0..k {
+            children.0.push(
+                std::process::Command::new(std::env::current_exe()?)
+                    .args(["serve", "--listen", "127.0.0.1:0", "--root"])
+                    .arg(&ctx.root)
+                    .env("KNUDEPUNKT_DATABASE_URL", &db)
+                    .env("KNUDEPUNKT_AMQP_URL", &args.amqp_url)
+                    .env("KNUDEPUNKT_AMQP_PREFETCH", args.prefetch.to_string())
+                    .env("KNUDEPUNKT_CONCURRENCY", args.concurrency.to_string())
+                    .env("KNUDEPUNKT_SANDBOX_URL", sandbox_url)
+                    .env("KNUDEPUNKT_STATUS_LISTEN", "127.0.0.1:0")
+                    .env("KNUDEPUNKT_LOG", "warn")
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .context("starting an engine instance")?,
+            );
+        }
+        // Every instance registered and connected to the broker before the clock starts.
+        let until = Instant::now() + Duration::from_secs(60);
+        loop {
+            let up = journal
+                .instances(knudepunkt_engine::message::now_ms() - 15_000)
+                .await?
+                .iter()
+                .filter(|i| i.connected && i.consumers > 0)
+                .count();
+            if up == k {
+                break;
+            }
+            if Instant::now() > until {
+                bail!("{k} instance(s) did not connect to the broker within 60 s ({up} did)");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let submitter = Engine::new(
+            journal.clone(),
+            routes.clone(),
+            AdapterRegistry::new(),
+            EngineOptions::default(),
+        );
+        let rate = submit_and_wait(
+            &submitter,
+            args.messages,
+            body,
+            &format!("{k} instance(s), RabbitMQ + PostgreSQL"),
+        )
+        .await?;
+        for c in &children.0 {
+            // SAFETY: kill(2) on a child we own; no memory is touched.
+            unsafe {
+                libc::kill(c.id() as i32, libc::SIGTERM);
+            }
+        }
+        for c in &mut children.0 {
+            let _ = c.wait();
+        }
+        journal.close().await;
+        Ok::<_, anyhow::Error>(rate)
+    }
+    .await;
+    drop_postgres(&args.postgres_admin_url, &name).await?;
+    result
+}
+
+/// Publish with confirms (windows of 512, as the relay does) and consume with acks
+/// (the same prefetch), concurrently, on a quorum queue of its own; messages per second
+/// from the first publish to the last ack.
+async fn raw_lapin(url: &str, n: usize, size: usize, prefetch: u16) -> anyhow::Result<f64> {
+    let conn = Connection::connect(url, ConnectionProperties::default()).await?;
+    let queue = "knudepunkt.bench.raw";
+    let setup = conn.create_channel().await?;
+    let _ = setup
+        .queue_delete(queue.into(), QueueDeleteOptions::default())
+        .await;
+    let mut args = FieldTable::default();
+    args.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
+    setup
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            args,
+        )
+        .await?;
+    let consumer_ch = conn.create_channel().await?;
+    consumer_ch
+        .basic_qos(prefetch, BasicQosOptions::default())
+        .await?;
+    let mut consumer = consumer_ch
+        .basic_consume(
+            queue.into(),
+            "bench".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    let publisher = conn.create_channel().await?;
+    publisher
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    let body = vec![b'x'; size];
+    let started = Instant::now();
+    let consuming = tokio::spawn(async move {
+        let mut got = 0;
+        while got < n {
+            let Some(d) = consumer.next().await else {
+                bail!("the consumer closed after {got}");
+            };
+            d?.ack(BasicAckOptions::default()).await?;
+            got += 1;
+        }
+        Ok::<_, anyhow::Error>(())
+    });
+    for from in (0..n).step_by(512) {
+        let mut confirms = Vec::new();
+        for _ in from..(from + 512).min(n) {
+            confirms.push(
+                publisher
+                    .basic_publish(
+                        "".into(),
+                        queue.into(),
+                        BasicPublishOptions::default(),
+                        &body,
+                        BasicProperties::default().with_delivery_mode(2),
+                    )
+                    .await?,
+            );
+        }
+        for c in confirms {
+            c.await?;
+        }
+    }
+    consuming.await??;
+    let rate = n as f64 / started.elapsed().as_secs_f64();
+    let _ = setup
+        .queue_delete(queue.into(), QueueDeleteOptions::default())
+        .await;
+    let _ = conn.close(200, "OK".into()).await;
+    Ok(rate)
+}
+
+pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    let sandbox = sandbox_process(&[]).await?;
+    let body = "Bevillingen af ledsageordning efter servicelovens § 97 er truffet. ".repeat(3);
+
+    // 1. Embedded.
+    let db = fresh_sqlite("bench-scale.db");
+    let stack = Stack::start_with(
+        ctx,
+        &db,
+        EngineOptions {
+            concurrency: args.concurrency,
+            ..EngineOptions::default()
+        },
+        Tweaks {
+            profile: vec![(
+                "${KNUDEPUNKT_SANDBOX_URL:-http://127.0.0.1:8790}/generic/receive".into(),
+                format!("{}/generic/receive", sandbox.url),
+            )],
+            without_routes: Vec::new(),
+        },
+    )
+    .await?;
+    let routes = stack.engine.routes().clone();
+    let payload_size = {
+        let route = routes
+            .get(ROUTE)
+            .context("the bench needs route generic.notify")?;
+        routes
+            .render(
+                route,
+                &events(0, 1, &body)[0],
+                knudepunkt_engine::MessageId::new(),
+                "2026-01-01T00:00:00Z",
+            )?
+            .context("generic.notify filtered the bench's event")?
+            .payload
+            .len()
+    };
+    let embedded =
+        submit_and_wait(&stack.engine, args.messages, &body, "embedded (SQLite)").await?;
+    stack.stop().await;
+    let path = db.trim_start_matches("sqlite://");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{path}{suffix}"));
+    }
+
+    // 2 and 3. One and two instances with RabbitMQ and PostgreSQL.
+    let one = scaled_out(ctx, &args, &routes, &sandbox.url, 1, &body).await?;
+    let two = scaled_out(ctx, &args, &routes, &sandbox.url, 2, &body).await?;
+
+    // 4. The broker alone.
+    let wire_size = knudepunkt_engine::MessageId::new().to_string().len();
+    let raw_wire = raw_lapin(&args.amqp_url, args.messages, wire_size, args.prefetch).await?;
+    let raw_payload = raw_lapin(&args.amqp_url, args.messages, payload_size, args.prefetch).await?;
+
+    let best = one.max(two);
+    let report = json!({
+        "messages": args.messages,
+        "route": ROUTE,
+        "payload_bytes": payload_size,
+        "broker_message_bytes": wire_size,
+        "embedded_sqlite_msgs_per_s": embedded.round(),
+        "rabbitmq_postgres_1_instance_msgs_per_s": one.round(),
+        "rabbitmq_postgres_2_instances_msgs_per_s": two.round(),
+        "raw_lapin_msgs_per_s_at_broker_message_size": raw_wire.round(),
+        "raw_lapin_msgs_per_s_at_payload_size": raw_payload.round(),
+        "ratio_1_instance_to_raw": (one / raw_wire * 100.0).round() / 100.0,
+        "ratio_2_instances_to_raw": (two / raw_wire * 100.0).round() / 100.0,
+        "ratio_2_to_1_instances": (two / one * 100.0).round() / 100.0,
+        "ratio_1_instance_to_embedded": (one / embedded * 100.0).round() / 100.0,
+        "target_3000_met": best >= 3000.0,
+        "target_ratio_0_3_met": best / raw_wire >= 0.3,
+    });
+    super::emit(ctx.json, &report, || {
+        println!(
+            "knudepunkt bench-scale: {} messages on {ROUTE} ({payload_size}-byte payloads) to one sandbox process",
+            args.messages
+        );
+        println!("  embedded (SQLite, in-process)        {embedded:>8.0} msg/s");
+        println!("  1 instance, RabbitMQ + PostgreSQL    {one:>8.0} msg/s");
+        println!("  2 instances, RabbitMQ + PostgreSQL   {two:>8.0} msg/s");
+        println!(
+            "  raw lapin, confirms + acks           {raw_wire:>8.0} msg/s at {wire_size} bytes (what the transport publishes: the id), {raw_payload:.0} msg/s at {payload_size} bytes"
+        );
+        println!(
+            "  ratios: 1 instance / raw {:.2}, 2 instances / raw {:.2}, 2 / 1 instances {:.2}, 1 instance / embedded {:.2}",
+            one / raw_wire,
+            two / raw_wire,
+            two / one,
+            one / embedded
+        );
+        println!(
+            "  targets: >= 3,000 msg/s with RabbitMQ + PostgreSQL: {}; >= 0.3 of the raw broker rate: {}",
+            if best >= 3000.0 { "met" } else { "NOT met" },
+            if best / raw_wire >= 0.3 {
+                "met"
+            } else {
+                "NOT met"
+            }
+        );
+    });
+    drop(sandbox);
+    Ok(ExitCode::SUCCESS)
+}
