@@ -40,10 +40,10 @@ pub struct Args {
     #[arg(long, default_value_t = 20_000)]
     pub messages: usize,
     /// Deliveries in flight per instance.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 128)]
     pub concurrency: usize,
     /// Unacked broker messages per consumer.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 256)]
     pub prefetch: u16,
     #[arg(
         long,
@@ -146,7 +146,15 @@ async fn scaled_out(
         let journal = Journal::open(&db).await?;
         purge_route_queue(&args.amqp_url).await?;
         let mut children = Instances(Vec::new());
-        for _ in 0..k {
+        let logs: Vec<std::path::PathBuf> = (0..k)
+            .map(|i| {
+                std::env::temp_dir().join(format!(
+                    "knudepunkt-bench-scale-{}-{i}.log",
+                    std::process::id()
+                ))
+            })
+            .collect();
+        for log in &logs {
             children.0.push(
                 std::process::Command::new(std::env::current_exe()?)
                     .args(["serve", "--listen", "127.0.0.1:0", "--root"])
@@ -159,7 +167,7 @@ async fn scaled_out(
                     .env("KNUDEPUNKT_STATUS_LISTEN", "127.0.0.1:0")
                     .env("KNUDEPUNKT_LOG", "warn")
                     .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null())
+                    .stderr(std::fs::File::create(log)?)
                     .spawn()
                     .context("starting an engine instance")?,
             );
@@ -177,6 +185,10 @@ async fn scaled_out(
                 break;
             }
             if Instant::now() > until {
+                for log in &logs {
+                    eprintln!("--- {}", log.display());
+                    eprintln!("{}", std::fs::read_to_string(log).unwrap_or_default());
+                }
                 bail!("{k} instance(s) did not connect to the broker within 60 s ({up} did)");
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -204,6 +216,9 @@ async fn scaled_out(
             let _ = c.wait();
         }
         journal.close().await;
+        for log in &logs {
+            let _ = std::fs::remove_file(log);
+        }
         Ok::<_, anyhow::Error>(rate)
     }
     .await;
