@@ -7,7 +7,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{Backend, dev_environment, fresh_database, repo, scratch, start_sandbox};
+use common::{Backend, fresh_database, start_sandbox};
 use knudepunkt_adapters::sandbox::{Fault, FaultKind};
 use knudepunkt_engine::message::MessageState;
 use knudepunkt_engine::{Engine, Journal, Outbound};
@@ -48,15 +48,7 @@ async fn crash_safety(backend: Backend) {
         count: 1_000_000,
     });
     let db = fresh_database(backend, "crash").await;
-    let root = scratch("crash-root");
-    std::fs::create_dir_all(root.join("routes")).unwrap();
-    std::fs::copy(
-        repo().join("tests/fixtures/routes/engine.yaml"),
-        root.join("routes/engine.yaml"),
-    )
-    .unwrap();
-    std::os::unix::fs::symlink(repo().join("mappings"), root.join("mappings")).unwrap();
-    std::os::unix::fs::symlink(dev_environment(sandbox.addr), root.join("environments")).unwrap();
+    let root = common::engine_root("crash-root", sandbox.addr);
 
     // The submitting side: a library caller with its own engine handle, no workers.
     let journal = Journal::open(&db).await.unwrap();

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use common::{Backend, Sandbox, dev_environment, fresh_database, repo, scratch, start_sandbox};
+use common::{Backend, Sandbox, fresh_database, repo, start_sandbox};
 use futures::StreamExt;
 use knudepunkt_adapters::sandbox::{Fault, FaultKind};
 use knudepunkt_engine::message::MessageState;
@@ -84,20 +84,6 @@ fn drop_vhost(url: &str) {
     let _ = admin("rabbitmqctl", &["-q", "delete_vhost", vhost]);
 }
 
-/// The routes, mappings and environment the instances run with, in a root of their own.
-fn instance_root(sandbox: &Sandbox) -> PathBuf {
-    let root = scratch("scale-root");
-    std::fs::create_dir_all(root.join("routes")).unwrap();
-    std::fs::copy(
-        repo().join("tests/fixtures/routes/engine.yaml"),
-        root.join("routes/engine.yaml"),
-    )
-    .unwrap();
-    std::os::unix::fs::symlink(repo().join("mappings"), root.join("mappings")).unwrap();
-    std::os::unix::fs::symlink(dev_environment(sandbox.addr), root.join("environments")).unwrap();
-    root
-}
-
 struct Instance {
     child: Child,
     log: PathBuf,
@@ -112,6 +98,9 @@ impl Instance {
             .env("KNUDEPUNKT_DATABASE_URL", db)
             .env("KNUDEPUNKT_AMQP_URL", amqp)
             .env("KNUDEPUNKT_AMQP_PREFETCH", "32")
+            // A broker message lost is handed over again after this (5 minutes in
+            // production): within the test's time.
+            .env("KNUDEPUNKT_AMQP_STALE_MS", "15000")
             .env("KNUDEPUNKT_LEASE_MS", "5000")
             .env("KNUDEPUNKT_CONCURRENCY", "32")
             .env("KNUDEPUNKT_LOG", "warn")
@@ -183,7 +172,7 @@ impl Run {
         }
         let db = fresh_database(Backend::Postgres, name).await;
         let amqp = fresh_vhost(name);
-        let root = instance_root(&sandbox);
+        let root = common::engine_root("scale-root", sandbox.addr);
         let journal = Journal::open(&db).await.unwrap();
         // A library caller with its own engine handle and no workers, as the case core.
         let submitter = Engine::new(

@@ -126,6 +126,21 @@ pub fn dev_environment_with(
     dir
 }
 
+/// A root for `knudepunkt serve` processes: the engine test routes, the mappings, and a
+/// dev profile pointing at the sandbox at `addr`.
+pub fn engine_root(name: &str, addr: SocketAddr) -> PathBuf {
+    let root = scratch(name);
+    std::fs::create_dir_all(root.join("routes")).unwrap();
+    std::fs::copy(
+        repo().join("tests/fixtures/routes/engine.yaml"),
+        root.join("routes/engine.yaml"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(repo().join("mappings"), root.join("mappings")).unwrap();
+    std::os::unix::fs::symlink(dev_environment(addr), root.join("environments")).unwrap();
+    root
+}
+
 pub fn test_routes(addr: SocketAddr) -> Arc<RouteSet> {
     let opts = LoadOptions {
         routes_dir: repo().join("tests/fixtures/routes"),

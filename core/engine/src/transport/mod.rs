@@ -60,8 +60,9 @@ pub struct AmqpOptions {
 }
 
 impl AmqpOptions {
-    /// From `KNUDEPUNKT_AMQP_URL` (none: the embedded transport) and
-    /// `KNUDEPUNKT_AMQP_PREFETCH` (default 64).
+    /// From `KNUDEPUNKT_AMQP_URL` (none: the embedded transport),
+    /// `KNUDEPUNKT_AMQP_PREFETCH` (default 64) and `KNUDEPUNKT_AMQP_STALE_MS` (default 5
+    /// minutes).
     pub fn from_env() -> Result<Option<Self>, TransportError> {
         let Ok(url) = std::env::var("KNUDEPUNKT_AMQP_URL") else {
             return Ok(None);
@@ -77,10 +78,23 @@ impl AmqpOptions {
                 ))
             })?,
         };
+        let stale_after = match std::env::var("KNUDEPUNKT_AMQP_STALE_MS") {
+            Err(_) => Duration::from_secs(300),
+            Ok(v) => v
+                .parse()
+                .ok()
+                .filter(|ms| *ms >= 1000)
+                .map(Duration::from_millis)
+                .ok_or_else(|| {
+                    TransportError::Config(format!(
+                        "KNUDEPUNKT_AMQP_STALE_MS={v:?}: milliseconds, at least 1000"
+                    ))
+                })?,
+        };
         Ok(Some(AmqpOptions {
             url,
             prefetch,
-            stale_after: Duration::from_secs(300),
+            stale_after,
         }))
     }
 
