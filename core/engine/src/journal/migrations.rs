@@ -91,15 +91,20 @@ pub async fn run_set(
         table.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
         "migration table name {table:?} must be a plain identifier"
     );
-    conn.execute(sqlx::AssertSqlSafe(format!(
-        "CREATE TABLE IF NOT EXISTS {table} (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"
-    )))
-    .await?;
     if backend == Backend::Postgres {
-        // Two instances starting at once must not both migrate.
+        // Two instances starting at once must not both migrate, nor both create the
+        // bookkeeping table (concurrent CREATE TABLE IF NOT EXISTS can fail on
+        // PostgreSQL's catalogue): the lock comes first.
         conn.execute("SELECT pg_advisory_lock(72400001)").await?;
     }
-    let result = apply_pending(conn, backend, table, set).await;
+    let result = async {
+        conn.execute(sqlx::AssertSqlSafe(format!(
+            "CREATE TABLE IF NOT EXISTS {table} (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"
+        )))
+        .await?;
+        apply_pending(conn, backend, table, set).await
+    }
+    .await;
     if backend == Backend::Postgres {
         conn.execute("SELECT pg_advisory_unlock(72400001)").await?;
     }
