@@ -196,8 +196,24 @@ impl Run {
         }
     }
 
-    fn instance(&self, n: usize) -> Instance {
-        Instance::spawn(&self.root, &self.db, &self.amqp, n)
+    /// Starts instance `n` and waits until it serves (its log is shown if it exits).
+    async fn instance(&self, n: usize) -> Instance {
+        let mut instance = Instance::spawn(&self.root, &self.db, &self.amqp, n);
+        let until = Instant::now() + Duration::from_secs(60);
+        loop {
+            let log = std::fs::read_to_string(&instance.log).unwrap_or_default();
+            if log.contains("knudepunkt serving on") {
+                return instance;
+            }
+            if let Some(status) = instance.child.try_wait().unwrap() {
+                panic!("instance {n} exited ({status}) before serving; its log:\n{log}");
+            }
+            assert!(
+                Instant::now() < until,
+                "instance {n} did not serve within a minute; its log:\n{log}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Journals `n` messages on test.bulk through the outbox, 500 per transaction.
@@ -294,8 +310,7 @@ async fn two_instances_share_ten_thousand_messages() {
     let _serial = SERIAL.lock().await;
     const N: usize = 10_000;
     let run = Run::new("share", 2).await;
-    let a = run.instance(1);
-    let b = run.instance(2);
+    let (a, b) = tokio::join!(run.instance(1), run.instance(2));
     run.submit("share", N).await;
     run.wait_received(N as u64 / 2, Duration::from_secs(120))
         .await;
@@ -349,8 +364,7 @@ async fn an_instance_killed_mid_run_loses_and_duplicates_nothing() {
     let _serial = SERIAL.lock().await;
     const N: usize = 4_000;
     let run = Run::new("sigkill", 10).await;
-    let a = run.instance(1);
-    let b = run.instance(2);
+    let (a, b) = tokio::join!(run.instance(1), run.instance(2));
     run.submit("kill", N).await;
     run.wait_received(N as u64 / 3, Duration::from_secs(120))
         .await;
@@ -372,8 +386,7 @@ async fn sigterm_finishes_in_flight_work_and_hands_back_the_rest() {
     let _serial = SERIAL.lock().await;
     const N: usize = 3_000;
     let run = Run::new("sigterm", 10).await;
-    let a = run.instance(1);
-    let b = run.instance(2);
+    let (a, b) = tokio::join!(run.instance(1), run.instance(2));
     run.submit("term", N).await;
     run.wait_received(N as u64 / 3, Duration::from_secs(120))
         .await;
@@ -411,8 +424,7 @@ async fn a_broker_restart_mid_run_loses_and_duplicates_nothing() {
     let _serial = SERIAL.lock().await;
     const N: usize = 4_000;
     let run = Run::new("broker", 10).await;
-    let a = run.instance(1);
-    let b = run.instance(2);
+    let (a, b) = tokio::join!(run.instance(1), run.instance(2));
     run.submit("broker", N).await;
     run.wait_received(N as u64 / 3, Duration::from_secs(120))
         .await;
@@ -450,8 +462,7 @@ async fn a_postgres_restart_mid_run_loses_and_duplicates_nothing() {
     let _serial = SERIAL.lock().await;
     const N: usize = 4_000;
     let run = Run::new("pgrestart", 10).await;
-    let a = run.instance(1);
-    let b = run.instance(2);
+    let (a, b) = tokio::join!(run.instance(1), run.instance(2));
     run.submit("pg", N).await;
     run.wait_received(N as u64 / 3, Duration::from_secs(120))
         .await;
