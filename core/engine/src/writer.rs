@@ -34,6 +34,10 @@ async fn write(
     outcomes: &[Recorded],
 ) -> Result<Vec<InsertOutcome>, JournalError> {
     let now = now_ms();
+    if inserts.is_empty() {
+        journal.record_outcomes_alone(outcomes, now).await?;
+        return Ok(Vec::new());
+    }
     let mut tx = journal.begin().await?;
     let inserted = journal::outbox_insert_many(&mut tx, inserts, now).await?;
     journal::record_outcomes(&mut tx, outcomes, now).await?;

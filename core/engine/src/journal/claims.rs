@@ -52,7 +52,9 @@ pub struct Recorded {
 }
 
 const RETURNING: &str = "RETURNING id, route, direction, correlation_id, idempotency_key, payload, content_type, checksum, \
-     attempts, claimed_from, external_ids, deadline_at, created_at";
+     attempts, claimed_from, external_ids, deadline_at, created_at, updated_at";
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 
 fn claimed_from_row(row: &AnyRow, token: &str) -> Result<Claimed, JournalError> {
     let id: String = row.try_get("id")?;
@@ -145,29 +147,67 @@ impl Journal {
              WHERE m.state IN ('pending', 'retrying', 'in_flight', 'accepted') AND m.due_at <= $3{in_order} \
              ORDER BY m.due_at LIMIT $4{skip_locked}) AS due) AS running WHERE before < $5) {RETURNING}"
         );
-        let mut tx = self.pool.begin().await?;
         // Only constants are spliced into this statement.
+        let sql = self.claim_sql(sql, 5 + ordered.len());
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&token)
+            .bind(token.clone())
             .bind(now + lease_ms)
             .bind(now)
             .bind(limit)
             .bind(max_bytes);
         for route in ordered {
-            q = q.bind(route);
+            q = q.bind(route.clone());
         }
-        let rows = q.fetch_all(&mut *tx).await?;
-        if rows.is_empty() {
-            tx.rollback().await?;
-            return Ok(Vec::new());
+        self.run_claim(q, &token, now, None).await
+    }
+
+    /// A claim's UPDATE … RETURNING (`params` parameters, `$3` the time) as run on this
+    /// backend: on PostgreSQL one statement that also writes each claim's history step
+    /// (a data-modifying CTE; the step's detail is the next parameter), so a claim is one
+    /// round trip; on SQLite the UPDATE alone, the steps written after it in the same
+    /// transaction.
+    fn claim_sql(&self, update: String, params: usize) -> String {
+        match self.backend {
+            Backend::Postgres => format!(
+                "WITH c AS ({update}), t AS (INSERT INTO message_transitions \
+                 (message_id, from_state, to_state, at, attempt, detail) \
+                 SELECT id, COALESCE(claimed_from, 'pending'), 'in_flight', updated_at, attempts, ${} FROM c) \
+                 SELECT * FROM c",
+                params + 1
+            ),
+            Backend::Sqlite => update,
         }
-        let claimed: Vec<Claimed> = rows
-            .iter()
-            .map(|r| claimed_from_row(r, &token))
-            .collect::<Result<_, _>>()?;
-        insert_claim_transitions(&mut tx, &claimed, now, None).await?;
-        tx.commit().await?;
-        Ok(claimed)
+    }
+
+    /// Runs a claim made by [`Journal::claim_sql`]; `by` is the history steps' detail.
+    async fn run_claim(
+        &self,
+        q: AnyQuery<'_>,
+        token: &str,
+        now: i64,
+        by: Option<&str>,
+    ) -> Result<Vec<Claimed>, JournalError> {
+        let parse = |rows: Vec<AnyRow>| -> Result<Vec<Claimed>, JournalError> {
+            rows.iter().map(|r| claimed_from_row(r, token)).collect()
+        };
+        match self.backend {
+            Backend::Postgres => {
+                let rows = q.bind(by.map(str::to_string)).fetch_all(&self.pool).await?;
+                parse(rows)
+            }
+            Backend::Sqlite => {
+                let mut tx = self.pool.begin().await?;
+                let rows = q.fetch_all(&mut *tx).await?;
+                if rows.is_empty() {
+                    tx.rollback().await?;
+                    return Ok(Vec::new());
+                }
+                let claimed = parse(rows)?;
+                insert_claim_transitions(&mut tx, &claimed, now, by).await?;
+                tx.commit().await?;
+                Ok(claimed)
+            }
+        }
     }
 
     /// Claims the messages the broker handed this instance, by id, for `lease_ms`: those
@@ -199,18 +239,19 @@ impl Journal {
         } else {
             format!(" OR id IN ({})", list(4 + ids.len(), again.len()))
         };
-        // No SKIP LOCKED: a row the relay still holds is waited for, not passed over.
+        // The relay's hold is cleared: its mark, should the confirm come after this,
+        // passes the message over.
         let sql = format!(
             "UPDATE messages SET claimed_from = state, state = 'in_flight', \
              attempts = attempts + CASE WHEN state = 'accepted' THEN 0 ELSE 1 END, claim_token = $1, \
-             lease_until = $2, due_at = $2, updated_at = $3 \
+             lease_until = $2, due_at = $2, updated_at = $3, relay_until = NULL \
              WHERE id IN ({}) AND ((state IN ('pending', 'retrying', 'accepted') AND due_at <= $3) \
              OR (state = 'in_flight' AND (lease_until < $3{taken_over}))) {RETURNING}",
             list(4, ids.len())
         );
-        let mut tx = self.pool.begin().await?;
+        let sql = self.claim_sql(sql, 3 + ids.len() + again.len());
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&token)
+            .bind(token.clone())
             .bind(now + lease_ms)
             .bind(now);
         for (id, _) in ids {
@@ -219,14 +260,7 @@ impl Journal {
         for id in again {
             q = q.bind(id.to_string());
         }
-        let rows = q.fetch_all(&mut *tx).await?;
-        let claimed: Vec<Claimed> = rows
-            .iter()
-            .map(|r| claimed_from_row(r, &token))
-            .collect::<Result<_, _>>()?;
-        insert_claim_transitions(&mut tx, &claimed, now, Some(by)).await?;
-        tx.commit().await?;
-        Ok(claimed)
+        self.run_claim(q, &token, now, Some(by)).await
     }
 
     /// A synchronous delivery failed transiently and will try again itself: count the
@@ -269,6 +303,25 @@ impl Journal {
         }
         tx.commit().await?;
         Ok(())
+    }
+}
+
+impl Journal {
+    /// Writes a batch of outcomes with nothing else: on PostgreSQL a batch of up to 256
+    /// is one statement, atomic without a transaction of its own.
+    pub async fn record_outcomes_alone(
+        &self,
+        outcomes: &[Recorded],
+        now: i64,
+    ) -> Result<usize, JournalError> {
+        if self.backend == Backend::Postgres && outcomes.len() <= 256 {
+            let mut conn = self.pool.acquire().await?;
+            return record_outcomes(&mut conn, outcomes, now).await;
+        }
+        let mut tx = self.pool.begin().await?;
+        let applied = record_outcomes(&mut tx, outcomes, now).await?;
+        tx.commit().await?;
+        Ok(applied)
     }
 }
 
@@ -353,11 +406,10 @@ async fn record_chunk(
     if outcomes.is_empty() {
         return Ok(0);
     }
-    let now_param = if conn.backend_name() == "SQLite" {
-        "?"
-    } else {
-        "$1"
-    };
+    if conn.backend_name() != "SQLite" {
+        return record_chunk_in_one(conn, outcomes, now).await;
+    }
+    let now_param = "?";
     // History and notifications first, for the outcomes whose claim still holds; then
     // the update, which releases the claims. Neither returns rows, so nothing crosses
     // to the caller per message. Only placeholders are spliced in; values are bound.
@@ -426,4 +478,67 @@ async fn record_chunk(
             .bind(o.attempt);
     }
     Ok(q.execute(&mut *conn).await?.rows_affected() as usize)
+}
+
+/// The values of one outcome row, in the order of [`OUTCOME_COLUMNS`].
+fn bind_outcome<'q>(q: AnyQuery<'q>, o: &Recorded) -> AnyQuery<'q> {
+    let (deadline, due) = match o.state {
+        // Accepted falls due again at its confirmation deadline.
+        MessageState::Accepted => (o.due_at, o.due_at),
+        _ => (None, o.due_at),
+    };
+    q.bind(o.id.to_string())
+        .bind(o.claim_token.clone())
+        .bind(o.state.as_str())
+        .bind(due)
+        .bind(deadline)
+        .bind(o.error.as_ref().map(|(k, _)| k.as_str()))
+        .bind(o.error.as_ref().map(|(_, e)| e.clone()))
+        .bind(
+            o.external_ids
+                .as_ref()
+                .map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "{}".into())),
+        )
+        .bind(o.attempt)
+        .bind(
+            o.error
+                .as_ref()
+                .map(|(k, e)| format!("{}: {e}", k.as_str())),
+        )
+        .bind((o.state == MessageState::Dead && o.notify_initiator) as i64)
+}
+
+const OUTCOME_COLUMNS: &str =
+    "id, token, state, due, deadline, kind, error, external_ids, attempt, detail, notify";
+
+/// PostgreSQL: the history steps, the initiators' notifications and the update in one
+/// statement (data-modifying CTEs all see the rows as they were, claim tokens
+/// included), so a batch of outcomes needs no transaction of its own.
+async fn record_chunk_in_one(
+    conn: &mut sqlx::AnyConnection,
+    outcomes: &[Recorded],
+    now: i64,
+) -> Result<usize, JournalError> {
+    // Only placeholders are spliced in; values are bound.
+    let sql = format!(
+        "WITH v ({OUTCOME_COLUMNS}) AS (VALUES {}), \
+         held AS (SELECT v.*, m.route, m.correlation_id FROM v JOIN messages m ON m.id = v.id AND m.claim_token = v.token), \
+         steps AS (INSERT INTO message_transitions (message_id, from_state, to_state, at, attempt, detail) \
+           SELECT id, 'in_flight', state, $1, attempt, detail FROM held), \
+         told AS (INSERT INTO engine_notifications (message_id, route, correlation_id, kind, detail, created_at) \
+           SELECT id, route, correlation_id, 'dead_letter', error, $1 FROM held WHERE notify = 1), \
+         done AS (UPDATE messages SET state = held.state, due_at = held.due, \
+           deadline_at = COALESCE(held.deadline, messages.deadline_at), last_error_kind = held.kind, \
+           last_error = held.error, external_ids = COALESCE(held.external_ids, messages.external_ids), \
+           attempts = held.attempt, claim_token = NULL, lease_until = NULL, relayed_at = NULL, updated_at = $1 \
+           FROM held WHERE messages.id = held.id RETURNING 1) \
+         SELECT COUNT(*) AS n FROM done",
+        placeholders(conn, outcomes.len(), 11, 2)
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+    for o in outcomes {
+        q = bind_outcome(q, o);
+    }
+    let n: i64 = q.fetch_one(&mut *conn).await?.try_get("n")?;
+    Ok(n as usize)
 }

@@ -41,13 +41,20 @@ pub struct Instance {
     pub seen_at: i64,
 }
 
+/// How long a relay round holds the messages it took while the broker confirms them;
+/// a message whose confirm never came (a nack, no queue bound, the instance gone) is
+/// taken again once its hold runs out.
+pub const RELAY_HOLD_MS: i64 = 30_000;
+
 impl Journal {
     /// Takes up to `limit` messages of `scope` (not on the `excluded` routes, whose work
-    /// stays with the journal's own claims), hands them to `publish`, and marks those it
-    /// says the broker confirmed as handed over, in one transaction. On PostgreSQL the
-    /// rows stay locked meanwhile (another instance's relay passes them over, a worker
-    /// claiming one waits); on SQLite the one writer serialises. Returns how many were
-    /// taken, or `publish`'s error, with nothing marked.
+    /// stays with the journal's own claims) under a hold, hands them to `publish`, and
+    /// marks those it says the broker confirmed as handed over. Taking and marking are
+    /// one statement each: no row stays locked while the broker confirms, so a worker
+    /// claiming a message that arrived before its confirm does not wait (the claim
+    /// clears the hold, and the mark passes the message over). Another round, here or
+    /// in another instance, passes over held messages. Returns how many were taken, or
+    /// `publish`'s error (the holds released, nothing marked).
     pub async fn relay<E>(
         &self,
         scope: RelayScope,
@@ -56,51 +63,77 @@ impl Journal {
         excluded: &[String],
         publish: impl AsyncFnOnce(Vec<Relayable>) -> Result<Vec<MessageId>, E>,
     ) -> Result<Result<usize, E>, JournalError> {
+        let hold = now + RELAY_HOLD_MS;
+        let mut taken = self
+            .take_for_relay(scope, limit, now, hold, excluded)
+            .await?;
+        if taken.is_empty() {
+            return Ok(Ok(0));
+        }
+        taken.sort_by_key(|m| m.id);
+        let n = taken.len();
+        let ids: Vec<MessageId> = taken.iter().map(|m| m.id).collect();
+        match publish(taken).await {
+            Ok(confirmed) => {
+                self.mark_relayed(&confirmed, hold, crate::message::now_ms())
+                    .await?;
+                Ok(Ok(n))
+            }
+            Err(e) => {
+                // The broker is gone: the next session takes them at once.
+                self.release_relay_holds(&ids, hold).await?;
+                Ok(Err(e))
+            }
+        }
+    }
+
+    async fn take_for_relay(
+        &self,
+        scope: RelayScope,
+        limit: i64,
+        now: i64,
+        hold: i64,
+        excluded: &[String],
+    ) -> Result<Vec<Relayable>, JournalError> {
         let lock = match self.backend {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
+        // $1 the hold, $2 now, $3 the limit, then the scope's own and the routes left out.
+        let (which, next) = match scope {
+            RelayScope::Due => (
+                "relayed_at IS NULL AND state IN ('pending', 'retrying', 'accepted') AND due_at <= $2",
+                4,
+            ),
+            RelayScope::Stale { .. } => (
+                "state IN ('pending', 'retrying', 'in_flight', 'accepted') AND due_at <= $2 AND \
+                 ((state IN ('pending', 'retrying') AND relayed_at < $4) OR \
+                 (state = 'in_flight' AND lease_until < $2 AND (relayed_at IS NULL OR relayed_at < lease_until)))",
+                5,
+            ),
+        };
         let not_excluded = if excluded.is_empty() {
             String::new()
         } else {
-            let list = (0..excluded.len())
-                .map(|k| format!("${}", 4 + k))
-                .collect::<Vec<_>>()
-                .join(", ");
-            format!(" AND route NOT IN ({list})")
-        };
-        let which = match scope {
-            RelayScope::Due => {
-                "relayed_at IS NULL AND state IN ('pending', 'retrying', 'accepted') AND due_at <= $1 AND $3 = 0"
-            }
-            RelayScope::Stale { .. } => {
-                "state IN ('pending', 'retrying', 'in_flight', 'accepted') AND due_at <= $1 AND \
-                 ((state IN ('pending', 'retrying') AND relayed_at < $3) OR \
-                 (state = 'in_flight' AND lease_until < $1 AND (relayed_at IS NULL OR relayed_at < lease_until)))"
-            }
+            format!(" AND route NOT IN ({})", numbered(next, excluded.len()))
         };
         // Only placeholders and constants are spliced in.
         let sql = format!(
-            "SELECT id, route FROM messages WHERE {which}{not_excluded} ORDER BY due_at LIMIT $2{lock}"
+            "UPDATE messages SET relay_until = $1 WHERE id IN (SELECT id FROM messages WHERE {which}{not_excluded} \
+             AND (relay_until IS NULL OR relay_until < $2) ORDER BY due_at LIMIT $3{lock}) RETURNING id, route"
         );
-        let mut tx = self.pool.begin().await?;
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(hold)
             .bind(now)
-            .bind(limit)
-            .bind(match scope {
-                RelayScope::Due => 0,
-                RelayScope::Stale { stale_before } => stale_before,
-            });
+            .bind(limit);
+        if let RelayScope::Stale { stale_before } = scope {
+            q = q.bind(stale_before);
+        }
         for route in excluded {
             q = q.bind(route);
         }
-        let rows = q.fetch_all(&mut *tx).await?;
-        if rows.is_empty() {
-            tx.rollback().await?;
-            return Ok(Ok(0));
-        }
-        let taken: Vec<Relayable> = rows
-            .iter()
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter()
             .map(|r| {
                 let id: String = r.try_get("id")?;
                 Ok(Relayable {
@@ -108,31 +141,50 @@ impl Journal {
                     route: r.try_get("route")?,
                 })
             })
-            .collect::<Result<_, JournalError>>()?;
-        let n = taken.len();
-        let confirmed = match publish(taken).await {
-            Ok(c) => c,
-            Err(e) => {
-                tx.rollback().await?;
-                return Ok(Err(e));
-            }
+            .collect()
+    }
+
+    /// The confirmed messages are handed over, those still under this round's hold
+    /// (a worker's claim has cleared the hold of those already taken; a row a claim is
+    /// writing is passed over, never waited for).
+    async fn mark_relayed(
+        &self,
+        confirmed: &[MessageId],
+        hold: i64,
+        at: i64,
+    ) -> Result<(), JournalError> {
+        let lock = match self.backend {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
         };
         for chunk in confirmed.chunks(256) {
             let sql = format!(
-                "UPDATE messages SET relayed_at = $1 WHERE id IN ({})",
-                (0..chunk.len())
-                    .map(|k| format!("${}", 2 + k))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                "UPDATE messages SET relayed_at = $1, relay_until = NULL WHERE id IN \
+                 (SELECT id FROM messages WHERE relay_until = $2 AND id IN ({}){lock})",
+                numbered(3, chunk.len())
             );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(at).bind(hold);
             for id in chunk {
                 q = q.bind(id.to_string());
             }
-            q.execute(&mut *tx).await?;
+            q.execute(&self.pool).await?;
         }
-        tx.commit().await?;
-        Ok(Ok(n))
+        Ok(())
+    }
+
+    async fn release_relay_holds(&self, ids: &[MessageId], hold: i64) -> Result<(), JournalError> {
+        for chunk in ids.chunks(256) {
+            let sql = format!(
+                "UPDATE messages SET relay_until = NULL WHERE relay_until = $1 AND id IN ({})",
+                numbered(2, chunk.len())
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(hold);
+            for id in chunk {
+                q = q.bind(id.to_string());
+            }
+            q.execute(&self.pool).await?;
+        }
+        Ok(())
     }
 
     /// Records this instance's heartbeat (inserting it the first time).
@@ -220,4 +272,12 @@ impl Journal {
             })
             .collect()
     }
+}
+
+/// `$first, $first+1, ...`: `n` numbered placeholders.
+fn numbered(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|k| format!("${k}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

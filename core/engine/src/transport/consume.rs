@@ -27,6 +27,9 @@ use crate::route::RouteSet;
 /// Deliveries claimed per round trip to the journal.
 const CLAIM_BATCH: usize = 128;
 
+/// Claims under way at once: the next batch gathers while one is in the journal.
+const CLAIMS_AT_ONCE: usize = 2;
+
 /// The routes whose work comes through the broker: all but the ordered ones.
 pub(super) fn consumed_routes(routes: &RouteSet) -> Vec<String> {
     let ordered = routes.ordered();
@@ -74,7 +77,12 @@ pub(super) async fn run(
     let mut all = futures::stream::select_all(streams);
     let mut shutdown = inner.shutdown.subscribe();
     let lease_ms = inner.options.lease.as_millis() as i64;
+    let claims = Arc::new(Semaphore::new(CLAIMS_AT_ONCE));
     loop {
+        let claim = tokio::select! {
+            c = claims.clone().acquire_owned() => c.expect("the semaphore is never closed"),
+            _ = shutdown.changed() => break,
+        };
         // A free delivery slot first: nothing is claimed before it can be sent.
         let permit = tokio::select! {
             p = permits.clone().acquire_owned() => p.expect("the semaphore is never closed"),
@@ -100,7 +108,11 @@ pub(super) async fn run(
                 None => break,
             }
         }
-        take(inner, batch, lease_ms).await;
+        let inner = inner.clone();
+        tokio::spawn(async move {
+            take(&inner, batch, lease_ms).await;
+            drop(claim);
+        });
     }
     // Shutting down: no new deliveries, what was prefetched goes back to the queue, and
     // what is in flight finishes and is acked before the channel closes.

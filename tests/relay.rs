@@ -1,0 +1,177 @@
+//! The outbox relay's bookkeeping in the journal, on both backends: a message counts as
+//! handed to the broker only once its confirm arrives; a round holds what it took, so
+//! that another round passes it over, and no row stays locked while the broker confirms.
+
+mod common;
+
+use common::{Backend, fresh_database};
+use knudepunkt_engine::journal::{RELAY_HOLD_MS, RelayScope, Relayable};
+use knudepunkt_engine::message::now_ms;
+use knudepunkt_engine::{Engine, Journal, MessageId};
+use serde_json::json;
+use sqlx::Row;
+
+/// A journal with `n` messages on test.bulk, submitted through the outbox.
+async fn journal_with(backend: Backend, name: &str, n: usize) -> Journal {
+    let db = fresh_database(backend, name).await;
+    let journal = Journal::open(&db).await.unwrap();
+    // Nothing is delivered here: the receiver's address is never called.
+    let engine = Engine::new(
+        journal.clone(),
+        common::test_routes("127.0.0.1:9".parse().unwrap()),
+        knudepunkt_adapters::registry(),
+        common::quick_options(),
+    );
+    let events: Vec<_> = (0..n)
+        .map(|k| json!({"id": format!("{name}-{k}"), "text": "Bevilling af hjælpemiddel"}))
+        .collect();
+    let mut tx = journal.begin().await.unwrap();
+    engine
+        .submit_many(&mut tx, "test.bulk", &events)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    journal
+}
+
+/// A relay round at `now` whose broker confirms what `confirm` picks.
+async fn round(
+    journal: &Journal,
+    now: i64,
+    confirm: impl Fn(&[Relayable]) -> Vec<MessageId>,
+) -> usize {
+    journal
+        .relay(RelayScope::Due, 100, now, &[], async |batch| {
+            Ok::<_, String>(confirm(&batch))
+        })
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+async fn relayed_at(journal: &Journal, id: MessageId) -> Option<i64> {
+    sqlx::query("SELECT relayed_at FROM messages WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_one(journal.pool())
+        .await
+        .unwrap()
+        .try_get("relayed_at")
+        .unwrap()
+}
+
+async fn only_confirmed_messages_count_as_handed_over(backend: Backend) {
+    let journal = journal_with(backend, "relay_confirm", 3).await;
+    let now = now_ms();
+    let mut unconfirmed = None;
+    let taken = round(&journal, now, |batch| {
+        batch[..2].iter().map(|m| m.id).collect()
+    })
+    .await;
+    assert_eq!(taken, 3);
+    // The third was taken but not confirmed: it is held, and another round (this
+    // instance's or another's) passes it over until the hold runs out.
+    assert_eq!(
+        round(&journal, now + 1, |b| b.iter().map(|m| m.id).collect()).await,
+        0
+    );
+    let again = journal
+        .relay(
+            RelayScope::Due,
+            100,
+            now + RELAY_HOLD_MS + 1,
+            &[],
+            async |batch| {
+                assert_eq!(batch.len(), 1, "only the unconfirmed one comes again");
+                unconfirmed = Some(batch[0].id);
+                Ok::<_, String>(vec![batch[0].id])
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again, 1);
+    let third = unconfirmed.expect("the unconfirmed message was taken again");
+    assert!(relayed_at(&journal, third).await.is_some());
+    // Everything is handed over now.
+    assert_eq!(
+        round(&journal, now + 2 * RELAY_HOLD_MS, |b| b
+            .iter()
+            .map(|m| m.id)
+            .collect())
+        .await,
+        0
+    );
+}
+
+async fn a_broker_error_releases_the_hold(backend: Backend) {
+    let journal = journal_with(backend, "relay_error", 2).await;
+    let now = now_ms();
+    let failed = journal
+        .relay(RelayScope::Due, 100, now, &[], async |_| {
+            Err::<Vec<MessageId>, _>("the connection closed".to_string())
+        })
+        .await
+        .unwrap();
+    assert_eq!(failed, Err("the connection closed".to_string()));
+    // The next session does not wait for the hold to run out.
+    assert_eq!(
+        round(&journal, now + 1, |b| b.iter().map(|m| m.id).collect()).await,
+        2
+    );
+}
+
+async fn a_claim_before_the_confirm_is_neither_blocked_nor_marked(backend: Backend) {
+    let journal = journal_with(backend, "relay_claim", 2).await;
+    let now = now_ms();
+    let mut claimed = Vec::new();
+    let taken = journal
+        .relay(RelayScope::Due, 100, now, &[], async |batch| {
+            // The broker delivered the first before its confirm reached the relay: the
+            // worker's claim goes through at once (no row is locked meanwhile; on
+            // PostgreSQL a held lock would make this wait forever).
+            claimed = journal
+                .claim_ids(&[(batch[0].id, false)], 30_000, now_ms(), "worker")
+                .await
+                .unwrap();
+            Ok::<_, String>(batch.iter().map(|m| m.id).collect())
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(taken, 2);
+    assert_eq!(claimed.len(), 1);
+    // The claimed one is the worker's: the confirm that came after its claim does not
+    // mark it handed over (its outcome decides what comes next); the other is marked.
+    let rows = sqlx::query("SELECT id, relayed_at, relay_until, state FROM messages ORDER BY id")
+        .fetch_all(journal.pool())
+        .await
+        .unwrap();
+    for r in rows {
+        let id: String = r.try_get("id").unwrap();
+        let relayed: Option<i64> = r.try_get("relayed_at").unwrap();
+        let hold: Option<i64> = r.try_get("relay_until").unwrap();
+        let state: String = r.try_get("state").unwrap();
+        assert_eq!(hold, None, "{id}: no hold is left behind");
+        if id == claimed[0].id.to_string() {
+            assert_eq!(state, "in_flight");
+            assert_eq!(relayed, None, "{id}: claimed before its confirm");
+        } else {
+            assert_eq!(state, "pending");
+            assert!(relayed.is_some(), "{id}: confirmed and not claimed");
+        }
+    }
+}
+
+#[tokio::test]
+async fn relay_on_sqlite() {
+    only_confirmed_messages_count_as_handed_over(Backend::Sqlite).await;
+    a_broker_error_releases_the_hold(Backend::Sqlite).await;
+    a_claim_before_the_confirm_is_neither_blocked_nor_marked(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_on_postgres() {
+    only_confirmed_messages_count_as_handed_over(Backend::Postgres).await;
+    a_broker_error_releases_the_hold(Backend::Postgres).await;
+    a_claim_before_the_confirm_is_neither_blocked_nor_marked(Backend::Postgres).await;
+}
