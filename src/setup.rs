@@ -131,19 +131,7 @@ pub fn engine_options() -> anyhow::Result<EngineOptions> {
     Ok(o)
 }
 
-/// Hides a password in a database URL.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
-}
+pub use knudepunkt_engine::redact_url;
 
 /// Knudepunkt's MedCom access point, refusing letters about citizens the case core does
 /// not serve (a negative receipt).
@@ -176,19 +164,4 @@ pub fn beskedfordeler_dueslag(
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(bf::dueslag::run(engine.clone(), broker, queue, stopped));
     Some((stop, task))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            super::redact_url("postgres://kp:secret@127.0.0.1/x"),
-            "postgres://kp:***@127.0.0.1/x"
-        );
-        assert_eq!(
-            super::redact_url("sqlite://data/knudepunkt.db"),
-            "sqlite://data/knudepunkt.db"
-        );
-    }
 }

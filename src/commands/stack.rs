@@ -123,7 +123,7 @@ impl Stack {
             Some((url, _)) => {
                 eprintln!(
                     "(no RabbitMQ at {}: the Beskedfordeler routes are off in this run)",
-                    bf::redact(&url)
+                    knudepunkt_engine::redact_url(&url)
                 );
                 None
             }

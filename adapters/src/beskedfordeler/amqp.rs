@@ -10,8 +10,8 @@ use lapin::auth::AuthProvider;
 use lapin::tcp::{OwnedIdentity, OwnedTLSConfig};
 use lapin::types::LongString;
 
-use super::redact;
 use crate::serviceplatformen::access::Access;
+use knudepunkt_engine::redact_url;
 
 /// SASL EXTERNAL with a SAML assertion as the response, as Beskedfordeler takes it.
 struct SamlExternal {
@@ -60,7 +60,7 @@ impl Broker {
 
     /// The URL without its password.
     pub fn describe(&self) -> String {
-        redact(&self.url)
+        redact_url(&self.url)
     }
 
     /// Opens a connection; the error says where (without the password) and why.
@@ -88,6 +88,6 @@ impl Broker {
         let runtime = lapin::runtime::default_runtime().map_err(|e| e.to_string())?;
         lapin::Connection::connect_with_config(&self.url, props, tls, runtime)
             .await
-            .map_err(|e| format!("AMQP over TLS at {}: {e}", redact(&self.url)))
+            .map_err(|e| format!("AMQP over TLS at {}: {e}", redact_url(&self.url)))
     }
 }

@@ -34,7 +34,7 @@ pub const XSD: &str = "beskedfordeler/xsd/Beskedkuvert.xsd";
 pub async fn connect(url: &str) -> Result<lapin::Connection, String> {
     lapin::Connection::connect(url, lapin::ConnectionProperties::default())
         .await
-        .map_err(|e| format!("AMQP at {}: {e}", redact(url)))
+        .map_err(|e| format!("AMQP at {}: {e}", knudepunkt_engine::redact_url(url)))
 }
 
 /// Whether a broker answers at `url` within two seconds.
@@ -58,27 +58,3 @@ pub const ENDPOINT: &str = "beskedfordeler";
 pub const DUESLAG_ENDPOINT: &str = "beskedfordeler-dueslag";
 /// The endpoint profile name of its subscription service.
 pub const SUBSCRIPTION_ENDPOINT: &str = "beskedfordeler-abonnement";
-
-/// An AMQP URL without its password.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
-        }
-        _ => url.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn passwords_stay_out_of_messages() {
-        assert_eq!(
-            super::redact("amqp://guest:secret@127.0.0.1:5672/beskedfordeler"),
-            "amqp://guest:***@127.0.0.1:5672/beskedfordeler"
-        );
-        assert_eq!(super::redact("amqp://127.0.0.1"), "amqp://127.0.0.1");
-    }
-}

@@ -100,19 +100,7 @@ impl AmqpOptions {
 
     /// The URL without its password, for logs.
     pub fn describe(&self) -> String {
-        redact(&self.url)
-    }
-}
-
-/// `amqp://user:***@host/...`
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            let user = creds.split(':').next().unwrap_or("");
-            format!("{}{}:***{}", &url[..s + 3], user, &url[at..])
-        }
-        _ => url.to_string(),
+        crate::redact_url(&self.url)
     }
 }
 

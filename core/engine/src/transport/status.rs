@@ -3,7 +3,8 @@
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 
-use super::{DEAD_QUEUE, TransportError, amqp, queue_for, redact};
+use super::{DEAD_QUEUE, TransportError, amqp, queue_for};
+use crate::redact_url;
 
 /// One queue as the broker reports it.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -20,7 +21,7 @@ pub struct QueueDepth {
 pub async fn queue_depths(url: &str, routes: &[String]) -> Result<Vec<QueueDepth>, TransportError> {
     let conn = lapin::Connection::connect(url, lapin::ConnectionProperties::default())
         .await
-        .map_err(amqp(format!("connecting to {}", redact(url))))?;
+        .map_err(amqp(format!("connecting to {}", redact_url(url))))?;
     let mut out = Vec::new();
     let queues = routes
         .iter()
