@@ -227,17 +227,33 @@ impl Journal {
             return Ok(Vec::new());
         }
         let token = uuid::Uuid::now_v7().to_string();
-        let list = |first: usize, n: usize| {
-            (0..n)
-                .map(|k| format!("${}", first + k))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let again: Vec<&MessageId> = ids.iter().filter(|(_, r)| *r).map(|(id, _)| id).collect();
-        let taken_over = if again.is_empty() {
-            String::new()
-        } else {
-            format!(" OR id IN ({})", list(4 + ids.len(), again.len()))
+        let again: Vec<String> = ids
+            .iter()
+            .filter(|(_, r)| *r)
+            .map(|(id, _)| id.to_string())
+            .collect();
+        let ids: Vec<String> = ids.iter().map(|(id, _)| id.to_string()).collect();
+        // On PostgreSQL each list is one parameter (ids never hold a comma): one statement
+        // whatever the batch, prepared once per connection; SQLite lists placeholders.
+        let (among, taken_over, params) = match self.backend {
+            Backend::Postgres => (
+                "id = ANY(string_to_array($4, ','))".to_string(),
+                if again.is_empty() {
+                    String::new()
+                } else {
+                    " OR id = ANY(string_to_array($5, ','))".to_string()
+                },
+                3 + 1 + usize::from(!again.is_empty()),
+            ),
+            Backend::Sqlite => (
+                format!("id IN ({})", numbered(4, ids.len())),
+                if again.is_empty() {
+                    String::new()
+                } else {
+                    format!(" OR id IN ({})", numbered(4 + ids.len(), again.len()))
+                },
+                3 + ids.len() + again.len(),
+            ),
         };
         // The relay's hold is cleared: its mark, should the confirm come after this,
         // passes the message over.
@@ -245,20 +261,26 @@ impl Journal {
             "UPDATE messages SET claimed_from = state, state = 'in_flight', \
              attempts = attempts + CASE WHEN state = 'accepted' THEN 0 ELSE 1 END, claim_token = $1, \
              lease_until = $2, due_at = $2, updated_at = $3, relay_until = NULL \
-             WHERE id IN ({}) AND ((state IN ('pending', 'retrying', 'accepted') AND due_at <= $3) \
-             OR (state = 'in_flight' AND (lease_until < $3{taken_over}))) {RETURNING}",
-            list(4, ids.len())
+             WHERE {among} AND ((state IN ('pending', 'retrying', 'accepted') AND due_at <= $3) \
+             OR (state = 'in_flight' AND (lease_until < $3{taken_over}))) {RETURNING}"
         );
-        let sql = self.claim_sql(sql, 3 + ids.len() + again.len());
+        let sql = self.claim_sql(sql, params);
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(token.clone())
             .bind(now + lease_ms)
             .bind(now);
-        for (id, _) in ids {
-            q = q.bind(id.to_string());
-        }
-        for id in again {
-            q = q.bind(id.to_string());
+        match self.backend {
+            Backend::Postgres => {
+                q = q.bind(ids.join(","));
+                if !again.is_empty() {
+                    q = q.bind(again.join(","));
+                }
+            }
+            Backend::Sqlite => {
+                for id in ids.into_iter().chain(again) {
+                    q = q.bind(id);
+                }
+            }
         }
         self.run_claim(q, &token, now, Some(by)).await
     }
@@ -541,4 +563,12 @@ async fn record_chunk_in_one(
     }
     let n: i64 = q.fetch_one(&mut *conn).await?.try_get("n")?;
     Ok(n as usize)
+}
+
+/// `$first, $first+1, ...`: `n` numbered placeholders.
+pub(super) fn numbered(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|k| format!("${k}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -4,6 +4,7 @@
 
 use sqlx::Row;
 
+use super::claims::numbered;
 use super::{Backend, Journal, JournalError, parse_id};
 use crate::ids::MessageId;
 
@@ -153,21 +154,43 @@ impl Journal {
         hold: i64,
         at: i64,
     ) -> Result<(), JournalError> {
-        let lock = match self.backend {
-            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
-        for chunk in confirmed.chunks(256) {
-            let sql = format!(
-                "UPDATE messages SET relayed_at = $1, relay_until = NULL WHERE id IN \
-                 (SELECT id FROM messages WHERE relay_until = $2 AND id IN ({}){lock})",
-                numbered(3, chunk.len())
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(at).bind(hold);
-            for id in chunk {
-                q = q.bind(id.to_string());
+        if confirmed.is_empty() {
+            return Ok(());
+        }
+        match self.backend {
+            // One parameter for the list (ids never hold a comma): one statement shape.
+            Backend::Postgres => {
+                sqlx::query(
+                    "UPDATE messages SET relayed_at = $1, relay_until = NULL WHERE id IN \
+                     (SELECT id FROM messages WHERE relay_until = $2 AND id = ANY(string_to_array($3, ',')) \
+                     FOR UPDATE SKIP LOCKED)",
+                )
+                .bind(at)
+                .bind(hold)
+                .bind(
+                    confirmed
+                        .iter()
+                        .map(|id| id.to_string())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                )
+                .execute(&self.pool)
+                .await?;
             }
-            q.execute(&self.pool).await?;
+            Backend::Sqlite => {
+                for chunk in confirmed.chunks(256) {
+                    let sql = format!(
+                        "UPDATE messages SET relayed_at = $1, relay_until = NULL \
+                         WHERE relay_until = $2 AND id IN ({})",
+                        numbered(3, chunk.len())
+                    );
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(at).bind(hold);
+                    for id in chunk {
+                        q = q.bind(id.to_string());
+                    }
+                    q.execute(&self.pool).await?;
+                }
+            }
         }
         Ok(())
     }
@@ -272,12 +295,4 @@ impl Journal {
             })
             .collect()
     }
-}
-
-/// `$first, $first+1, ...`: `n` numbered placeholders.
-fn numbered(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|k| format!("${k}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
