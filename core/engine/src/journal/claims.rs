@@ -329,14 +329,14 @@ impl Journal {
 }
 
 impl Journal {
-    /// Writes a batch of outcomes with nothing else: on PostgreSQL a batch of up to 256
-    /// is one statement, atomic without a transaction of its own.
+    /// Writes a batch of outcomes with nothing else: on PostgreSQL the batch is one
+    /// statement, atomic without a transaction of its own.
     pub async fn record_outcomes_alone(
         &self,
         outcomes: &[Recorded],
         now: i64,
     ) -> Result<usize, JournalError> {
-        if self.backend == Backend::Postgres && outcomes.len() <= 256 {
+        if self.backend == Backend::Postgres {
             let mut conn = self.pool.acquire().await?;
             return record_outcomes(&mut conn, outcomes, now).await;
         }
@@ -374,17 +374,21 @@ async fn insert_claim_transitions(
     Ok(())
 }
 
-/// Placeholders for a multi-row statement: `($first, ...), (...)`. On SQLite they are
-/// plain `?`: its driver resolves `$N` names one by one, which grows with the square of
-/// the parameter count.
-/// Writes a batch of outcomes on `conn` (inside the caller's transaction): one UPDATE
-/// and one INSERT of transitions per 256. Returns how many still held their claim (the
-/// others were taken over after their lease ran out and are left alone).
+/// Writes a batch of outcomes on `conn` (inside the caller's transaction; on PostgreSQL
+/// the batch is one statement, atomic alone): on SQLite one UPDATE and one INSERT of
+/// transitions per 256. Returns how many still held their claim (the others were taken
+/// over after their lease ran out and are left alone).
 pub async fn record_outcomes(
     conn: &mut sqlx::AnyConnection,
     outcomes: &[Recorded],
     now: i64,
 ) -> Result<usize, JournalError> {
+    if outcomes.is_empty() {
+        return Ok(0);
+    }
+    if conn.backend_name() != "SQLite" {
+        return record_chunk_in_one(conn, outcomes, now).await;
+    }
     let mut applied = 0;
     // Keep each statement well inside both backends' parameter limits.
     for chunk in outcomes.chunks(256) {
@@ -427,9 +431,6 @@ async fn record_chunk(
 ) -> Result<usize, JournalError> {
     if outcomes.is_empty() {
         return Ok(0);
-    }
-    if conn.backend_name() != "SQLite" {
-        return record_chunk_in_one(conn, outcomes, now).await;
     }
     let now_param = "?";
     // History and notifications first, for the outcomes whose claim still holds; then
@@ -502,66 +503,59 @@ async fn record_chunk(
     Ok(q.execute(&mut *conn).await?.rows_affected() as usize)
 }
 
-/// The values of one outcome row, in the order of [`OUTCOME_COLUMNS`].
-fn bind_outcome<'q>(q: AnyQuery<'q>, o: &Recorded) -> AnyQuery<'q> {
+/// One outcome as a row of the JSON array the PostgreSQL statement reads.
+fn outcome_row(o: &Recorded) -> serde_json::Value {
     let (deadline, due) = match o.state {
         // Accepted falls due again at its confirmation deadline.
         MessageState::Accepted => (o.due_at, o.due_at),
         _ => (None, o.due_at),
     };
-    q.bind(o.id.to_string())
-        .bind(o.claim_token.clone())
-        .bind(o.state.as_str())
-        .bind(due)
-        .bind(deadline)
-        .bind(o.error.as_ref().map(|(k, _)| k.as_str()))
-        .bind(o.error.as_ref().map(|(_, e)| e.clone()))
-        .bind(
-            o.external_ids
-                .as_ref()
-                .map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "{}".into())),
-        )
-        .bind(o.attempt)
-        .bind(
-            o.error
-                .as_ref()
-                .map(|(k, e)| format!("{}: {e}", k.as_str())),
-        )
-        .bind((o.state == MessageState::Dead && o.notify_initiator) as i64)
+    serde_json::json!({
+        "id": o.id.to_string(),
+        "token": o.claim_token,
+        "state": o.state.as_str(),
+        "due": due,
+        "deadline": deadline,
+        "kind": o.error.as_ref().map(|(k, _)| k.as_str()),
+        "error": o.error.as_ref().map(|(_, e)| e),
+        "external_ids": o.external_ids.as_ref().map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "{}".into())),
+        "attempt": o.attempt,
+        "detail": o.error.as_ref().map(|(k, e)| format!("{}: {e}", k.as_str())),
+        "notify": o.state == MessageState::Dead && o.notify_initiator,
+    })
 }
-
-const OUTCOME_COLUMNS: &str =
-    "id, token, state, due, deadline, kind, error, external_ids, attempt, detail, notify";
 
 /// PostgreSQL: the history steps, the initiators' notifications and the update in one
 /// statement (data-modifying CTEs all see the rows as they were, claim tokens
-/// included), so a batch of outcomes needs no transaction of its own.
+/// included), so a batch of outcomes needs no transaction of its own. The batch is one
+/// JSON parameter: one statement shape whatever its size, prepared once per connection.
 async fn record_chunk_in_one(
     conn: &mut sqlx::AnyConnection,
     outcomes: &[Recorded],
     now: i64,
 ) -> Result<usize, JournalError> {
-    // Only placeholders are spliced in; values are bound.
-    let sql = format!(
-        "WITH v ({OUTCOME_COLUMNS}) AS (VALUES {}), \
+    let rows = serde_json::Value::Array(outcomes.iter().map(outcome_row).collect());
+    let n: i64 = sqlx::query(
+        "WITH v AS (SELECT * FROM json_to_recordset($2::json) AS r(id text, token text, state text, \
+           due bigint, deadline bigint, kind text, error text, external_ids text, attempt bigint, \
+           detail text, notify boolean)), \
          held AS (SELECT v.*, m.route, m.correlation_id FROM v JOIN messages m ON m.id = v.id AND m.claim_token = v.token), \
          steps AS (INSERT INTO message_transitions (message_id, from_state, to_state, at, attempt, detail) \
            SELECT id, 'in_flight', state, $1, attempt, detail FROM held), \
          told AS (INSERT INTO engine_notifications (message_id, route, correlation_id, kind, detail, created_at) \
-           SELECT id, route, correlation_id, 'dead_letter', error, $1 FROM held WHERE notify = 1), \
+           SELECT id, route, correlation_id, 'dead_letter', error, $1 FROM held WHERE notify), \
          done AS (UPDATE messages SET state = held.state, due_at = held.due, \
            deadline_at = COALESCE(held.deadline, messages.deadline_at), last_error_kind = held.kind, \
            last_error = held.error, external_ids = COALESCE(held.external_ids, messages.external_ids), \
            attempts = held.attempt, claim_token = NULL, lease_until = NULL, relayed_at = NULL, updated_at = $1 \
            FROM held WHERE messages.id = held.id RETURNING 1) \
          SELECT COUNT(*) AS n FROM done",
-        placeholders(conn, outcomes.len(), 11, 2)
-    );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
-    for o in outcomes {
-        q = bind_outcome(q, o);
-    }
-    let n: i64 = q.fetch_one(&mut *conn).await?.try_get("n")?;
+    )
+    .bind(now)
+    .bind(rows.to_string())
+    .fetch_one(&mut *conn)
+    .await?
+    .try_get("n")?;
     Ok(n as usize)
 }
 
