@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::{Backend, fresh_database, start_sandbox};
 use knudepunkt_adapters::sandbox::{Fault, FaultKind};
 use knudepunkt_engine::message::MessageState;
-use knudepunkt_engine::{Engine, Journal, Outbound};
+use knudepunkt_engine::{Journal, Outbound};
 use rand::Rng;
 use serde_json::json;
 
@@ -52,12 +52,7 @@ async fn crash_safety(backend: Backend) {
 
     // The submitting side: a library caller with its own engine handle, no workers.
     let journal = Journal::open(&db).await.unwrap();
-    let submitter = Engine::new(
-        journal.clone(),
-        common::test_routes(sandbox.addr),
-        knudepunkt_adapters::registry(),
-        common::quick_options(),
-    );
+    let submitter = common::submitter(&journal, sandbox.addr);
     let submitting = tokio::spawn(async move {
         for batch in 0..(MESSAGES / 50) {
             let mut tx = submitter.journal().begin().await.unwrap();

@@ -7,7 +7,7 @@ mod common;
 use common::{Backend, fresh_database};
 use knudepunkt_engine::journal::{RELAY_HOLD_MS, RelayScope, Relayable};
 use knudepunkt_engine::message::now_ms;
-use knudepunkt_engine::{Engine, Journal, MessageId};
+use knudepunkt_engine::{Journal, MessageId};
 use serde_json::json;
 use sqlx::Row;
 
@@ -16,12 +16,7 @@ async fn journal_with(backend: Backend, name: &str, n: usize) -> Journal {
     let db = fresh_database(backend, name).await;
     let journal = Journal::open(&db).await.unwrap();
     // Nothing is delivered here: the receiver's address is never called.
-    let engine = Engine::new(
-        journal.clone(),
-        common::test_routes("127.0.0.1:9".parse().unwrap()),
-        knudepunkt_adapters::registry(),
-        common::quick_options(),
-    );
+    let engine = common::submitter(&journal, "127.0.0.1:9".parse().unwrap());
     let events: Vec<_> = (0..n)
         .map(|k| json!({"id": format!("{name}-{k}"), "text": "Bevilling af hjælpemiddel"}))
         .collect();

@@ -179,13 +179,7 @@ impl Run {
         let amqp = fresh_vhost(name);
         let root = common::engine_root("scale-root", sandbox.addr);
         let journal = Journal::open(&db).await.unwrap();
-        // A library caller with its own engine handle and no workers, as the case core.
-        let submitter = Engine::new(
-            journal.clone(),
-            common::test_routes(sandbox.addr),
-            knudepunkt_adapters::registry(),
-            common::quick_options(),
-        );
+        let submitter = common::submitter(&journal, sandbox.addr);
         Run {
             sandbox,
             db,

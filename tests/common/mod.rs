@@ -164,6 +164,17 @@ pub fn quick_options() -> EngineOptions {
     }
 }
 
+/// A library caller's engine handle on `journal` (as the case core's): it submits through
+/// the outbox and has no workers of its own.
+pub fn submitter(journal: &Journal, addr: SocketAddr) -> Engine {
+    Engine::new(
+        journal.clone(),
+        test_routes(addr),
+        knudepunkt_adapters::registry(),
+        quick_options(),
+    )
+}
+
 pub async fn engine(db: &str, sandbox: &Sandbox) -> Engine {
     let journal = Journal::open(db).await.unwrap();
     Engine::new(
