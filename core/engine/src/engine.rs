@@ -672,7 +672,7 @@ impl Engine {
                     attempt,
                     correlation_id: msg.correlation_id.as_deref(),
                     created_at: msg_created(&msg),
-                    told: Default::default(),
+                    told: None,
                 };
                 let Ok(attempted) = attempted else {
                     let error = format!(

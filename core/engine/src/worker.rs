@@ -246,7 +246,7 @@ pub(crate) struct AttemptCtx<'a> {
     /// When the message was journaled, for the latency histogram.
     pub created_at: i64,
     /// Hears the recorded state once it is committed.
-    pub told: std::sync::Mutex<Option<oneshot::Sender<MessageState>>>,
+    pub told: Option<oneshot::Sender<MessageState>>,
 }
 
 impl<'a> AttemptCtx<'a> {
@@ -264,16 +264,12 @@ impl<'a> AttemptCtx<'a> {
             attempt: msg.attempt,
             correlation_id: msg.correlation_id.as_deref(),
             created_at: msg.created_at,
-            told: std::sync::Mutex::new(told),
+            told,
         }
     }
 
     /// Records a final or accepted outcome; returns the receiver's reply.
-    pub(crate) fn finish(
-        &self,
-        known_ids: &ExternalIds,
-        outcome: DeliveryOutcome,
-    ) -> Option<Reply> {
+    pub(crate) fn finish(self, known_ids: &ExternalIds, outcome: DeliveryOutcome) -> Option<Reply> {
         let merged = |ids: ExternalIds| {
             let mut all = known_ids.clone();
             all.extend(ids);
@@ -324,7 +320,7 @@ impl<'a> AttemptCtx<'a> {
 
     /// Counts the outcome and hands it to the journal writer.
     pub(crate) fn record(
-        &self,
+        self,
         state: MessageState,
         due_at: Option<i64>,
         error: Option<(ErrorKind, String)>,
@@ -357,7 +353,6 @@ impl<'a> AttemptCtx<'a> {
                 inner.wake_workers();
             });
         }
-        let told = self.told.lock().ok().and_then(|mut t| t.take());
         let _ = inner.writer.send(WriteJob::Outcome(
             Recorded {
                 notify_initiator: route.dead_letter.notify_initiator,
@@ -371,7 +366,7 @@ impl<'a> AttemptCtx<'a> {
                 route: route.id.clone(),
                 correlation_id: self.correlation_id.map(str::to_string),
             },
-            told,
+            self.told,
         ));
     }
 }
