@@ -51,6 +51,36 @@ pub struct Recorded {
     pub notify_initiator: bool,
 }
 
+impl Recorded {
+    /// The `due_at` and `deadline_at` to write: accepted falls due again at its
+    /// confirmation deadline; a retry at its next attempt.
+    fn due_and_deadline(&self) -> (Option<i64>, Option<i64>) {
+        match self.state {
+            MessageState::Accepted => (self.due_at, self.due_at),
+            _ => (self.due_at, None),
+        }
+    }
+
+    /// The history step's detail: `kind: error`.
+    fn detail(&self) -> Option<String> {
+        self.error
+            .as_ref()
+            .map(|(k, e)| format!("{}: {e}", k.as_str()))
+    }
+
+    /// The receiver's ids to keep, as the column holds them.
+    fn external_ids_json(&self) -> Option<String> {
+        self.external_ids
+            .as_ref()
+            .map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "{}".into()))
+    }
+
+    /// A dead letter its initiator is to hear of.
+    fn tells_initiator(&self) -> bool {
+        self.state == MessageState::Dead && self.notify_initiator
+    }
+}
+
 const RETURNING: &str = "RETURNING id, route, direction, correlation_id, idempotency_key, payload, content_type, checksum, \
      attempts, claimed_from, external_ids, deadline_at, created_at, updated_at";
 
@@ -120,11 +150,7 @@ impl Journal {
         let in_order = if ordered.is_empty() {
             String::new()
         } else {
-            let first = 6;
-            let list = (0..ordered.len())
-                .map(|k| format!("${}", first + k))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let list = numbered(6, ordered.len());
             let only = if only_ordered {
                 format!(" AND m.route IN ({list})")
             } else {
@@ -432,34 +458,26 @@ async fn record_chunk(
     if outcomes.is_empty() {
         return Ok(0);
     }
-    let now_param = "?";
     // History and notifications first, for the outcomes whose claim still holds; then
     // the update, which releases the claims. Neither returns rows, so nothing crosses
     // to the caller per message. Only placeholders are spliced in; values are bound.
     let sql = format!(
         "INSERT INTO message_transitions (message_id, from_state, to_state, at, attempt, detail) \
-         SELECT v.column1, 'in_flight', v.column3, {now_param}, v.column4, v.column5 FROM (VALUES {}) AS v \
+         SELECT v.column1, 'in_flight', v.column3, ?, v.column4, v.column5 FROM (VALUES {}) AS v \
          JOIN messages ON messages.id = v.column1 AND messages.claim_token = v.column2",
         placeholders(conn, outcomes.len(), 5, 2)
     );
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
     for o in outcomes {
-        let detail = o
-            .error
-            .as_ref()
-            .map(|(k, e)| format!("{}: {e}", k.as_str()));
         q = q
             .bind(o.id.to_string())
             .bind(o.claim_token.clone())
             .bind(o.state.as_str())
             .bind(o.attempt)
-            .bind(detail);
+            .bind(o.detail());
     }
     q.execute(&mut *conn).await?;
-    for o in outcomes
-        .iter()
-        .filter(|o| o.state == MessageState::Dead && o.notify_initiator)
-    {
+    for o in outcomes.iter().filter(|o| o.tells_initiator()) {
         sqlx::query(
             "INSERT INTO engine_notifications (message_id, route, correlation_id, kind, detail, created_at) \
              SELECT id, route, correlation_id, 'dead_letter', $1, $2 FROM messages WHERE id = $3 AND claim_token = $4",
@@ -474,17 +492,13 @@ async fn record_chunk(
     let sql = format!(
         "UPDATE messages SET state = v.column3, due_at = v.column4, deadline_at = COALESCE(v.column5, messages.deadline_at), \
          last_error_kind = v.column6, last_error = v.column7, external_ids = COALESCE(v.column8, messages.external_ids), \
-         attempts = v.column9, claim_token = NULL, lease_until = NULL, relayed_at = NULL, updated_at = {now_param} \
+         attempts = v.column9, claim_token = NULL, lease_until = NULL, relayed_at = NULL, updated_at = ? \
          FROM (VALUES {}) AS v WHERE messages.id = v.column1 AND messages.claim_token = v.column2",
         placeholders(conn, outcomes.len(), 9, 2)
     );
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
     for o in outcomes {
-        let (deadline, due) = match o.state {
-            // Accepted falls due again at its confirmation deadline.
-            MessageState::Accepted => (o.due_at, o.due_at),
-            _ => (None, o.due_at),
-        };
+        let (due, deadline) = o.due_and_deadline();
         q = q
             .bind(o.id.to_string())
             .bind(o.claim_token.clone())
@@ -493,11 +507,7 @@ async fn record_chunk(
             .bind(deadline)
             .bind(o.error.as_ref().map(|(k, _)| k.as_str()))
             .bind(o.error.as_ref().map(|(_, e)| e.clone()))
-            .bind(
-                o.external_ids
-                    .as_ref()
-                    .map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "{}".into())),
-            )
+            .bind(o.external_ids_json())
             .bind(o.attempt);
     }
     Ok(q.execute(&mut *conn).await?.rows_affected() as usize)
@@ -505,11 +515,7 @@ async fn record_chunk(
 
 /// One outcome as a row of the JSON array the PostgreSQL statement reads.
 fn outcome_row(o: &Recorded) -> serde_json::Value {
-    let (deadline, due) = match o.state {
-        // Accepted falls due again at its confirmation deadline.
-        MessageState::Accepted => (o.due_at, o.due_at),
-        _ => (None, o.due_at),
-    };
+    let (due, deadline) = o.due_and_deadline();
     serde_json::json!({
         "id": o.id.to_string(),
         "token": o.claim_token,
@@ -518,10 +524,10 @@ fn outcome_row(o: &Recorded) -> serde_json::Value {
         "deadline": deadline,
         "kind": o.error.as_ref().map(|(k, _)| k.as_str()),
         "error": o.error.as_ref().map(|(_, e)| e),
-        "external_ids": o.external_ids.as_ref().map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "{}".into())),
+        "external_ids": o.external_ids_json(),
         "attempt": o.attempt,
-        "detail": o.error.as_ref().map(|(k, e)| format!("{}: {e}", k.as_str())),
-        "notify": o.state == MessageState::Dead && o.notify_initiator,
+        "detail": o.detail(),
+        "notify": o.tells_initiator(),
     })
 }
 

@@ -76,13 +76,13 @@ impl Journal {
         let ids: Vec<MessageId> = taken.iter().map(|m| m.id).collect();
         match publish(taken).await {
             Ok(confirmed) => {
-                self.mark_relayed(&confirmed, hold, crate::message::now_ms())
+                self.settle_holds(&confirmed, hold, Some(crate::message::now_ms()))
                     .await?;
                 Ok(Ok(n))
             }
             Err(e) => {
                 // The broker is gone: the next session takes them at once.
-                self.release_relay_holds(&ids, hold).await?;
+                self.settle_holds(&ids, hold, None).await?;
                 Ok(Err(e))
             }
         }
@@ -145,31 +145,31 @@ impl Journal {
             .collect()
     }
 
-    /// The confirmed messages are handed over, those still under this round's hold
-    /// (a worker's claim has cleared the hold of those already taken; a row a claim is
-    /// writing is passed over, never waited for).
-    async fn mark_relayed(
+    /// Ends this round's hold on `ids`: with `relayed_at`, the broker confirmed them and
+    /// they are handed over; without, they are released to the next round. Only rows
+    /// still under this hold change (a worker's claim has cleared the hold of those it
+    /// took; a row a claim is writing is passed over, never waited for).
+    async fn settle_holds(
         &self,
-        confirmed: &[MessageId],
+        ids: &[MessageId],
         hold: i64,
-        at: i64,
+        relayed_at: Option<i64>,
     ) -> Result<(), JournalError> {
-        if confirmed.is_empty() {
+        if ids.is_empty() {
             return Ok(());
         }
         match self.backend {
             // One parameter for the list (ids never hold a comma): one statement shape.
             Backend::Postgres => {
                 sqlx::query(
-                    "UPDATE messages SET relayed_at = $1, relay_until = NULL WHERE id IN \
+                    "UPDATE messages SET relayed_at = COALESCE($1, relayed_at), relay_until = NULL WHERE id IN \
                      (SELECT id FROM messages WHERE relay_until = $2 AND id = ANY(string_to_array($3, ',')) \
                      FOR UPDATE SKIP LOCKED)",
                 )
-                .bind(at)
+                .bind(relayed_at)
                 .bind(hold)
                 .bind(
-                    confirmed
-                        .iter()
+                    ids.iter()
                         .map(|id| id.to_string())
                         .collect::<Vec<_>>()
                         .join(","),
@@ -178,34 +178,21 @@ impl Journal {
                 .await?;
             }
             Backend::Sqlite => {
-                for chunk in confirmed.chunks(256) {
+                for chunk in ids.chunks(256) {
                     let sql = format!(
-                        "UPDATE messages SET relayed_at = $1, relay_until = NULL \
+                        "UPDATE messages SET relayed_at = COALESCE($1, relayed_at), relay_until = NULL \
                          WHERE relay_until = $2 AND id IN ({})",
                         numbered(3, chunk.len())
                     );
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(at).bind(hold);
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(relayed_at)
+                        .bind(hold);
                     for id in chunk {
                         q = q.bind(id.to_string());
                     }
                     q.execute(&self.pool).await?;
                 }
             }
-        }
-        Ok(())
-    }
-
-    async fn release_relay_holds(&self, ids: &[MessageId], hold: i64) -> Result<(), JournalError> {
-        for chunk in ids.chunks(256) {
-            let sql = format!(
-                "UPDATE messages SET relay_until = NULL WHERE relay_until = $1 AND id IN ({})",
-                numbered(2, chunk.len())
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(hold);
-            for id in chunk {
-                q = q.bind(id.to_string());
-            }
-            q.execute(&self.pool).await?;
         }
         Ok(())
     }
