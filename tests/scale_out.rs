@@ -310,19 +310,14 @@ async fn two_instances_share_ten_thousand_messages() {
         .await;
 
     // Mid-run, `knudepunkt status` lists both instances and the queue's two consumers.
-    let out = Command::new(env!("CARGO_BIN_EXE_knudepunkt"))
-        .args(["--json", "status", "--root"])
-        .arg(&run.root)
-        .env("KNUDEPUNKT_DATABASE_URL", &run.db)
-        .env("KNUDEPUNKT_AMQP_URL", &run.amqp)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (ok, out, err) = common::cli_with(
+        &["--json", "status"],
+        &run.db,
+        &run.root,
+        &[("KNUDEPUNKT_AMQP_URL", &run.amqp)],
     );
-    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(ok, "{err}");
+    let status: serde_json::Value = serde_json::from_str(&out).unwrap();
     let instances = status["instances"].as_array().unwrap();
     assert_eq!(instances.len(), 2, "{status:#}");
     assert!(instances.iter().all(|i| i["transport"] == "rabbitmq"));

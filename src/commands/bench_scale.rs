@@ -67,11 +67,7 @@ fn progress(label: &str, done: i64, total: usize) {
     let _ = std::io::stderr().flush();
 }
 
-fn events(from: usize, to: usize, body: &str) -> Vec<serde_json::Value> {
-    events_named("scale", from, to, body)
-}
-
-fn events_named(prefix: &str, from: usize, to: usize, body: &str) -> Vec<serde_json::Value> {
+fn events(prefix: &str, from: usize, to: usize, body: &str) -> Vec<serde_json::Value> {
     (from..to)
         .map(|k| json!({"id": format!("{prefix}-{k}"), "case_id": format!("SAG-{}", k % 88_000), "text": body}))
         .collect()
@@ -81,15 +77,6 @@ fn events_named(prefix: &str, from: usize, to: usize, body: &str) -> Vec<serde_j
 /// all delivered; the rate.
 async fn submit_and_wait(
     engine: &Engine,
-    n: usize,
-    body: &str,
-    label: &str,
-) -> anyhow::Result<f64> {
-    submit_named_and_wait(engine, "scale", n, body, label).await
-}
-
-async fn submit_named_and_wait(
-    engine: &Engine,
     prefix: &str,
     n: usize,
     body: &str,
@@ -97,7 +84,7 @@ async fn submit_named_and_wait(
 ) -> anyhow::Result<f64> {
     let started = Instant::now();
     for from in (0..n).step_by(500) {
-        let evs = events_named(prefix, from, (from + 500).min(n), body);
+        let evs = events(prefix, from, (from + 500).min(n), body);
         let mut tx = engine.journal().begin().await?;
         engine.submit_many(&mut tx, ROUTE, &evs).await?;
         tx.commit().await?;
@@ -206,7 +193,7 @@ async fn retry_lateness(
             answer.status()
         );
     }
-    submit_named_and_wait(submitter, "retry", RETRY_SAMPLE, body, "delayed retries").await?;
+    submit_and_wait(submitter, "retry", RETRY_SAMPLE, body, "delayed retries").await?;
     let rows = sqlx::query(
         "SELECT t.message_id, t.attempt, MIN(t.at) AS at FROM message_transitions t \
          JOIN messages m ON m.id = t.message_id \
@@ -312,6 +299,7 @@ async fn scaled_out(
         );
         let rate = submit_and_wait(
             &submitter,
+            "scale",
             args.messages,
             body,
             &format!("{k} instance(s), RabbitMQ + PostgreSQL"),
@@ -454,7 +442,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         routes
             .render(
                 route,
-                &events(0, 1, &body)[0],
+                &events("scale", 0, 1, &body)[0],
                 knudepunkt_engine::MessageId::new(),
                 "2026-01-01T00:00:00Z",
             )?
@@ -462,8 +450,14 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             .payload
             .len()
     };
-    let embedded =
-        submit_and_wait(&stack.engine, args.messages, &body, "embedded (SQLite)").await?;
+    let embedded = submit_and_wait(
+        &stack.engine,
+        "scale",
+        args.messages,
+        &body,
+        "embedded (SQLite)",
+    )
+    .await?;
     stack.stop().await;
     let path = db.trim_start_matches("sqlite://");
     for suffix in ["", "-wal", "-shm"] {

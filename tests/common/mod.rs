@@ -310,10 +310,21 @@ pub async fn settled(
 
 /// Runs the knudepunkt binary; returns (exit ok, stdout, stderr).
 pub fn cli(args: &[&str], db: &str, root: &Path) -> (bool, String, String) {
+    cli_with(args, db, root, &[])
+}
+
+/// [`cli`] with more environment (`KNUDEPUNKT_AMQP_URL`, say).
+pub fn cli_with(
+    args: &[&str],
+    db: &str,
+    root: &Path,
+    env: &[(&str, &str)],
+) -> (bool, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_knudepunkt"))
         .args(args)
         .env("KNUDEPUNKT_DATABASE_URL", db)
         .env("KNUDEPUNKT_ROOT", root)
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     (
