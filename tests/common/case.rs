@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use knudepunkt_case::api::SignedTokens;
+use knudepunkt_case::document_files::DocumentStore;
 use knudepunkt_case::{Actor, CaseCore, Ctx, Limits};
 use knudepunkt_engine::Engine;
 use serde_json::{Value, json};
@@ -250,6 +251,17 @@ pub async fn engine_with_core_on(
     name: &str,
     routes: &str,
 ) -> (knudepunkt_engine::Engine, CaseCore) {
+    engine_with_core_storing(env, backend, name, routes, DocumentStore::Database).await
+}
+
+/// [`engine_with_core_on`], with documents' contents kept where `documents` says.
+pub async fn engine_with_core_storing(
+    env: &std::path::Path,
+    backend: super::Backend,
+    name: &str,
+    routes: &str,
+    documents: DocumentStore,
+) -> (knudepunkt_engine::Engine, CaseCore) {
     let db = super::fresh_database(backend, name).await;
     let opts = knudepunkt_engine::route::LoadOptions {
         routes_dir: super::repo().join("tests/fixtures").join(routes),
@@ -273,9 +285,13 @@ pub async fn engine_with_core_on(
         adapters,
         super::quick_options(),
     );
-    let core = CaseCore::open(engine.clone(), knudepunkt_case::Limits::default())
-        .await
-        .unwrap();
+    let core = CaseCore::open_with(
+        engine.clone(),
+        knudepunkt_case::Limits::default(),
+        documents,
+    )
+    .await
+    .unwrap();
     core.seed_default_org().await.unwrap();
     (engine, core)
 }
@@ -293,7 +309,19 @@ pub struct ApiWorld {
 
 impl ApiWorld {
     pub async fn start(backend: super::Backend, name: &str, routes: &str) -> ApiWorld {
-        let (sandbox, engine, core) = engine_with_core(backend, name, routes).await;
+        Self::start_storing(backend, name, routes, DocumentStore::Database).await
+    }
+
+    /// [`ApiWorld::start`], with documents' contents kept where `documents` says.
+    pub async fn start_storing(
+        backend: super::Backend,
+        name: &str,
+        routes: &str,
+        documents: DocumentStore,
+    ) -> ApiWorld {
+        let sandbox = super::start_sandbox().await;
+        let env = super::dev_environment(sandbox.addr);
+        let (engine, core) = engine_with_core_storing(&env, backend, name, routes, documents).await;
         let auth = Arc::new(SignedTokens::new(SECRET, true));
         let app = knudepunkt_case::api::router(core.clone(), auth);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

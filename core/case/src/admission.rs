@@ -180,7 +180,7 @@ impl CaseCore {
             })
             .collect::<CaseResult<_>>()?;
         let sql = format!(
-            "SELECT title, content, media_type FROM documents WHERE doc_type = 'Funktionsvurdering' \
+            "SELECT id, title, content, content_in_files, sha256, media_type FROM documents WHERE doc_type = 'Funktionsvurdering' \
              AND confidential = 0 AND case_id IN ({}) ORDER BY created_at DESC",
             placeholders.join(", ")
         );
@@ -188,20 +188,20 @@ impl CaseCore {
         for id in &case_ids {
             q = q.bind(id);
         }
-        let notes: Vec<String> = q
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .take(3)
-            .filter_map(|r| {
-                let media: String = r.try_get("media_type").ok()?;
-                let content: Vec<u8> = r.try_get("content").ok()?;
-                let title: String = r.try_get("title").ok()?;
-                media
-                    .starts_with("text/")
-                    .then(|| format!("{title}: {}", String::from_utf8_lossy(&content).trim()))
-            })
-            .collect();
+        let mut notes: Vec<String> = Vec::new();
+        for r in q.fetch_all(&mut *tx).await?.iter().take(3) {
+            let media: String = r.try_get("media_type")?;
+            if !media.starts_with("text/") {
+                continue;
+            }
+            let id: String = r.try_get("id")?;
+            let title: String = r.try_get("title")?;
+            let content = self.documents.load(&id, r).await?;
+            notes.push(format!(
+                "{title}: {}",
+                String::from_utf8_lossy(&content).trim()
+            ));
+        }
         let caseworker: Option<String> = sqlx::query("SELECT name FROM users WHERE id = $1")
             .bind(&cases[0].1)
             .fetch_optional(&mut *tx)

@@ -91,7 +91,14 @@ impl CaseCore {
             created_at: now,
             checked_out: None,
         };
-        documents::insert(&mut tx, &doc, content, None).await?;
+        documents::insert(
+            &mut tx,
+            &self.documents,
+            &doc,
+            documents::Content::Bytes(content),
+            None,
+        )
+        .await?;
         audit::allowed(
             &mut tx,
             ctx,

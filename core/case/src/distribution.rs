@@ -8,7 +8,6 @@
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use crate::access::has_case_grant;
@@ -193,17 +192,12 @@ impl CaseCore {
                 )
                 .await);
         }
-        let content: Vec<u8> = sqlx::query("SELECT content FROM documents WHERE id = $1")
-            .bind(document_id)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("content")?;
-        if hex::encode(Sha256::digest(&content)) != doc.sha256 {
-            return Err(CaseError::Corrupt {
-                what: format!("document {document_id}"),
-                detail: "its content no longer matches the SHA-256 taken when it was added".into(),
-            });
-        }
+        let row =
+            sqlx::query("SELECT content, content_in_files, sha256 FROM documents WHERE id = $1")
+                .bind(document_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        let content = self.documents.load(document_id, &row).await?;
         let now = now_ms();
         let id = new_id();
         // The document leaves the municipality: a read of it, for the audit trail.

@@ -7,6 +7,7 @@ use sqlx::{AnyConnection, Row};
 
 use crate::access::has_case_grant;
 use crate::audit::{self, AuditAction};
+use crate::document_files::DocumentStore;
 use crate::error::{CaseError, CaseResult};
 use crate::events;
 use crate::store::{CaseCore, Ctx, flag, new_id, now_ms, parse_date, required};
@@ -151,7 +152,14 @@ impl CaseCore {
             created_at: now,
             checked_out: None,
         };
-        insert(&mut tx, &doc, &content, None).await?;
+        insert(
+            &mut tx,
+            &self.documents,
+            &doc,
+            Content::Bytes(&content),
+            None,
+        )
+        .await?;
         audit::allowed(
             &mut tx,
             ctx,
@@ -164,7 +172,7 @@ impl CaseCore {
         let mut body = case.event();
         body["confidential"] = (case.confidential || doc.confidential).into();
         body["document"] = serde_json::to_value(&doc).unwrap_or_default();
-        events::publish_document(&self.engine, &mut tx, body, &content).await?;
+        events::publish_document(&self.engine, &mut tx, body, Some(&content)).await?;
         tx.commit().await?;
         self.engine.wake();
         Ok(doc)
@@ -251,7 +259,7 @@ impl CaseCore {
     ) -> CaseResult<(DocumentInfo, Vec<u8>)> {
         let mut conn = self.journal().pool().acquire().await?;
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {INFO_COLUMNS}, content FROM documents WHERE id = $1"
+            "SELECT {INFO_COLUMNS}, content, content_in_files FROM documents WHERE id = $1"
         )))
         .bind(id)
         .fetch_optional(&mut *conn)
@@ -274,13 +282,7 @@ impl CaseCore {
                 )
                 .await);
         }
-        let content: Vec<u8> = row.try_get("content")?;
-        if hex::encode(Sha256::digest(&content)) != info.sha256 {
-            return Err(CaseError::Corrupt {
-                what: format!("document {id}"),
-                detail: "its content no longer matches the SHA-256 taken when it was added".into(),
-            });
-        }
+        let content = self.documents.load(id, &row).await?;
         audit::allowed(
             &mut conn,
             ctx,
@@ -298,37 +300,56 @@ impl CaseCore {
 /// the file's number), unique, so that it is journalised once.
 pub(crate) async fn insert(
     conn: &mut AnyConnection,
+    store: &DocumentStore,
     doc: &DocumentInfo,
-    content: &[u8],
+    content: Content<'_>,
     external_ref: Option<&str>,
 ) -> CaseResult<()> {
     insert_many(
         conn,
+        store,
         &[(doc.clone(), content, external_ref.map(str::to_string))],
     )
     .await
 }
 
-/// Inserts several documents in one statement (an incoming mail's files).
+/// A new document's content: its bytes, or a file already kept in the document files
+/// under the document's SHA-256.
+#[derive(Clone, Copy)]
+pub(crate) enum Content<'a> {
+    Bytes(&'a [u8]),
+    InFiles,
+}
+
+/// Inserts several documents in one statement (an incoming mail's files); their
+/// contents are kept where `store` keeps them first.
 pub(crate) async fn insert_many(
     conn: &mut AnyConnection,
-    docs: &[(DocumentInfo, &[u8], Option<String>)],
+    store: &DocumentStore,
+    docs: &[(DocumentInfo, Content<'_>, Option<String>)],
 ) -> CaseResult<()> {
     if docs.is_empty() {
         return Ok(());
     }
+    let mut kept = Vec::with_capacity(docs.len());
+    for (doc, content, _) in docs {
+        kept.push(match content {
+            Content::Bytes(b) => store.keep(&doc.sha256, b).await?,
+            Content::InFiles => (Vec::new(), 1),
+        });
+    }
     let rows: Vec<String> = (0..docs.len())
         .map(|r| {
-            let cols: Vec<String> = (1..=13).map(|c| format!("${}", r * 13 + c)).collect();
+            let cols: Vec<String> = (1..=14).map(|c| format!("${}", r * 14 + c)).collect();
             format!("({})", cols.join(", "))
         })
         .collect();
     let sql = format!(
-        "INSERT INTO documents ({NEW_COLUMNS}, content, external_ref) VALUES {}",
+        "INSERT INTO documents ({NEW_COLUMNS}, content, content_in_files, external_ref) VALUES {}",
         rows.join(", ")
     );
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for (doc, content, external_ref) in docs {
+    for ((doc, _, external_ref), (content, in_files)) in docs.iter().zip(kept) {
         q = q
             .bind(&doc.id)
             .bind(&doc.case_id)
@@ -341,7 +362,8 @@ pub(crate) async fn insert_many(
             .bind(doc.confidential as i64)
             .bind(&doc.created_by)
             .bind(doc.created_at)
-            .bind(content.to_vec())
+            .bind(content)
+            .bind(in_files)
             .bind(external_ref.clone());
     }
     q.execute(&mut *conn).await?;

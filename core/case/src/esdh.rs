@@ -334,19 +334,21 @@ impl CaseCore {
                         ),
                     ));
                 }
+                let (kept, in_files) = self.documents.keep(&sha, &content).await?;
                 let changed = sqlx::query(
-                    "UPDATE documents SET title = $1, media_type = $2, content = $3, size = $4, sha256 = $5, esdh_version = $6 \
+                    "UPDATE documents SET title = $1, media_type = $2, content = $3, size = $4, sha256 = $5, esdh_version = $6, content_in_files = $10 \
                      WHERE id = $7 AND case_id = $8 AND (esdh_version IS NULL OR esdh_version < $9)",
                 )
                 .bind(v.title.trim())
                 .bind(&v.media_type)
-                .bind(content.as_slice())
+                .bind(kept)
                 .bind(content.len() as i64)
                 .bind(&sha)
                 .bind(v.number)
                 .bind(&doc)
                 .bind(&case.id)
                 .bind(v.number)
+                .bind(in_files)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();

@@ -5,7 +5,7 @@ use sqlx::AnyConnection;
 
 use knudepunkt_engine::{Engine, MessageId, Submitted};
 
-use crate::error::CaseResult;
+use crate::error::{CaseError, CaseResult};
 
 pub const CASE_CREATED: &str = "case.created";
 pub const CASE_UPDATED: &str = "case.updated";
@@ -100,6 +100,11 @@ pub async fn publish(
         .collect())
 }
 
+/// Whether a route takes `document.stored`, which carries the document's content.
+pub fn wants_document_content(engine: &Engine) -> bool {
+    !engine.routes().for_event(DOCUMENT_STORED).is_empty()
+}
+
 /// Publishes `document.added` with `body` (the case's fields and the document's
 /// metadata) and, when a route listens, `document.stored` with the file too: the file
 /// is encoded only for the systems that keep it.
@@ -107,9 +112,17 @@ pub async fn publish_document(
     engine: &Engine,
     conn: &mut AnyConnection,
     body: serde_json::Value,
-    content: &[u8],
+    content: Option<&[u8]>,
 ) -> CaseResult<()> {
-    if !engine.routes().for_event(DOCUMENT_STORED).is_empty() {
+    if wants_document_content(engine) {
+        let Some(content) = content else {
+            return Err(CaseError::Unavailable {
+                system: "documents".into(),
+                detail: format!(
+                    "{DOCUMENT_STORED} is published with the content, and none was given"
+                ),
+            });
+        };
         let mut stored = body.clone();
         stored["content"] =
             base64::Engine::encode(&base64::engine::general_purpose::STANDARD, content).into();

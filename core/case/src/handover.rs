@@ -21,6 +21,7 @@ use sqlx::{AnyConnection, Row};
 use crate::audit::{self, AuditAction, AuditEntry, AuditOutcome};
 use crate::cases::NewCase;
 use crate::citizens::parse_cpr;
+use crate::document_files::{DocumentStore, digest_file};
 use crate::documents::{self, DocumentInfo};
 use crate::error::{CaseError, CaseResult};
 use crate::events;
@@ -241,6 +242,52 @@ impl CaseCore {
             })
     }
 
+    /// Checks the `i`th document's spool file against its SHA-256 and size once more and
+    /// keeps it: taken over by the document files when they are configured (`None`: the
+    /// content is not read), else read for the database (`Some`).
+    async fn take_spooled(&self, i: usize, d: &HandoverDocument) -> CaseResult<Option<Vec<u8>>> {
+        let spool_error = |e: std::io::Error| CaseError::Unavailable {
+            system: "spool".into(),
+            detail: format!("document {:?}: {e}", d.title),
+        };
+        let changed = || {
+            CaseError::invalid(
+                &format!("documents[{i}]"),
+                format!("{:?} no longer matches its SHA-256 and size", d.title),
+            )
+        };
+        match &self.documents {
+            DocumentStore::Files(files) => {
+                let (sha, size) = digest_file(&d.path).await.map_err(spool_error)?;
+                if sha != d.sha256 || size != d.size {
+                    return Err(changed());
+                }
+                files.adopt(&d.sha256, &d.path).await?;
+                Ok(None)
+            }
+            DocumentStore::Database => {
+                let content = tokio::fs::read(&d.path).await.map_err(spool_error)?;
+                if hex::encode(Sha256::digest(&content)) != d.sha256
+                    || content.len() as u64 != d.size
+                {
+                    return Err(changed());
+                }
+                Ok(Some(content))
+            }
+        }
+    }
+
+    /// A document's content read back from the document files, for `document.stored`.
+    async fn read_kept(&self, d: &HandoverDocument) -> CaseResult<Vec<u8>> {
+        match &self.documents {
+            DocumentStore::Files(files) => files.read(&d.sha256).await,
+            DocumentStore::Database => Err(CaseError::Unavailable {
+                system: "document files".into(),
+                detail: format!("document {:?} is not in the document files", d.title),
+            }),
+        }
+    }
+
     /// Raises a preparation task for each young person not already known; returns how
     /// many were new.
     pub async fn raise_preparation_tasks(&self, children: &[UpcomingChild]) -> CaseResult<usize> {
@@ -336,7 +383,7 @@ impl CaseCore {
         let source = self.handover_source()?;
         let spool = tempfile::Builder::new()
             .prefix("knudepunkt-handover-")
-            .tempdir()
+            .tempdir_in(self.documents.spool_dir())
             .map_err(|e| CaseError::Unavailable {
                 system: "spool".into(),
                 detail: format!("no spool directory for the package: {e}"),
@@ -484,27 +531,15 @@ impl CaseCore {
                     actual: d.size as usize,
                 });
             }
-            let content = tokio::fs::read(&d.path)
-                .await
-                .map_err(|e| CaseError::Unavailable {
-                    system: "spool".into(),
-                    detail: format!("document {:?}: {e}", d.title),
-                })?;
-            let sha = hex::encode(Sha256::digest(&content));
-            if sha != d.sha256 || content.len() as u64 != d.size {
-                return Err(CaseError::invalid(
-                    &format!("documents[{i}]"),
-                    format!("{:?} no longer matches its SHA-256 and size", d.title),
-                ));
-            }
+            let spooled = self.take_spooled(i, d).await?;
             let doc = DocumentInfo {
                 id: new_id(),
                 case_id: case.id.clone(),
                 title: d.title.clone(),
                 doc_type: d.doc_type.clone(),
                 media_type: d.media_type.clone(),
-                size: content.len() as i64,
-                sha256: sha,
+                size: d.size as i64,
+                sha256: d.sha256.clone(),
                 journal_date: journal_date.clone(),
                 confidential: false,
                 created_by: ctx.actor.user_id.clone(),
@@ -512,7 +547,11 @@ impl CaseCore {
                 checked_out: None,
             };
             let external = format!("dubu:{}#{i}", package.package_id);
-            documents::insert(&mut tx, &doc, &content, Some(&external)).await?;
+            let content = match &spooled {
+                Some(bytes) => documents::Content::Bytes(bytes),
+                None => documents::Content::InFiles,
+            };
+            documents::insert(&mut tx, &self.documents, &doc, content, Some(&external)).await?;
             audit::allowed(
                 &mut tx,
                 ctx,
@@ -525,7 +564,14 @@ impl CaseCore {
             let mut body = case.event();
             body["document"] = serde_json::to_value(&doc).unwrap_or_default();
             body["source"] = "DUBU".into();
-            events::publish_document(&self.engine, &mut tx, body, &content).await?;
+            let content = match spooled {
+                Some(bytes) => Some(bytes),
+                None if events::wants_document_content(&self.engine) => {
+                    Some(self.read_kept(d).await?)
+                }
+                None => None,
+            };
+            events::publish_document(&self.engine, &mut tx, body, content.as_deref()).await?;
         }
         let plan_id = match &package.plan {
             Some(p) => {

@@ -273,6 +273,7 @@ impl CaseCore {
                 ev["confidential"] = (c.confidential || d.confidential).into();
                 ev["document"] = serde_json::json!({"id": doc_id, "case_id": id, "title": d.title, "doc_type": d.doc_type, "sha256": sha, "size": d.content.len(), "journal_date": date.to_string()});
                 document_events.push(ev);
+                let (content, in_files) = self.documents.keep(&sha, &d.content).await?;
                 docs.push(vec![
                     Value::Text(doc_id),
                     Value::Text(id.clone()),
@@ -285,7 +286,8 @@ impl CaseCore {
                     Value::Int(d.confidential as i64),
                     Value::Text(ctx.actor.user_id.clone()),
                     Value::Int(now),
-                    Value::Bytes(d.content.clone()),
+                    Value::Bytes(content),
+                    Value::Int(in_files),
                 ]);
             }
             created_events.push(event);
@@ -309,8 +311,8 @@ impl CaseCore {
         .await?;
         insert_rows(
             &mut tx,
-            "INSERT INTO documents (id, case_id, title, doc_type, media_type, size, sha256, journal_date, confidential, created_by, created_at, content)",
-            12,
+            "INSERT INTO documents (id, case_id, title, doc_type, media_type, size, sha256, journal_date, confidential, created_by, created_at, content, content_in_files)",
+            13,
             &docs,
             "",
         )

@@ -104,6 +104,7 @@ pub enum Filed {
 pub struct CaseCoreAdapter {
     engine: WeakEngine,
     limits: Limits,
+    documents: crate::document_files::DocumentStore,
 }
 
 impl CaseCore {
@@ -112,6 +113,7 @@ impl CaseCore {
         self.engine.bind_adapter(Arc::new(CaseCoreAdapter {
             engine: self.engine.downgrade(),
             limits: self.limits.clone(),
+            documents: self.documents.clone(),
         }));
     }
 
@@ -345,7 +347,7 @@ impl CaseCore {
             .date_naive()
             .format("%Y-%m-%d")
             .to_string();
-        let docs: Vec<(DocumentInfo, &[u8], Option<String>)> = mail
+        let docs: Vec<(DocumentInfo, documents::Content<'_>, Option<String>)> = mail
             .files
             .iter()
             .zip(&decoded)
@@ -373,12 +375,12 @@ impl CaseCore {
                     checked_out: None,
                 };
                 let external_ref = format!("{}#{}", mail.external_id, i + 1);
-                (doc, content.as_slice(), Some(external_ref))
+                (doc, documents::Content::Bytes(content), Some(external_ref))
             })
             .collect();
         // One statement for the documents and one for their audit lines. A mail taken
         // before meets the documents' unique external reference: nothing is added.
-        match documents::insert_many(&mut tx, &docs).await {
+        match documents::insert_many(&mut tx, &self.documents, &docs).await {
             Ok(()) => {}
             Err(CaseError::Store(sqlx::Error::Database(e))) if e.is_unique_violation() => {
                 tx.rollback().await?;
@@ -404,11 +406,11 @@ impl CaseCore {
             })
             .collect();
         audit::append_many(&mut tx, &entries, now).await?;
-        for (doc, content, _) in &docs {
+        for ((doc, _, _), content) in docs.iter().zip(&decoded) {
             let mut body = case.event();
             body["document"] = serde_json::to_value(doc).unwrap_or_default();
             body["source"] = mail.source.clone().into();
-            events::publish_document(&self.engine, &mut tx, body, content).await?;
+            events::publish_document(&self.engine, &mut tx, body, Some(content)).await?;
         }
         let from = if mail.sender.id_type.eq_ignore_ascii_case("CPR") {
             "the citizen".to_string()
@@ -458,7 +460,7 @@ impl Adapter for CaseCoreAdapter {
                 retry_after: None,
             };
         };
-        let core = CaseCore::attached(engine, self.limits.clone());
+        let core = CaseCore::attached(engine, self.limits.clone(), self.documents.clone());
         match d.route.adapter_options.get("action").map(String::as_str) {
             None | Some("file") => {}
             Some("admission") => return admission(&core, d).await,

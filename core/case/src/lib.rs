@@ -18,6 +18,7 @@ pub mod cpr;
 pub mod cpr_lookup;
 pub mod decisions;
 pub mod distribution;
+pub mod document_files;
 pub mod documents;
 pub mod error;
 pub mod esdh;

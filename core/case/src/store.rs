@@ -10,6 +10,7 @@ use sqlx::{AnyConnection, Row};
 
 use crate::access::Actor;
 use crate::audit::{self, AuditAction, AuditEntry, AuditOutcome};
+use crate::document_files::DocumentStore;
 use crate::error::{CaseError, CaseResult};
 
 const MIGRATIONS: &[Migration] = &[
@@ -290,6 +291,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: &[],
         postgres: &["ALTER TABLE documents ALTER COLUMN content SET STORAGE EXTERNAL"],
     },
+    // A document's content may be kept as a file named by its SHA-256
+    // (`document_files`); the sweep asks whether any document names a file.
+    Migration {
+        version: 16,
+        name: "document contents in files",
+        sql: "ALTER TABLE documents ADD COLUMN content_in_files BIGINT NOT NULL DEFAULT 0;
+              CREATE INDEX documents_file ON documents (sha256) WHERE content_in_files = 1;",
+        sqlite: &[],
+        postgres: &[],
+    },
 ];
 
 /// Limits on what callers may store.
@@ -319,6 +330,8 @@ pub struct Ctx<'a> {
 pub struct CaseCore {
     pub(crate) engine: Engine,
     pub(crate) limits: Limits,
+    /// Where documents' contents are kept.
+    pub(crate) documents: DocumentStore,
     /// The last engine notification looked at (those not about cases stay open).
     pub(crate) notification_cursor: Arc<AtomicI64>,
     pub(crate) person_register: crate::cpr_lookup::SharedRegister,
@@ -326,21 +339,32 @@ pub struct CaseCore {
 }
 
 impl CaseCore {
-    /// Brings the core's tables up to date on the engine's database.
+    /// Brings the core's tables up to date on the engine's database; documents'
+    /// contents are kept in the database.
     pub async fn open(engine: Engine, limits: Limits) -> CaseResult<Self> {
+        Self::open_with(engine, limits, DocumentStore::Database).await
+    }
+
+    /// As [`CaseCore::open`], with documents' contents kept where `documents` says.
+    pub async fn open_with(
+        engine: Engine,
+        limits: Limits,
+        documents: DocumentStore,
+    ) -> CaseResult<Self> {
         let journal = engine.journal().clone();
         let mut conn = journal.pool().acquire().await?;
         run_set(&mut conn, journal.backend(), "case_migrations", MIGRATIONS).await?;
-        let core = CaseCore::attached(engine, limits);
+        let core = CaseCore::attached(engine, limits, documents);
         core.bind_inbound();
         Ok(core)
     }
 
     /// A handle on a core already opened on `engine`'s database.
-    pub(crate) fn attached(engine: Engine, limits: Limits) -> Self {
+    pub(crate) fn attached(engine: Engine, limits: Limits, documents: DocumentStore) -> Self {
         CaseCore {
             engine,
             limits,
+            documents,
             notification_cursor: Arc::new(AtomicI64::new(0)),
             person_register: Default::default(),
             handover_source: Default::default(),
