@@ -72,6 +72,9 @@ enum Command {
     /// Statutory report submissions: by report, period and state, and one with its log.
     #[command(subcommand)]
     Report(commands::report::ReportCommand),
+    /// Document files (KNUDEPUNKT_DOCUMENT_FILES): sweep those no document names.
+    #[command(subcommand)]
+    Documents(commands::documents::DocumentsCommand),
     /// KLE from STS Klassifikation: sync now, check the numbers in use.
     #[command(subcommand)]
     Kle(commands::kle::KleCommand),
@@ -128,6 +131,7 @@ async fn main() -> std::process::ExitCode {
         Command::Beskedfordeler(c) => commands::beskedfordeler::run(&ctx, c).await,
         Command::Index(c) => commands::index::run(&ctx, c).await,
         Command::Report(c) => commands::report::run(&ctx, c).await,
+        Command::Documents(c) => commands::documents::run(&ctx, c).await,
         Command::Kle(c) => commands::kle::run(&ctx, c).await,
         Command::Sandbox(a) => commands::sandbox::run(&ctx, a).await,
         Command::Demo(a) => commands::demo::run(&ctx, a).await,

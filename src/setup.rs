@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use knudepunkt_case::api::SignedTokens;
+use knudepunkt_case::document_files::{DocumentFiles, DocumentStore};
 use knudepunkt_case::{CaseCore, Limits};
 use knudepunkt_engine::route::{Diagnostic, LoadOptions};
 use knudepunkt_engine::{Engine, EngineOptions, Journal, RouteSet};
@@ -65,7 +66,7 @@ impl Context {
         {
             limits.max_document_bytes = max;
         }
-        let core = CaseCore::open(engine.clone(), limits)
+        let core = CaseCore::open_with(engine.clone(), limits, document_store()?)
             .await
             .context("opening the case core")?;
         if self.environment == "dev" {
@@ -97,6 +98,18 @@ impl Context {
                 self.environment
             ),
         }
+    }
+}
+
+/// Where documents' contents are kept: as files under KNUDEPUNKT_DOCUMENT_FILES when it
+/// is set, else in the database.
+pub fn document_store() -> anyhow::Result<DocumentStore> {
+    match std::env::var_os("KNUDEPUNKT_DOCUMENT_FILES") {
+        Some(dir) if !dir.is_empty() => Ok(DocumentStore::Files(Arc::new(
+            DocumentFiles::open(&dir)
+                .with_context(|| format!("KNUDEPUNKT_DOCUMENT_FILES={}", dir.to_string_lossy()))?,
+        ))),
+        _ => Ok(DocumentStore::Database),
     }
 }
 

@@ -14,13 +14,14 @@ use std::time::Instant;
 
 use futures::StreamExt;
 use knudepunkt_case::Ctx;
+use knudepunkt_case::document_files::{DocumentFiles, DocumentStore};
 use knudepunkt_case::handover::{HandoverOutcome, HandoverSource, HandoverTarget};
 use knudepunkt_engine::EngineOptions;
 use serde::Serialize;
 use sqlx::Row;
 
 use super::rss::{peak_rss_mb, reset_peak};
-use super::stack::{Stack, Tweaks};
+use super::stack::{Stack, TempDir, Tweaks};
 use crate::setup::Context;
 
 #[derive(clap::Args)]
@@ -38,13 +39,26 @@ pub struct Args {
     /// peak RSS is Knudepunkt's alone.
     #[arg(long)]
     pub sandbox_process: bool,
+    /// Where the documents' contents are kept: `files` (document files in a directory
+    /// of their own beside the journal, as KNUDEPUNKT_DOCUMENT_FILES sets up) or
+    /// `database` (the `documents` table).
+    #[arg(long, value_enum, default_value_t = Contents::Files)]
+    pub contents: Contents,
     #[command(flatten)]
     pub journals: super::bench_journals::Journals,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Contents {
+    Files,
+    Database,
 }
 
 #[derive(Serialize)]
 struct Report {
     backend: String,
+    contents: Contents,
     packages: usize,
     documents: i64,
     megabytes: f64,
@@ -68,8 +82,12 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         ok &= r.refused == 0 && r.documents == 5 * r.packages as i64;
         super::emit(ctx.json, r, || {
             println!(
-                "DUBU handover ({}): {} packages, {} documents, {:.0} MB imported in {:.1} s (target 120 s): {:.1} packages/s, {:.0} MB/s; refused {}; peak RSS {:.0} MB (target 250 MB; the sandbox {})",
+                "DUBU handover ({}, contents in {}): {} packages, {} documents, {:.0} MB imported in {:.1} s (target 120 s): {:.1} packages/s, {:.0} MB/s; refused {}; peak RSS {:.0} MB (target 250 MB; the sandbox {})",
                 r.backend,
+                match r.contents {
+                    Contents::Files => "document files",
+                    Contents::Database => "the database",
+                },
                 r.packages,
                 r.documents,
                 r.megabytes,
@@ -105,9 +123,17 @@ async fn one(ctx: &Context, args: &Args, backend: &str, db: &str) -> anyhow::Res
     } else {
         None
     };
+    let files_dir = TempDir(
+        std::env::temp_dir().join(format!("knudepunkt-bench-files-{}", uuid::Uuid::now_v7())),
+    );
+    let documents = match args.contents {
+        Contents::Files => DocumentStore::Files(Arc::new(DocumentFiles::open(&files_dir.0)?)),
+        Contents::Database => DocumentStore::Database,
+    };
     let mut tweaks = Tweaks {
         profile: Vec::new(),
         without_routes: vec!["edoc.sag"],
+        documents,
     };
     if let Some(p) = &external {
         tweaks.profile.push((
@@ -204,8 +230,10 @@ async fn one(ctx: &Context, args: &Args, backend: &str, db: &str) -> anyhow::Res
     let megabytes = (documents as u64 * doc_bytes) as f64 / 1_048_576.0;
     stack.stop().await;
     drop(external);
+    drop(files_dir);
     Ok(Report {
         backend: backend.into(),
+        contents: args.contents,
         packages: total,
         documents,
         megabytes,

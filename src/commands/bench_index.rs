@@ -140,6 +140,7 @@ async fn one_backend(
                 format!("{}/sagdokumentindeks/6", index.url),
             )],
             without_routes: vec!["sagdokindeks.sag", "sagdokindeks.dokument"],
+            ..Tweaks::default()
         },
     )
     .await?;

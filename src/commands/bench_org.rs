@@ -103,7 +103,7 @@ async fn one(ctx: &Context, args: &Args, source: &str) -> anyhow::Result<Report>
                     )
                 })
                 .collect(),
-            without_routes: Vec::new(),
+            ..Default::default()
         },
         None => super::stack::Tweaks::default(),
     };

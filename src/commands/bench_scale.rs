@@ -430,7 +430,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                 "${KNUDEPUNKT_SANDBOX_URL:-http://127.0.0.1:8790}/generic/receive".into(),
                 format!("{}/generic/receive", sandbox.url),
             )],
-            without_routes: Vec::new(),
+            ..Tweaks::default()
         },
     )
     .await?;

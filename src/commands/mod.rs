@@ -18,6 +18,7 @@ pub mod demo_handover;
 pub mod demo_medcom;
 pub mod demo_reports;
 pub mod dlq;
+pub mod documents;
 pub mod index;
 pub mod kle;
 pub mod messages;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use knudepunkt_adapters::sandbox::{self, SandboxHandles};
+use knudepunkt_case::document_files::DocumentStore;
 use knudepunkt_case::{CaseCore, Limits};
 use knudepunkt_engine::{Engine, EngineOptions, Journal, RouteSet};
 
@@ -51,6 +52,8 @@ pub struct Tweaks {
     pub profile: Vec<(String, String)>,
     /// Routes left out.
     pub without_routes: Vec<&'static str>,
+    /// Where documents' contents are kept (the database unless a benchmark says).
+    pub documents: DocumentStore,
 }
 
 impl Stack {
@@ -171,7 +174,8 @@ impl Stack {
         let mut adapters = knudepunkt_adapters::registry_for(&routes.environment);
         adapters.defer(knudepunkt_case::inbound::ADAPTER);
         let engine = Engine::new(journal, routes, adapters, options);
-        let core = CaseCore::open(engine.clone(), Limits::default()).await?;
+        let core = CaseCore::open_with(engine.clone(), Limits::default(), tweaks.documents.clone())
+            .await?;
         core.seed_default_org().await?;
         crate::cpr_register::attach(&core, &engine.routes().environment);
         crate::dubu_source::attach(&core, &engine.routes().environment);
