@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use base64::Engine as _;
 use common::case::{ApiWorld, actor, ctx};
 use knudepunkt_case::document_files::{DocumentFiles, DocumentStore};
 use serde_json::json;
@@ -130,15 +129,7 @@ async fn handover_documents_are_files_read_back_checked_and_sent_whole(backend: 
 
     // A document added through the API is written as a file too.
     let added = b"%PDF-1.4 a letter from the citizen";
-    let (s, doc) = leder
-        .post(
-            &format!("/api/v1/cases/{case_id}/documents"),
-            json!({"title": "Brev", "doc_type": "Indgående post",
-                   "content": base64::engine::general_purpose::STANDARD.encode(added)}),
-        )
-        .await;
-    assert_eq!(s, 201, "{doc}");
-    let doc_id = doc["id"].as_str().unwrap();
+    let doc_id = &common::case::add_document(&leder, &case_id, "Brev", added).await;
     let row = rows(&w, &case_id)
         .await
         .into_iter()
@@ -168,14 +159,7 @@ async fn only_files_no_document_names_are_swept_after_the_grace(backend: common:
     let leder = w.as_user("leder1");
     let case_id = common::case::open_case(&leder, false).await;
     let named = b"%PDF-1.4 kept";
-    let (s, doc) = leder
-        .post(
-            &format!("/api/v1/cases/{case_id}/documents"),
-            json!({"title": "Notat", "doc_type": "Notat",
-                   "content": base64::engine::general_purpose::STANDARD.encode(named)}),
-        )
-        .await;
-    assert_eq!(s, 201, "{doc}");
+    let doc_id = common::case::add_document(&leder, &case_id, "Notat", named).await;
     // What a rolled-back transaction leaves: files no document names, one old, one new,
     // and an interrupted spool.
     let files = DocumentFiles::open(dir.path()).unwrap();
@@ -206,11 +190,7 @@ async fn only_files_no_document_names_are_swept_after_the_grace(backend: common:
     assert!(file_of(dir.path(), &sha(b"new orphan")).exists());
     assert!(!spool.exists());
     let who = actor(&w.core, "leder1").await;
-    let (_, content) = w
-        .core
-        .document_content(&ctx(&who), doc["id"].as_str().unwrap())
-        .await
-        .unwrap();
+    let (_, content) = w.core.document_content(&ctx(&who), &doc_id).await.unwrap();
     assert_eq!(content, named);
     w.stop().await;
 

@@ -11,9 +11,8 @@ mod common;
 
 use std::time::Duration;
 
-use base64::Engine as _;
 use common::Backend;
-use common::case::{As, notices_of_kind, open_case};
+use common::case::{add_document, notices_of_kind, open_case};
 use knudepunkt_adapters::edoc::model::Bruger;
 use knudepunkt_adapters::edoc::simulator::{EdocSag, EdocSimulator};
 use knudepunkt_adapters::sandbox::{Fault, FaultKind};
@@ -97,15 +96,6 @@ fn jens() -> Bruger {
         bruger_id: "JDOE".into(),
         navn: "Jens Doe".into(),
     }
-}
-
-async fn add_document(c: &As, case: &str, title: &str, content: &[u8]) -> String {
-    c.create(
-        &format!("/api/v1/cases/{case}/documents"),
-        json!({"title": title, "doc_type": "Ansøgning",
-               "content": base64::engine::general_purpose::STANDARD.encode(content)}),
-    )
-    .await
 }
 
 async fn journalised_case_with_documents_kle_notes_and_deadlines(backend: Backend, name: &str) {

@@ -176,6 +176,17 @@ pub async fn open_case(c: &As, confidential: bool) -> String {
     body["id"].as_str().unwrap().to_string()
 }
 
+/// Adds a document (an application) with `content` to `case` as `c`; its id.
+pub async fn add_document(c: &As, case: &str, title: &str, content: &[u8]) -> String {
+    use base64::Engine as _;
+    c.create(
+        &format!("/api/v1/cases/{case}/documents"),
+        json!({"title": title, "doc_type": "Ansøgning",
+               "content": base64::engine::general_purpose::STANDARD.encode(content)}),
+    )
+    .await
+}
+
 /// A catalogue with one general and one specific service (as `redaktoer`); the
 /// specific service's id.
 pub async fn catalogue_service(w: &World) -> String {
