@@ -94,6 +94,14 @@ pub struct HandoverDocument {
     pub path: PathBuf,
 }
 
+/// A spooled document once it is checked and kept.
+enum Spooled {
+    /// Read, for the database.
+    Read(Vec<u8>),
+    /// Taken over by the document files; read too when a route wants the content.
+    Adopted(Option<Vec<u8>>),
+}
+
 /// Why a package was not had.
 #[derive(Debug)]
 pub enum FetchFailure {
@@ -243,48 +251,39 @@ impl CaseCore {
     }
 
     /// Checks the `i`th document's spool file against its SHA-256 and size once more and
-    /// keeps it: taken over by the document files when they are configured (`None`: the
-    /// content is not read), else read for the database (`Some`).
-    async fn take_spooled(&self, i: usize, d: &HandoverDocument) -> CaseResult<Option<Vec<u8>>> {
+    /// keeps it: read for the database, or taken over by the document files (read as it
+    /// is checked only when a route wants `document.stored`, else hashed as it streams).
+    async fn take_spooled(&self, i: usize, d: &HandoverDocument) -> CaseResult<Spooled> {
         let spool_error = |e: std::io::Error| CaseError::Unavailable {
             system: "spool".into(),
             detail: format!("document {:?}: {e}", d.title),
         };
-        let changed = || {
-            CaseError::invalid(
+        let files = match &self.documents {
+            DocumentStore::Files(files) => Some(files),
+            DocumentStore::Database => None,
+        };
+        let (sha, size, bytes) = if files.is_none() || events::wants_document_content(&self.engine)
+        {
+            let content = tokio::fs::read(&d.path).await.map_err(spool_error)?;
+            let sha = hex::encode(Sha256::digest(&content));
+            (sha, content.len() as u64, Some(content))
+        } else {
+            let (sha, size) = digest_file(&d.path).await.map_err(spool_error)?;
+            (sha, size, None)
+        };
+        if sha != d.sha256 || size != d.size {
+            return Err(CaseError::invalid(
                 &format!("documents[{i}]"),
                 format!("{:?} no longer matches its SHA-256 and size", d.title),
-            )
-        };
-        match &self.documents {
-            DocumentStore::Files(files) => {
-                let (sha, size) = digest_file(&d.path).await.map_err(spool_error)?;
-                if sha != d.sha256 || size != d.size {
-                    return Err(changed());
-                }
-                files.adopt(&d.sha256, &d.path).await?;
-                Ok(None)
-            }
-            DocumentStore::Database => {
-                let content = tokio::fs::read(&d.path).await.map_err(spool_error)?;
-                if hex::encode(Sha256::digest(&content)) != d.sha256
-                    || content.len() as u64 != d.size
-                {
-                    return Err(changed());
-                }
-                Ok(Some(content))
-            }
+            ));
         }
-    }
-
-    /// A document's content read back from the document files, for `document.stored`.
-    async fn read_kept(&self, d: &HandoverDocument) -> CaseResult<Vec<u8>> {
-        match &self.documents {
-            DocumentStore::Files(files) => files.read(&d.sha256).await,
-            DocumentStore::Database => Err(CaseError::Unavailable {
-                system: "document files".into(),
-                detail: format!("document {:?} is not in the document files", d.title),
-            }),
+        match (files, bytes) {
+            (Some(files), bytes) => {
+                files.adopt(&d.sha256, &d.path).await?;
+                Ok(Spooled::Adopted(bytes))
+            }
+            (None, Some(bytes)) => Ok(Spooled::Read(bytes)),
+            (None, None) => unreachable!("the content is read when the database keeps it"),
         }
     }
 
@@ -548,8 +547,8 @@ impl CaseCore {
             };
             let external = format!("dubu:{}#{i}", package.package_id);
             let content = match &spooled {
-                Some(bytes) => documents::Content::Bytes(bytes),
-                None => documents::Content::InFiles,
+                Spooled::Read(bytes) => documents::Content::Bytes(bytes),
+                Spooled::Adopted(_) => documents::Content::InFiles,
             };
             documents::insert(&mut tx, &self.documents, &doc, content, Some(&external)).await?;
             audit::allowed(
@@ -565,11 +564,8 @@ impl CaseCore {
             body["document"] = serde_json::to_value(&doc).unwrap_or_default();
             body["source"] = "DUBU".into();
             let content = match spooled {
-                Some(bytes) => Some(bytes),
-                None if events::wants_document_content(&self.engine) => {
-                    Some(self.read_kept(d).await?)
-                }
-                None => None,
+                Spooled::Read(bytes) | Spooled::Adopted(Some(bytes)) => Some(bytes),
+                Spooled::Adopted(None) => None,
             };
             events::publish_document(&self.engine, &mut tx, body, content.as_deref()).await?;
         }
