@@ -1,0 +1,3 @@
+-- PostgreSQL drops the reference checks from a message's history and notifications to
+-- the message (the statements are in journal::migrations). SQLite keeps them: they
+-- cost little there, and SQLite cannot drop a constraint without copying the table.
