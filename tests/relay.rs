@@ -1,11 +1,12 @@
 //! The outbox relay's bookkeeping in the journal, on both backends: a message counts as
 //! handed to the broker only once its confirm arrives; a round holds what it took, so
-//! that another round passes it over, and no row stays locked while the broker confirms.
+//! that another round passes it over until it is marked, and no row stays locked while
+//! the broker confirms.
 
 mod common;
 
 use common::{Backend, fresh_database};
-use knudepunkt_engine::journal::{RELAY_HOLD_MS, RelayScope, Relayable};
+use knudepunkt_engine::journal::{Handed, RELAY_HOLD_MS, RelayScope, Relayable};
 use knudepunkt_engine::message::now_ms;
 use knudepunkt_engine::{Journal, MessageId};
 use serde_json::json;
@@ -29,12 +30,12 @@ async fn journal_with(backend: Backend, name: &str, n: usize) -> Journal {
     journal
 }
 
-/// A relay round at `now` whose broker confirms what `confirm` picks.
+/// A relay round at `now` whose broker confirms what `confirm` picks; not yet marked.
 async fn round(
     journal: &Journal,
     now: i64,
     confirm: impl Fn(&[Relayable]) -> Vec<MessageId>,
-) -> usize {
+) -> Handed {
     journal
         .relay(RelayScope::Due, 100, now, &[], async |batch| {
             Ok::<_, String>(confirm(&batch))
@@ -42,6 +43,14 @@ async fn round(
         .await
         .unwrap()
         .unwrap()
+}
+
+/// A relay round at `now` whose broker confirms everything, marked at once; how many
+/// it took.
+async fn marked_round(journal: &Journal, now: i64) -> usize {
+    let handed = round(journal, now, |b| b.iter().map(|m| m.id).collect()).await;
+    journal.mark_handed_over(&handed, now).await.unwrap();
+    handed.taken
 }
 
 async fn relayed_at(journal: &Journal, id: MessageId) -> Option<i64> {
@@ -58,17 +67,24 @@ async fn only_confirmed_messages_count_as_handed_over(backend: Backend) {
     let journal = journal_with(backend, "relay_confirm", 3).await;
     let now = now_ms();
     let mut unconfirmed = None;
-    let taken = round(&journal, now, |batch| {
+    let handed = round(&journal, now, |batch| {
         batch[..2].iter().map(|m| m.id).collect()
     })
     .await;
-    assert_eq!(taken, 3);
+    assert_eq!(handed.taken, 3);
+    assert_eq!(handed.confirmed.len(), 2);
+    // Confirmed, but not yet marked: held all the same, and not handed over yet.
+    for id in &handed.confirmed {
+        assert_eq!(relayed_at(&journal, *id).await, None);
+    }
+    assert_eq!(marked_round(&journal, now + 1).await, 0);
+    journal.mark_handed_over(&handed, now + 2).await.unwrap();
+    for id in &handed.confirmed {
+        assert_eq!(relayed_at(&journal, *id).await, Some(now + 2));
+    }
     // The third was taken but not confirmed: it is held, and another round (this
     // instance's or another's) passes it over until the hold runs out.
-    assert_eq!(
-        round(&journal, now + 1, |b| b.iter().map(|m| m.id).collect()).await,
-        0
-    );
+    assert_eq!(marked_round(&journal, now + 3).await, 0);
     let again = journal
         .relay(
             RelayScope::Due,
@@ -84,18 +100,35 @@ async fn only_confirmed_messages_count_as_handed_over(backend: Backend) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(again, 1);
+    assert_eq!(again.taken, 1);
     let third = unconfirmed.expect("the unconfirmed message was taken again");
+    assert_eq!(relayed_at(&journal, third).await, None);
+    journal
+        .mark_handed_over(&again, now + RELAY_HOLD_MS + 2)
+        .await
+        .unwrap();
     assert!(relayed_at(&journal, third).await.is_some());
-    // Everything is handed over now.
-    assert_eq!(
-        round(&journal, now + 2 * RELAY_HOLD_MS, |b| b
-            .iter()
-            .map(|m| m.id)
-            .collect())
-        .await,
-        0
-    );
+    // Everything is handed over now: no round takes anything, holds or not.
+    assert_eq!(marked_round(&journal, now + 2 * RELAY_HOLD_MS).await, 0);
+}
+
+/// A confirmed round the relay never marked (its instance stopped before the mark) is
+/// taken again once its hold runs out: sent twice, never lost.
+async fn an_unmarked_round_is_taken_again_after_its_hold(backend: Backend) {
+    let journal = journal_with(backend, "relay_unmarked", 2).await;
+    let now = now_ms();
+    let handed = round(&journal, now, |b| b.iter().map(|m| m.id).collect()).await;
+    assert_eq!(handed.confirmed.len(), 2);
+    assert_eq!(marked_round(&journal, now + RELAY_HOLD_MS - 1).await, 0);
+    assert_eq!(marked_round(&journal, now + RELAY_HOLD_MS + 1).await, 2);
+    // The first round's late mark finds its hold gone: the later round's mark stands.
+    journal.mark_handed_over(&handed, now + 5).await.unwrap();
+    for id in &handed.confirmed {
+        assert_eq!(
+            relayed_at(&journal, *id).await,
+            Some(now + RELAY_HOLD_MS + 1)
+        );
+    }
 }
 
 async fn a_broker_error_releases_the_hold(backend: Backend) {
@@ -107,19 +140,16 @@ async fn a_broker_error_releases_the_hold(backend: Backend) {
         })
         .await
         .unwrap();
-    assert_eq!(failed, Err("the connection closed".to_string()));
+    assert!(matches!(failed, Err(e) if e == "the connection closed"));
     // The next session does not wait for the hold to run out.
-    assert_eq!(
-        round(&journal, now + 1, |b| b.iter().map(|m| m.id).collect()).await,
-        2
-    );
+    assert_eq!(marked_round(&journal, now + 1).await, 2);
 }
 
 async fn a_claim_before_the_confirm_is_neither_blocked_nor_marked(backend: Backend) {
     let journal = journal_with(backend, "relay_claim", 2).await;
     let now = now_ms();
     let mut claimed = Vec::new();
-    let taken = journal
+    let handed = journal
         .relay(RelayScope::Due, 100, now, &[], async |batch| {
             // The broker delivered the first before its confirm reached the relay: the
             // worker's claim goes through at once (no row is locked meanwhile; on
@@ -133,8 +163,9 @@ async fn a_claim_before_the_confirm_is_neither_blocked_nor_marked(backend: Backe
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(taken, 2);
+    assert_eq!(handed.taken, 2);
     assert_eq!(claimed.len(), 1);
+    journal.mark_handed_over(&handed, now_ms()).await.unwrap();
     // The claimed one is the worker's: the confirm that came after its claim does not
     // mark it handed over (its outcome decides what comes next); the other is marked.
     let rows = sqlx::query("SELECT id, relayed_at, relay_until, state FROM messages ORDER BY id")
@@ -162,6 +193,7 @@ async fn relay_on_sqlite() {
     only_confirmed_messages_count_as_handed_over(Backend::Sqlite).await;
     a_broker_error_releases_the_hold(Backend::Sqlite).await;
     a_claim_before_the_confirm_is_neither_blocked_nor_marked(Backend::Sqlite).await;
+    an_unmarked_round_is_taken_again_after_its_hold(Backend::Sqlite).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -169,4 +201,5 @@ async fn relay_on_postgres() {
     only_confirmed_messages_count_as_handed_over(Backend::Postgres).await;
     a_broker_error_releases_the_hold(Backend::Postgres).await;
     a_claim_before_the_confirm_is_neither_blocked_nor_marked(Backend::Postgres).await;
+    an_unmarked_round_is_taken_again_after_its_hold(Backend::Postgres).await;
 }

@@ -1,6 +1,13 @@
 //! What the RabbitMQ transport asks of the journal: the committed messages still to be
 //! handed to the broker (the outbox relay), marked as handed over only once the
 //! broker's confirm arrives; and the register of engine instances sharing the journal.
+//!
+//! A round's hold keeps other rounds off the messages it took, from the take until
+//! well after the confirm; the mark that hands a message over for good may therefore
+//! come later, and it only writes the messages no worker has claimed meanwhile (a claim
+//! clears the hold). The relay marks a round some seconds after its confirms, when most
+//! of its messages are claimed already: on PostgreSQL a mark of a waiting message is a
+//! whole new row version, with every index written again.
 
 use sqlx::Row;
 
@@ -26,6 +33,16 @@ pub enum RelayScope {
     Stale { stale_before: i64 },
 }
 
+/// What a relay round handed to the broker: the messages it confirmed, which stay
+/// under the round's hold (until `hold`) until they are marked.
+#[derive(Clone, Debug)]
+pub struct Handed {
+    /// How many messages the round took (confirmed or not).
+    pub taken: usize,
+    pub confirmed: Vec<MessageId>,
+    pub hold: i64,
+}
+
 /// One engine instance as the register shows it.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Instance {
@@ -49,13 +66,14 @@ pub const RELAY_HOLD_MS: i64 = 30_000;
 
 impl Journal {
     /// Takes up to `limit` messages of `scope` (not on the `excluded` routes, whose work
-    /// stays with the journal's own claims) under a hold, hands them to `publish`, and
-    /// marks those it says the broker confirmed as handed over. Taking and marking are
-    /// one statement each: no row stays locked while the broker confirms, so a worker
-    /// claiming a message that arrived before its confirm does not wait (the claim
-    /// clears the hold, and the mark passes the message over). Another round, here or
-    /// in another instance, passes over held messages. Returns how many were taken, or
-    /// `publish`'s error (the holds released, nothing marked).
+    /// stays with the journal's own claims) under a hold and hands them to `publish`,
+    /// which says which ones the broker confirmed. Those stay held (another round, here
+    /// or in another instance, passes them over) until [`Journal::mark_handed_over`]
+    /// marks them, or a worker claims them; the others are taken again when the hold
+    /// runs out. Taking is one statement: no row stays locked while the broker
+    /// confirms, so a worker claiming a message that arrived before its confirm does
+    /// not wait. Returns what was handed over, or `publish`'s error (the holds
+    /// released at once, for the next session).
     pub async fn relay<E>(
         &self,
         scope: RelayScope,
@@ -63,29 +81,40 @@ impl Journal {
         now: i64,
         excluded: &[String],
         publish: impl AsyncFnOnce(Vec<Relayable>) -> Result<Vec<MessageId>, E>,
-    ) -> Result<Result<usize, E>, JournalError> {
+    ) -> Result<Result<Handed, E>, JournalError> {
         let hold = now + RELAY_HOLD_MS;
         let mut taken = self
             .take_for_relay(scope, limit, now, hold, excluded)
             .await?;
         if taken.is_empty() {
-            return Ok(Ok(0));
+            return Ok(Ok(Handed {
+                taken: 0,
+                confirmed: Vec::new(),
+                hold,
+            }));
         }
         taken.sort_by_key(|m| m.id);
         let n = taken.len();
         let ids: Vec<MessageId> = taken.iter().map(|m| m.id).collect();
         match publish(taken).await {
-            Ok(confirmed) => {
-                self.settle_holds(&confirmed, hold, Some(crate::message::now_ms()))
-                    .await?;
-                Ok(Ok(n))
-            }
+            Ok(confirmed) => Ok(Ok(Handed {
+                taken: n,
+                confirmed,
+                hold,
+            })),
             Err(e) => {
-                // The broker is gone: the next session takes them at once.
                 self.settle_holds(&ids, hold, None).await?;
                 Ok(Err(e))
             }
         }
+    }
+
+    /// Marks a round's confirmed messages as handed over at `at`, those still under its
+    /// hold: a message a worker claimed meanwhile is passed over (its outcome decides
+    /// what comes next), and so is one a later round holds.
+    pub async fn mark_handed_over(&self, handed: &Handed, at: i64) -> Result<(), JournalError> {
+        self.settle_holds(&handed.confirmed, handed.hold, Some(at))
+            .await
     }
 
     async fn take_for_relay(
@@ -133,7 +162,23 @@ impl Journal {
         for route in excluded {
             q = q.bind(route);
         }
-        let rows = q.fetch_all(&self.pool).await?;
+        let rows = match self.backend {
+            Backend::Sqlite => q.fetch_all(&self.pool).await?,
+            // The due messages are read in due order along the relay's own index, and
+            // the scan stops at the round's limit. Left to choose, the planner reads a
+            // bitmap of every message waiting and sorts it whenever its statistics say
+            // few wait (a fresh journal, or a sudden flood of submissions): the whole
+            // backlog read again for each round.
+            Backend::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("SET LOCAL enable_bitmapscan = off")
+                    .execute(&mut *tx)
+                    .await?;
+                let rows = q.fetch_all(&mut *tx).await?;
+                tx.commit().await?;
+                rows
+            }
+        };
         rows.iter()
             .map(|r| {
                 let id: String = r.try_get("id")?;

@@ -1,8 +1,12 @@
 //! The outbox relay: hands committed messages to the broker. A round takes the due
-//! messages not yet handed over, publishes their ids (persistent, mandatory) and marks
-//! as handed over those the broker confirmed; every 10 s a round also takes what was
-//! handed over long ago and is still waiting, and what is in flight under a lease that
-//! ran out. Another instance's relay passes over the rows this one holds.
+//! messages not yet handed over, publishes their ids (persistent, mandatory) and, some
+//! seconds later, marks as handed over those the broker confirmed and no worker has
+//! claimed yet (until then the round's hold keeps them from being taken again); every
+//! 10 s a round also takes what was handed over long ago and is still waiting, and what
+//! is in flight under a lease that ran out. Another instance's relay passes over the
+//! rows this one holds.
+
+use std::collections::VecDeque;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,12 +18,45 @@ use tracing::{info, warn};
 use super::{TransportError, WORK_EXCHANGE, amqp};
 use crate::engine::Inner;
 use crate::ids::MessageId;
-use crate::journal::{RelayScope, Relayable};
+use crate::journal::{Handed, RELAY_HOLD_MS, RelayScope, Relayable};
 use crate::message::now_ms;
 
 /// Messages per round (and per transaction).
 const ROUND: i64 = 512;
 const SWEEP_EVERY: Duration = Duration::from_secs(10);
+/// How long after its confirms a round's messages are marked as handed over. Most are
+/// claimed by then, and their mark writes nothing; the rest are marked well inside the
+/// round's hold, so that no other round takes them meanwhile.
+const MARK_AFTER: Duration = Duration::from_millis(RELAY_HOLD_MS as u64 / 3);
+
+/// Confirmed rounds waiting for their mark, oldest first, with when their confirms
+/// came (the time the mark records).
+#[derive(Default)]
+struct Unmarked(VecDeque<(tokio::time::Instant, i64, Handed)>);
+
+impl Unmarked {
+    fn push(&mut self, handed: Handed) {
+        if !handed.confirmed.is_empty() {
+            self.0
+                .push_back((tokio::time::Instant::now(), now_ms(), handed));
+        }
+    }
+
+    /// Marks the rounds confirmed at least `after` ago (all of them with zero); a
+    /// round the journal cannot mark now stays for the next try.
+    async fn mark(&mut self, inner: &Inner, after: Duration) {
+        while let Some((confirmed, at, handed)) = self.0.front() {
+            if confirmed.elapsed() < after {
+                return;
+            }
+            if let Err(e) = inner.journal.mark_handed_over(handed, *at).await {
+                warn!(error = %e, "the relay cannot mark messages as handed over; trying again");
+                return;
+            }
+            self.0.pop_front();
+        }
+    }
+}
 
 pub(super) async fn run(inner: &Arc<Inner>, conn: &Connection) -> Result<(), TransportError> {
     let ch = conn
@@ -39,55 +76,68 @@ pub(super) async fn run(inner: &Arc<Inner>, conn: &Connection) -> Result<(), Tra
     let mut shutdown = inner.shutdown.subscribe();
     // The first round sweeps: what an instance lost before this one started.
     let mut last_sweep: Option<tokio::time::Instant> = None;
-    loop {
-        if *shutdown.borrow() {
-            return Ok(());
-        }
-        let now = now_ms();
-        let sweeping = last_sweep.is_none_or(|t| t.elapsed() >= SWEEP_EVERY);
-        let scope = if sweeping {
-            last_sweep = Some(tokio::time::Instant::now());
-            RelayScope::Stale {
-                stale_before: now - stale_after.as_millis() as i64,
+    let mut unmarked = Unmarked::default();
+    let ended: Result<(), TransportError> = async {
+        loop {
+            if *shutdown.borrow() {
+                return Ok(());
             }
-        } else {
-            RelayScope::Due
-        };
-        let round = inner
-            .journal
-            .relay(scope, ROUND, now, &excluded, async |batch| {
-                publish(&ch, batch).await
-            })
-            .await;
-        let n = match round {
-            Ok(Ok(n)) => n as i64,
-            // The broker: the session starts again.
-            Ok(Err(e)) => return Err(e),
-            Err(e) => {
-                warn!(error = %e, "the relay cannot read the journal; trying again");
-                tokio::time::sleep(Duration::from_millis(250)).await;
+            unmarked.mark(inner, MARK_AFTER).await;
+            let now = now_ms();
+            let sweeping = last_sweep.is_none_or(|t| t.elapsed() >= SWEEP_EVERY);
+            let scope = if sweeping {
+                last_sweep = Some(tokio::time::Instant::now());
+                RelayScope::Stale {
+                    stale_before: now - stale_after.as_millis() as i64,
+                }
+            } else {
+                RelayScope::Due
+            };
+            let round = inner
+                .journal
+                .relay(scope, ROUND, now, &excluded, async |batch| {
+                    publish(&ch, batch).await
+                })
+                .await;
+            let n = match round {
+                Ok(Ok(handed)) => {
+                    let n = handed.taken as i64;
+                    unmarked.push(handed);
+                    n
+                }
+                // The broker: the session starts again.
+                Ok(Err(e)) => return Err(e),
+                Err(e) => {
+                    warn!(error = %e, "the relay cannot read the journal; trying again");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    continue;
+                }
+            };
+            if sweeping {
+                if n > 0 {
+                    info!(
+                        messages = n,
+                        "handed to the broker again: waiting too long, or in flight under a lease that ran out"
+                    );
+                }
                 continue;
             }
-        };
-        if sweeping {
-            if n > 0 {
-                info!(
-                    messages = n,
-                    "handed to the broker again: waiting too long, or in flight under a lease that ran out"
-                );
+            inner.metrics.relayed.inc_by(n as u64);
+            if n == ROUND {
+                continue;
             }
-            continue;
-        }
-        inner.metrics.relayed.inc_by(n as u64);
-        if n == ROUND {
-            continue;
-        }
-        tokio::select! {
-            _ = inner.relay_wake.notified() => {}
-            _ = tokio::time::sleep(inner.options.poll_interval) => {}
-            _ = shutdown.changed() => {}
+            tokio::select! {
+                _ = inner.relay_wake.notified() => {}
+                _ = tokio::time::sleep(inner.options.poll_interval) => {}
+                _ = shutdown.changed() => {}
+            }
         }
     }
+    .await;
+    // What the broker confirmed is marked before the relay stops (or its session
+    // starts again), so that nothing waits for its hold to run out to be sent again.
+    unmarked.mark(inner, Duration::ZERO).await;
+    ended
 }
 
 /// Publishes every message of `batch`, then waits for the confirms; the confirmed ids.
