@@ -24,7 +24,7 @@ pub use operator::{ListFilter, RouteBacklog, Settled};
 pub use outbox::{
     InsertOutcome, NewMessage, insert as outbox_insert, insert_many as outbox_insert_many,
 };
-pub use relay::{Handed, Instance, RELAY_HOLD_MS, RelayScope, Relayable};
+pub use relay::{Handed, Instance, RELAY_HOLD_MS, RelayScope, Relayable, Taken};
 
 use crate::checksum::ChecksumError;
 use crate::ids::MessageId;

@@ -33,6 +33,13 @@ pub enum RelayScope {
     Stale { stale_before: i64 },
 }
 
+/// What a relay round took, under a hold until `hold`.
+#[derive(Clone, Debug)]
+pub struct Taken {
+    pub messages: Vec<Relayable>,
+    pub hold: i64,
+}
+
 /// What a relay round handed to the broker: the messages it confirmed, which stay
 /// under the round's hold (until `hold`) until they are marked.
 #[derive(Clone, Debug)]
@@ -82,31 +89,33 @@ impl Journal {
         excluded: &[String],
         publish: impl AsyncFnOnce(Vec<Relayable>) -> Result<Vec<MessageId>, E>,
     ) -> Result<Result<Handed, E>, JournalError> {
-        let hold = now + RELAY_HOLD_MS;
-        let mut taken = self
-            .take_for_relay(scope, limit, now, hold, excluded)
-            .await?;
-        if taken.is_empty() {
+        let taken = self.take_for_relay(scope, limit, now, excluded).await?;
+        let (n, hold) = (taken.messages.len(), taken.hold);
+        if n == 0 {
             return Ok(Ok(Handed {
                 taken: 0,
                 confirmed: Vec::new(),
                 hold,
             }));
         }
-        taken.sort_by_key(|m| m.id);
-        let n = taken.len();
-        let ids: Vec<MessageId> = taken.iter().map(|m| m.id).collect();
-        match publish(taken).await {
+        let ids: Vec<MessageId> = taken.messages.iter().map(|m| m.id).collect();
+        match publish(taken.messages).await {
             Ok(confirmed) => Ok(Ok(Handed {
                 taken: n,
                 confirmed,
                 hold,
             })),
             Err(e) => {
-                self.settle_holds(&ids, hold, None).await?;
+                self.release_holds(&ids, hold).await?;
                 Ok(Err(e))
             }
         }
+    }
+
+    /// Releases a round's hold on `ids` at once (their broker is gone): the next
+    /// round takes them without waiting for the hold to run out.
+    pub async fn release_holds(&self, ids: &[MessageId], hold: i64) -> Result<(), JournalError> {
+        self.settle_holds(ids, hold, None).await
     }
 
     /// Marks a round's confirmed messages as handed over at `at`, those still under its
@@ -117,14 +126,17 @@ impl Journal {
             .await
     }
 
-    async fn take_for_relay(
+    /// The first half of [`Journal::relay`], for a relay that publishes one round
+    /// while it takes the next: up to `limit` messages of `scope` put under a hold
+    /// until `now` + [`RELAY_HOLD_MS`], in id order.
+    pub async fn take_for_relay(
         &self,
         scope: RelayScope,
         limit: i64,
         now: i64,
-        hold: i64,
         excluded: &[String],
-    ) -> Result<Vec<Relayable>, JournalError> {
+    ) -> Result<Taken, JournalError> {
+        let hold = now + RELAY_HOLD_MS;
         let lock = match self.backend {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
@@ -179,7 +191,8 @@ impl Journal {
                 rows
             }
         };
-        rows.iter()
+        let mut messages = rows
+            .iter()
             .map(|r| {
                 let id: String = r.try_get("id")?;
                 Ok(Relayable {
@@ -187,7 +200,9 @@ impl Journal {
                     route: r.try_get("route")?,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, JournalError>>()?;
+        messages.sort_by_key(|m| m.id);
+        Ok(Taken { messages, hold })
     }
 
     /// Ends this round's hold on `ids`: with `relayed_at`, the broker confirmed them and

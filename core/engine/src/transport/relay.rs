@@ -11,18 +11,23 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::stream::FuturesOrdered;
+use futures::{FutureExt as _, StreamExt as _};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use lapin::{BasicProperties, Channel, Confirmation, Connection};
+use lapin::{BasicProperties, Channel, Confirmation, Connection, PublisherConfirm};
 use tracing::{info, warn};
 
 use super::{TransportError, WORK_EXCHANGE, amqp};
 use crate::engine::Inner;
 use crate::ids::MessageId;
-use crate::journal::{Handed, RELAY_HOLD_MS, RelayScope, Relayable};
+use crate::journal::{Handed, RELAY_HOLD_MS, RelayScope, Relayable, Taken};
 use crate::message::now_ms;
 
 /// Messages per round (and per transaction).
 const ROUND: i64 = 512;
+/// Rounds whose confirms may be awaited at once: the relay takes and publishes the next
+/// round while the broker confirms the last.
+const ROUNDS_UNDER_WAY: usize = 2;
 const SWEEP_EVERY: Duration = Duration::from_secs(10);
 /// How long after its confirms a round's messages are marked as handed over. Most are
 /// claimed by then, and their mark writes nothing; the rest are marked well inside the
@@ -77,10 +82,20 @@ pub(super) async fn run(inner: &Arc<Inner>, conn: &Connection) -> Result<(), Tra
     // The first round sweeps: what an instance lost before this one started.
     let mut last_sweep: Option<tokio::time::Instant> = None;
     let mut unmarked = Unmarked::default();
+    let mut under_way = FuturesOrdered::new();
     let ended: Result<(), TransportError> = async {
         loop {
             if *shutdown.borrow() {
                 return Ok(());
+            }
+            while let Some(Some(confirmed)) = under_way.next().now_or_never() {
+                settle(inner, &mut unmarked, confirmed)?;
+            }
+            if under_way.len() >= ROUNDS_UNDER_WAY {
+                if let Some(confirmed) = under_way.next().await {
+                    settle(inner, &mut unmarked, confirmed)?;
+                }
+                continue;
             }
             unmarked.mark(inner, MARK_AFTER).await;
             let now = now_ms();
@@ -93,26 +108,22 @@ pub(super) async fn run(inner: &Arc<Inner>, conn: &Connection) -> Result<(), Tra
             } else {
                 RelayScope::Due
             };
-            let round = inner
+            let taken = match inner
                 .journal
-                .relay(scope, ROUND, now, &excluded, async |batch| {
-                    publish(&ch, batch).await
-                })
-                .await;
-            let n = match round {
-                Ok(Ok(handed)) => {
-                    let n = handed.taken as i64;
-                    unmarked.push(handed);
-                    n
-                }
-                // The broker: the session starts again.
-                Ok(Err(e)) => return Err(e),
+                .take_for_relay(scope, ROUND, now, &excluded)
+                .await
+            {
+                Ok(taken) => taken,
                 Err(e) => {
                     warn!(error = %e, "the relay cannot read the journal; trying again");
                     tokio::time::sleep(Duration::from_millis(250)).await;
                     continue;
                 }
             };
+            let n = taken.messages.len() as i64;
+            if n > 0 {
+                under_way.push_back(publish(inner.clone(), &ch, taken).await);
+            }
             if sweeping {
                 if n > 0 {
                     info!(
@@ -122,30 +133,60 @@ pub(super) async fn run(inner: &Arc<Inner>, conn: &Connection) -> Result<(), Tra
                 }
                 continue;
             }
-            inner.metrics.relayed.inc_by(n as u64);
             if n == ROUND {
                 continue;
             }
+            // Nothing more is due: the rounds under way are seen through while the
+            // relay waits for more work.
             tokio::select! {
                 _ = inner.relay_wake.notified() => {}
                 _ = tokio::time::sleep(inner.options.poll_interval) => {}
                 _ = shutdown.changed() => {}
+                Some(confirmed) = under_way.next() => settle(inner, &mut unmarked, confirmed)?,
             }
         }
     }
     .await;
-    // What the broker confirmed is marked before the relay stops (or its session
-    // starts again), so that nothing waits for its hold to run out to be sent again.
+    // The rounds under way end (their holds released if the broker is gone), and what
+    // the broker confirmed is marked before the relay stops or its session starts
+    // again, so that nothing waits for its hold to run out to be sent again.
+    while let Some(confirmed) = under_way.next().await {
+        if let Ok(handed) = confirmed {
+            unmarked.push(handed);
+        }
+    }
     unmarked.mark(inner, Duration::ZERO).await;
     ended
 }
 
-/// Publishes every message of `batch`, then waits for the confirms; the confirmed ids.
-async fn publish(ch: &Channel, batch: Vec<Relayable>) -> Result<Vec<MessageId>, TransportError> {
-    let mut pending = Vec::with_capacity(batch.len());
-    for m in &batch {
+/// A round the broker has answered: its confirmed messages wait for their mark; a
+/// broken session ends the relay's run (the round's holds are released already).
+fn settle(
+    inner: &Inner,
+    unmarked: &mut Unmarked,
+    confirmed: Result<Handed, TransportError>,
+) -> Result<(), TransportError> {
+    let handed = confirmed?;
+    inner.metrics.relayed.inc_by(handed.confirmed.len() as u64);
+    unmarked.push(handed);
+    Ok(())
+}
+
+/// Publishes every message of a round; the round's confirms, to be waited for while
+/// the relay takes the next round. Should the broker fail, the round's holds are
+/// released at once, for the next session.
+async fn publish(
+    inner: Arc<Inner>,
+    ch: &Channel,
+    taken: Taken,
+) -> impl Future<Output = Result<Handed, TransportError>> + use<> {
+    let Taken { messages, hold } = taken;
+    let n = messages.len();
+    let mut pending = Vec::with_capacity(n);
+    let mut failed = None;
+    for m in &messages {
         let id = m.id.to_string();
-        let confirm = ch
+        let sent = ch
             .basic_publish(
                 WORK_EXCHANGE.into(),
                 m.route.as_str().into(),
@@ -161,11 +202,44 @@ async fn publish(ch: &Channel, batch: Vec<Relayable>) -> Result<Vec<MessageId>, 
                     .with_delivery_mode(2),
             )
             .await
-            .map_err(amqp(format!("publishing message {id}")))?;
-        pending.push((m, confirm));
+            .map_err(amqp(format!("publishing message {id}")));
+        match sent {
+            Ok(confirm) => pending.push(confirm),
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
     }
+    async move {
+        let confirmed = match failed {
+            Some(e) => Err(e),
+            None => confirmations(&messages, pending).await,
+        };
+        match confirmed {
+            Ok(confirmed) => Ok(Handed {
+                taken: n,
+                confirmed,
+                hold,
+            }),
+            Err(e) => {
+                let ids: Vec<MessageId> = messages.iter().map(|m| m.id).collect();
+                if let Err(je) = inner.journal.release_holds(&ids, hold).await {
+                    warn!(error = %je, "the relay cannot release its hold; the messages wait for it to run out");
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Waits for a round's confirms; the confirmed ids.
+async fn confirmations(
+    messages: &[Relayable],
+    pending: Vec<PublisherConfirm>,
+) -> Result<Vec<MessageId>, TransportError> {
     let mut confirmed = Vec::with_capacity(pending.len());
-    for (m, confirm) in pending {
+    for (m, confirm) in messages.iter().zip(pending) {
         match confirm
             .await
             .map_err(amqp(format!("the confirm of message {}", m.id)))?
