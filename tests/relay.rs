@@ -6,7 +6,7 @@
 mod common;
 
 use common::{Backend, fresh_database};
-use knudepunkt_engine::journal::{Handed, RELAY_HOLD_MS, RelayScope, Relayable};
+use knudepunkt_engine::journal::{Handed, RELAY_HOLD_MS, RelayScope, Relayable, Taken};
 use knudepunkt_engine::message::now_ms;
 use knudepunkt_engine::{Journal, MessageId};
 use serde_json::json;
@@ -34,14 +34,21 @@ async fn journal_with(backend: Backend, name: &str, n: usize) -> Journal {
 async fn round(
     journal: &Journal,
     now: i64,
-    confirm: impl Fn(&[Relayable]) -> Vec<MessageId>,
+    mut confirm: impl FnMut(&[Relayable]) -> Vec<MessageId>,
 ) -> Handed {
+    let taken = take(journal, now).await;
+    Handed {
+        taken: taken.messages.len(),
+        confirmed: confirm(&taken.messages),
+        hold: taken.hold,
+    }
+}
+
+/// What a relay round at `now` takes.
+async fn take(journal: &Journal, now: i64) -> Taken {
     journal
-        .relay(RelayScope::Due, 100, now, &[], async |batch| {
-            Ok::<_, String>(confirm(&batch))
-        })
+        .take_for_relay(RelayScope::Due, 100, now, &[])
         .await
-        .unwrap()
         .unwrap()
 }
 
@@ -85,21 +92,12 @@ async fn only_confirmed_messages_count_as_handed_over(backend: Backend) {
     // The third was taken but not confirmed: it is held, and another round (this
     // instance's or another's) passes it over until the hold runs out.
     assert_eq!(marked_round(&journal, now + 3).await, 0);
-    let again = journal
-        .relay(
-            RelayScope::Due,
-            100,
-            now + RELAY_HOLD_MS + 1,
-            &[],
-            async |batch| {
-                assert_eq!(batch.len(), 1, "only the unconfirmed one comes again");
-                unconfirmed = Some(batch[0].id);
-                Ok::<_, String>(vec![batch[0].id])
-            },
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    let again = round(&journal, now + RELAY_HOLD_MS + 1, |batch| {
+        assert_eq!(batch.len(), 1, "only the unconfirmed one comes again");
+        unconfirmed = Some(batch[0].id);
+        vec![batch[0].id]
+    })
+    .await;
     assert_eq!(again.taken, 1);
     let third = unconfirmed.expect("the unconfirmed message was taken again");
     assert_eq!(relayed_at(&journal, third).await, None);
@@ -134,13 +132,11 @@ async fn an_unmarked_round_is_taken_again_after_its_hold(backend: Backend) {
 async fn a_broker_error_releases_the_hold(backend: Backend) {
     let journal = journal_with(backend, "relay_error", 2).await;
     let now = now_ms();
-    let failed = journal
-        .relay(RelayScope::Due, 100, now, &[], async |_| {
-            Err::<Vec<MessageId>, _>("the connection closed".to_string())
-        })
-        .await
-        .unwrap();
-    assert!(matches!(failed, Err(e) if e == "the connection closed"));
+    let taken = take(&journal, now).await;
+    assert_eq!(taken.messages.len(), 2);
+    // The connection closed before the confirms came: the round lets go of its holds.
+    let ids: Vec<MessageId> = taken.messages.iter().map(|m| m.id).collect();
+    journal.release_holds(&ids, taken.hold).await.unwrap();
     // The next session does not wait for the hold to run out.
     assert_eq!(marked_round(&journal, now + 1).await, 2);
 }
@@ -148,23 +144,21 @@ async fn a_broker_error_releases_the_hold(backend: Backend) {
 async fn a_claim_before_the_confirm_is_neither_blocked_nor_marked(backend: Backend) {
     let journal = journal_with(backend, "relay_claim", 2).await;
     let now = now_ms();
-    let mut claimed = Vec::new();
-    let handed = journal
-        .relay(RelayScope::Due, 100, now, &[], async |batch| {
-            // The broker delivered the first before its confirm reached the relay: the
-            // worker's claim goes through at once (no row is locked meanwhile; on
-            // PostgreSQL a held lock would make this wait forever).
-            claimed = journal
-                .claim_ids(&[(batch[0].id, false)], 30_000, now_ms(), "worker")
-                .await
-                .unwrap();
-            Ok::<_, String>(batch.iter().map(|m| m.id).collect())
-        })
+    let taken = take(&journal, now).await;
+    assert_eq!(taken.messages.len(), 2);
+    // The broker delivered the first before its confirm reached the relay: the worker's
+    // claim goes through at once (no row is locked meanwhile; on PostgreSQL a held lock
+    // would make this wait forever).
+    let claimed = journal
+        .claim_ids(&[(taken.messages[0].id, false)], 30_000, now_ms(), "worker")
         .await
-        .unwrap()
         .unwrap();
-    assert_eq!(handed.taken, 2);
     assert_eq!(claimed.len(), 1);
+    let handed = Handed {
+        taken: 2,
+        confirmed: taken.messages.iter().map(|m| m.id).collect(),
+        hold: taken.hold,
+    };
     journal.mark_handed_over(&handed, now_ms()).await.unwrap();
     // The claimed one is the worker's: the confirm that came after its claim does not
     // mark it handed over (its outcome decides what comes next); the other is marked.

@@ -72,46 +72,6 @@ pub struct Instance {
 pub const RELAY_HOLD_MS: i64 = 30_000;
 
 impl Journal {
-    /// Takes up to `limit` messages of `scope` (not on the `excluded` routes, whose work
-    /// stays with the journal's own claims) under a hold and hands them to `publish`,
-    /// which says which ones the broker confirmed. Those stay held (another round, here
-    /// or in another instance, passes them over) until [`Journal::mark_handed_over`]
-    /// marks them, or a worker claims them; the others are taken again when the hold
-    /// runs out. Taking is one statement: no row stays locked while the broker
-    /// confirms, so a worker claiming a message that arrived before its confirm does
-    /// not wait. Returns what was handed over, or `publish`'s error (the holds
-    /// released at once, for the next session).
-    pub async fn relay<E>(
-        &self,
-        scope: RelayScope,
-        limit: i64,
-        now: i64,
-        excluded: &[String],
-        publish: impl AsyncFnOnce(Vec<Relayable>) -> Result<Vec<MessageId>, E>,
-    ) -> Result<Result<Handed, E>, JournalError> {
-        let taken = self.take_for_relay(scope, limit, now, excluded).await?;
-        let (n, hold) = (taken.messages.len(), taken.hold);
-        if n == 0 {
-            return Ok(Ok(Handed {
-                taken: 0,
-                confirmed: Vec::new(),
-                hold,
-            }));
-        }
-        let ids: Vec<MessageId> = taken.messages.iter().map(|m| m.id).collect();
-        match publish(taken.messages).await {
-            Ok(confirmed) => Ok(Ok(Handed {
-                taken: n,
-                confirmed,
-                hold,
-            })),
-            Err(e) => {
-                self.release_holds(&ids, hold).await?;
-                Ok(Err(e))
-            }
-        }
-    }
-
     /// Releases a round's hold on `ids` at once (their broker is gone): the next
     /// round takes them without waiting for the hold to run out.
     pub async fn release_holds(&self, ids: &[MessageId], hold: i64) -> Result<(), JournalError> {
@@ -126,9 +86,14 @@ impl Journal {
             .await
     }
 
-    /// The first half of [`Journal::relay`], for a relay that publishes one round
-    /// while it takes the next: up to `limit` messages of `scope` put under a hold
-    /// until `now` + [`RELAY_HOLD_MS`], in id order.
+    /// Takes up to `limit` messages of `scope` (not on the `excluded` routes, whose work
+    /// stays with the journal's own claims) under a hold until `now` +
+    /// [`RELAY_HOLD_MS`], in id order, for the relay to publish. Another round, here or
+    /// in another instance, passes them over until the hold runs out: the broker's
+    /// confirmed ones are marked by [`Journal::mark_handed_over`] (or claimed by a
+    /// worker first, which clears the hold), the others are taken again. Taking is one
+    /// statement: no row stays locked while the broker confirms, so a worker claiming
+    /// a message that arrived before its confirm does not wait.
     pub async fn take_for_relay(
         &self,
         scope: RelayScope,
