@@ -182,12 +182,56 @@ async fn a_claim_before_the_confirm_is_neither_blocked_nor_marked(backend: Backe
     }
 }
 
+/// A relay going on from where its last round ended takes only what is due from there;
+/// a round from the beginning finds a message due earlier (committed late).
+async fn a_round_from_a_due_time_leaves_earlier_messages_to_a_round_from_the_start(
+    backend: Backend,
+) {
+    let journal = journal_with(backend, "relay_from", 3).await;
+    let now = now_ms();
+    let ids: Vec<String> = sqlx::query("SELECT id FROM messages ORDER BY id")
+        .fetch_all(journal.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get("id").unwrap())
+        .collect();
+    for (k, id) in ids.iter().enumerate() {
+        sqlx::query("UPDATE messages SET due_at = $1 WHERE id = $2")
+            .bind(now - 3_000 + 1_000 * k as i64)
+            .bind(id)
+            .execute(journal.pool())
+            .await
+            .unwrap();
+    }
+    let later = journal
+        .take_for_relay(
+            RelayScope::DueFrom {
+                due_at: now - 2_000,
+            },
+            100,
+            now,
+            &[],
+        )
+        .await
+        .unwrap();
+    let taken: Vec<String> = later.messages.iter().map(|m| m.id.to_string()).collect();
+    assert_eq!(taken, ids[1..].to_vec());
+    assert_eq!(later.last_due, Some(now - 1_000));
+    let earlier = take(&journal, now).await;
+    assert_eq!(earlier.messages.len(), 1);
+    assert_eq!(earlier.messages[0].id.to_string(), ids[0]);
+    assert_eq!(earlier.last_due, Some(now - 3_000));
+}
+
 #[tokio::test]
 async fn relay_on_sqlite() {
     only_confirmed_messages_count_as_handed_over(Backend::Sqlite).await;
     a_broker_error_releases_the_hold(Backend::Sqlite).await;
     a_claim_before_the_confirm_is_neither_blocked_nor_marked(Backend::Sqlite).await;
     an_unmarked_round_is_taken_again_after_its_hold(Backend::Sqlite).await;
+    a_round_from_a_due_time_leaves_earlier_messages_to_a_round_from_the_start(Backend::Sqlite)
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -196,4 +240,6 @@ async fn relay_on_postgres() {
     a_broker_error_releases_the_hold(Backend::Postgres).await;
     a_claim_before_the_confirm_is_neither_blocked_nor_marked(Backend::Postgres).await;
     an_unmarked_round_is_taken_again_after_its_hold(Backend::Postgres).await;
+    a_round_from_a_due_time_leaves_earlier_messages_to_a_round_from_the_start(Backend::Postgres)
+        .await;
 }

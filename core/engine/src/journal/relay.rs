@@ -28,6 +28,11 @@ pub enum RelayScope {
     /// Due and never handed over (or put back in line since: a retry, a confirmation
     /// deadline, a replay).
     Due,
+    /// The same, due at or after `due_at`: a relay working through a backlog goes on
+    /// where its last round ended instead of walking again past the messages its
+    /// earlier rounds hold (a round that started from the beginning finds whatever was
+    /// committed late, with an earlier due time).
+    DueFrom { due_at: i64 },
     /// Handed over before `stale_before` and still waiting (their broker message was
     /// lost: a queue purged or deleted), or in flight under a lease that ran out.
     Stale { stale_before: i64 },
@@ -38,6 +43,8 @@ pub enum RelayScope {
 pub struct Taken {
     pub messages: Vec<Relayable>,
     pub hold: i64,
+    /// The latest due time among them: where the next round may go on from.
+    pub last_due: Option<i64>,
 }
 
 /// What a relay round handed to the broker: the messages it confirmed, which stay
@@ -112,6 +119,10 @@ impl Journal {
                 "relayed_at IS NULL AND state IN ('pending', 'retrying', 'accepted') AND due_at <= $2",
                 4,
             ),
+            RelayScope::DueFrom { .. } => (
+                "relayed_at IS NULL AND state IN ('pending', 'retrying', 'accepted') AND due_at <= $2 AND due_at >= $4",
+                5,
+            ),
             RelayScope::Stale { .. } => (
                 "state IN ('pending', 'retrying', 'in_flight', 'accepted') AND due_at <= $2 AND \
                  ((state IN ('pending', 'retrying') AND relayed_at < $4) OR \
@@ -127,14 +138,16 @@ impl Journal {
         // Only placeholders and constants are spliced in.
         let sql = format!(
             "UPDATE messages SET relay_until = $1 WHERE id IN (SELECT id FROM messages WHERE {which}{not_excluded} \
-             AND (relay_until IS NULL OR relay_until < $2) ORDER BY due_at LIMIT $3{lock}) RETURNING id, route"
+             AND (relay_until IS NULL OR relay_until < $2) ORDER BY due_at LIMIT $3{lock}) RETURNING id, route, due_at"
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(hold)
             .bind(now)
             .bind(limit);
-        if let RelayScope::Stale { stale_before } = scope {
-            q = q.bind(stale_before);
+        match scope {
+            RelayScope::Due => {}
+            RelayScope::DueFrom { due_at } => q = q.bind(due_at),
+            RelayScope::Stale { stale_before } => q = q.bind(stale_before),
         }
         for route in excluded {
             q = q.bind(route);
@@ -156,9 +169,12 @@ impl Journal {
                 rows
             }
         };
+        let mut last_due: Option<i64> = None;
         let mut messages = rows
             .iter()
             .map(|r| {
+                let due: Option<i64> = r.try_get("due_at")?;
+                last_due = last_due.max(due);
                 let id: String = r.try_get("id")?;
                 Ok(Relayable {
                     id: parse_id(&id)?,
@@ -167,7 +183,11 @@ impl Journal {
             })
             .collect::<Result<Vec<_>, JournalError>>()?;
         messages.sort_by_key(|m| m.id);
-        Ok(Taken { messages, hold })
+        Ok(Taken {
+            messages,
+            hold,
+            last_due,
+        })
     }
 
     /// Ends this round's hold on `ids`: with `relayed_at`, the broker confirmed them and

@@ -28,6 +28,9 @@ const ROUND: i64 = 512;
 /// Rounds whose confirms may be awaited at once: the relay takes and publishes the next
 /// round while the broker confirms the last.
 const ROUNDS_UNDER_WAY: usize = 2;
+/// How long the relay may go on from where its last round ended before a round starts
+/// from the beginning again (for messages committed late, with an earlier due time).
+const FROM_THE_START_EVERY: Duration = Duration::from_secs(1);
 const SWEEP_EVERY: Duration = Duration::from_secs(10);
 /// How long after its confirms a round's messages are marked as handed over. Most are
 /// claimed by then, and their mark writes nothing; the rest are marked well inside the
@@ -81,6 +84,9 @@ pub(super) async fn run(inner: &Arc<Inner>, conn: &Connection) -> Result<(), Tra
     let mut shutdown = inner.shutdown.subscribe();
     // The first round sweeps: what an instance lost before this one started.
     let mut last_sweep: Option<tokio::time::Instant> = None;
+    // Working through a backlog, a round goes on from where the last full one ended;
+    // a round that is not full, and one each second, starts from the beginning.
+    let mut from_due: Option<(i64, tokio::time::Instant)> = None;
     let mut unmarked = Unmarked::default();
     let mut under_way = FuturesOrdered::new();
     let ended: Result<(), TransportError> = async {
@@ -106,7 +112,12 @@ pub(super) async fn run(inner: &Arc<Inner>, conn: &Connection) -> Result<(), Tra
                     stale_before: now - stale_after.as_millis() as i64,
                 }
             } else {
-                RelayScope::Due
+                match from_due {
+                    Some((due_at, since)) if since.elapsed() < FROM_THE_START_EVERY => {
+                        RelayScope::DueFrom { due_at }
+                    }
+                    _ => RelayScope::Due,
+                }
             };
             let taken = match inner
                 .journal
@@ -121,6 +132,17 @@ pub(super) async fn run(inner: &Arc<Inner>, conn: &Connection) -> Result<(), Tra
                 }
             };
             let n = taken.messages.len() as i64;
+            from_due = match (scope, taken.last_due) {
+                (RelayScope::Stale { .. }, _) => from_due,
+                (_, Some(last)) if n == ROUND => {
+                    let since = match (scope, from_due) {
+                        (RelayScope::DueFrom { .. }, Some((_, since))) => since,
+                        _ => tokio::time::Instant::now(),
+                    };
+                    Some((last, since))
+                }
+                _ => None,
+            };
             if n > 0 {
                 under_way.push_back(publish(inner.clone(), &ch, taken).await);
             }
@@ -180,7 +202,7 @@ async fn publish(
     ch: &Channel,
     taken: Taken,
 ) -> impl Future<Output = Result<Handed, TransportError>> + use<> {
-    let Taken { messages, hold } = taken;
+    let Taken { messages, hold, .. } = taken;
     let n = messages.len();
     let mut pending = Vec::with_capacity(n);
     let mut failed = None;
