@@ -51,8 +51,6 @@ pub struct Taken {
 /// under the round's hold (until `hold`) until they are marked.
 #[derive(Clone, Debug)]
 pub struct Handed {
-    /// How many messages the round took (confirmed or not).
-    pub taken: usize,
     pub confirmed: Vec<MessageId>,
     pub hold: i64,
 }

@@ -7,7 +7,6 @@
 //! rows this one holds.
 
 use std::collections::VecDeque;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -86,7 +85,8 @@ pub(super) async fn run(inner: &Arc<Inner>, conn: &Connection) -> Result<(), Tra
     let mut last_sweep: Option<tokio::time::Instant> = None;
     // Working through a backlog, a round goes on from where the last full one ended;
     // a round that is not full, and one each second, starts from the beginning.
-    let mut from_due: Option<(i64, tokio::time::Instant)> = None;
+    let mut from_due: Option<i64> = None;
+    let mut from_the_start = tokio::time::Instant::now();
     let mut unmarked = Unmarked::default();
     let mut under_way = FuturesOrdered::new();
     let ended: Result<(), TransportError> = async {
@@ -113,10 +113,13 @@ pub(super) async fn run(inner: &Arc<Inner>, conn: &Connection) -> Result<(), Tra
                 }
             } else {
                 match from_due {
-                    Some((due_at, since)) if since.elapsed() < FROM_THE_START_EVERY => {
+                    Some(due_at) if from_the_start.elapsed() < FROM_THE_START_EVERY => {
                         RelayScope::DueFrom { due_at }
                     }
-                    _ => RelayScope::Due,
+                    _ => {
+                        from_the_start = tokio::time::Instant::now();
+                        RelayScope::Due
+                    }
                 }
             };
             let taken = match inner
@@ -132,17 +135,9 @@ pub(super) async fn run(inner: &Arc<Inner>, conn: &Connection) -> Result<(), Tra
                 }
             };
             let n = taken.messages.len() as i64;
-            from_due = match (scope, taken.last_due) {
-                (RelayScope::Stale { .. }, _) => from_due,
-                (_, Some(last)) if n == ROUND => {
-                    let since = match (scope, from_due) {
-                        (RelayScope::DueFrom { .. }, Some((_, since))) => since,
-                        _ => tokio::time::Instant::now(),
-                    };
-                    Some((last, since))
-                }
-                _ => None,
-            };
+            if !sweeping {
+                from_due = taken.last_due.filter(|_| n == ROUND);
+            }
             if n > 0 {
                 under_way.push_back(publish(inner.clone(), &ch, taken).await);
             }
@@ -173,9 +168,8 @@ pub(super) async fn run(inner: &Arc<Inner>, conn: &Connection) -> Result<(), Tra
     // the broker confirmed is marked before the relay stops or its session starts
     // again, so that nothing waits for its hold to run out to be sent again.
     while let Some(confirmed) = under_way.next().await {
-        if let Ok(handed) = confirmed {
-            unmarked.push(handed);
-        }
+        // A failed round has released its holds; the session's end is told already.
+        let _ = settle(inner, &mut unmarked, confirmed);
     }
     unmarked.mark(inner, Duration::ZERO).await;
     ended
@@ -203,8 +197,7 @@ async fn publish(
     taken: Taken,
 ) -> impl Future<Output = Result<Handed, TransportError>> + use<> {
     let Taken { messages, hold, .. } = taken;
-    let n = messages.len();
-    let mut pending = Vec::with_capacity(n);
+    let mut pending = Vec::with_capacity(messages.len());
     let mut failed = None;
     for m in &messages {
         let id = m.id.to_string();
@@ -239,11 +232,7 @@ async fn publish(
             None => confirmations(&messages, pending).await,
         };
         match confirmed {
-            Ok(confirmed) => Ok(Handed {
-                taken: n,
-                confirmed,
-                hold,
-            }),
+            Ok(confirmed) => Ok(Handed { confirmed, hold }),
             Err(e) => {
                 let ids: Vec<MessageId> = messages.iter().map(|m| m.id).collect();
                 if let Err(je) = inner.journal.release_holds(&ids, hold).await {
