@@ -174,8 +174,18 @@ async fn kombi(State(sim): State<KombiPostSimulator>, headers: HeaderMap, body: 
             &format!("Forsendelsen er større end {max} bytes"),
         );
     }
-    let text = String::from_utf8_lossy(&body);
-    let doc = match crate::serviceplatformen::security::dom::Document::parse(&text) {
+    let text = match std::str::from_utf8(&body) {
+        Ok(text) => text,
+        Err(e) => {
+            sim.recorder.count_invalid();
+            return rest_error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_XML",
+                &format!("Ugyldig UTF-8 ved byte {}", e.valid_up_to()),
+            );
+        }
+    };
+    let doc = match crate::serviceplatformen::security::dom::Document::parse(text) {
         Ok(d) if d.root.local == "kombi_request" => d,
         Ok(_) => {
             return rest_error(

@@ -3,6 +3,7 @@
 
 pub mod helpers;
 pub mod xsd;
+mod xsd_binary;
 mod xsd_merge;
 
 use std::path::Path;

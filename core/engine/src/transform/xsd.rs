@@ -1,7 +1,8 @@
 //! XSD validation of rendered payloads through libxml2.
 //!
 //! libxml2's schema objects are not thread-safe, so each thread compiles the schemas it
-//! needs once and keeps them.
+//! needs once and keeps them. Long base64Binary content is checked by `xsd_binary`
+//! before libxml2 sees the document.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -10,6 +11,8 @@ use std::path::{Path, PathBuf};
 use libxml::parser::Parser;
 use libxml::schemas::{SchemaParserContext, SchemaValidationContext};
 use thiserror::Error;
+
+use super::xsd_binary::BinaryElements;
 
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum XsdError {
@@ -22,7 +25,13 @@ pub enum XsdError {
 }
 
 thread_local! {
-    static SCHEMAS: RefCell<HashMap<PathBuf, SchemaValidationContext>> = RefCell::new(HashMap::new());
+    static SCHEMAS: RefCell<HashMap<PathBuf, Compiled>> = RefCell::new(HashMap::new());
+}
+
+/// A schema compiled by libxml2, and its elements that are plain base64Binary.
+struct Compiled {
+    context: SchemaValidationContext,
+    binary: BinaryElements,
 }
 
 fn join_errors(errors: &[libxml::error::StructuredError]) -> String {
@@ -83,13 +92,14 @@ pub fn check_schema(path: &Path) -> Result<(), XsdError> {
 
 fn with_schema<T>(
     path: &Path,
-    f: impl FnOnce(&mut SchemaValidationContext) -> Result<T, XsdError>,
+    f: impl FnOnce(&mut Compiled) -> Result<T, XsdError>,
 ) -> Result<T, XsdError> {
     SCHEMAS.with(|cell| {
         let mut schemas = cell.borrow_mut();
         if !schemas.contains_key(path) {
-            let ctx = compile(path)?;
-            schemas.insert(path.to_path_buf(), ctx);
+            let context = compile(path)?;
+            let binary = BinaryElements::of(path);
+            schemas.insert(path.to_path_buf(), Compiled { context, binary });
         }
         f(schemas.get_mut(path).expect("just inserted"))
     })
@@ -100,8 +110,11 @@ pub fn validate(path: &Path, xml: &[u8]) -> Result<(), XsdError> {
     let doc = Parser::default()
         .parse_string(xml)
         .map_err(|e| XsdError::Malformed(format!("{e:?}")))?;
-    with_schema(path, |ctx| {
-        ctx.validate_document(&doc)
+    with_schema(path, |compiled| {
+        compiled.binary.stand_in(&doc);
+        compiled
+            .context
+            .validate_document(&doc)
             .map_err(|errors| XsdError::Invalid {
                 schema: path.display().to_string(),
                 errors: join_errors(&errors),
