@@ -255,6 +255,70 @@ async fn tampered_payload_is_never_sent(backend: Backend) {
     engine.shutdown(workers).await;
 }
 
+/// A payload too large for SQLite to keep in its message's row (it is kept apart) is
+/// delivered whole, read back whole, and still checked against its checksum.
+async fn a_large_payload_is_delivered_whole_and_checked(backend: Backend) {
+    let sandbox = start_sandbox().await;
+    let db = fresh_database(backend, "large").await;
+    let engine = engine(&db, &sandbox).await;
+    let workers = engine.start();
+    let text = "æøå 0123456789 ".repeat(6_000);
+    let id = common::submit(&engine, "test.notify", json!({"id": "big-1", "text": text})).await;
+    common::expect_state(
+        engine.journal(),
+        id,
+        MessageState::Delivered,
+        Duration::from_secs(10),
+    )
+    .await;
+    let stored = engine.journal().get(id).await.unwrap();
+    assert!(stored.payload_size > 100_000, "{}", stored.payload_size);
+    let received = sandbox.handles.generic.recorder.received(1);
+    assert_eq!(received[0].body.as_bytes(), stored.payload.as_slice());
+    assert!(received[0].body.contains(&text));
+    // SQLite keeps it apart, so that a change of state does not rewrite it.
+    let in_row: i64 = sqlx::query("SELECT length(payload) AS n FROM messages WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_one(engine.journal().pool())
+        .await
+        .unwrap()
+        .get("n");
+    let expected = match backend {
+        Backend::Sqlite => 0,
+        Backend::Postgres => stored.payload_size as i64,
+    };
+    assert_eq!(in_row, expected);
+
+    // Altered while it waits for its next attempt: never sent.
+    sandbox.handles.generic.faults.push(Fault {
+        kind: FaultKind::Status {
+            status: 503,
+            retry_after: Some(1),
+        },
+        count: 1,
+    });
+    let id = common::submit(&engine, "test.notify", json!({"id": "big-2", "text": text})).await;
+    wait_state(
+        engine.journal(),
+        id,
+        MessageState::Retrying,
+        Duration::from_secs(5),
+    )
+    .await;
+    common::tamper(&engine, id, text.replace('æ', "e").as_bytes()).await;
+    common::expect_state(
+        engine.journal(),
+        id,
+        MessageState::Dead,
+        Duration::from_secs(10),
+    )
+    .await;
+    let msg = engine.journal().get(id).await.unwrap();
+    assert_eq!(msg.last_error_kind.as_deref(), Some("integrity"));
+    assert_eq!(sandbox.handles.generic.recorder.stats().unique, 1);
+    engine.shutdown(workers).await;
+}
+
 async fn outbox_follows_the_callers_transaction(backend: Backend) {
     let sandbox = start_sandbox().await;
     let db = fresh_database(backend, "outbox").await;
@@ -667,6 +731,7 @@ on_both_backends!(
     redelivery_follows_backoff,
     permanent_error_goes_dead_and_replays_once,
     tampered_payload_is_never_sent,
+    a_large_payload_is_delivered_whole_and_checked,
     outbox_follows_the_callers_transaction,
     inbound_is_taken_once_and_checked,
     two_engines_never_deliver_one_message_twice,

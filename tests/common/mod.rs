@@ -216,13 +216,28 @@ pub async fn submit(engine: &Engine, route: &str, event: serde_json::Value) -> M
 
 /// Alters a message's payload behind the engine's back, as a corrupted disk or a
 /// careless hand in the database would.
+/// On SQLite a payload over 2 KB is kept apart, in `message_payloads`, and the row's
+/// own is empty: it is altered where it is.
 pub async fn tamper(engine: &Engine, id: MessageId, payload: &[u8]) {
-    sqlx::query("UPDATE messages SET payload = $1 WHERE id = $2")
-        .bind(payload.to_vec())
-        .bind(id.to_string())
-        .execute(engine.journal().pool())
-        .await
-        .unwrap();
+    let pool = engine.journal().pool();
+    let in_row =
+        sqlx::query("UPDATE messages SET payload = $1 WHERE id = $2 AND length(payload) > 0")
+            .bind(payload.to_vec())
+            .bind(id.to_string())
+            .execute(pool)
+            .await
+            .unwrap()
+            .rows_affected();
+    if in_row == 0 {
+        let apart = sqlx::query("UPDATE message_payloads SET payload = $1 WHERE id = $2")
+            .bind(payload.to_vec())
+            .bind(id.to_string())
+            .execute(pool)
+            .await
+            .unwrap()
+            .rows_affected();
+        assert_eq!(apart, 1, "message {id} has a payload to alter");
+    }
 }
 
 /// Waits for message `id` to reach `want`, and fails the test if it does not.

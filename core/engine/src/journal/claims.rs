@@ -81,8 +81,14 @@ impl Recorded {
     }
 }
 
-const RETURNING: &str = "RETURNING id, route, direction, correlation_id, idempotency_key, payload, content_type, checksum, \
-     attempts, claimed_from, external_ids, deadline_at, created_at, updated_at";
+/// What a claim returns of each message it took.
+fn returning(backend: Backend) -> String {
+    format!(
+        "RETURNING id, route, direction, correlation_id, idempotency_key, {}, content_type, checksum, \
+         attempts, claimed_from, external_ids, deadline_at, created_at, updated_at",
+        super::payloads::column(backend, "messages")
+    )
+}
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 
@@ -141,11 +147,12 @@ impl Journal {
             return Ok(Vec::new());
         }
         let token = uuid::Uuid::now_v7().to_string();
-        let (skip_locked, length) = match self.backend {
-            Backend::Postgres => (" FOR UPDATE SKIP LOCKED", "octet_length"),
-            // length() of a BLOB reads its size from the record, not the content.
-            Backend::Sqlite => ("", "length"),
+        let skip_locked = match self.backend {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
         };
+        let size = super::payloads::size(self.backend, "m");
+        let returning = returning(self.backend);
         // Route ids are bound, never spliced: only their placeholders are.
         let in_order = if ordered.is_empty() {
             String::new()
@@ -169,9 +176,9 @@ impl Journal {
              attempts = attempts + CASE WHEN state = 'accepted' THEN 0 ELSE 1 END, claim_token = $1, \
              lease_until = $2, due_at = $2, updated_at = $3 \
              WHERE id IN (SELECT id FROM (SELECT id, SUM(size) OVER (ORDER BY due_at, id ROWS UNBOUNDED PRECEDING) - size AS before \
-             FROM (SELECT m.id, m.due_at, {length}(m.payload) AS size FROM messages m \
+             FROM (SELECT m.id, m.due_at, {size} AS size FROM messages m \
              WHERE m.state IN ('pending', 'retrying', 'in_flight', 'accepted') AND m.due_at <= $3{in_order} \
-             ORDER BY m.due_at LIMIT $4{skip_locked}) AS due) AS running WHERE before < $5) {RETURNING}"
+             ORDER BY m.due_at LIMIT $4{skip_locked}) AS due) AS running WHERE before < $5) {returning}"
         );
         // Only constants are spliced into this statement.
         let sql = self.claim_sql(sql, 5 + ordered.len());
@@ -288,7 +295,8 @@ impl Journal {
              attempts = attempts + CASE WHEN state = 'accepted' THEN 0 ELSE 1 END, claim_token = $1, \
              lease_until = $2, due_at = $2, updated_at = $3, relay_until = NULL \
              WHERE {among} AND ((state IN ('pending', 'retrying', 'accepted') AND due_at <= $3) \
-             OR (state = 'in_flight' AND (lease_until < $3{taken_over}))) {RETURNING}"
+             OR (state = 'in_flight' AND (lease_until < $3{taken_over}))) {}",
+            returning(self.backend)
         );
         let sql = self.claim_sql(sql, params);
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))

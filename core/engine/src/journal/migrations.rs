@@ -87,6 +87,18 @@ const MIGRATIONS: &[Migration] = &[
             "ALTER TABLE engine_notifications DROP CONSTRAINT engine_notifications_message_id_fkey",
         ],
     },
+    Migration {
+        version: 9,
+        name: "payloads apart from their messages (SQLite)",
+        sql: include_str!("../../migrations/0009_payloads_apart.sql"),
+        sqlite: &[
+            "CREATE TABLE message_payloads (id TEXT PRIMARY KEY, payload BLOB NOT NULL)",
+            // Larger than payloads::INLINE_MAX.
+            "INSERT INTO message_payloads (id, payload) SELECT id, payload FROM messages WHERE length(payload) > 2048",
+            "UPDATE messages SET payload = X'' WHERE length(payload) > 2048",
+        ],
+        postgres: &[],
+    },
 ];
 
 fn dialect(sql: &str, backend: Backend) -> String {
@@ -203,5 +215,60 @@ mod tests {
         assert!(pg.contains("payload          BYTEA"));
         assert!(!pg.contains("{{"));
         assert!(!sqlite.contains("{{"));
+    }
+
+    #[test]
+    fn sqlite_moves_the_payloads_it_keeps_apart() {
+        let moves = MIGRATIONS.iter().find(|m| m.version == 9).unwrap().sqlite;
+        let bound = format!("length(payload) > {}", super::super::payloads::INLINE_MAX);
+        assert_eq!(moves.iter().filter(|s| s.contains(&bound)).count(), 2);
+    }
+
+    /// A journal written before migration 9 keeps every payload: the large ones move to
+    /// `message_payloads`, and the journal reads each back as it was.
+    #[tokio::test]
+    async fn an_older_sqlite_journal_keeps_its_payloads() {
+        sqlx::any::install_default_drivers();
+        let path = std::env::temp_dir().join(format!("kp-mig9-{}.db", uuid::Uuid::new_v4()));
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let mut conn = AnyConnection::connect(&url).await.unwrap();
+        let before: Vec<Migration> = MIGRATIONS
+            .iter()
+            .copied()
+            .filter(|m| m.version < 9)
+            .collect();
+        run_set(&mut conn, Backend::Sqlite, "knudepunkt_migrations", &before)
+            .await
+            .unwrap();
+        let large = vec![7u8; 100_000];
+        let mut ids = Vec::new();
+        for payload in [large.clone(), b"<small/>".to_vec()] {
+            let id = crate::ids::MessageId::new().to_string();
+            sqlx::query(
+                "INSERT INTO messages (id, route, direction, idempotency_key, payload, content_type, checksum, \
+                 state, created_at, updated_at) VALUES ($1, 'r', 'outbound', $1, $2, 'x', 'c', 'delivered', 0, 0)",
+            )
+            .bind(id.clone())
+            .bind(payload)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+            ids.push(id);
+        }
+        drop(conn);
+        let journal = super::super::Journal::open(&url).await.unwrap();
+        let apart: i64 = sqlx::query("SELECT COUNT(*) AS n FROM message_payloads")
+            .fetch_one(journal.pool())
+            .await
+            .unwrap()
+            .get("n");
+        assert_eq!(apart, 1, "only the large payload moves");
+        let read = |i: usize| journal.get(ids[i].parse().unwrap());
+        assert_eq!(read(0).await.unwrap().payload, large);
+        assert_eq!(read(1).await.unwrap().payload, b"<small/>");
+        drop(journal);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
     }
 }

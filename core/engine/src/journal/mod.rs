@@ -8,6 +8,7 @@ mod claims;
 pub mod migrations;
 mod operator;
 mod outbox;
+mod payloads;
 mod relay;
 
 use std::path::Path;

@@ -4,7 +4,9 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Journal, JournalError, parse_direction, parse_external_ids, parse_id, parse_state};
+use super::{
+    Backend, Journal, JournalError, parse_direction, parse_external_ids, parse_id, parse_state,
+};
 use crate::checksum::Sha256Digest;
 use crate::ids::MessageId;
 use crate::message::{JournalMessage, MessageState, Transition};
@@ -49,9 +51,14 @@ pub struct Notification {
     pub created_at: i64,
 }
 
-/// Spliced into queries; a constant, so the statements stay safe.
-const COLUMNS: &str = "id, route, direction, correlation_id, idempotency_key, payload, content_type, checksum, attempts, \
-     due_at, deadline_at, state, last_error_kind, last_error, external_ids, created_at, updated_at";
+/// Spliced into queries; made of constants only, so the statements stay safe.
+fn columns(backend: Backend) -> String {
+    format!(
+        "id, route, direction, correlation_id, idempotency_key, {}, content_type, checksum, attempts, \
+         due_at, deadline_at, state, last_error_kind, last_error, external_ids, created_at, updated_at",
+        super::payloads::column(backend, "messages")
+    )
+}
 
 fn message_from_row(row: &AnyRow) -> Result<JournalMessage, JournalError> {
     let id: String = row.try_get("id")?;
@@ -87,7 +94,8 @@ fn message_from_row(row: &AnyRow) -> Result<JournalMessage, JournalError> {
 impl Journal {
     pub async fn get(&self, id: MessageId) -> Result<JournalMessage, JournalError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM messages WHERE id = $1"
+            "SELECT {} FROM messages WHERE id = $1",
+            columns(self.backend)
         )))
         .bind(id.to_string())
         .fetch_optional(&self.pool)
@@ -120,8 +128,9 @@ impl Journal {
     /// Newest first.
     pub async fn list(&self, filter: &ListFilter) -> Result<Vec<JournalMessage>, JournalError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM messages WHERE ($1 IS NULL OR route = $1) AND ($2 IS NULL OR state = $2) \
-             AND ($3 IS NULL OR correlation_id = $3) ORDER BY id DESC LIMIT $4"
+            "SELECT {} FROM messages WHERE ($1 IS NULL OR route = $1) AND ($2 IS NULL OR state = $2) \
+             AND ($3 IS NULL OR correlation_id = $3) ORDER BY id DESC LIMIT $4",
+            columns(self.backend)
         )))
         .bind(filter.route.as_deref())
         .bind(filter.state.map(|s| s.as_str()))

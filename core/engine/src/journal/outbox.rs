@@ -110,7 +110,11 @@ async fn insert_chunk(
             .bind(msg.direction.as_str())
             .bind(msg.correlation_id.clone())
             .bind(msg.idempotency_key.as_str().to_string())
-            .bind(msg.payload.clone())
+            .bind(if super::payloads::kept_apart(conn, &msg.payload) {
+                Vec::new()
+            } else {
+                msg.payload.clone()
+            })
             .bind(msg.content_type.clone())
             .bind(msg.checksum.to_hex())
             .bind(if token.is_some() { 1i64 } else { 0 })
@@ -150,6 +154,14 @@ async fn insert_chunk(
             .map(|r| r.try_get::<String, _>(0))
             .collect::<Result<_, _>>()?
     };
+
+    let apart: Vec<(String, &[u8])> = msgs
+        .iter()
+        .filter(|m| super::payloads::kept_apart(conn, &m.payload))
+        .map(|m| (m.id.to_string(), m.payload.as_slice()))
+        .filter(|(id, _)| inserted.contains(id))
+        .collect();
+    super::payloads::insert(conn, &apart).await?;
 
     // The history of each new message: received, pending (and in_flight if claimed).
     let mut transitions: Vec<TransitionRow> = Vec::new();

@@ -1,0 +1,6 @@
+-- SQLite keeps a payload larger than 2 KB in a table of its own, message_payloads (the
+-- statements are in journal::migrations), and leaves messages.payload empty for it.
+-- SQLite stores a row as one record, and the columns after the payload sit behind it,
+-- in its overflow pages: every change of state rewrote the whole record, a 270 KB letter
+-- included, three times on its way. PostgreSQL keeps the payload where it is: it stores
+-- a large value out of line already and does not rewrite it when other columns change.
