@@ -127,11 +127,15 @@ impl Adapter for KombiPostAdapter {
         // The message's own id, the same on every attempt: a status that names only the
         // transaction finds its letter by it.
         let transaction = d.message_id.as_uuid();
-        let body = format!(
-            "<kombi_request><KombiValgKode>{}</KombiValgKode>{}</kombi_request>",
-            quick_xml::escape::escape(kombi_valg),
-            super::without_declaration(memo)
-        );
+        // Written into one buffer of the right size: a letter is some 270 KB.
+        let memo = super::without_declaration(memo);
+        let kombi_valg = quick_xml::escape::escape(kombi_valg);
+        let mut body = String::with_capacity(memo.len() + kombi_valg.len() + 80);
+        body.push_str("<kombi_request><KombiValgKode>");
+        body.push_str(&kombi_valg);
+        body.push_str("</KombiValgKode>");
+        body.push_str(memo);
+        body.push_str("</kombi_request>");
         let resp = http
             .post(&d.endpoint.url)
             .timeout(d.endpoint.timeout)

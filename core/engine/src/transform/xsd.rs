@@ -107,11 +107,11 @@ fn with_schema<T>(
 
 /// Validates `xml` against the schema at `path`.
 pub fn validate(path: &Path, xml: &[u8]) -> Result<(), XsdError> {
-    let doc = Parser::default()
-        .parse_string(xml)
-        .map_err(|e| XsdError::Malformed(format!("{e:?}")))?;
     with_schema(path, |compiled| {
-        compiled.binary.stand_in(&doc);
+        let slim = compiled.binary.stand_in(xml);
+        let doc = Parser::default()
+            .parse_string(slim.as_deref().unwrap_or(xml))
+            .map_err(|e| XsdError::Malformed(format!("{e:?}")))?;
         compiled
             .context
             .validate_document(&doc)
