@@ -367,6 +367,16 @@ mod tests {
         base64::engine::general_purpose::STANDARD.encode(bytes)
     }
 
+    /// Base64 in lines of 76, as MIME writes it.
+    fn in_lines(base64: &str, newline: &str) -> String {
+        base64
+            .as_bytes()
+            .chunks(76)
+            .map(|l| std::str::from_utf8(l).unwrap())
+            .collect::<Vec<_>>()
+            .join(newline)
+    }
+
     #[test]
     fn plain_base64_takes_what_an_encoder_writes() {
         for n in 0..70 {
@@ -377,13 +387,7 @@ mod tests {
                 "{n} bytes"
             );
         }
-        // Lines, as MIME writes them.
-        let wrapped = encode(&[7u8; 300])
-            .as_bytes()
-            .chunks(76)
-            .map(|l| std::str::from_utf8(l).unwrap())
-            .collect::<Vec<_>>()
-            .join("\r\n");
+        let wrapped = in_lines(&encode(&[7u8; 300]), "\r\n");
         assert_eq!(
             plain_base64(wrapped.as_bytes()),
             Some(5),
@@ -468,12 +472,7 @@ mod tests {
         let (main, dir) = schema_set();
         let binary = BinaryElements::of(&main);
         let long = encode(&vec![1u8; 3000]);
-        let wrapped = long
-            .as_bytes()
-            .chunks(76)
-            .map(|l| std::str::from_utf8(l).unwrap())
-            .collect::<Vec<_>>()
-            .join("\n");
+        let wrapped = in_lines(&long, "\n");
         let xml = format!(
             r#"<r xmlns="urn:t"><content>{long}</content><content>AAAA</content><content>{long}!</content><content>{long}<!-- x --></content><blob xsi:type="xs:base64Binary" xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">{long}</blob><local xmlns="">{wrapped}</local><twice>{long}</twice></r>"#
         );
@@ -512,12 +511,7 @@ mod tests {
         assert!(e.to_string().contains("content"), "{e}");
         assert!(e.to_string().contains("line 1"), "{e}");
         // After a replaced value with line breaks, an error's line is still the original's.
-        let wrapped = long
-            .as_bytes()
-            .chunks(76)
-            .map(|l| std::str::from_utf8(l).unwrap())
-            .collect::<Vec<_>>()
-            .join("\n");
+        let wrapped = in_lines(&long, "\n");
         let later =
             format!("<r xmlns=\"urn:t\">\n<content>{wrapped}</content>\n<content>A</content></r>");
         let line = later.lines().count();
