@@ -42,9 +42,9 @@ struct Declared {
 }
 
 impl BinaryElements {
-    /// Reads the schema at `main` and every file it includes, imports or redefines.
-    /// A set that cannot be read, or that has identity constraints or redefinitions,
-    /// gets no stand-ins at all.
+    /// Reads the schema at `main` and every file it includes or imports. A set that
+    /// cannot be read, or that has identity constraints or redefinitions, gets no
+    /// stand-ins at all.
     pub fn of(main: &Path) -> Self {
         Self::read(main).unwrap_or_default()
     }
@@ -69,16 +69,17 @@ impl BinaryElements {
             let schema = Schema { target, qualified };
             schema.walk(&root, true, &dir, &mut declared, &mut todo)?;
         }
-        let mut names: HashSet<(Option<String>, String)> = HashSet::new();
-        let mut not: HashSet<(Option<String>, String)> = HashSet::new();
-        for d in declared {
-            if d.plain_binary && !not.contains(&d.name) {
-                names.insert(d.name);
-            } else {
-                names.remove(&d.name);
-                not.insert(d.name);
-            }
-        }
+        // A name declared once as anything else is not binary everywhere.
+        let other: HashSet<&(Option<String>, String)> = declared
+            .iter()
+            .filter(|d| !d.plain_binary)
+            .map(|d| &d.name)
+            .collect();
+        let names = declared
+            .iter()
+            .filter(|d| d.plain_binary && !other.contains(&d.name))
+            .map(|d| d.name.clone())
+            .collect();
         Some(Self { names })
     }
 
