@@ -31,10 +31,18 @@ use serde_json::json;
 
 use super::bench_index::sandbox_process;
 use super::bench_journals::{drop_postgres, scratch_postgres};
+use super::machine_cpu;
 use super::stack::{Stack, Tweaks, fresh_sqlite};
 use crate::setup::Context;
 
 const ROUTE: &str = "generic.notify";
+
+/// One run's figures: its rate, and the busy CPU of the whole machine per message.
+#[derive(Clone, Copy)]
+struct Run {
+    rate: f64,
+    cpu_us: f64,
+}
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -81,8 +89,9 @@ async fn submit_and_wait(
     n: usize,
     body: &str,
     label: &str,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<Run> {
     let started = Instant::now();
+    let busy = machine_cpu::busy_seconds();
     for from in (0..n).step_by(500) {
         let evs = events(prefix, from, (from + 500).min(n), body);
         let mut tx = engine.journal().begin().await?;
@@ -113,7 +122,10 @@ async fn submit_and_wait(
             {
                 bail!("{label}: nothing is open, but {k} messages are {s}: {counts:?}");
             }
-            return Ok(n as f64 / elapsed.as_secs_f64());
+            return Ok(Run {
+                rate: n as f64 / elapsed.as_secs_f64(),
+                cpu_us: machine_cpu::micros_per_message(busy, machine_cpu::busy_seconds(), n),
+            });
         }
         if Instant::now() > until {
             bail!("{label}: {open} still open after 15 minutes");
@@ -238,7 +250,7 @@ async fn scaled_out(
     k: usize,
     body: &str,
     probe_retries: bool,
-) -> anyhow::Result<(f64, Option<RetryLateness>)> {
+) -> anyhow::Result<(Run, Option<RetryLateness>)> {
     let (db, name) = scratch_postgres(&args.postgres_admin_url).await?;
     let result = async {
         let journal = Journal::open(&db).await?;
@@ -333,7 +345,7 @@ async fn scaled_out(
 /// Publish with confirms (windows of 512, as the relay does) and consume with acks
 /// (the same prefetch), concurrently, on a quorum queue of its own; messages per second
 /// from the first publish to the last ack.
-async fn raw_lapin(url: &str, n: usize, size: usize, prefetch: u16) -> anyhow::Result<f64> {
+async fn raw_lapin(url: &str, n: usize, size: usize, prefetch: u16) -> anyhow::Result<Run> {
     let conn = Connection::connect(url, ConnectionProperties::default()).await?;
     let queue = "knudepunkt.bench.raw";
     let setup = conn.create_channel().await?;
@@ -373,6 +385,7 @@ async fn raw_lapin(url: &str, n: usize, size: usize, prefetch: u16) -> anyhow::R
         .await?;
     let body = vec![b'x'; size];
     let started = Instant::now();
+    let busy = machine_cpu::busy_seconds();
     let consuming = tokio::spawn(async move {
         let mut got = 0;
         while got < n {
@@ -404,7 +417,10 @@ async fn raw_lapin(url: &str, n: usize, size: usize, prefetch: u16) -> anyhow::R
         }
     }
     consuming.await??;
-    let rate = n as f64 / started.elapsed().as_secs_f64();
+    let rate = Run {
+        rate: n as f64 / started.elapsed().as_secs_f64(),
+        cpu_us: machine_cpu::micros_per_message(busy, machine_cpu::busy_seconds(), n),
+    };
     let _ = setup
         .queue_delete(queue.into(), QueueDeleteOptions::default())
         .await;
@@ -450,7 +466,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             .payload
             .len()
     };
-    let embedded = submit_and_wait(
+    let embedded_run = submit_and_wait(
         &stack.engine,
         "scale",
         args.messages,
@@ -465,14 +481,23 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     }
 
     // 2 and 3. One and two instances with RabbitMQ and PostgreSQL.
-    let (one, retries) = scaled_out(ctx, &args, &routes, &sandbox.url, 1, &body, true).await?;
+    let (one_run, retries) = scaled_out(ctx, &args, &routes, &sandbox.url, 1, &body, true).await?;
     let retries = retries.context("the one-instance run measures delayed retries")?;
-    let (two, _) = scaled_out(ctx, &args, &routes, &sandbox.url, 2, &body, false).await?;
+    let (two_run, _) = scaled_out(ctx, &args, &routes, &sandbox.url, 2, &body, false).await?;
 
     // 4. The broker alone.
     let wire_size = knudepunkt_engine::MessageId::new().to_string().len();
-    let raw_wire = raw_lapin(&args.amqp_url, args.messages, wire_size, args.prefetch).await?;
-    let raw_payload = raw_lapin(&args.amqp_url, args.messages, payload_size, args.prefetch).await?;
+    let raw_wire_run = raw_lapin(&args.amqp_url, args.messages, wire_size, args.prefetch).await?;
+    let raw_payload_run =
+        raw_lapin(&args.amqp_url, args.messages, payload_size, args.prefetch).await?;
+    let [embedded, one, two, raw_wire, raw_payload] = [
+        embedded_run,
+        one_run,
+        two_run,
+        raw_wire_run,
+        raw_payload_run,
+    ]
+    .map(|r| r.rate);
 
     let best = one.max(two);
     let report = json!({
@@ -489,6 +514,13 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         "ratio_2_instances_to_raw": (two / raw_wire * 100.0).round() / 100.0,
         "ratio_2_to_1_instances": (two / one * 100.0).round() / 100.0,
         "ratio_1_instance_to_embedded": (one / embedded * 100.0).round() / 100.0,
+        "machine_cpu_us_per_message": {
+            "embedded_sqlite": embedded_run.cpu_us.round(),
+            "rabbitmq_postgres_1_instance": one_run.cpu_us.round(),
+            "rabbitmq_postgres_2_instances": two_run.cpu_us.round(),
+            "raw_lapin_at_broker_message_size": raw_wire_run.cpu_us.round(),
+            "raw_lapin_at_payload_size": raw_payload_run.cpu_us.round(),
+        },
         "delayed_retries": {
             "retry_after_s": RETRY_AFTER_S,
             "retried": retries.retried,
@@ -504,11 +536,23 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             "knudepunkt bench-scale: {} messages on {ROUTE} ({payload_size}-byte payloads) to one sandbox process",
             args.messages
         );
-        println!("  embedded (SQLite, in-process)        {embedded:>8.0} msg/s");
-        println!("  1 instance, RabbitMQ + PostgreSQL    {one:>8.0} msg/s");
-        println!("  2 instances, RabbitMQ + PostgreSQL   {two:>8.0} msg/s");
+        let cpu = |r: Run| format!("{:>5.0} µs of machine CPU a message", r.cpu_us);
         println!(
-            "  raw lapin, confirms + acks           {raw_wire:>8.0} msg/s at {wire_size} bytes (what the transport publishes: the id), {raw_payload:.0} msg/s at {payload_size} bytes"
+            "  embedded (SQLite, in-process)        {embedded:>8.0} msg/s   {}",
+            cpu(embedded_run)
+        );
+        println!(
+            "  1 instance, RabbitMQ + PostgreSQL    {one:>8.0} msg/s   {}",
+            cpu(one_run)
+        );
+        println!(
+            "  2 instances, RabbitMQ + PostgreSQL   {two:>8.0} msg/s   {}",
+            cpu(two_run)
+        );
+        println!(
+            "  raw lapin, confirms + acks           {raw_wire:>8.0} msg/s   {} at {wire_size} bytes (what the transport publishes: the id); {raw_payload:.0} msg/s, {:.0} µs at {payload_size} bytes",
+            cpu(raw_wire_run),
+            raw_payload_run.cpu_us
         );
         println!(
             "  delayed retries (503 with Retry-After: {RETRY_AFTER_S} s, waiting in the journal, relayed when due): {} re-attempted, at most p50 {} ms, p99 {} ms, max {} ms after their due time",

@@ -21,6 +21,7 @@ pub mod dlq;
 pub mod documents;
 pub mod index;
 pub mod kle;
+pub mod machine_cpu;
 pub mod messages;
 pub mod report;
 pub mod route;
