@@ -224,6 +224,39 @@ async fn a_round_from_a_due_time_leaves_earlier_messages_to_a_round_from_the_sta
     assert_eq!(earlier.last_due, Some(now - 3_000));
 }
 
+/// On PostgreSQL a round's holds are written beside their rows: each message's page
+/// has room for its next version, so the hold (no indexed column changes) touches no
+/// index. The page of each row is the block number of its `ctid`.
+async fn holds_stay_on_their_rows_pages(journal: &Journal) {
+    let pages = || async {
+        let rows = sqlx::query("SELECT id, (ctid::text::point)[0]::bigint AS page FROM messages")
+            .fetch_all(journal.pool())
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|r| (r.get::<String, _>("id"), r.get::<i64, _>("page")))
+            .collect::<std::collections::HashMap<_, _>>()
+    };
+    let before = pages().await;
+    assert_eq!(before.len(), 60);
+    assert_eq!(take(journal, now_ms()).await.messages.len(), 60);
+    let after = pages().await;
+    let moved = before
+        .iter()
+        .filter(|(id, page)| after[*id] != **page)
+        .count();
+    assert_eq!(moved, 0, "{moved} of 60 holds were written on another page");
+    let options: Vec<String> =
+        sqlx::query("SELECT unnest(reloptions) AS o FROM pg_class WHERE relname = 'messages'")
+            .fetch_all(journal.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get("o"))
+            .collect();
+    assert_eq!(options, ["fillfactor=50"]);
+}
+
 #[tokio::test]
 async fn relay_on_sqlite() {
     only_confirmed_messages_count_as_handed_over(Backend::Sqlite).await;
@@ -242,4 +275,5 @@ async fn relay_on_postgres() {
     an_unmarked_round_is_taken_again_after_its_hold(Backend::Postgres).await;
     a_round_from_a_due_time_leaves_earlier_messages_to_a_round_from_the_start(Backend::Postgres)
         .await;
+    holds_stay_on_their_rows_pages(&journal_with(Backend::Postgres, "relay-pages", 60).await).await;
 }

@@ -99,6 +99,16 @@ const MIGRATIONS: &[Migration] = &[
         ],
         postgres: &[],
     },
+    Migration {
+        version: 10,
+        name: "room on each page for a message's next version (PostgreSQL)",
+        sql: include_str!("../../migrations/0010_room_for_new_versions.sql"),
+        sqlite: &[],
+        // Measured with `knudepunkt bench-scale`: the relay's holds went from about a
+        // quarter written beside their rows to all of them, and the machine's CPU per
+        // message on the broker transport fell from about 650 µs to 550.
+        postgres: &["ALTER TABLE messages SET (fillfactor = 50)"],
+    },
 ];
 
 fn dialect(sql: &str, backend: Backend) -> String {

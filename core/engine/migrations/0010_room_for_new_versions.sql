@@ -1,0 +1,8 @@
+-- PostgreSQL leaves half of each page of messages free (the statement is in
+-- journal::migrations). A message is written four times on its way (submitted, held by
+-- the relay, claimed, done), and PostgreSQL writes each change as a new version of the
+-- row. A version that changes no indexed column (the relay's hold) and fits on the
+-- row's page is written there without touching any index (a HOT update); with a fifth
+-- free, most holds did not fit and each updated every index of the table. Pages written
+-- before this keep their old fill. SQLite rewrites a row in place and has no such
+-- setting.
