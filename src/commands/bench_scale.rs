@@ -444,7 +444,7 @@ async fn raw_lapin(url: &str, n: usize, size: usize, prefetch: u16) -> anyhow::R
         }
     }
     consuming.await??;
-    let rate = Run {
+    let measured = Run {
         rate: n as f64 / started.elapsed().as_secs_f64(),
         cpu_us: machine_cpu::micros_per_message(busy, machine_cpu::busy_seconds(), n),
     };
@@ -452,7 +452,7 @@ async fn raw_lapin(url: &str, n: usize, size: usize, prefetch: u16) -> anyhow::R
         .queue_delete(queue.into(), QueueDeleteOptions::default())
         .await;
     let _ = conn.close(200, "OK".into()).await;
-    Ok(rate)
+    Ok(measured)
 }
 
 pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {

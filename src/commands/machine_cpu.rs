@@ -52,13 +52,8 @@ mod tests {
     }
 
     #[test]
-    fn this_machine_reports_a_growing_busy_time() {
+    fn this_machine_s_busy_time_is_read_and_never_goes_back() {
         let before = busy_seconds().expect("/proc/stat on Linux");
-        let mut x = 0u64;
-        for i in 0..20_000_000u64 {
-            x = x.wrapping_mul(31).wrapping_add(i);
-        }
-        std::hint::black_box(x);
         let after = busy_seconds().expect("/proc/stat on Linux");
         assert!(after >= before);
         assert!(micros_per_message(Some(before), Some(after), 0).is_nan());
