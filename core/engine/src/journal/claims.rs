@@ -81,14 +81,10 @@ impl Recorded {
     }
 }
 
-/// What a claim returns of each message it took.
-fn returning(backend: Backend) -> String {
-    format!(
-        "RETURNING id, route, direction, correlation_id, idempotency_key, {}, content_type, checksum, \
-         attempts, claimed_from, external_ids, deadline_at, created_at, updated_at",
-        super::payloads::column(backend, "messages")
-    )
-}
+/// What a claim returns of each message it took: the payload as its row holds it (on
+/// SQLite a large one is read afterwards, see [`super::payloads::fill_kept_apart`]).
+const RETURNING: &str = "RETURNING id, route, direction, correlation_id, idempotency_key, payload, content_type, checksum, \
+     attempts, claimed_from, external_ids, deadline_at, created_at, updated_at";
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 
@@ -152,7 +148,6 @@ impl Journal {
             Backend::Sqlite => "",
         };
         let size = super::payloads::size(self.backend, "m");
-        let returning = returning(self.backend);
         // Route ids are bound, never spliced: only their placeholders are.
         let in_order = if ordered.is_empty() {
             String::new()
@@ -178,7 +173,7 @@ impl Journal {
              WHERE id IN (SELECT id FROM (SELECT id, SUM(size) OVER (ORDER BY due_at, id ROWS UNBOUNDED PRECEDING) - size AS before \
              FROM (SELECT m.id, m.due_at, {size} AS size FROM messages m \
              WHERE m.state IN ('pending', 'retrying', 'in_flight', 'accepted') AND m.due_at <= $3{in_order} \
-             ORDER BY m.due_at LIMIT $4{skip_locked}) AS due) AS running WHERE before < $5) {returning}"
+             ORDER BY m.due_at LIMIT $4{skip_locked}) AS due) AS running WHERE before < $5) {RETURNING}"
         );
         // Only constants are spliced into this statement.
         let sql = self.claim_sql(sql, 5 + ordered.len());
@@ -235,9 +230,12 @@ impl Journal {
                     tx.rollback().await?;
                     return Ok(Vec::new());
                 }
-                let claimed = parse(rows)?;
+                let mut claimed = parse(rows)?;
                 insert_claim_transitions(&mut tx, &claimed, now, by).await?;
                 tx.commit().await?;
+                // The large payloads, read once the writer is free again. Should this
+                // fail, the claims stand and their leases run out: they are taken again.
+                super::payloads::fill_kept_apart(self.backend, &self.reader, &mut claimed).await?;
                 Ok(claimed)
             }
         }
@@ -295,8 +293,7 @@ impl Journal {
              attempts = attempts + CASE WHEN state = 'accepted' THEN 0 ELSE 1 END, claim_token = $1, \
              lease_until = $2, due_at = $2, updated_at = $3, relay_until = NULL \
              WHERE {among} AND ((state IN ('pending', 'retrying', 'accepted') AND due_at <= $3) \
-             OR (state = 'in_flight' AND (lease_until < $3{taken_over}))) {}",
-            returning(self.backend)
+             OR (state = 'in_flight' AND (lease_until < $3{taken_over}))) {RETURNING}"
         );
         let sql = self.claim_sql(sql, params);
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
