@@ -119,4 +119,89 @@ async fn accepted_waits_for_its_confirmation(backend: Backend) {
     engine.shutdown(workers).await;
 }
 
-on_both_backends!(accepted_waits_for_its_confirmation);
+/// Confirmations that arrive together are written together by the journal writer, yet
+/// each gets its own answer: one for an unknown message or one already settled fails
+/// alone, and the others are applied whole.
+async fn confirmations_together_are_answered_each(backend: Backend) {
+    let sandbox = start_sandbox().await;
+    let db = fresh_database(backend, "confirm-many").await;
+    let mut adapters = AdapterRegistry::new();
+    adapters.register(Arc::new(ConfirmsLater));
+    let engine = Engine::new(
+        Journal::open(&db).await.unwrap(),
+        common::test_routes(sandbox.addr),
+        adapters,
+        common::quick_options(),
+    );
+    let workers = engine.start();
+    let mut ids = Vec::new();
+    for k in 0..4 {
+        ids.push(
+            common::submit(
+                &engine,
+                "test.notify",
+                json!({"id": format!("m-{k}"), "case_id": "SAG-9"}),
+            )
+            .await,
+        );
+    }
+    for id in &ids {
+        common::expect_state(
+            engine.journal(),
+            *id,
+            MessageState::Accepted,
+            Duration::from_secs(5),
+        )
+        .await;
+    }
+    // The last is settled before the burst.
+    engine
+        .confirm(ids[3], "first receipt", &Default::default())
+        .await
+        .unwrap();
+    let unknown = knudepunkt_engine::MessageId::new();
+    let receipts: Vec<knudepunkt_engine::message::ExternalIds> = (0..5)
+        .map(|k| [("receipt_id".to_string(), format!("R-{k}"))].into())
+        .collect();
+    let (a, b, c, again, missing) = tokio::join!(
+        engine.confirm(ids[0], "receipt", &receipts[0]),
+        engine.confirm(ids[1], "receipt", &receipts[1]),
+        engine.confirm(ids[2], "receipt", &receipts[2]),
+        engine.confirm(ids[3], "second receipt", &receipts[3]),
+        engine.confirm(unknown, "receipt", &receipts[4]),
+    );
+    for r in [a, b, c] {
+        r.unwrap();
+    }
+    let again = again.unwrap_err().to_string();
+    assert!(
+        again.contains("only accepted messages can be confirmed"),
+        "{again}"
+    );
+    let missing = missing.unwrap_err().to_string();
+    assert!(missing.contains(&unknown.to_string()), "{missing}");
+    for (k, id) in ids.iter().enumerate().take(3) {
+        let m = engine.journal().get(*id).await.unwrap();
+        assert_eq!(m.state, MessageState::Delivered);
+        assert_eq!(
+            m.external_ids.get("receipt_id").map(String::as_str),
+            Some(format!("R-{k}").as_str())
+        );
+        assert_eq!(
+            m.external_ids.get("envelope_id").map(String::as_str),
+            Some(format!("ENV-m-{k}").as_str()),
+            "the ids it was accepted with are kept"
+        );
+    }
+    let settled = engine.journal().get(ids[3]).await.unwrap();
+    assert!(
+        !settled.external_ids.contains_key("receipt_id"),
+        "a second receipt for a delivered message changes nothing"
+    );
+    engine.shutdown(workers).await;
+}
+
+on_both_backends!(
+    accepted_waits_for_its_confirmation,
+    confirmations_together_are_answered_each
+);

@@ -261,7 +261,22 @@ impl Engine {
         detail: &str,
         ids: &crate::message::ExternalIds,
     ) -> Result<(), JournalError> {
-        let settled = self.inner.journal.confirm(id, detail, ids).await?;
+        // Through the journal writer: confirmations come one per letter, and batched
+        // they share a transaction (on SQLite, a turn at the one writer) instead of
+        // taking one each.
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let confirmation = journal::Confirmation {
+            id,
+            detail: detail.to_string(),
+            ids: ids.clone(),
+        };
+        self.inner
+            .writer
+            .send(WriteJob::Confirm(confirmation, reply))
+            .map_err(|_| JournalError::Write("the journal writer has stopped".into()))?;
+        let settled = answer
+            .await
+            .map_err(|_| JournalError::Write("the journal writer has stopped".into()))??;
         let label = Metrics::route(&settled.route);
         self.inner.metrics.delivered.get_or_create(&label).inc();
         let secs = (now_ms() - settled.created_at).max(0) as f64 / 1000.0;
@@ -532,7 +547,10 @@ impl Engine {
         conn: &mut AnyConnection,
         prepared: Prepared,
     ) -> Result<Vec<Submitted>, EngineError> {
-        let msgs: Vec<NewMessage> = prepared.messages.iter().flatten().cloned().collect();
+        // Which events made a message; the messages themselves (and their payloads)
+        // move to the journal uncopied.
+        let made: Vec<bool> = prepared.messages.iter().map(Option::is_some).collect();
+        let msgs: Vec<NewMessage> = prepared.messages.into_iter().flatten().collect();
         let mut outcomes = journal::outbox_insert_many(conn, &msgs, now_ms())
             .await?
             .into_iter();
@@ -541,12 +559,11 @@ impl Engine {
             .submitted
             .get_or_create(&Metrics::route(&prepared.route))
             .inc_by(msgs.len() as u64);
-        Ok(prepared
-            .messages
-            .iter()
-            .map(|p| match p {
-                None => Submitted::Filtered,
-                Some(_) => match outcomes.next().expect("one outcome per message") {
+        Ok(made
+            .into_iter()
+            .map(|made| match made {
+                false => Submitted::Filtered,
+                true => match outcomes.next().expect("one outcome per message") {
                     InsertOutcome::Inserted(id) => Submitted::Journaled(id),
                     InsertOutcome::Duplicate(id) => Submitted::Duplicate(id),
                 },

@@ -1,14 +1,16 @@
 //! The journal writer: one task that writes new standalone messages (HTTP routes,
-//! inbound messages, `submit_now`) and delivery outcomes together, many per transaction
-//! (group commit). Callers outside a transaction wait for their message's commit;
-//! workers hand over outcomes and go on.
+//! inbound messages, `submit_now`), delivery outcomes and receivers' confirmations,
+//! many per transaction (group commit). Callers outside a transaction wait for their
+//! message's commit; workers hand over outcomes and go on.
 
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
-use crate::journal::{self, InsertOutcome, Journal, JournalError, NewMessage, Recorded};
+use crate::journal::{
+    self, Confirmation, InsertOutcome, Journal, JournalError, NewMessage, Recorded, Settled,
+};
 use crate::message::{MessageState, now_ms};
 
 /// Largest number of jobs written in one transaction.
@@ -24,6 +26,9 @@ pub(crate) enum WriteJob {
     ),
     /// An attempt's outcome; the sender, if any, hears the state once it is committed.
     Outcome(Recorded, Option<oneshot::Sender<MessageState>>),
+    /// A receiver's confirmation of an accepted message; the sender hears how it went.
+    /// Written after the batch's outcomes, so an acceptance handed over before it counts.
+    Confirm(Confirmation, oneshot::Sender<Result<Settled, JournalError>>),
     /// Answered once everything sent before it is written.
     Flush(oneshot::Sender<()>),
 }
@@ -65,6 +70,7 @@ pub(crate) async fn run(journal: Journal, mut rx: mpsc::UnboundedReceiver<WriteJ
         let mut outcomes = Vec::new();
         let mut committed = Vec::new();
         let mut flushes = Vec::new();
+        let (mut confirmations, mut confirmed) = (Vec::new(), Vec::new());
         for job in jobs.drain(..) {
             match job {
                 WriteJob::Insert(msg, reply) => {
@@ -76,6 +82,10 @@ pub(crate) async fn run(journal: Journal, mut rx: mpsc::UnboundedReceiver<WriteJ
                         committed.push((told, r.state));
                     }
                     outcomes.push(r);
+                }
+                WriteJob::Confirm(c, reply) => {
+                    confirmations.push(c);
+                    confirmed.push(reply);
                 }
                 WriteJob::Flush(reply) => flushes.push(reply),
             }
@@ -101,6 +111,12 @@ pub(crate) async fn run(journal: Journal, mut rx: mpsc::UnboundedReceiver<WriteJ
                         delay = (delay * 2).min(Duration::from_secs(5));
                     }
                 }
+            }
+        }
+        if !confirmations.is_empty() {
+            let results = journal.confirm_many(&confirmations).await;
+            for (reply, result) in confirmed.into_iter().zip(results) {
+                let _ = reply.send(result);
             }
         }
         for (told, state) in committed {

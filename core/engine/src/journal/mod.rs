@@ -20,7 +20,7 @@ use sqlx::{AnyPool, Executor};
 use thiserror::Error;
 
 pub use claims::{Claimed, Recorded, placeholders, record_outcomes};
-pub use operator::{AuditedRead, InboxItem, Notification};
+pub use operator::{AuditedRead, Confirmation, InboxItem, Notification};
 pub use operator::{ListFilter, RouteBacklog, Settled};
 pub use outbox::{
     InsertOutcome, NewMessage, insert as outbox_insert, insert_many as outbox_insert_many,

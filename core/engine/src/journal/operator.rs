@@ -236,34 +236,40 @@ impl Journal {
         detail: &str,
         ids: &crate::message::ExternalIds,
     ) -> Result<Settled, JournalError> {
-        let now = crate::message::now_ms();
         let mut tx = self.pool.begin().await?;
-        let row = accepted_row(&mut tx, id, "confirmed").await?;
-        let settled = Settled::of(&row)?;
-        let known: String = row.try_get("external_ids")?;
-        let mut all: crate::message::ExternalIds = serde_json::from_str(&known).unwrap_or_default();
-        all.extend(ids.clone());
-        let attempts: i64 = row.try_get("attempts")?;
-        sqlx::query(
-            "UPDATE messages SET state = 'delivered', due_at = NULL, external_ids = $1, updated_at = $2 WHERE id = $3 AND state = 'accepted'",
-        )
-        .bind(serde_json::to_string(&all).unwrap_or_else(|_| "{}".into()))
-        .bind(now)
-        .bind(id.to_string())
-        .execute(&mut *tx)
-        .await?;
-        super::insert_transition(
-            &mut tx,
-            id,
-            "accepted",
-            "delivered",
-            now,
-            attempts,
-            Some(detail),
-        )
-        .await?;
+        let settled = confirm_on(&mut tx, id, detail, ids, crate::message::now_ms()).await?;
         tx.commit().await?;
         Ok(settled)
+    }
+
+    /// Several confirmations in one transaction (the journal writer's batch): one
+    /// outcome each, in order. A message not found or not accepted fails alone (nothing
+    /// of it was written); a database error fails them all, and none is applied.
+    pub async fn confirm_many(
+        &self,
+        confirmations: &[Confirmation],
+    ) -> Vec<Result<Settled, JournalError>> {
+        let now = crate::message::now_ms();
+        let applied = async {
+            let mut tx = self.pool.begin().await?;
+            let mut out = Vec::with_capacity(confirmations.len());
+            for c in confirmations {
+                match confirm_on(&mut tx, c.id, &c.detail, &c.ids, now).await {
+                    Err(JournalError::Database(e)) => return Err(JournalError::Database(e)),
+                    other => out.push(other),
+                }
+            }
+            tx.commit().await?;
+            Ok::<_, JournalError>(out)
+        }
+        .await;
+        applied.unwrap_or_else(|e| {
+            let text = e.to_string();
+            confirmations
+                .iter()
+                .map(|_| Err(JournalError::Write(text.clone())))
+                .collect()
+        })
     }
 
     /// A negative confirmation for an accepted message (a failed Digital Post status, a
@@ -336,7 +342,8 @@ impl Journal {
         for r in routes {
             q = q.bind(r);
         }
-        let rows = q.fetch_all(&self.pool).await?;
+        // A reader: the message was journaled before anyone could answer it.
+        let rows = q.fetch_all(&self.reader).await?;
         let first = routes.iter().find_map(|want| {
             rows.iter().find(|r| {
                 r.try_get::<String, _>("route")
@@ -617,6 +624,50 @@ impl Settled {
             created_at: row.try_get("created_at")?,
         })
     }
+}
+
+/// A receiver's confirmation of an accepted message, as [`Journal::confirm`] takes it.
+#[derive(Clone, Debug)]
+pub struct Confirmation {
+    pub id: MessageId,
+    pub detail: String,
+    pub ids: crate::message::ExternalIds,
+}
+
+/// Marks the accepted message `id` delivered on `conn` (inside the caller's
+/// transaction), merging in the external ids the confirmation carried.
+async fn confirm_on(
+    conn: &mut sqlx::AnyConnection,
+    id: MessageId,
+    detail: &str,
+    ids: &crate::message::ExternalIds,
+    now: i64,
+) -> Result<Settled, JournalError> {
+    let row = accepted_row(&mut *conn, id, "confirmed").await?;
+    let settled = Settled::of(&row)?;
+    let known: String = row.try_get("external_ids")?;
+    let mut all: crate::message::ExternalIds = serde_json::from_str(&known).unwrap_or_default();
+    all.extend(ids.clone());
+    let attempts: i64 = row.try_get("attempts")?;
+    sqlx::query(
+        "UPDATE messages SET state = 'delivered', due_at = NULL, external_ids = $1, updated_at = $2 WHERE id = $3 AND state = 'accepted'",
+    )
+    .bind(serde_json::to_string(&all).unwrap_or_else(|_| "{}".into()))
+    .bind(now)
+    .bind(id.to_string())
+    .execute(&mut *conn)
+    .await?;
+    super::insert_transition(
+        conn,
+        id,
+        "accepted",
+        "delivered",
+        now,
+        attempts,
+        Some(detail),
+    )
+    .await?;
+    Ok(settled)
 }
 
 async fn accepted_row(

@@ -110,10 +110,11 @@ async fn insert_chunk(
             .bind(msg.direction.as_str())
             .bind(msg.correlation_id.clone())
             .bind(msg.idempotency_key.as_str().to_string())
+            // Bound as a slice: the driver copies it once, as it must.
             .bind(if super::payloads::kept_apart(conn, &msg.payload) {
-                Vec::new()
+                &[][..]
             } else {
-                msg.payload.clone()
+                msg.payload.as_slice()
             })
             .bind(msg.content_type.clone())
             .bind(msg.checksum.to_hex())
