@@ -39,6 +39,10 @@ pub struct Args {
     pub claim_bytes: Option<i64>,
 }
 
+/// Letters a producer renders and journals together. Few: each letter is alive in
+/// several copies (event, rendering, the driver's bind) until its transaction ends.
+const LETTERS_A_TRANSACTION: usize = 8;
+
 /// Letters submitted so far, by every producer.
 static SUBMITTED: AtomicUsize = AtomicUsize::new(0);
 
@@ -89,7 +93,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         tasks.spawn(async move {
             // This producer's letters: every `producers`th one.
             let mine: Vec<usize> = (producer..letters).step_by(producers).collect();
-            for chunk in mine.chunks(25) {
+            for chunk in mine.chunks(LETTERS_A_TRANSACTION) {
                 let events: Vec<serde_json::Value> = chunk
                     .iter()
                     .map(|i| {
@@ -103,8 +107,14 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                     })
                     .collect();
                 // Rendered and validated before the transaction begins: it holds the
-                // journal's one SQLite connection only while writing.
-                let prepared = engine.prepare_many(route, &events)?;
+                // journal's one SQLite connection only while writing. On the blocking
+                // pool, as a caller doing such CPU work should, so that the runtime's
+                // threads stay free for the deliveries and the journal's round trips.
+                let prepared = {
+                    let engine = engine.clone();
+                    tokio::task::spawn_blocking(move || engine.prepare_many(route, &events))
+                        .await??
+                };
                 let mut tx = engine.journal().begin().await?;
                 engine.submit_prepared(&mut tx, prepared).await?;
                 tx.commit().await?;
