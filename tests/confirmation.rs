@@ -34,9 +34,11 @@ impl Adapter for ConfirmsLater {
     }
 }
 
-async fn accepted_waits_for_its_confirmation(backend: Backend) {
+/// An engine on a fresh journal named `name` whose deliveries are all accepted, to be
+/// confirmed later; and the sandbox its routes point at (kept alive by the caller).
+async fn confirming_later(backend: Backend, name: &str) -> (common::Sandbox, Engine) {
     let sandbox = start_sandbox().await;
-    let db = fresh_database(backend, "confirm").await;
+    let db = fresh_database(backend, name).await;
     let mut adapters = AdapterRegistry::new();
     adapters.register(Arc::new(ConfirmsLater));
     let engine = Engine::new(
@@ -45,6 +47,11 @@ async fn accepted_waits_for_its_confirmation(backend: Backend) {
         adapters,
         common::quick_options(),
     );
+    (sandbox, engine)
+}
+
+async fn accepted_waits_for_its_confirmation(backend: Backend) {
+    let (_sandbox, engine) = confirming_later(backend, "confirm").await;
     let workers = engine.start();
 
     let confirmed = common::submit(
@@ -123,16 +130,7 @@ async fn accepted_waits_for_its_confirmation(backend: Backend) {
 /// each gets its own answer: one for an unknown message or one already settled fails
 /// alone, and the others are applied whole.
 async fn confirmations_together_are_answered_each(backend: Backend) {
-    let sandbox = start_sandbox().await;
-    let db = fresh_database(backend, "confirm-many").await;
-    let mut adapters = AdapterRegistry::new();
-    adapters.register(Arc::new(ConfirmsLater));
-    let engine = Engine::new(
-        Journal::open(&db).await.unwrap(),
-        common::test_routes(sandbox.addr),
-        adapters,
-        common::quick_options(),
-    );
+    let (_sandbox, engine) = confirming_later(backend, "confirm-many").await;
     let workers = engine.start();
     let mut ids = Vec::new();
     for k in 0..4 {

@@ -626,7 +626,8 @@ impl Settled {
     }
 }
 
-/// A receiver's confirmation of an accepted message, as [`Journal::confirm`] takes it.
+/// A receiver's confirmation of an accepted message, as the journal writer batches them
+/// (see [`Journal::confirm_many`]).
 #[derive(Clone, Debug)]
 pub struct Confirmation {
     pub id: MessageId,

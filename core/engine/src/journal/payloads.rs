@@ -28,8 +28,9 @@ pub(super) fn column(backend: Backend, messages: &str) -> String {
 
 /// Reads, on `reader`, the payloads kept apart of the claimed messages whose rows held
 /// none: a claim returns only what the row holds, since it holds SQLite's one writer,
-/// and reading a batch of large letters there kept every other write waiting. A message with an empty payload of its own has no
-/// row there and stays empty. Postgres keeps every payload in its row: nothing to do.
+/// and reading a batch of large letters there kept every other write waiting. A
+/// message with an empty payload of its own has no row there and stays empty.
+/// PostgreSQL keeps every payload in its row: nothing to do.
 pub(super) async fn fill_kept_apart(
     backend: Backend,
     reader: &sqlx::AnyPool,
