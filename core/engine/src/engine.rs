@@ -264,19 +264,14 @@ impl Engine {
         // Through the journal writer: confirmations come one per letter, and batched
         // they share a transaction (on SQLite, a turn at the one writer) instead of
         // taking one each.
-        let (reply, answer) = tokio::sync::oneshot::channel();
         let confirmation = journal::Confirmation {
             id,
             detail: detail.to_string(),
             ids: ids.clone(),
         };
-        self.inner
-            .writer
-            .send(WriteJob::Confirm(confirmation, reply))
-            .map_err(|_| JournalError::Write("the journal writer has stopped".into()))?;
-        let settled = answer
-            .await
-            .map_err(|_| JournalError::Write("the journal writer has stopped".into()))??;
+        let settled = self
+            .through_writer(|reply| WriteJob::Confirm(confirmation, reply))
+            .await?;
         let label = Metrics::route(&settled.route);
         self.inner.metrics.delivered.get_or_create(&label).inc();
         let secs = (now_ms() - settled.created_at).max(0) as f64 / 1000.0;
@@ -314,14 +309,20 @@ impl Engine {
     /// Journals one message outside any caller's transaction, together with whatever
     /// else arrives meanwhile (group commit).
     async fn ingest(&self, msg: NewMessage) -> Result<InsertOutcome, JournalError> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        self.inner
-            .writer
-            .send(WriteJob::Insert(msg, reply))
-            .map_err(|_| JournalError::Write("the journal writer has stopped".into()))?;
-        answer
+        self.through_writer(|reply| WriteJob::Insert(msg, reply))
             .await
-            .map_err(|_| JournalError::Write("the journal writer has stopped".into()))?
+    }
+
+    /// Hands the journal writer the job `job` makes around its reply channel, and waits
+    /// for the answer.
+    async fn through_writer<T>(
+        &self,
+        job: impl FnOnce(tokio::sync::oneshot::Sender<Result<T, JournalError>>) -> WriteJob,
+    ) -> Result<T, JournalError> {
+        let stopped = || JournalError::Write("the journal writer has stopped".into());
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.inner.writer.send(job(reply)).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 
     fn route(&self, id: &str) -> Result<&Arc<Route>, EngineError> {
