@@ -111,7 +111,7 @@ async fn one(ctx: &Context, args: &Args, backend: &str, db: &str) -> anyhow::Res
     let doc_bytes = args.document_kb * 1024;
     let external = if args.sandbox_process {
         Some(
-            super::bench_index::sandbox_process(&[
+            super::sandbox_process::sandbox_process(&[
                 ("KNUDEPUNKT_SANDBOX_DUBU_COHORT", args.packages.to_string()),
                 (
                     "KNUDEPUNKT_SANDBOX_DUBU_DOCUMENT_BYTES",

@@ -6,16 +6,17 @@
 //! it goes on where it stopped. Prints the elapsed time, calls per second and peak RSS.
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use knudepunkt_case::Ctx;
 use knudepunkt_engine::EngineOptions;
 use serde::Serialize;
 
 use super::bench_case::{Seeding, seed};
 use super::rss::{peak_rss_mb, reset_peak};
-use super::stack::{Stack, TempDir, Tweaks};
+use super::sandbox_process::sandbox_process;
+use super::stack::{Stack, Tweaks};
 use crate::setup::Context;
 
 #[derive(clap::Args)]
@@ -50,62 +51,6 @@ struct Report {
     /// simulator runs in its own process).
     peak_rss_mb: f64,
     resumed_after_cases: i64,
-}
-
-/// A sandbox in a process of its own, killed when dropped.
-pub(super) struct SandboxProcess {
-    child: std::process::Child,
-    pub url: String,
-    _dir: TempDir,
-}
-
-impl Drop for SandboxProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `knudepunkt sandbox` with this process's sandbox certificates (so that its
-/// services trust the in-process STS), and `envs`, and waits until it answers.
-pub(super) async fn sandbox_process(envs: &[(&str, String)]) -> anyhow::Result<SandboxProcess> {
-    let dir = TempDir(
-        std::env::temp_dir().join(format!("knudepunkt-bench-index-{}", std::process::id())),
-    );
-    let certs = dir.0.join("certs");
-    knudepunkt_adapters::sandbox::certs::SandboxCertificates::shared().write(&certs, "sandbox")?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let child = std::process::Command::new(std::env::current_exe()?)
-        .args(["sandbox", "--listen", &format!("127.0.0.1:{port}")])
-        .env("KNUDEPUNKT_SANDBOX_CERTS", &certs)
-        .env("KNUDEPUNKT_CLIENT_CERT_PASSWORD", "sandbox")
-        .env("RUST_LOG", "warn")
-        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .context("starting the sandbox process")?;
-    let process = SandboxProcess {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-        _dir: dir,
-    };
-    let http = reqwest::Client::new();
-    let until = Instant::now() + Duration::from_secs(20);
-    while http
-        .get(format!("{}/sagdokumentindeks/_sandbox/counts", process.url))
-        .send()
-        .await
-        .is_err()
-    {
-        if Instant::now() > until {
-            bail!("the sandbox process did not answer within 20 s");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Ok(process)
 }
 
 async fn index_counts(url: &str) -> anyhow::Result<(u64, u64)> {

@@ -83,7 +83,7 @@ async fn one(ctx: &Context, args: &Args, source: &str) -> anyhow::Result<Report>
     let db = fresh_sqlite(&format!("bench-org-{source}.db"));
     let external = if args.sandbox_process {
         Some(
-            super::bench_index::sandbox_process(&[(
+            super::sandbox_process::sandbox_process(&[(
                 "KNUDEPUNKT_SANDBOX_ORG_STAFF",
                 args.staff.to_string(),
             )])

@@ -29,9 +29,9 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use serde_json::json;
 
-use super::bench_index::sandbox_process;
 use super::bench_journals::{drop_postgres, scratch_postgres};
 use super::machine_cpu;
+use super::sandbox_process::sandbox_process;
 use super::stack::{Stack, Tweaks, fresh_sqlite};
 use crate::setup::Context;
 

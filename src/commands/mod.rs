@@ -27,6 +27,7 @@ pub mod report;
 pub mod route;
 pub mod rss;
 pub mod sandbox;
+mod sandbox_process;
 pub mod schedule;
 pub mod serve;
 pub mod stack;

@@ -2,7 +2,12 @@
 
 /// A `/proc/self/status` field in MB: `VmRSS:` (now) or `VmHWM:` (the peak).
 pub fn rss_mb(field: &str) -> f64 {
-    std::fs::read_to_string("/proc/self/status")
+    status_mb("/proc/self/status", field)
+}
+
+/// A field of a process's status file (`/proc/<pid>/status`) in MB; NaN if not there.
+pub fn status_mb(status: &str, field: &str) -> f64 {
+    std::fs::read_to_string(status)
         .ok()
         .and_then(|s| {
             s.lines().find(|l| l.starts_with(field)).and_then(|l| {

@@ -37,6 +37,9 @@ pub struct Args {
         default_value = "https://127.0.0.1:8701/beskedfordeler/PostStatusBeskedModtag"
     )]
     pub status_url: String,
+    /// How long after accepting a letter its status is pushed, in milliseconds.
+    #[arg(long, env = "KNUDEPUNKT_STATUS_DELAY_MS", default_value_t = 500)]
+    pub status_delay_ms: u64,
     /// Where the Fordelingskomponent pushes receipts (Knudepunkt's FordelingskvitteringModtag).
     #[arg(
         long,
@@ -116,9 +119,10 @@ pub async fn run(_ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         eprintln!("made sandbox certificates in {}", args.certs.display());
     }
     let (router, handles) = knudepunkt_adapters::sandbox::router_with(&certs);
-    handles
-        .digital_post
-        .push_statuses_to(&args.status_url, std::time::Duration::from_millis(500));
+    handles.digital_post.push_statuses_to(
+        &args.status_url,
+        std::time::Duration::from_millis(args.status_delay_ms),
+    );
     handles
         .fordeling
         .kvitteringer_to(&args.fordeling_url, std::time::Duration::from_millis(500));
