@@ -1,7 +1,9 @@
 //! `knudepunkt bench-digital-post`: letters with a 200 KB PDF main document, end to end
 //! through the sandbox (MeMo rendered and validated, journaled, sent to KombiPostAfsend
 //! with an access token, accepted, the status pushed back, delivered), and the process's
-//! RSS as the letters go, to show it stays flat.
+//! RSS as the letters go, to show it stays flat. With `--sandbox-process` Serviceplatformen
+//! (its STS and KombiPostAfsend) runs in a process of its own, as the real one is, so that
+//! the RSS is Knudepunkt's alone; the sandbox's own peak is shown beside it.
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,8 +15,11 @@ use knudepunkt_engine::message::MessageState;
 use rand::Rng;
 use serde::Serialize;
 
+use knudepunkt_adapters::sandbox::Stats;
+
 use super::rss::rss_mb;
-use super::stack::{Stack, fresh_sqlite};
+use super::sandbox_process::{SandboxProcess, free_port, sandbox_process};
+use super::stack::{Stack, Tweaks, fresh_sqlite};
 use crate::setup::Context;
 
 #[derive(clap::Args)]
@@ -28,6 +33,10 @@ pub struct Args {
     /// Callers submitting letters at once (as caseworkers' requests do).
     #[arg(long, default_value_t = 1)]
     pub producers: usize,
+    /// Letters a producer renders and journals together. Few: each letter is alive in
+    /// several copies (event, rendering, the driver's bind) until its transaction ends.
+    #[arg(long, default_value_t = 8)]
+    pub letters_a_transaction: usize,
     /// Deliveries in flight at once (the engine's default if not given).
     #[arg(long)]
     pub concurrency: Option<usize>,
@@ -37,11 +46,22 @@ pub struct Args {
     /// Payload bytes claimed per round trip (the engine's default if not given).
     #[arg(long)]
     pub claim_bytes: Option<i64>,
+    /// Run the sandbox's Serviceplatformen in a process of its own (as the real one is),
+    /// so that the RSS is Knudepunkt's alone.
+    #[arg(long)]
+    pub sandbox_process: bool,
 }
 
-/// Letters a producer renders and journals together. Few: each letter is alive in
-/// several copies (event, rendering, the driver's bind) until its transaction ends.
-const LETTERS_A_TRANSACTION: usize = 8;
+/// The letter-requested event of letter `i`, as the case core raises it.
+fn letter(i: usize, pdf: &str) -> serde_json::Value {
+    serde_json::json!({
+        "case_id": format!("bench-case-{i}"), "title": "Afgørelse om støtte", "kle": "27.36.12",
+        "action_facet": "G01", "letter_id": format!("bench-letter-{i}"),
+        "decision": {"outcome": "grant", "legal_basis": "SEL § 85", "decided_on": "2026-11-20", "reasoning": "Bench.", "appeal_weeks": 4},
+        "recipient": {"cpr": "0101901234", "given_name": "Anna", "family_name": "Jensen"},
+        "pdf": pdf,
+    })
+}
 
 /// Letters submitted so far, by every producer.
 static SUBMITTED: AtomicUsize = AtomicUsize::new(0);
@@ -52,9 +72,39 @@ struct Report {
     pdf_bytes: usize,
     seconds: f64,
     letters_per_second: f64,
+    /// Before the first letter (engine, case core, templates and schemas loaded).
+    rss_mb_before: f64,
     rss_mb_at_quarters: Vec<f64>,
     peak_rss_mb: f64,
+    /// The sandbox process's peak, when it runs apart.
+    sandbox_peak_rss_mb: Option<f64>,
 }
+
+/// Where KombiPostAfsend runs: in this process (its recorder at hand) or apart.
+enum Serviceplatformen {
+    InProcess(std::sync::Arc<knudepunkt_adapters::sandbox::Recorder>),
+    Apart(SandboxProcess),
+}
+
+impl Serviceplatformen {
+    /// What the simulator has counted.
+    async fn stats(&self) -> anyhow::Result<Stats> {
+        match self {
+            Serviceplatformen::InProcess(recorder) => Ok(recorder.stats()),
+            Serviceplatformen::Apart(p) => Ok(reqwest::get(format!(
+                "{}/digitalpost/_sandbox/stats",
+                p.url
+            ))
+            .await?
+            .error_for_status()?
+            .json()
+            .await?),
+        }
+    }
+}
+
+/// The dev profile's base URL of the sandbox.
+const SANDBOX_URL: &str = "${KNUDEPUNKT_SANDBOX_URL:-http://127.0.0.1:8790}";
 
 pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let db = fresh_sqlite("bench-digital-post.db");
@@ -68,7 +118,49 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     if let Some(b) = args.claim_bytes {
         options.claim_bytes = b;
     }
-    let stack = Stack::start(ctx, &db, options).await?;
+    let (apart, tweaks) = if args.sandbox_process {
+        // Statuses come back to the status receiver, so it listens where the sandbox
+        // process is told to push.
+        let status_port = free_port()?;
+        let process = sandbox_process(&[
+            (
+                "KNUDEPUNKT_STATUS_URL",
+                format!(
+                    "https://127.0.0.1:{status_port}{}",
+                    knudepunkt_adapters::digital_post::STATUS_PATH
+                ),
+            ),
+            ("KNUDEPUNKT_STATUS_DELAY_MS", "100".into()),
+        ])
+        .await?;
+        let profile = ["/digitalpost/", "/sts/"]
+            .iter()
+            .map(|path| {
+                (
+                    format!("{SANDBOX_URL}{path}"),
+                    format!("{}{path}", process.url),
+                )
+            })
+            .chain([(
+                "${KNUDEPUNKT_STATUS_LISTEN:-127.0.0.1:8701}".to_string(),
+                format!("127.0.0.1:{status_port}"),
+            )])
+            .collect();
+        (
+            Some(process),
+            Tweaks {
+                profile,
+                ..Tweaks::default()
+            },
+        )
+    } else {
+        (None, Tweaks::default())
+    };
+    let stack = Stack::start_with(ctx, &db, options, tweaks).await?;
+    let serviceplatformen = match apart {
+        Some(process) => Serviceplatformen::Apart(process),
+        None => Serviceplatformen::InProcess(stack.sandbox.digital_post.recorder.clone()),
+    };
     let engine = stack.engine.clone();
     let mut rng = rand::rng();
     let pdf: Vec<u8> = (0..args.pdf_bytes).map(|_| rng.random()).collect();
@@ -79,51 +171,45 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         "the dev profile has no {route} route"
     );
 
+    let label = knudepunkt_engine::metrics::Metrics::route(route);
+    let rss_before = rss_mb("VmRSS:");
     let started = Instant::now();
     let producers = args.producers.max(1);
     let pdf = std::sync::Arc::new(pdf);
     let mut tasks = tokio::task::JoinSet::new();
     for producer in 0..producers {
-        let (engine, pdf, recorder) = (
-            engine.clone(),
-            pdf.clone(),
-            stack.sandbox.digital_post.recorder.clone(),
-        );
-        let letters = args.letters;
+        let (engine, pdf, label) = (engine.clone(), pdf.clone(), label.clone());
+        let (letters, batch) = (args.letters, args.letters_a_transaction.max(1));
         tasks.spawn(async move {
             // This producer's letters: every `producers`th one.
             let mine: Vec<usize> = (producer..letters).step_by(producers).collect();
-            for chunk in mine.chunks(LETTERS_A_TRANSACTION) {
-                let events: Vec<serde_json::Value> = chunk
-                    .iter()
-                    .map(|i| {
-                        serde_json::json!({
-                            "case_id": format!("bench-case-{i}"), "title": "Afgørelse om støtte", "kle": "27.36.12",
-                            "action_facet": "G01", "letter_id": format!("bench-letter-{i}"),
-                            "decision": {"outcome": "grant", "legal_basis": "SEL § 85", "decided_on": "2026-11-20", "reasoning": "Bench.", "appeal_weeks": 4},
-                            "recipient": {"cpr": "0101901234", "given_name": "Anna", "family_name": "Jensen"},
-                            "pdf": pdf.as_str(),
-                        })
-                    })
-                    .collect();
-                // Rendered and validated before the transaction begins: it holds the
-                // journal's one SQLite connection only while writing. On the blocking
-                // pool, as a caller doing such CPU work should, so that the runtime's
-                // threads stay free for the deliveries and the journal's round trips.
-                let prepared = {
-                    let engine = engine.clone();
-                    tokio::task::spawn_blocking(move || engine.prepare_many(route, &events))
-                        .await??
-                };
+            // Rendered and validated before the transaction begins: it holds the
+            // journal's one SQLite connection only while writing. On the blocking pool,
+            // as a caller doing such CPU work should, so that the runtime's threads stay
+            // free for the deliveries and the journal's round trips. The next chunk is
+            // rendered while this one is written, as callers' requests overlap.
+            let render = |chunk: &[usize]| {
+                let events: Vec<serde_json::Value> =
+                    chunk.iter().map(|&i| letter(i, &pdf)).collect();
+                let engine = engine.clone();
+                tokio::task::spawn_blocking(move || engine.prepare_many(route, &events))
+            };
+            let chunks: Vec<&[usize]> = mine.chunks(batch).collect();
+            let mut next = chunks.first().map(|c| render(c));
+            for (n, chunk) in chunks.iter().enumerate() {
+                let Some(rendering) = next.take() else { break };
+                let prepared = rendering.await??;
+                next = chunks.get(n + 1).map(|c| render(c));
                 let mut tx = engine.journal().begin().await?;
                 engine.submit_prepared(&mut tx, prepared).await?;
                 tx.commit().await?;
                 engine.wake();
                 SUBMITTED.fetch_add(chunk.len(), Ordering::Relaxed);
-                // Do not run far ahead of the workers: keep the backlog bounded.
+                // Do not run far ahead of the workers: keep the backlog (letters not
+                // yet accepted by KombiPostAfsend) bounded.
                 while SUBMITTED
                     .load(Ordering::Relaxed)
-                    .saturating_sub(recorder.stats().unique as usize)
+                    .saturating_sub(engine.metrics().accepted.get_or_create(&label).get() as usize)
                     > 500
                 {
                     tokio::time::sleep(Duration::from_millis(5)).await;
@@ -133,7 +219,6 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         });
     }
     let mut quarters = Vec::new();
-    let label = knudepunkt_engine::metrics::Metrics::route(route);
     let deadline = Instant::now() + Duration::from_secs(1800);
     let mut shown = (usize::MAX, -1);
     loop {
@@ -175,7 +260,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         "the journal's count differs: {counts:?}"
     );
     quarters.push(rss_mb("VmRSS:"));
-    let stats = stack.sandbox.digital_post.recorder.stats();
+    let stats = serviceplatformen.stats().await?;
     anyhow::ensure!(
         stats.invalid == 0,
         "the sandbox refused {} letters as invalid",
@@ -186,8 +271,13 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         pdf_bytes: args.pdf_bytes,
         seconds,
         letters_per_second: args.letters as f64 / seconds,
+        rss_mb_before: rss_before,
         rss_mb_at_quarters: quarters,
         peak_rss_mb: rss_mb("VmHWM:"),
+        sandbox_peak_rss_mb: match &serviceplatformen {
+            Serviceplatformen::Apart(p) => Some(p.peak_rss_mb()),
+            Serviceplatformen::InProcess(_) => None,
+        },
     };
     stack.stop().await;
     for suffix in ["", "-wal", "-shm"]
@@ -207,7 +297,8 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             report.letters_per_second
         );
         println!(
-            "RSS at each quarter: {:?} MB; peak {:.0} MB (target < 200, flat)",
+            "RSS before the first letter {:.0} MB, at each quarter {:?} MB; peak {:.0} MB (target < 200, flat)",
+            report.rss_mb_before,
             report
                 .rss_mb_at_quarters
                 .iter()
@@ -215,6 +306,12 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                 .collect::<Vec<_>>(),
             report.peak_rss_mb
         );
+        match report.sandbox_peak_rss_mb {
+            Some(mb) => println!(
+                "(the sandbox's Serviceplatformen ran in a process of its own: its peak {mb:.0} MB is not in these figures)"
+            ),
+            None => println!("(the sandbox ran in this process: its memory is in these figures)"),
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
