@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use common::{Backend, fresh_database, start_sandbox};
+use knudepunkt_engine::journal::Confirmation;
 use knudepunkt_engine::message::MessageState;
 use knudepunkt_engine::{Adapter, AdapterRegistry, Delivery, DeliveryOutcome, Engine, Journal};
 use serde_json::json;
@@ -199,7 +200,64 @@ async fn confirmations_together_are_answered_each(backend: Backend) {
     engine.shutdown(workers).await;
 }
 
+/// One batch naming a message twice: the first settles it, the second is told it is
+/// delivered already, and the history has one step.
+async fn a_batch_confirming_twice_settles_once(backend: Backend) {
+    let (_sandbox, engine) = confirming_later(backend, "confirm-twice").await;
+    let workers = engine.start();
+    let mut ids = Vec::new();
+    for k in 0..2 {
+        let id = common::submit(
+            &engine,
+            "test.notify",
+            json!({"id": format!("t-{k}"), "case_id": "SAG-10"}),
+        )
+        .await;
+        common::expect_state(
+            engine.journal(),
+            id,
+            MessageState::Accepted,
+            Duration::from_secs(5),
+        )
+        .await;
+        ids.push(id);
+    }
+    let confirmation = |id, receipt: &str| Confirmation {
+        id,
+        detail: format!("receipt {receipt}"),
+        ids: [("receipt_id".to_string(), receipt.to_string())].into(),
+    };
+    let results = engine
+        .journal()
+        .confirm_many(&[
+            confirmation(ids[0], "R-1"),
+            confirmation(ids[0], "R-2"),
+            confirmation(ids[1], "R-3"),
+        ])
+        .await;
+    assert_eq!(results.len(), 3);
+    assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+    let twice = results[1].as_ref().unwrap_err().to_string();
+    assert!(twice.contains("is delivered"), "{twice}");
+    let first = engine.journal().get(ids[0]).await.unwrap();
+    assert_eq!(first.state, MessageState::Delivered);
+    assert_eq!(
+        first.external_ids.get("receipt_id").map(String::as_str),
+        Some("R-1"),
+        "the second confirmation changed nothing"
+    );
+    let steps = engine.journal().history(ids[0]).await.unwrap();
+    let delivered: Vec<_> = steps
+        .iter()
+        .filter(|t| t.to_state == MessageState::Delivered)
+        .collect();
+    assert_eq!(delivered.len(), 1, "{steps:?}");
+    assert_eq!(delivered[0].detail.as_deref(), Some("receipt R-1"));
+    engine.shutdown(workers).await;
+}
+
 on_both_backends!(
     accepted_waits_for_its_confirmation,
-    confirmations_together_are_answered_each
+    confirmations_together_are_answered_each,
+    a_batch_confirming_twice_settles_once
 );

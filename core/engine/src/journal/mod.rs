@@ -5,6 +5,7 @@
 
 mod checkpointer;
 mod claims;
+mod confirmations;
 pub mod migrations;
 mod operator;
 mod outbox;
@@ -20,8 +21,8 @@ use sqlx::{AnyPool, Executor};
 use thiserror::Error;
 
 pub use claims::{Claimed, Recorded, placeholders, record_outcomes};
-pub use operator::{AuditedRead, Confirmation, InboxItem, Notification};
-pub use operator::{ListFilter, RouteBacklog, Settled};
+pub use confirmations::{Confirmation, Settled};
+pub use operator::{AuditedRead, InboxItem, ListFilter, Notification, RouteBacklog};
 pub use outbox::{
     InsertOutcome, NewMessage, insert as outbox_insert, insert_many as outbox_insert_many,
 };
@@ -142,13 +143,13 @@ impl Journal {
                     AnyPoolOptions::new()
                         .acquire_timeout(Duration::from_secs(30))
                         .max_connections(4)
-                        .after_connect(|conn, _| {
+                            .after_connect(|conn, _| {
                             Box::pin(async move {
                                 conn.execute(
                                     "PRAGMA busy_timeout = 10000; PRAGMA query_only = ON; PRAGMA cache_size = -2000;",
                                 )
                                 .await?;
-                                Ok(())
+                                    Ok(())
                             })
                         })
                         .connect(&url)

@@ -4,6 +4,7 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::confirmations::Settled;
 use super::{
     Backend, Journal, JournalError, parse_direction, parse_external_ids, parse_id, parse_state,
 };
@@ -226,50 +227,6 @@ impl Journal {
             true,
         )
         .await
-    }
-
-    /// The receiver confirmed an accepted message (a Beskedfordeler status, a MedCom
-    /// receipt): it is delivered. `ids` are external ids the confirmation carried.
-    pub async fn confirm(
-        &self,
-        id: MessageId,
-        detail: &str,
-        ids: &crate::message::ExternalIds,
-    ) -> Result<Settled, JournalError> {
-        let mut tx = self.pool.begin().await?;
-        let settled = confirm_on(&mut tx, id, detail, ids, crate::message::now_ms()).await?;
-        tx.commit().await?;
-        Ok(settled)
-    }
-
-    /// Several confirmations in one transaction (the journal writer's batch): one
-    /// outcome each, in order. A message not found or not accepted fails alone (nothing
-    /// of it was written); a database error fails them all, and none is applied.
-    pub async fn confirm_many(
-        &self,
-        confirmations: &[Confirmation],
-    ) -> Vec<Result<Settled, JournalError>> {
-        let now = crate::message::now_ms();
-        let applied = async {
-            let mut tx = self.pool.begin().await?;
-            let mut out = Vec::with_capacity(confirmations.len());
-            for c in confirmations {
-                match confirm_on(&mut tx, c.id, &c.detail, &c.ids, now).await {
-                    Err(JournalError::Database(e)) => return Err(JournalError::Database(e)),
-                    other => out.push(other),
-                }
-            }
-            tx.commit().await?;
-            Ok::<_, JournalError>(out)
-        }
-        .await;
-        applied.unwrap_or_else(|e| {
-            let text = e.to_string();
-            confirmations
-                .iter()
-                .map(|_| Err(JournalError::Write(text.clone())))
-                .collect()
-        })
     }
 
     /// A negative confirmation for an accepted message (a failed Digital Post status, a
@@ -609,68 +566,6 @@ impl Journal {
 }
 
 /// The row of message `id` if it is `accepted`; otherwise why `action` cannot be done.
-/// An accepted message a receiver's confirmation settled: which route, and since when.
-#[derive(Clone, Debug)]
-pub struct Settled {
-    pub route: String,
-    /// When it was journaled (ms since the epoch).
-    pub created_at: i64,
-}
-
-impl Settled {
-    fn of(row: &sqlx::any::AnyRow) -> Result<Self, JournalError> {
-        Ok(Settled {
-            route: row.try_get("route")?,
-            created_at: row.try_get("created_at")?,
-        })
-    }
-}
-
-/// A receiver's confirmation of an accepted message, as the journal writer batches them
-/// (see [`Journal::confirm_many`]).
-#[derive(Clone, Debug)]
-pub struct Confirmation {
-    pub id: MessageId,
-    pub detail: String,
-    pub ids: crate::message::ExternalIds,
-}
-
-/// Marks the accepted message `id` delivered on `conn` (inside the caller's
-/// transaction), merging in the external ids the confirmation carried.
-async fn confirm_on(
-    conn: &mut sqlx::AnyConnection,
-    id: MessageId,
-    detail: &str,
-    ids: &crate::message::ExternalIds,
-    now: i64,
-) -> Result<Settled, JournalError> {
-    let row = accepted_row(&mut *conn, id, "confirmed").await?;
-    let settled = Settled::of(&row)?;
-    let known: String = row.try_get("external_ids")?;
-    let mut all: crate::message::ExternalIds = serde_json::from_str(&known).unwrap_or_default();
-    all.extend(ids.clone());
-    let attempts: i64 = row.try_get("attempts")?;
-    sqlx::query(
-        "UPDATE messages SET state = 'delivered', due_at = NULL, external_ids = $1, updated_at = $2 WHERE id = $3 AND state = 'accepted'",
-    )
-    .bind(serde_json::to_string(&all).unwrap_or_else(|_| "{}".into()))
-    .bind(now)
-    .bind(id.to_string())
-    .execute(&mut *conn)
-    .await?;
-    super::insert_transition(
-        conn,
-        id,
-        "accepted",
-        "delivered",
-        now,
-        attempts,
-        Some(detail),
-    )
-    .await?;
-    Ok(settled)
-}
-
 async fn accepted_row(
     conn: &mut sqlx::AnyConnection,
     id: MessageId,
