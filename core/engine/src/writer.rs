@@ -33,21 +33,34 @@ pub(crate) enum WriteJob {
     Flush(oneshot::Sender<()>),
 }
 
+/// What a batch's transaction wrote for those who wait on it.
+#[derive(Default)]
+struct Written {
+    inserted: Vec<InsertOutcome>,
+    confirmed: Vec<Result<Settled, JournalError>>,
+}
+
 async fn write(
     journal: &Journal,
     inserts: &[NewMessage],
     outcomes: &[Recorded],
-) -> Result<Vec<InsertOutcome>, JournalError> {
+    confirmations: &[Confirmation],
+) -> Result<Written, JournalError> {
     let now = now_ms();
-    if inserts.is_empty() {
+    if inserts.is_empty() && confirmations.is_empty() {
         journal.record_outcomes_alone(outcomes, now).await?;
-        return Ok(Vec::new());
+        return Ok(Written::default());
     }
     let mut tx = journal.begin().await?;
     let inserted = journal::outbox_insert_many(&mut tx, inserts, now).await?;
     journal::record_outcomes(&mut tx, outcomes, now).await?;
+    // After the outcomes: an acceptance handed over before its confirmation counts.
+    let confirmed = journal::confirm_all_on(&mut tx, confirmations, now).await?;
     tx.commit().await?;
-    Ok(inserted)
+    Ok(Written {
+        inserted,
+        confirmed,
+    })
 }
 
 pub(crate) async fn run(journal: Journal, mut rx: mpsc::UnboundedReceiver<WriteJob>) {
@@ -90,11 +103,14 @@ pub(crate) async fn run(journal: Journal, mut rx: mpsc::UnboundedReceiver<WriteJ
                 WriteJob::Flush(reply) => flushes.push(reply),
             }
         }
-        if !inserts.is_empty() || !outcomes.is_empty() {
-            match write(&journal, &inserts, &outcomes).await {
-                Ok(inserted) => {
-                    for (reply, outcome) in waiting.into_iter().zip(inserted) {
+        if !inserts.is_empty() || !outcomes.is_empty() || !confirmations.is_empty() {
+            match write(&journal, &inserts, &outcomes, &confirmations).await {
+                Ok(written) => {
+                    for (reply, outcome) in waiting.into_iter().zip(written.inserted) {
                         let _ = reply.send(Ok(outcome));
+                    }
+                    for (reply, result) in confirmed.into_iter().zip(written.confirmed) {
+                        let _ = reply.send(result);
                     }
                 }
                 Err(e) => {
@@ -104,19 +120,16 @@ pub(crate) async fn run(journal: Journal, mut rx: mpsc::UnboundedReceiver<WriteJ
                     for reply in waiting {
                         let _ = reply.send(Err(JournalError::Write(text.clone())));
                     }
+                    for reply in confirmed {
+                        let _ = reply.send(Err(JournalError::Write(text.clone())));
+                    }
                     let mut delay = Duration::from_millis(50);
-                    while let Err(e) = write(&journal, &[], &outcomes).await {
+                    while let Err(e) = write(&journal, &[], &outcomes, &[]).await {
                         warn!(error = %e, pending = outcomes.len(), "recording outcomes failed; trying again");
                         tokio::time::sleep(delay).await;
                         delay = (delay * 2).min(Duration::from_secs(5));
                     }
                 }
-            }
-        }
-        if !confirmations.is_empty() {
-            let results = journal.confirm_many(&confirmations).await;
-            for (reply, result) in confirmed.into_iter().zip(results) {
-                let _ = reply.send(result);
             }
         }
         for (told, state) in committed {

@@ -65,8 +65,8 @@ impl Journal {
         Ok(settled)
     }
 
-    /// Several confirmations in one transaction (the journal writer's batch): one
-    /// outcome each, in order. A message not found or not accepted fails alone (nothing
+    /// Several confirmations in one transaction of their own: one outcome each, in
+    /// order. A message not found or not accepted fails alone (nothing
     /// of it was written; a message confirmed twice in the batch is settled by the
     /// first); a database error fails them all, and none is applied.
     pub async fn confirm_many(
@@ -110,9 +110,10 @@ struct Write<'a> {
     detail: &'a str,
 }
 
-/// Applies `confirmations` on `conn` (inside the caller's transaction). The outer error
-/// is the database's; the inner ones are each confirmation's own.
-async fn confirm_all_on(
+/// Applies `confirmations` on `conn` (inside the caller's transaction, as the journal
+/// writer's with its batch's outcomes). The outer error is the database's; the inner
+/// ones are each confirmation's own.
+pub(crate) async fn confirm_all_on(
     conn: &mut sqlx::AnyConnection,
     confirmations: &[Confirmation],
     now: i64,

@@ -21,6 +21,7 @@ use sqlx::{AnyPool, Executor};
 use thiserror::Error;
 
 pub use claims::{Claimed, Recorded, placeholders, record_outcomes};
+pub(crate) use confirmations::confirm_all_on;
 pub use confirmations::{Confirmation, Settled};
 pub use operator::{AuditedRead, InboxItem, ListFilter, Notification, RouteBacklog};
 pub use outbox::{
