@@ -15,6 +15,7 @@ const EVERY: Duration = Duration::from_millis(250);
 pub(super) async fn spawn(url: &str, pool: AnyPool) -> Result<(), JournalError> {
     let mut conn = AnyConnection::connect(url).await?;
     conn.execute("PRAGMA busy_timeout = 10000").await?;
+    super::priority::favour_sqlite_threads();
     tokio::spawn(async move {
         while !pool.is_closed() {
             tokio::time::sleep(EVERY).await;

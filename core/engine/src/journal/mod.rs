@@ -10,6 +10,7 @@ pub mod migrations;
 mod operator;
 mod outbox;
 mod payloads;
+mod priority;
 mod relay;
 
 use std::path::Path;
@@ -116,8 +117,12 @@ impl Journal {
             Backend::Sqlite => {
                 // SQLite has one writer; with one connection, writers queue in the pool
                 // (in order, without sleeping on the file lock) instead of contending.
+                // A connection to a file of this process's own cannot hang up: no ping
+                // before each use (one round trip to the driver's thread, with every
+                // other writer waiting behind it).
                 let pool = options
                     .max_connections(1)
+                    .test_before_acquire(false)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             // Checkpoints run beside the writer (see checkpointer); the
@@ -131,6 +136,7 @@ impl Journal {
                                  PRAGMA temp_store = MEMORY;",
                             )
                             .await?;
+                            priority::favour_sqlite_threads();
                             Ok(())
                         })
                     })
@@ -144,13 +150,15 @@ impl Journal {
                     AnyPoolOptions::new()
                         .acquire_timeout(Duration::from_secs(30))
                         .max_connections(4)
-                            .after_connect(|conn, _| {
+                        .test_before_acquire(false)
+                        .after_connect(|conn, _| {
                             Box::pin(async move {
                                 conn.execute(
                                     "PRAGMA busy_timeout = 10000; PRAGMA query_only = ON; PRAGMA cache_size = -2000;",
                                 )
                                 .await?;
-                                    Ok(())
+                                priority::favour_sqlite_threads();
+                                Ok(())
                             })
                         })
                         .connect(&url)
