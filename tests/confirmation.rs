@@ -55,27 +55,8 @@ async fn accepted_waits_for_its_confirmation(backend: Backend) {
     let (_sandbox, engine) = confirming_later(backend, "confirm").await;
     let workers = engine.start();
 
-    let confirmed = common::submit(
-        &engine,
-        "test.notify",
-        json!({"id": "k-1", "case_id": "SAG-3"}),
-    )
-    .await;
-    let forgotten = common::submit(
-        &engine,
-        "test.notify",
-        json!({"id": "k-2", "case_id": "SAG-4"}),
-    )
-    .await;
-    for id in [confirmed, forgotten] {
-        common::expect_state(
-            engine.journal(),
-            id,
-            MessageState::Accepted,
-            Duration::from_secs(5),
-        )
-        .await;
-    }
+    let ids = accepted(&engine, &[("k-1", "SAG-3"), ("k-2", "SAG-4")]).await;
+    let (confirmed, forgotten) = (ids[0], ids[1]);
     let receipt = [("receipt_id".to_string(), "R-1".to_string())].into();
     engine
         .journal()
@@ -127,32 +108,39 @@ async fn accepted_waits_for_its_confirmation(backend: Backend) {
     engine.shutdown(workers).await;
 }
 
+/// Messages sent on test.notify, by (id, case id), each once the receiver has accepted it.
+async fn accepted(engine: &Engine, messages: &[(&str, &str)]) -> Vec<knudepunkt_engine::MessageId> {
+    let mut ids = Vec::new();
+    for (id, case) in messages {
+        let id = common::submit(engine, "test.notify", json!({"id": id, "case_id": case})).await;
+        common::expect_state(
+            engine.journal(),
+            id,
+            MessageState::Accepted,
+            Duration::from_secs(5),
+        )
+        .await;
+        ids.push(id);
+    }
+    ids
+}
+
 /// Confirmations that arrive together are written together by the journal writer, yet
 /// each gets its own answer: one for an unknown message or one already settled fails
 /// alone, and the others are applied whole.
 async fn confirmations_together_are_answered_each(backend: Backend) {
     let (_sandbox, engine) = confirming_later(backend, "confirm-many").await;
     let workers = engine.start();
-    let mut ids = Vec::new();
-    for k in 0..4 {
-        ids.push(
-            common::submit(
-                &engine,
-                "test.notify",
-                json!({"id": format!("m-{k}"), "case_id": "SAG-9"}),
-            )
-            .await,
-        );
-    }
-    for id in &ids {
-        common::expect_state(
-            engine.journal(),
-            *id,
-            MessageState::Accepted,
-            Duration::from_secs(5),
-        )
-        .await;
-    }
+    let ids = accepted(
+        &engine,
+        &[
+            ("m-0", "SAG-9"),
+            ("m-1", "SAG-9"),
+            ("m-2", "SAG-9"),
+            ("m-3", "SAG-9"),
+        ],
+    )
+    .await;
     // The last is settled before the burst.
     engine
         .confirm(ids[3], "first receipt", &Default::default())
@@ -205,23 +193,7 @@ async fn confirmations_together_are_answered_each(backend: Backend) {
 async fn a_batch_confirming_twice_settles_once(backend: Backend) {
     let (_sandbox, engine) = confirming_later(backend, "confirm-twice").await;
     let workers = engine.start();
-    let mut ids = Vec::new();
-    for k in 0..2 {
-        let id = common::submit(
-            &engine,
-            "test.notify",
-            json!({"id": format!("t-{k}"), "case_id": "SAG-10"}),
-        )
-        .await;
-        common::expect_state(
-            engine.journal(),
-            id,
-            MessageState::Accepted,
-            Duration::from_secs(5),
-        )
-        .await;
-        ids.push(id);
-    }
+    let ids = accepted(&engine, &[("t-0", "SAG-10"), ("t-1", "SAG-10")]).await;
     let confirmation = |id, receipt: &str| Confirmation {
         id,
         detail: format!("receipt {receipt}"),
