@@ -30,7 +30,7 @@ impl Settled {
 }
 
 /// A receiver's confirmation of an accepted message, as the journal writer batches them
-/// (see [`Journal::confirm_many`]).
+/// with its outcomes (or [`Journal::confirm_many`] writes them alone).
 #[derive(Clone, Debug)]
 pub struct Confirmation {
     pub id: MessageId,
