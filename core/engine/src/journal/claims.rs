@@ -9,7 +9,8 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{
-    Backend, Journal, JournalError, parse_direction, parse_external_ids, parse_id, parse_state,
+    Backend, Journal, JournalError, Step, parse_direction, parse_external_ids, parse_id,
+    parse_state,
 };
 use crate::ids::MessageId;
 use crate::message::{Direction, ErrorKind, ExternalIds, MessageState};
@@ -385,24 +386,17 @@ async fn insert_claim_transitions(
     now: i64,
     detail: Option<&str>,
 ) -> Result<(), JournalError> {
-    for chunk in claimed.chunks(256) {
-        let sql = format!(
-            "INSERT INTO message_transitions (message_id, from_state, to_state, at, attempt, detail) VALUES {}",
-            placeholders(tx, chunk.len(), 6, 1)
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for c in chunk {
-            q = q
-                .bind(c.id.to_string())
-                .bind(c.claimed_from.as_str())
-                .bind("in_flight")
-                .bind(now)
-                .bind(c.attempt)
-                .bind(detail);
-        }
-        q.execute(&mut *tx).await?;
-    }
-    Ok(())
+    let steps: Vec<Step> = claimed
+        .iter()
+        .map(|c| Step {
+            id: c.id.to_string(),
+            from: Some(c.claimed_from.as_str()),
+            to: "in_flight",
+            attempt: c.attempt,
+            detail,
+        })
+        .collect();
+    super::insert_transitions(tx, &steps, now).await
 }
 
 /// Writes a batch of outcomes on `conn` (inside the caller's transaction; on PostgreSQL

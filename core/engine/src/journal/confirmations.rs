@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use sqlx::Row;
 
 use super::claims::placeholders;
-use super::{Journal, JournalError, parse_external_ids, parse_state};
+use super::{Journal, JournalError, Step, parse_external_ids, parse_state};
 use crate::ids::MessageId;
 use crate::message::{ExternalIds, MessageState};
 
@@ -219,20 +219,15 @@ async fn write(
         q = q.bind(w.id.clone()).bind(w.external_ids.clone());
     }
     q.execute(&mut *conn).await?;
-    let sql = format!(
-        "INSERT INTO message_transitions (message_id, from_state, to_state, at, attempt, detail) VALUES {}",
-        placeholders(conn, writes.len(), 6, 1)
-    );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for w in writes {
-        q = q
-            .bind(w.id.clone())
-            .bind("accepted")
-            .bind("delivered")
-            .bind(now)
-            .bind(w.attempts)
-            .bind(w.detail.to_string());
-    }
-    q.execute(&mut *conn).await?;
-    Ok(())
+    let steps: Vec<Step> = writes
+        .iter()
+        .map(|w| Step {
+            id: w.id.clone(),
+            from: Some("accepted"),
+            to: "delivered",
+            attempt: w.attempts,
+            detail: Some(w.detail),
+        })
+        .collect();
+    super::insert_transitions(conn, &steps, now).await
 }

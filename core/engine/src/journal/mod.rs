@@ -257,6 +257,41 @@ pub(crate) async fn insert_transition(
     Ok(())
 }
 
+/// One step of a message's history, for [`insert_transitions`].
+pub(crate) struct Step<'a> {
+    pub id: String,
+    pub from: Option<&'a str>,
+    pub to: &'a str,
+    pub attempt: i64,
+    pub detail: Option<&'a str>,
+}
+
+/// Writes history steps taken at `at` with one multi-row statement per 256.
+pub(crate) async fn insert_transitions(
+    conn: &mut sqlx::AnyConnection,
+    steps: &[Step<'_>],
+    at: i64,
+) -> Result<(), JournalError> {
+    for chunk in steps.chunks(256) {
+        let sql = format!(
+            "INSERT INTO message_transitions (message_id, from_state, to_state, at, attempt, detail) VALUES {}",
+            claims::placeholders(conn, chunk.len(), 6, 1)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for step in chunk {
+            q = q
+                .bind(step.id.clone())
+                .bind(step.from)
+                .bind(step.to)
+                .bind(at)
+                .bind(step.attempt)
+                .bind(step.detail);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 pub(crate) fn parse_direction(
     id: &str,
     s: &str,

@@ -2,7 +2,7 @@
 
 use sqlx::{AnyConnection, Row};
 
-use super::{JournalError, parse_id};
+use super::{JournalError, Step, parse_id};
 use crate::checksum::Sha256Digest;
 use crate::ids::{IdempotencyKey, MessageId};
 use crate::message::{Direction, ExternalIds, MessageState};
@@ -67,17 +67,7 @@ pub async fn insert_many(
     Ok(out)
 }
 
-/// One history row to write: message, from, to, attempt, detail.
-type TransitionRow<'a> = (
-    &'a NewMessage,
-    Option<&'a str>,
-    &'a str,
-    i64,
-    Option<&'a str>,
-);
-
 const MESSAGE_COLUMNS: usize = 17;
-const TRANSITION_COLUMNS: usize = 6;
 
 async fn insert_chunk(
     conn: &mut AnyConnection,
@@ -165,13 +155,19 @@ async fn insert_chunk(
     super::payloads::insert(conn, &apart).await?;
 
     // The history of each new message: received, pending (and in_flight if claimed).
-    let mut transitions: Vec<TransitionRow> = Vec::new();
+    let mut steps = Vec::new();
     for msg in msgs.iter().filter(|m| inserted.contains(&m.id.to_string())) {
-        transitions.push((msg, None, "received", 0, msg.origin.as_deref()));
-        transitions.push((msg, Some("received"), "pending", 0, None));
+        let step = |from, to, attempt, detail| Step {
+            id: msg.id.to_string(),
+            from,
+            to,
+            attempt,
+            detail,
+        };
+        steps.push(step(None, "received", 0, msg.origin.as_deref()));
+        steps.push(step(Some("received"), "pending", 0, None));
         if msg.claim.is_some() {
-            transitions.push((
-                msg,
+            steps.push(step(
                 Some("pending"),
                 "in_flight",
                 1,
@@ -179,23 +175,7 @@ async fn insert_chunk(
             ));
         }
     }
-    for chunk in transitions.chunks(500) {
-        let sql = format!(
-            "INSERT INTO message_transitions (message_id, from_state, to_state, at, attempt, detail) VALUES {}",
-            super::claims::placeholders(conn, chunk.len(), TRANSITION_COLUMNS, 1)
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (msg, from, to, attempt, detail) in chunk {
-            q = q
-                .bind(msg.id.to_string())
-                .bind(*from)
-                .bind(*to)
-                .bind(now)
-                .bind(*attempt)
-                .bind(*detail);
-        }
-        q.execute(&mut *conn).await?;
-    }
+    super::insert_transitions(conn, &steps, now).await?;
 
     let mut out = Vec::with_capacity(msgs.len());
     for msg in msgs {
