@@ -7,6 +7,7 @@ mod checkpointer;
 mod claims;
 mod confirmations;
 pub mod migrations;
+mod occupancy;
 mod operator;
 mod outbox;
 mod payloads;
@@ -24,6 +25,7 @@ use thiserror::Error;
 pub use claims::{Claimed, Recorded, placeholders, record_outcomes};
 pub(crate) use confirmations::confirm_all_on;
 pub use confirmations::{Confirmation, Settled};
+pub use occupancy::WriterOccupancy;
 pub use operator::{AuditedRead, InboxItem, ListFilter, Notification, RouteBacklog};
 pub use outbox::{
     InsertOutcome, NewMessage, insert as outbox_insert, insert_many as outbox_insert_many,
@@ -88,6 +90,8 @@ pub struct Journal {
     /// one writer (WAL lets them read while it writes); on PostgreSQL, the same pool.
     reader: AnyPool,
     backend: Backend,
+    /// On SQLite, how much of the time its one write connection is held.
+    occupancy: Option<std::sync::Arc<occupancy::Occupancy>>,
 }
 
 impl Journal {
@@ -113,6 +117,8 @@ impl Journal {
             Backend::Postgres => url.to_string(),
         };
         let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
+        let held = std::sync::Arc::new(occupancy::Occupancy::default());
+        let (taken, returned) = (held.clone(), held.clone());
         let (pool, reader) = match backend {
             Backend::Sqlite => {
                 // SQLite has one writer; with one connection, writers queue in the pool
@@ -123,6 +129,14 @@ impl Journal {
                 let pool = options
                     .max_connections(1)
                     .test_before_acquire(false)
+                    .before_acquire(move |_, _| {
+                        taken.taken();
+                        Box::pin(async { Ok(true) })
+                    })
+                    .after_release(move |_, _| {
+                        returned.returned();
+                        Box::pin(async { Ok(true) })
+                    })
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             // Checkpoints run beside the writer (see checkpointer); the
@@ -175,6 +189,7 @@ impl Journal {
             pool,
             reader,
             backend,
+            occupancy: (backend == Backend::Sqlite).then_some(held),
         })
     }
 
@@ -195,6 +210,13 @@ impl Journal {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// On SQLite, how long its one write connection has been held so far, and how many
+    /// times it was taken (every write takes it in turn: when it is held nearly all the
+    /// time, it limits throughput). PostgreSQL has a pool of writers: `None`.
+    pub fn writer_occupancy(&self) -> Option<WriterOccupancy> {
+        self.occupancy.as_ref().map(|o| o.reading())
     }
 
     /// Starts a transaction in which callers can write their own rows and submit
@@ -340,6 +362,34 @@ mod tests {
             sqlite_url("sqlite::memory:").unwrap(),
             "sqlite://:memory:?mode=rwc"
         );
+    }
+
+    #[tokio::test]
+    async fn the_sqlite_writers_time_held_is_counted_from_hand_out_to_return() {
+        let dir = std::env::temp_dir().join(format!("kp-held-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let url = format!("sqlite://{}/j.db", dir.display());
+        let journal = Journal::connect(&url).await.unwrap();
+        // The pool takes a connection back in a task of its own: let the first turn
+        // (which opens the connection) be back before the reading.
+        journal.begin().await.unwrap().commit().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let before = journal.writer_occupancy().unwrap();
+        let tx = journal.begin().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        tx.commit().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Reads beside the writer do not take it.
+        sqlx::query("SELECT 1")
+            .fetch_one(journal.reader())
+            .await
+            .unwrap();
+        let turn = journal.writer_occupancy().unwrap().since(&before);
+        assert_eq!(turn.turns, 1, "{turn:?}");
+        assert!(turn.held >= Duration::from_millis(40), "{turn:?}");
+        assert!(turn.held < Duration::from_secs(5), "{turn:?}");
+        journal.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[tokio::test]
