@@ -78,6 +78,11 @@ struct Report {
     peak_rss_mb: f64,
     /// The sandbox process's peak, when it runs apart.
     sandbox_peak_rss_mb: Option<f64>,
+    /// The share of the run SQLite's one write connection was held (every write takes
+    /// it in turn), and how many turns it was taken: where the rate is bounded when
+    /// cores are left idle.
+    writer_held_percent: Option<f64>,
+    writer_turns: Option<u64>,
 }
 
 /// Where KombiPostAfsend runs: in this process (its recorder at hand) or apart.
@@ -174,6 +179,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let label = knudepunkt_engine::metrics::Metrics::route(route);
     let rss_before = rss_mb("VmRSS:");
     let started = Instant::now();
+    let held_before = engine.journal().writer_occupancy();
     let producers = args.producers.max(1);
     let pdf = std::sync::Arc::new(pdf);
     let mut tasks = tokio::task::JoinSet::new();
@@ -253,6 +259,11 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     }
     eprintln!();
     let seconds = started.elapsed().as_secs_f64();
+    let writer_held = engine
+        .journal()
+        .writer_occupancy()
+        .zip(held_before)
+        .map(|(now, before)| now.since(&before));
     // The journal agrees.
     let counts = engine.journal().count_by_state(Some(route)).await?;
     anyhow::ensure!(
@@ -278,6 +289,8 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             Serviceplatformen::Apart(p) => Some(p.peak_rss_mb()),
             Serviceplatformen::InProcess(_) => None,
         },
+        writer_held_percent: writer_held.map(|h| h.percent_of(Duration::from_secs_f64(seconds))),
+        writer_turns: writer_held.map(|h| h.turns),
     };
     stack.stop().await;
     for suffix in ["", "-wal", "-shm"]
@@ -311,6 +324,11 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                 "(the sandbox's Serviceplatformen ran in a process of its own: its peak {mb:.0} MB is not in these figures)"
             ),
             None => println!("(the sandbox ran in this process: its memory is in these figures)"),
+        }
+        if let (Some(percent), Some(turns)) = (report.writer_held_percent, report.writer_turns) {
+            println!(
+                "the journal's one write connection was held {percent:.0} % of the run, in {turns} turns"
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
