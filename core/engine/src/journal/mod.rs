@@ -265,18 +265,14 @@ pub(crate) async fn insert_transition(
     attempt: i64,
     detail: Option<&str>,
 ) -> Result<(), JournalError> {
-    sqlx::query(
-        "INSERT INTO message_transitions (message_id, from_state, to_state, at, attempt, detail) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(id.to_string())
-    .bind(from)
-    .bind(to)
-    .bind(at)
-    .bind(attempt)
-    .bind(detail)
-    .execute(conn)
-    .await?;
-    Ok(())
+    let step = Step {
+        id: id.to_string(),
+        from: Some(from),
+        to,
+        attempt,
+        detail,
+    };
+    insert_transitions(conn, std::slice::from_ref(&step), at).await
 }
 
 /// One step of a message's history, for [`insert_transitions`].
@@ -302,7 +298,7 @@ pub(crate) async fn insert_transitions(
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for step in chunk {
             q = q
-                .bind(step.id.clone())
+                .bind(step.id.as_str())
                 .bind(step.from)
                 .bind(step.to)
                 .bind(at)
