@@ -301,6 +301,21 @@ async fn a_large_payload_is_delivered_whole_and_checked(backend: Backend) {
         Backend::Postgres => stored.payload_size as i64,
     };
     assert_eq!(in_row, expected);
+    // In a file of its own beside the journal, written once; the row keeps its size.
+    let kept: Option<i64> = sqlx::query("SELECT payload_size FROM messages WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_one(engine.journal().pool())
+        .await
+        .unwrap()
+        .get("payload_size");
+    match (backend, engine.journal().payload_files()) {
+        (Backend::Sqlite, Some(files)) => {
+            assert_eq!(std::fs::read(files.path_of(id)).unwrap(), stored.payload);
+            assert_eq!(kept, Some(stored.payload_size as i64));
+        }
+        (Backend::Postgres, None) => assert_eq!(kept, None),
+        (backend, files) => panic!("{backend:?} with payload files {files:?}"),
+    }
 
     // Altered while it waits for its next attempt: never sent.
     let event = json!({"id": "big-2", "text": text});
@@ -593,10 +608,19 @@ async fn claims_stop_at_the_byte_budget(backend: Backend) {
             deadline_at: None,
             claim: None,
             origin: None,
+            payload_file: None,
         }
     };
-    let big: Vec<NewMessage> = (0..6).map(|k| message(k, 100_000)).collect();
+    let mut big: Vec<NewMessage> = (0..6).map(|k| message(k, 100_000)).collect();
     let small: Vec<NewMessage> = (6..56).map(|k| message(k, 100)).collect();
+    // Every other letter staged in a payload file (on SQLite; the row keeps its size),
+    // the others kept in the journal's table: a claim weighs and reads both.
+    let mut staged = journal.stage(big.split_off(3)).await.unwrap();
+    let on_disk = matches!(backend, Backend::Sqlite).then_some(100_000);
+    assert!(staged.iter().all(|m| m.payload_file == on_disk));
+    for (k, m) in staged.drain(..).enumerate() {
+        big.insert(2 * k + 1, m);
+    }
     let now = knudepunkt_engine::message::now_ms();
     let mut tx = journal.begin().await.unwrap();
     outbox_insert_many(&mut tx, &big, now - 10).await.unwrap();
@@ -710,6 +734,129 @@ async fn ordered_routes_keep_each_cases_order(backend: Backend) {
         Duration::from_secs(15),
     )
     .await;
+    engine.shutdown(workers).await;
+}
+
+/// A payload staged for a message that was never journaled (its transaction rolled
+/// back, or it was a duplicate) is swept away once it is old enough; a journaled
+/// message's stays and is delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn payload_files_whose_message_never_came_are_swept() {
+    let sandbox = start_sandbox().await;
+    let db = fresh_database(Backend::Sqlite, "sweep").await;
+    let engine = engine(&db, &sandbox).await;
+    let files = engine.journal().payload_files().unwrap().clone();
+    let text = "x".repeat(10_000);
+    let event = |id: &str| json!({"id": id, "text": text});
+
+    let (rolled_back, again) = (event("s-1"), event("s-2"));
+    let mut tx = engine.journal().begin().await.unwrap();
+    let orphan = engine
+        .submit(
+            &mut tx,
+            Outbound {
+                route: "test.notify",
+                event: &rolled_back,
+            },
+        )
+        .await
+        .unwrap()
+        .id()
+        .unwrap();
+    tx.rollback().await.unwrap();
+    let kept = common::submit(&engine, "test.notify", again.clone()).await;
+    // The same idempotency key again: its payload is staged, then not journaled.
+    let duplicate = engine
+        .submit_now(Outbound {
+            route: "test.notify",
+            event: &again,
+        })
+        .await
+        .unwrap();
+    assert_eq!(duplicate, Submitted::Duplicate(kept));
+    assert!(files.path_of(orphan).is_file());
+    let staged_files = || {
+        std::fs::read_dir(files.path_of(kept).parent().unwrap())
+            .unwrap()
+            .count()
+    };
+    assert_eq!(staged_files(), 3);
+
+    // Younger than any transaction: left alone.
+    assert_eq!(
+        engine
+            .journal()
+            .sweep_payload_files(Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        engine
+            .journal()
+            .sweep_payload_files(Duration::ZERO)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(staged_files(), 1);
+    assert!(!files.path_of(orphan).exists());
+    let workers = engine.start();
+    common::expect_state(
+        engine.journal(),
+        kept,
+        MessageState::Delivered,
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(
+        engine.journal().get(kept).await.unwrap().payload_size,
+        files.read(kept).unwrap().unwrap().len()
+    );
+    engine.shutdown(workers).await;
+}
+
+/// A payload file lost while its message waits for its next attempt: the message is
+/// never sent, and its error names the missing file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lost_payload_file_is_named_and_nothing_is_sent() {
+    let sandbox = start_sandbox().await;
+    let db = fresh_database(Backend::Sqlite, "lost-file").await;
+    let engine = engine(&db, &sandbox).await;
+    let workers = engine.start();
+    sandbox.handles.generic.faults.push(Fault {
+        kind: FaultKind::Status {
+            status: 503,
+            retry_after: Some(1),
+        },
+        count: 1,
+    });
+    let event = json!({"id": "lost-1", "text": "y".repeat(10_000)});
+    let id = common::submit(&engine, "test.notify", event).await;
+    wait_state(
+        engine.journal(),
+        id,
+        MessageState::Retrying,
+        Duration::from_secs(5),
+    )
+    .await;
+    let file = engine.journal().payload_files().unwrap().path_of(id);
+    std::fs::remove_file(&file).unwrap();
+    common::expect_state(
+        engine.journal(),
+        id,
+        MessageState::Dead,
+        Duration::from_secs(10),
+    )
+    .await;
+    let msg = engine.journal().get(id).await.unwrap();
+    assert_eq!(msg.last_error_kind.as_deref(), Some("integrity"));
+    let error = msg.last_error.unwrap();
+    assert!(
+        error.contains(&format!("{} is missing", file.display())),
+        "{error}"
+    );
+    assert_eq!(sandbox.handles.generic.recorder.stats().unique, 0);
     engine.shutdown(workers).await;
 }
 

@@ -216,9 +216,18 @@ pub async fn submit(engine: &Engine, route: &str, event: serde_json::Value) -> M
 
 /// Alters a message's payload behind the engine's back, as a corrupted disk or a
 /// careless hand in the database would.
-/// On SQLite a payload over 2 KB is kept apart, in `message_payloads`, and the row's
-/// own is empty: it is altered where it is.
+/// On SQLite a payload over 2 KB is kept apart, in a file beside the journal or in
+/// `message_payloads`, and the row's own is empty: it is altered where it is.
 pub async fn tamper(engine: &Engine, id: MessageId, payload: &[u8]) {
+    if let Some(path) = engine
+        .journal()
+        .payload_files()
+        .map(|f| f.path_of(id))
+        .filter(|p| p.is_file())
+    {
+        std::fs::write(path, payload).unwrap();
+        return;
+    }
     for where_it_is in [
         "UPDATE messages SET payload = $1 WHERE id = $2 AND length(payload) > 0",
         "UPDATE message_payloads SET payload = $1 WHERE id = $2",

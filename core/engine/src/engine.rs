@@ -309,6 +309,8 @@ impl Engine {
     /// Journals one message outside any caller's transaction, together with whatever
     /// else arrives meanwhile (group commit).
     async fn ingest(&self, msg: NewMessage) -> Result<InsertOutcome, JournalError> {
+        // A large payload goes to disk before the writer's transaction, not in it.
+        let msg = self.inner.journal.stage(vec![msg]).await?.remove(0);
         self.through_writer(|reply| WriteJob::Insert(msg, reply))
             .await
     }
@@ -364,6 +366,7 @@ impl Engine {
             deadline_at: None,
             claim,
             origin: Some(origin.to_string()),
+            payload_file: None,
         }))
     }
 
@@ -379,6 +382,7 @@ impl Engine {
         let Some(msg) = self.prepare(&route, out.event, None, "submitted")? else {
             return Ok(Submitted::Filtered);
         };
+        let msg = self.inner.journal.stage(vec![msg]).await?.remove(0);
         let outcome = journal::outbox_insert(conn, &msg, now_ms()).await?;
         self.inner
             .metrics
@@ -542,6 +546,18 @@ impl Engine {
         })
     }
 
+    /// Writes the large payloads of what [`Engine::prepare_many`] made to the journal's
+    /// payload files (a SQLite file journal's; otherwise nothing), to disk, so that the
+    /// caller's transaction does not wait for the disk. Blocking, like the rendering it
+    /// follows: run both on a thread that may block. [`Engine::submit_prepared`] stages
+    /// whatever was not.
+    pub fn stage_prepared(&self, prepared: &mut Prepared) -> Result<(), EngineError> {
+        Ok(self
+            .inner
+            .journal
+            .stage_blocking(prepared.messages.iter_mut().flatten())?)
+    }
+
     /// Journals what [`Engine::prepare_many`] made, on `conn` (the caller's transaction).
     pub async fn submit_prepared(
         &self,
@@ -552,6 +568,7 @@ impl Engine {
         // move to the journal uncopied.
         let made: Vec<bool> = prepared.messages.iter().map(Option::is_some).collect();
         let msgs: Vec<NewMessage> = prepared.messages.into_iter().flatten().collect();
+        let msgs = self.inner.journal.stage(msgs).await?;
         let mut outcomes = journal::outbox_insert_many(conn, &msgs, now_ms())
             .await?
             .into_iter();
@@ -612,6 +629,7 @@ impl Engine {
             deadline_at: None,
             claim: None,
             origin: Some("inbound".into()),
+            payload_file: None,
         };
         let outcome = self.ingest(msg).await?;
         self.wake();
@@ -749,6 +767,9 @@ impl Engine {
         assert!(!already, "Engine::start called twice");
         let claimer = tokio::spawn(worker::run_claimer(self.inner.clone()));
         let heartbeat = tokio::spawn(crate::instance::heartbeat(self.inner.clone()));
+        let journal = self.inner.journal.clone();
+        let stop = self.inner.shutdown.subscribe();
+        let sweep = tokio::spawn(async move { journal.sweep_payload_files_until(stop).await });
         let transport = self
             .inner
             .options
@@ -761,6 +782,7 @@ impl Engine {
                 let _ = t.await;
             }
             let _ = heartbeat.await;
+            let _ = sweep.await;
         })
     }
 

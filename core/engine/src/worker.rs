@@ -194,9 +194,17 @@ pub(crate) async fn attempt(
 ) -> Result<DeliveryOutcome, Refusal> {
     let integrity = Sha256Digest::parse_hex(&msg.checksum).and_then(|d| d.verify(&msg.payload));
     if let Err(e) = integrity {
+        // A payload kept in a file that is gone reads as empty: say so.
+        let gone = inner
+            .journal
+            .payload_files()
+            .map(|f| f.path_of(msg.id))
+            .filter(|p| msg.payload.is_empty() && !p.exists())
+            .map(|p| format!("; its payload file {} is missing", p.display()))
+            .unwrap_or_default();
         return Err((
             ErrorKind::Integrity,
-            format!("message {} refused before sending: {e}", msg.id),
+            format!("message {} refused before sending: {e}{gone}", msg.id),
         ));
     }
     let Some(adapter) = inner.adapters.get(&route.adapter) else {

@@ -35,6 +35,15 @@ pub struct Claimed {
     pub claim_token: String,
 }
 
+impl super::payloads::KeptApart for Claimed {
+    fn id(&self) -> MessageId {
+        self.id
+    }
+    fn payload_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.payload
+    }
+}
+
 /// What became of one attempt.
 #[derive(Clone, Debug)]
 pub struct Recorded {
@@ -236,7 +245,13 @@ impl Journal {
                 tx.commit().await?;
                 // The large payloads, read once the writer is free again. Should this
                 // fail, the claims stand and their leases run out: they are taken again.
-                super::payloads::fill_kept_apart(self.backend, &self.reader, &mut claimed).await?;
+                super::payloads::fill_kept_apart(
+                    self.backend,
+                    &self.reader,
+                    self.files.as_ref(),
+                    &mut claimed,
+                )
+                .await?;
                 Ok(claimed)
             }
         }

@@ -109,6 +109,13 @@ const MIGRATIONS: &[Migration] = &[
         // message on the broker transport fell from about 650 µs to 550.
         postgres: &["ALTER TABLE messages SET (fillfactor = 50)"],
     },
+    Migration {
+        version: 11,
+        name: "payloads in files beside a SQLite journal",
+        sql: include_str!("../../migrations/0011_payload_files.sql"),
+        sqlite: &[],
+        postgres: &[],
+    },
 ];
 
 fn dialect(sql: &str, backend: Backend) -> String {
@@ -277,8 +284,6 @@ mod tests {
         assert_eq!(read(0).await.unwrap().payload, large);
         assert_eq!(read(1).await.unwrap().payload, b"<small/>");
         drop(journal);
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
+        super::super::remove_sqlite_database(&path.display().to_string());
     }
 }

@@ -10,9 +10,11 @@ pub mod migrations;
 mod occupancy;
 mod operator;
 mod outbox;
+mod payload_files;
 mod payloads;
 mod priority;
 mod relay;
+mod staging;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -30,6 +32,7 @@ pub use operator::{AuditedRead, InboxItem, ListFilter, Notification, RouteBacklo
 pub use outbox::{
     InsertOutcome, NewMessage, insert as outbox_insert, insert_many as outbox_insert_many,
 };
+pub use payload_files::{PayloadFileError, PayloadFiles};
 pub use relay::{Handed, Instance, RELAY_HOLD_MS, RelayScope, Relayable, Taken};
 
 use crate::checksum::ChecksumError;
@@ -80,6 +83,13 @@ pub enum JournalError {
     Write(String),
     #[error("journal row for message {id} is corrupt: {what}")]
     Corrupt { id: String, what: String },
+    #[error(transparent)]
+    PayloadFile(#[from] PayloadFileError),
+    #[error("payload files under {path}: {source}")]
+    PayloadDirectory {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// A handle on the journal; cheap to clone.
@@ -92,6 +102,8 @@ pub struct Journal {
     backend: Backend,
     /// On SQLite, how much of the time its one write connection is held.
     occupancy: Option<std::sync::Arc<occupancy::Occupancy>>,
+    /// A SQLite file's large payloads (see [`PayloadFiles`]).
+    files: Option<PayloadFiles>,
 }
 
 impl Journal {
@@ -190,6 +202,7 @@ impl Journal {
             reader,
             backend,
             occupancy: (backend == Backend::Sqlite).then_some(held),
+            files: sqlite_file(&url).map(|db| PayloadFiles::beside(&db)),
         })
     }
 
@@ -217,6 +230,12 @@ impl Journal {
     /// time, it limits throughput). PostgreSQL has a pool of writers: `None`.
     pub fn writer_occupancy(&self) -> Option<WriterOccupancy> {
         self.occupancy.as_ref().map(|o| o.reading())
+    }
+
+    /// Where a SQLite file journal keeps its large payloads; `None` for a journal in
+    /// memory and for PostgreSQL, which keep them in their tables.
+    pub fn payload_files(&self) -> Option<&PayloadFiles> {
+        self.files.as_ref()
     }
 
     /// Starts a transaction in which callers can write their own rows and submit
@@ -253,6 +272,26 @@ fn sqlite_url(url: &str) -> Result<String, JournalError> {
         params.push("mode=rwc");
     }
     Ok(format!("sqlite://{path}?{}", params.join("&")))
+}
+
+/// Removes the SQLite journal at `path` (a file path or a `sqlite://` url): the database,
+/// its WAL and shared memory, and its payload files. What is not there is no error.
+pub fn remove_sqlite_database(path: &str) {
+    let path = path.trim_start_matches("sqlite://");
+    let path = path.split_once('?').map_or(path, |(p, _)| p);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{path}{suffix}"));
+    }
+    let _ = std::fs::remove_dir_all(PayloadFiles::beside(Path::new(path)).dir());
+}
+
+/// The database file of a SQLite url made by [`sqlite_url`]; `None` in memory.
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite://")?;
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let in_memory =
+        path.is_empty() || path == ":memory:" || query.split('&').any(|p| p == "mode=memory");
+    (!in_memory).then(|| std::path::PathBuf::from(path))
 }
 
 /// One history row on `conn` (usually inside a transaction).
@@ -358,6 +397,17 @@ mod tests {
             sqlite_url("sqlite::memory:").unwrap(),
             "sqlite://:memory:?mode=rwc"
         );
+    }
+
+    #[test]
+    fn only_a_sqlite_file_has_payload_files() {
+        assert_eq!(
+            sqlite_file("sqlite://data/j.db?mode=rwc"),
+            Some("data/j.db".into())
+        );
+        assert_eq!(sqlite_file("sqlite://:memory:?mode=rwc"), None);
+        assert_eq!(sqlite_file("sqlite://x?mode=memory&cache=shared"), None);
+        assert_eq!(sqlite_file("postgres://localhost/k"), None);
     }
 
     #[tokio::test]

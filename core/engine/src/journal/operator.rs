@@ -92,6 +92,15 @@ fn message_from_row(row: &AnyRow) -> Result<JournalMessage, JournalError> {
     })
 }
 
+impl super::payloads::KeptApart for JournalMessage {
+    fn id(&self) -> MessageId {
+        self.id
+    }
+    fn payload_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.payload
+    }
+}
+
 impl Journal {
     pub async fn get(&self, id: MessageId) -> Result<JournalMessage, JournalError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -102,7 +111,20 @@ impl Journal {
         .fetch_optional(&self.pool)
         .await?
         .ok_or(JournalError::NotFound(id))?;
-        message_from_row(&row)
+        let mut msg = [message_from_row(&row)?];
+        self.fill_payloads(&mut msg).await?;
+        let [msg] = msg;
+        Ok(msg)
+    }
+
+    /// The payloads kept apart of messages read from their rows.
+    async fn fill_payloads(&self, msgs: &mut [JournalMessage]) -> Result<(), JournalError> {
+        super::payloads::fill_kept_apart(self.backend, &self.reader, self.files.as_ref(), msgs)
+            .await?;
+        for m in msgs {
+            m.payload_size = m.payload.len();
+        }
+        Ok(())
     }
 
     pub async fn history(&self, id: MessageId) -> Result<Vec<Transition>, JournalError> {
@@ -139,7 +161,12 @@ impl Journal {
         .bind(if filter.limit > 0 { filter.limit } else { 100 })
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(message_from_row).collect()
+        let mut msgs = rows
+            .iter()
+            .map(message_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.fill_payloads(&mut msgs).await?;
+        Ok(msgs)
     }
 
     /// Counts per state, for tests and the demo.

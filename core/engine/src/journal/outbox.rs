@@ -25,6 +25,10 @@ pub struct NewMessage {
     pub claim: Option<(String, i64)>,
     /// A note on the `received` transition, e.g. where it came from.
     pub origin: Option<String>,
+    /// `Some(size)`: the payload, `size` bytes, is in the journal's payload files already
+    /// ([`super::Journal::stage`]) and `payload` has been let go; the row keeps only the
+    /// size. `None` for a new message.
+    pub payload_file: Option<i64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,7 +71,7 @@ pub async fn insert_many(
     Ok(out)
 }
 
-const MESSAGE_COLUMNS: usize = 17;
+const MESSAGE_COLUMNS: usize = 18;
 
 async fn insert_chunk(
     conn: &mut AnyConnection,
@@ -77,9 +81,9 @@ async fn insert_chunk(
     // Only placeholders are spliced in; every value is bound.
     let sql = format!(
         "INSERT INTO messages (id, route, direction, correlation_id, idempotency_key, payload, content_type, checksum, \
-         attempts, due_at, deadline_at, state, claimed_from, claim_token, lease_until, external_ids, created_at, updated_at) \
+         attempts, due_at, deadline_at, state, claimed_from, claim_token, lease_until, external_ids, created_at, updated_at, payload_size) \
          SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, v.column9, \
-         v.column10, v.column11, v.column12, v.column13, v.column14, v.column15, v.column16, v.column17, v.column17 \
+         v.column10, v.column11, v.column12, v.column13, v.column14, v.column15, v.column16, v.column17, v.column17, v.column18 \
          FROM (VALUES {}) AS v WHERE true \
          ON CONFLICT (route, idempotency_key) DO NOTHING",
         super::claims::placeholders(conn, msgs.len(), MESSAGE_COLUMNS, 1)
@@ -101,11 +105,13 @@ async fn insert_chunk(
             .bind(msg.correlation_id.clone())
             .bind(msg.idempotency_key.as_str().to_string())
             // Bound as a slice: the driver copies it once, as it must.
-            .bind(if super::payloads::kept_apart(conn, &msg.payload) {
-                &[][..]
-            } else {
-                msg.payload.as_slice()
-            })
+            .bind(
+                if msg.payload_file.is_some() || super::payloads::kept_apart(conn, &msg.payload) {
+                    &[][..]
+                } else {
+                    msg.payload.as_slice()
+                },
+            )
             .bind(msg.content_type.clone())
             .bind(msg.checksum.to_hex())
             .bind(if token.is_some() { 1i64 } else { 0 })
@@ -116,7 +122,8 @@ async fn insert_chunk(
             .bind(token)
             .bind(lease)
             .bind(serde_json::to_string(&msg.external_ids).unwrap_or_else(|_| "{}".into()))
-            .bind(now);
+            .bind(now)
+            .bind(msg.payload_file);
     }
     let written = q.execute(&mut *conn).await?.rows_affected() as usize;
     // Usually all were new; only otherwise find out which (rows are not returned, so
@@ -148,7 +155,7 @@ async fn insert_chunk(
 
     let apart: Vec<(String, &[u8])> = msgs
         .iter()
-        .filter(|m| super::payloads::kept_apart(conn, &m.payload))
+        .filter(|m| m.payload_file.is_none() && super::payloads::kept_apart(conn, &m.payload))
         .map(|m| (m.id.to_string(), m.payload.as_slice()))
         .filter(|(id, _)| inserted.contains(id))
         .collect();

@@ -3,12 +3,16 @@
 //! SQLite stores a row as one record, and the columns after the payload sit behind it:
 //! once the record outgrows its page, each change of state rewrote the whole payload
 //! (a 270 KB letter three times on its way). So on SQLite a payload larger than
-//! [`INLINE_MAX`] is kept in `message_payloads` (migration 9), and `messages.payload`
-//! is left empty; a smaller one stays in the row, where it costs nothing extra.
+//! [`INLINE_MAX`] is kept apart, and `messages.payload` is left empty; a smaller one
+//! stays in the row, where it costs nothing extra. Apart means in a file of its own
+//! beside a file journal (see `payload_files`; the row keeps its size in
+//! `payload_size`), or in `message_payloads` (migration 9) for a journal in memory, for
+//! messages journaled before payload files, and for those inserted without staging.
 
 use sqlx::{AnyConnection, Row};
 
-use super::{Backend, JournalError};
+use super::{Backend, JournalError, PayloadFiles};
+use crate::ids::MessageId;
 
 /// The largest payload SQLite keeps in its message's row: with the other columns it
 /// still fits on the row's page (4 KB).
@@ -26,22 +30,50 @@ pub(super) fn column(backend: Backend, messages: &str) -> String {
     }
 }
 
-/// Reads, on `reader`, the payloads kept apart of the claimed messages whose rows held
-/// none: a claim returns only what the row holds, since it holds SQLite's one writer,
-/// and reading a batch of large letters there kept every other write waiting. A
-/// message with an empty payload of its own has no row there and stays empty.
-/// PostgreSQL keeps every payload in its row: nothing to do.
-pub(super) async fn fill_kept_apart(
+/// Somewhere to put a payload read from where it was kept apart.
+pub(super) trait KeptApart {
+    fn id(&self) -> MessageId;
+    fn payload_mut(&mut self) -> &mut Vec<u8>;
+}
+
+/// Reads the payloads kept apart of the messages whose rows held none: from their files,
+/// or on `reader` from `message_payloads`. A claim returns only what the row holds,
+/// since it holds SQLite's one writer, and reading a batch of large letters there kept
+/// every other write waiting. A message with an empty payload of its own has neither
+/// and stays empty. PostgreSQL keeps every payload in its row: nothing to do.
+pub(super) async fn fill_kept_apart<T: KeptApart>(
     backend: Backend,
     reader: &sqlx::AnyPool,
-    claimed: &mut [super::Claimed],
+    files: Option<&PayloadFiles>,
+    messages: &mut [T],
 ) -> Result<(), JournalError> {
     if backend == Backend::Postgres {
         return Ok(());
     }
-    let wanted: Vec<usize> = (0..claimed.len())
-        .filter(|&i| claimed[i].payload.is_empty())
+    let mut wanted: Vec<usize> = (0..messages.len())
+        .filter(|&i| messages[i].payload_mut().is_empty())
         .collect();
+    if let Some(files) = files.filter(|_| !wanted.is_empty()) {
+        let (files, ids) = (
+            files.clone(),
+            wanted.iter().map(|&i| messages[i].id()).collect::<Vec<_>>(),
+        );
+        let read = tokio::task::spawn_blocking(move || {
+            ids.into_iter()
+                .map(|id| files.read(id))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .map_err(|e| JournalError::Write(format!("reading payload files: {e}")))??;
+        let mut in_table = Vec::new();
+        for (i, payload) in wanted.into_iter().zip(read) {
+            match payload {
+                Some(p) => *messages[i].payload_mut() = p,
+                None => in_table.push(i),
+            }
+        }
+        wanted = in_table;
+    }
     for chunk in wanted.chunks(200) {
         let sql = format!(
             "SELECT id, payload FROM message_payloads WHERE id IN ({})",
@@ -49,7 +81,7 @@ pub(super) async fn fill_kept_apart(
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for &i in chunk {
-            q = q.bind(claimed[i].id.to_string());
+            q = q.bind(messages[i].id().to_string());
         }
         let mut by_id: std::collections::HashMap<String, Vec<u8>> = q
             .fetch_all(reader)
@@ -58,8 +90,8 @@ pub(super) async fn fill_kept_apart(
             .map(|row| Ok((row.try_get("id")?, row.try_get("payload")?)))
             .collect::<Result<_, sqlx::Error>>()?;
         for &i in chunk {
-            if let Some(payload) = by_id.remove(&claimed[i].id.to_string()) {
-                claimed[i].payload = payload;
+            if let Some(payload) = by_id.remove(&messages[i].id().to_string()) {
+                *messages[i].payload_mut() = payload;
             }
         }
     }
@@ -72,7 +104,8 @@ pub(super) fn size(backend: Backend, messages: &str) -> String {
     match backend {
         Backend::Postgres => format!("octet_length({messages}.payload)"),
         Backend::Sqlite => format!(
-            "CASE WHEN length({messages}.payload) > 0 THEN length({messages}.payload) ELSE \
+            "CASE WHEN length({messages}.payload) > 0 THEN length({messages}.payload) \
+             WHEN {messages}.payload_size IS NOT NULL THEN {messages}.payload_size ELSE \
              COALESCE((SELECT length(p.payload) FROM message_payloads p WHERE p.id = {messages}.id), 0) END"
         ),
     }
