@@ -30,12 +30,13 @@ pub struct Args {
     /// Size of each letter's PDF.
     #[arg(long, default_value_t = 200 * 1024)]
     pub pdf_bytes: usize,
-    /// Callers submitting letters at once (as caseworkers' requests do).
-    #[arg(long, default_value_t = 1)]
+    /// Callers submitting letters at once, as caseworkers' requests do. One caller alone
+    /// waits for each batch's payload files to reach the disk before its transaction.
+    #[arg(long, default_value_t = 4)]
     pub producers: usize,
     /// Letters a producer renders and journals together. Few: each letter is alive in
-    /// several copies (event, rendering, the driver's bind) until its transaction ends.
-    #[arg(long, default_value_t = 8)]
+    /// two copies (event and rendering) until its payload file is written.
+    #[arg(long, default_value_t = 4)]
     pub letters_a_transaction: usize,
     /// Deliveries in flight at once (the engine's default if not given).
     #[arg(long)]
@@ -189,8 +190,8 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         tasks.spawn(async move {
             // This producer's letters: every `producers`th one.
             let mine: Vec<usize> = (producer..letters).step_by(producers).collect();
-            // Rendered and validated before the transaction begins: it holds the
-            // journal's one SQLite connection only while writing. On the blocking pool,
+            // Rendered, validated and staged before the transaction begins: it holds
+            // the journal's one SQLite connection only while writing its rows. On the blocking pool,
             // as a caller doing such CPU work should, so that the runtime's threads stay
             // free for the deliveries and the journal's round trips. The next chunk is
             // rendered while this one is written, as callers' requests overlap.
@@ -198,7 +199,13 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                 let events: Vec<serde_json::Value> =
                     chunk.iter().map(|&i| letter(i, &pdf)).collect();
                 let engine = engine.clone();
-                tokio::task::spawn_blocking(move || engine.prepare_many(route, &events))
+                tokio::task::spawn_blocking(move || {
+                    let mut prepared = engine.prepare_many(route, &events)?;
+                    drop(events);
+                    // The letters to disk before the transaction, not in it.
+                    engine.stage_prepared(&mut prepared)?;
+                    Ok::<_, knudepunkt_engine::EngineError>(prepared)
+                })
             };
             let chunks: Vec<&[usize]> = mine.chunks(batch).collect();
             let mut next = chunks.first().map(|c| render(c));
@@ -293,11 +300,8 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         writer_turns: writer_held.map(|h| h.turns),
     };
     stack.stop().await;
-    for suffix in ["", "-wal", "-shm"]
-        .into_iter()
-        .filter(|_| std::env::var_os("KNUDEPUNKT_BENCH_KEEP").is_none())
-    {
-        let _ = std::fs::remove_file(format!("{}{suffix}", db.trim_start_matches("sqlite://")));
+    if std::env::var_os("KNUDEPUNKT_BENCH_KEEP").is_none() {
+        knudepunkt_engine::journal::remove_sqlite_database(&db);
     }
     if ctx.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -41,10 +41,7 @@ impl Journals {
                 // Gigabytes at full size: not worth keeping, unless asked to (to study
                 // the journal's transitions afterwards).
                 if std::env::var_os("KNUDEPUNKT_BENCH_KEEP").is_none() {
-                    let path = db.trim_start_matches("sqlite://");
-                    for suffix in ["", "-wal", "-shm"] {
-                        let _ = std::fs::remove_file(format!("{path}{suffix}"));
-                    }
+                    knudepunkt_engine::journal::remove_sqlite_database(&db);
                 }
                 r
             } else {

@@ -503,10 +503,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     )
     .await?;
     stack.stop().await;
-    let path = db.trim_start_matches("sqlite://");
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{path}{suffix}"));
-    }
+    knudepunkt_engine::journal::remove_sqlite_database(&db);
 
     // 2 and 3. One and two instances with RabbitMQ and PostgreSQL.
     let (one_run, retries) = scaled_out(ctx, &args, &routes, &sandbox.url, 1, &body, true).await?;

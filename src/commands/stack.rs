@@ -271,9 +271,7 @@ impl Stack {
 
 /// A fresh SQLite journal file under `data/`, removed first if it exists.
 pub fn fresh_sqlite(name: &str) -> String {
-    let path = PathBuf::from("data").join(name);
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
-    format!("sqlite://{}", path.display())
+    let url = format!("sqlite://{}", PathBuf::from("data").join(name).display());
+    knudepunkt_engine::journal::remove_sqlite_database(&url);
+    url
 }
