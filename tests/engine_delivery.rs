@@ -746,7 +746,7 @@ async fn payload_files_whose_message_never_came_are_swept() {
     let db = fresh_database(Backend::Sqlite, "sweep").await;
     let engine = engine(&db, &sandbox).await;
     let files = engine.journal().payload_files().unwrap().clone();
-    let text = "x".repeat(10_000);
+    let text = "x".repeat(100_000);
     let event = |id: &str| json!({"id": id, "text": text});
 
     let (rolled_back, again) = (event("s-1"), event("s-2"));
@@ -831,7 +831,7 @@ async fn a_lost_payload_file_is_named_and_nothing_is_sent() {
         },
         count: 1,
     });
-    let event = json!({"id": "lost-1", "text": "y".repeat(10_000)});
+    let event = json!({"id": "lost-1", "text": "y".repeat(100_000)});
     let id = common::submit(&engine, "test.notify", event).await;
     wait_state(
         engine.journal(),

@@ -3,9 +3,9 @@
 //! SQLite wrote a payload kept in `message_payloads` several times over: into the WAL
 //! (with a checksum over every frame), back into the database at the checkpoint, and
 //! it read it back through its page cache and two copies in the driver. For a letter's
-//! 270 KB MeMo that was a third of the machine's time per letter. A payload larger than
-//! [`super::payloads::INLINE_MAX`] is therefore written once, to a file of its own named
-//! by its message id, under `<journal>.payloads/<day>/` (the day its id was made, UTC),
+//! 270 KB MeMo that was a third of the machine's time per letter. A payload of
+//! [`FILE_MIN`] or more is therefore written once, to a file of its own named by its
+//! message id, under `<journal>.payloads/<day>/` (the day its id was made, UTC),
 //! and read once, by the worker that claims it. The message's row keeps the payload's
 //! size (`payload_size`), and its checksum is checked before every send as before.
 //!
@@ -24,6 +24,12 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use crate::ids::MessageId;
+
+/// The smallest payload kept in a file. A file costs two flushes to disk of its own (the
+/// file and its directory), which for a few kilobytes cost more than SQLite's writing:
+/// MedCom's letters of 3–10 KB, a thousand a second, stay in the journal, where a group
+/// commit writes many at once.
+pub const FILE_MIN: usize = 64 * 1024;
 
 /// A payload file could not be written, read or removed.
 #[derive(Debug, thiserror::Error)]

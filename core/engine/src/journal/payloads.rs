@@ -5,9 +5,10 @@
 //! (a 270 KB letter three times on its way). So on SQLite a payload larger than
 //! [`INLINE_MAX`] is kept apart, and `messages.payload` is left empty; a smaller one
 //! stays in the row, where it costs nothing extra. Apart means in a file of its own
-//! beside a file journal (see `payload_files`; the row keeps its size in
-//! `payload_size`), or in `message_payloads` (migration 9) for a journal in memory, for
-//! messages journaled before payload files, and for those inserted without staging.
+//! beside a file journal if it is 64 KB or more (see `payload_files`; the row keeps its
+//! size in `payload_size`), else in `message_payloads` (migration 9): there too for a
+//! journal in memory, for messages journaled before payload files, and for those
+//! inserted without staging.
 
 use sqlx::{AnyConnection, Row};
 

@@ -6,14 +6,15 @@ use std::time::{Duration, SystemTime};
 use sqlx::Row;
 use tracing::{info, warn};
 
-use super::{Journal, JournalError, NewMessage, payloads};
+use super::payload_files::FILE_MIN;
+use super::{Journal, JournalError, NewMessage};
 
 /// No transaction that journals a staged message stays open this long: a payload file
 /// older than this without its message is an orphan.
 pub const ORPHANED_AFTER: Duration = Duration::from_secs(3600);
 
 impl Journal {
-    /// Writes the large payloads of `msgs` to the journal's payload files, to disk, and
+    /// Writes the payloads of `msgs` of [`FILE_MIN`] or more to the journal's payload files, to disk, and
     /// lets go of them in memory (see [`NewMessage::payload_file`]); a journal without
     /// payload files leaves them as they are. Blocking: call it where blocking is
     /// allowed (see [`Journal::stage`] otherwise).
@@ -26,7 +27,7 @@ impl Journal {
         };
         let mut staged: Vec<&mut NewMessage> = msgs
             .into_iter()
-            .filter(|m| m.payload_file.is_none() && m.payload.len() > payloads::INLINE_MAX)
+            .filter(|m| m.payload_file.is_none() && m.payload.len() >= FILE_MIN)
             .collect();
         let writes: Vec<_> = staged
             .iter()
@@ -46,7 +47,7 @@ impl Journal {
         let needed = self.files.is_some()
             && msgs
                 .iter()
-                .any(|m| m.payload_file.is_none() && m.payload.len() > payloads::INLINE_MAX);
+                .any(|m| m.payload_file.is_none() && m.payload.len() >= FILE_MIN);
         if !needed {
             return Ok(msgs);
         }
