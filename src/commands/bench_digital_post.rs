@@ -32,7 +32,7 @@ pub struct Args {
     pub pdf_bytes: usize,
     /// Callers submitting letters at once, as caseworkers' requests do. One caller alone
     /// waits for each batch's payload files to reach the disk before its transaction.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 3)]
     pub producers: usize,
     /// Letters a producer renders and journals together. Few: each letter is alive in
     /// two copies (event and rendering) until its payload file is written.
