@@ -27,8 +27,8 @@ use crate::ids::MessageId;
 
 /// The smallest payload kept in a file. A file costs two flushes to disk of its own (the
 /// file and its directory), which for a few kilobytes cost more than SQLite's writing:
-/// MedCom's letters of 3–10 KB, a thousand a second, stay in the journal, where a group
-/// commit writes many at once.
+/// MedCom's letters of a few kilobytes, a thousand a second, stay in the journal, where
+/// a group commit writes many at once.
 pub const FILE_MIN: usize = 64 * 1024;
 
 /// A payload file could not be written, read or removed.
