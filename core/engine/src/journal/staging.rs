@@ -13,6 +13,11 @@ use super::{Journal, JournalError, NewMessage};
 /// older than this without its message is an orphan.
 pub const ORPHANED_AFTER: Duration = Duration::from_secs(3600);
 
+/// Whether `msg`'s payload is staged in a file: large enough, and not staged yet.
+fn goes_to_a_file(msg: &NewMessage) -> bool {
+    msg.payload_file.is_none() && msg.payload.len() >= FILE_MIN
+}
+
 impl Journal {
     /// Writes the payloads of `msgs` of [`FILE_MIN`] or more to the journal's payload files, to disk, and
     /// lets go of them in memory (see [`NewMessage::payload_file`]); a journal without
@@ -25,10 +30,8 @@ impl Journal {
         let Some(files) = &self.files else {
             return Ok(());
         };
-        let mut staged: Vec<&mut NewMessage> = msgs
-            .into_iter()
-            .filter(|m| m.payload_file.is_none() && m.payload.len() >= FILE_MIN)
-            .collect();
+        let mut staged: Vec<&mut NewMessage> =
+            msgs.into_iter().filter(|m| goes_to_a_file(m)).collect();
         let writes: Vec<_> = staged
             .iter()
             .map(|m| (m.id, m.payload.as_slice()))
@@ -44,10 +47,7 @@ impl Journal {
     /// [`Journal::stage_blocking`] on a thread that may block. The messages move there
     /// and back uncopied.
     pub async fn stage(&self, mut msgs: Vec<NewMessage>) -> Result<Vec<NewMessage>, JournalError> {
-        let needed = self.files.is_some()
-            && msgs
-                .iter()
-                .any(|m| m.payload_file.is_none() && m.payload.len() >= FILE_MIN);
+        let needed = self.files.is_some() && msgs.iter().any(goes_to_a_file);
         if !needed {
             return Ok(msgs);
         }
