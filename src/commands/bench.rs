@@ -61,6 +61,17 @@ fn progress(label: &str, done: usize, total: usize) {
     let _ = std::io::stderr().flush();
 }
 
+/// The share of `wall` SQLite's one write connection was held since `before`, in per
+/// cent: near 100 it, not the cores, bounds the rate.
+fn held_share(
+    engine: &knudepunkt_engine::Engine,
+    before: Option<knudepunkt_engine::journal::WriterOccupancy>,
+    wall: Duration,
+) -> Option<f64> {
+    let now = engine.journal().writer_occupancy()?;
+    Some(now.since(&before?).percent_of(wall))
+}
+
 async fn wait_delivered(stack: &Stack, want: u64, label: &str) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
@@ -178,6 +189,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let n = args.messages;
     let started = Instant::now();
     let cpu = cpu_micros();
+    let held_before = engine.journal().writer_occupancy();
     let mut i = 0;
     while i < n {
         let end = (i + 500).min(n);
@@ -197,6 +209,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     wait_delivered(&stack, n as u64, "delivered").await?;
     let throughput = n as f64 / started.elapsed().as_secs_f64();
     let throughput_cpu = (cpu_micros() - cpu) / n as f64;
+    let throughput_held = held_share(&engine, held_before, started.elapsed());
     stack.sandbox.generic.recorder.reset();
 
     // 3. Latency at an offered rate: one message at a time, as a case core would.
@@ -239,6 +252,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let sync_n = args.sync_requests;
     let started = Instant::now();
     let cpu = cpu_micros();
+    let held_before = engine.journal().writer_occupancy();
     let mut tasks = Vec::new();
     for _ in 0..args.clients {
         let (client, next, url, failures, body) = (
@@ -276,6 +290,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     }
     let sync_rate = sync_lat.len() as f64 / started.elapsed().as_secs_f64();
     let sync_cpu = (cpu_micros() - cpu) / sync_n.max(1) as f64;
+    let sync_held = held_share(&engine, held_before, started.elapsed());
     sync_lat.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
     let rss = peak_rss_mb();
     stack.stop().await;
@@ -299,6 +314,8 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         "cpu_us_per_message": throughput_cpu.round(),
         "cpu_us_per_bare_post": bare_cpu.round(),
         "cpu_us_per_sync_request": sync_cpu.round(),
+        "writer_held_percent_throughput": throughput_held.map(f64::round),
+        "writer_held_percent_sync": sync_held.map(f64::round),
     });
     if ctx.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -325,6 +342,11 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         println!(
             "  CPU per item        {throughput_cpu:>8.0} us/msg, bare {bare_cpu:.0} us/POST, sync {sync_cpu:.0} us/req (both cores; includes receiver and load generator)"
         );
+        if let (Some(t), Some(s)) = (throughput_held, sync_held) {
+            println!(
+                "  journal writer held {t:>8.0} %      of the throughput run, {s:.0} % of the sync run (SQLite's one write connection)"
+            );
+        }
         println!("  peak RSS            {rss:>8.0} MB     (engine + sandbox + load generators)");
     }
     let ok = failures.load(Ordering::Relaxed) == 0 && lat.len() == total;
