@@ -344,6 +344,15 @@ async fn two_instances_share_ten_thousand_messages() {
     b.sigterm(Duration::from_secs(30)).await;
     let left = run.journal.instances(0).await.unwrap();
     assert!(left.is_empty(), "instances still registered: {left:?}");
+    // Every delivery was acked (gathered into acks with `multiple`, or one by one): an
+    // unacked one would come back to the queue once the instances' channels closed.
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let depths = transport::status::queue_depths(&run.amqp, &["test.bulk".into()])
+            .await
+            .unwrap();
+        assert_eq!(depths[0].messages, 0, "back in the queue: {depths:?}");
+    }
     println!("claims per instance: {claims:?}");
     run.finish();
 }

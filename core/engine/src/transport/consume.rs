@@ -1,23 +1,23 @@
-//! The workers' side: one consumer per route queue on one channel, with manual acks and
-//! a prefetch. Deliveries are claimed in the journal by id, a batch at a time; each
-//! claimed message is delivered through its adapter and acked once its outcome is
-//! committed (rejected to the dead-letter exchange when that outcome is `dead`). What the
-//! journal has as done, or another instance holds, is acked and skipped.
+//! The workers' side: one consumer per route queue, each on a channel of its own, with
+//! manual acks and a prefetch. Deliveries are claimed in the journal by id, a batch at a
+//! time; each claimed message is delivered through its adapter and acked once its
+//! outcome is committed (rejected to the dead-letter exchange when that outcome is
+//! `dead`). What the journal has as done, or another instance holds, is acked and
+//! skipped. Acks go through the channel's [`Settler`], which gathers them.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{FutureExt, StreamExt};
-use lapin::Connection;
 use lapin::message::Delivery;
-use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
-};
+use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
+use lapin::{Channel, Connection};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tracing::{debug, warn};
 
+use super::settle::Settler;
 use super::{AmqpOptions, TransportError, amqp, queue_for};
 use crate::engine::Inner;
 use crate::ids::MessageId;
@@ -49,16 +49,19 @@ pub(super) async fn run(
     permits: &Arc<Semaphore>,
     routes: &[String],
 ) -> Result<(), TransportError> {
-    let ch = conn
-        .create_channel()
-        .await
-        .map_err(amqp("opening the workers' channel"))?;
-    ch.basic_qos(opts.prefetch, BasicQosOptions::default())
-        .await
-        .map_err(amqp("setting the prefetch"))?;
+    // A channel for each consumer: its deliveries come in tag order, which gathering
+    // its acks needs (see `settle`).
     let mut streams = Vec::with_capacity(routes.len());
-    let mut tags = Vec::with_capacity(routes.len());
+    let mut consumers: Vec<(Channel, String)> = Vec::with_capacity(routes.len());
+    let mut settling = Vec::with_capacity(routes.len());
     for route in routes {
+        let ch = conn
+            .create_channel()
+            .await
+            .map_err(amqp("opening a workers' channel"))?;
+        ch.basic_qos(opts.prefetch, BasicQosOptions::default())
+            .await
+            .map_err(amqp("setting the prefetch"))?;
         let queue = queue_for(route);
         let tag = format!("{}/{route}", inner.live.instance_id);
         let consumer = ch
@@ -70,8 +73,10 @@ pub(super) async fn run(
             )
             .await
             .map_err(amqp(format!("consuming {queue}")))?;
-        streams.push(consumer);
-        tags.push(tag);
+        let (settler, task) = Settler::start(ch.clone());
+        streams.push(consumer.map(move |d| (d, settler.clone())));
+        consumers.push((ch, tag));
+        settling.push(task);
     }
     inner.live.set_connected(true, routes.len());
     let mut all = futures::stream::select_all(streams);
@@ -92,16 +97,14 @@ pub(super) async fn run(
             d = all.next() => d,
             _ = shutdown.changed() => break,
         };
-        let first = first
-            .ok_or_else(|| TransportError::Closed("the workers' consumers".into()))?
-            .map_err(amqp("receiving work"))?;
-        let mut batch = vec![(first, permit)];
+        let first = first.ok_or_else(|| TransportError::Closed("the workers' consumers".into()))?;
+        let mut batch = vec![taken(first, permit)?];
         while batch.len() < CLAIM_BATCH {
             let Ok(permit) = permits.clone().try_acquire_owned() else {
                 break;
             };
             match all.next().now_or_never() {
-                Some(Some(d)) => batch.push((d.map_err(amqp("receiving work"))?, permit)),
+                Some(Some(d)) => batch.push(taken(d, permit)?),
                 Some(None) => {
                     return Err(TransportError::Closed("the workers' consumers".into()));
                 }
@@ -116,56 +119,60 @@ pub(super) async fn run(
     }
     // Shutting down: no new deliveries, what was prefetched goes back to the queue, and
     // what is in flight finishes and is acked before the channel closes.
-    for tag in &tags {
+    for (ch, tag) in &consumers {
         let _ = ch
             .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
             .await;
     }
-    while let Some(Some(Ok(d))) = all.next().now_or_never() {
-        nack(&d, true).await;
+    while let Some(Some((Ok(d), settler))) = all.next().now_or_never() {
+        settler.received(d.delivery_tag);
+        settler.nack(d.delivery_tag, true);
     }
     let all_permits = permits
         .acquire_many(inner.options.concurrency as u32)
         .await
         .expect("the semaphore is never closed");
     drop(all_permits);
-    let _ = ch.close(200, "OK".into()).await;
+    // Every delivery is settled: the settlers send what they hold, then the channels close.
+    drop(all);
+    for task in settling {
+        let _ = task.await;
+    }
+    for (ch, _) in &consumers {
+        let _ = ch.close(200, "OK".into()).await;
+    }
     Ok(())
 }
 
-async fn ack(d: &Delivery) {
-    if let Err(e) = d.ack(BasicAckOptions::default()).await {
-        debug!(error = %e, "an ack did not reach the broker; the message will come again and be skipped");
-    }
-}
+/// A delivery the consumer took, told to its channel's settler before anything else
+/// can settle it.
+type Taken = (Delivery, Settler, OwnedSemaphorePermit);
 
-/// Back to the queue (`requeue`) or to the dead-letter exchange.
-async fn nack(d: &Delivery, requeue: bool) {
-    let options = BasicNackOptions {
-        requeue,
-        ..Default::default()
-    };
-    if let Err(e) = d.nack(options).await {
-        debug!(error = %e, "a nack did not reach the broker; the message will come again");
-    }
+fn taken(
+    (d, settler): (Result<Delivery, lapin::Error>, Settler),
+    permit: OwnedSemaphorePermit,
+) -> Result<Taken, TransportError> {
+    let d = d.map_err(amqp("receiving work"))?;
+    settler.received(d.delivery_tag);
+    Ok((d, settler, permit))
 }
 
 /// Claims a batch of deliveries and sets each claimed one going.
-async fn take(inner: &Arc<Inner>, batch: Vec<(Delivery, OwnedSemaphorePermit)>, lease_ms: i64) {
+async fn take(inner: &Arc<Inner>, batch: Vec<Taken>, lease_ms: i64) {
     let mut ids = Vec::with_capacity(batch.len());
     let mut good = Vec::with_capacity(batch.len());
-    for (d, permit) in batch {
+    for (d, settler, permit) in batch {
         let id = std::str::from_utf8(&d.data)
             .ok()
             .and_then(|s| s.trim().parse::<MessageId>().ok());
         match id {
             Some(id) => {
                 ids.push((id, d.redelivered));
-                good.push((id, d, permit));
+                good.push((id, d, settler, permit));
             }
             None => {
                 warn!(routing_key = %d.routing_key, bytes = d.data.len(), "a work message that is not a journal message id; it goes to the dead-letter exchange");
-                nack(&d, false).await;
+                settler.nack(d.delivery_tag, false);
             }
         }
     }
@@ -187,19 +194,19 @@ async fn take(inner: &Arc<Inner>, batch: Vec<(Delivery, OwnedSemaphorePermit)>, 
         }
     };
     let mut claimed: HashMap<MessageId, _> = claimed.into_iter().map(|c| (c.id, c)).collect();
-    for (id, d, permit) in good {
+    for (id, d, settler, permit) in good {
         match claimed.remove(&id) {
             None => {
                 // Done already, not due, or held by a live claim elsewhere.
                 debug!(message_id = %id, "the journal has it as done or held; acked and skipped");
                 inner.metrics.skipped.inc();
-                ack(&d).await;
+                settler.ack(d.delivery_tag);
                 drop(permit);
             }
             Some(msg) => {
                 let inner = inner.clone();
                 tokio::spawn(async move {
-                    deliver(&inner, msg, &d).await;
+                    deliver(&inner, msg, d.delivery_tag, &settler).await;
                     drop(permit);
                 });
             }
@@ -208,7 +215,7 @@ async fn take(inner: &Arc<Inner>, batch: Vec<(Delivery, OwnedSemaphorePermit)>, 
 }
 
 /// Delivers one claimed message and settles its broker message by the committed outcome.
-async fn deliver(inner: &Arc<Inner>, msg: crate::journal::Claimed, d: &Delivery) {
+async fn deliver(inner: &Arc<Inner>, msg: crate::journal::Claimed, tag: u64, settler: &Settler) {
     let id = msg.id;
     let (told, heard) = oneshot::channel();
     let worker = {
@@ -223,8 +230,8 @@ async fn deliver(inner: &Arc<Inner>, msg: crate::journal::Claimed, d: &Delivery)
         _ => heard.await.ok(),
     };
     match outcome {
-        Some(MessageState::Dead) => nack(d, false).await,
-        Some(_) => ack(d).await,
-        None => nack(d, true).await,
+        Some(MessageState::Dead) => settler.nack(tag, false),
+        Some(_) => settler.ack(tag),
+        None => settler.nack(tag, true),
     }
 }

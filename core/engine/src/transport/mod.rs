@@ -21,6 +21,7 @@
 
 mod consume;
 mod relay;
+mod settle;
 pub mod status;
 mod topology;
 
