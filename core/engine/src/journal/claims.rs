@@ -303,13 +303,17 @@ impl Journal {
             ),
         };
         // The relay's hold is cleared: its mark, should the confirm come after this,
-        // passes the message over.
+        // passes the message over. The rows are found by id alone: whether each may be
+        // claimed is asked as one CASE, which no index can answer. (Asked as an OR of
+        // state conditions, PostgreSQL's planner, misled by a young table's statistics,
+        // ANDed the ids with bitmaps of every due and every in-flight message, a cost
+        // that grows with the backlog rather than with the batch.)
         let sql = format!(
             "UPDATE messages SET claimed_from = state, state = 'in_flight', \
              attempts = attempts + CASE WHEN state = 'accepted' THEN 0 ELSE 1 END, claim_token = $1, \
              lease_until = $2, due_at = $2, updated_at = $3, relay_until = NULL \
-             WHERE {among} AND ((state IN ('pending', 'retrying', 'accepted') AND due_at <= $3) \
-             OR (state = 'in_flight' AND (lease_until < $3{taken_over}))) {RETURNING}"
+             WHERE {among} AND CASE WHEN state IN ('pending', 'retrying', 'accepted') THEN due_at <= $3 \
+             WHEN state = 'in_flight' THEN (lease_until < $3{taken_over}) ELSE FALSE END {RETURNING}"
         );
         let sql = self.claim_sql(sql, params);
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
