@@ -805,14 +805,7 @@ impl Engine {
 }
 
 fn msg_created(msg: &NewMessage) -> i64 {
-    // UUIDv7 carries its creation time in milliseconds.
-    let (secs, nanos) = msg
-        .id
-        .as_uuid()
-        .get_timestamp()
-        .map(|t| t.to_unix())
-        .unwrap_or((0, 0));
-    secs as i64 * 1000 + (nanos / 1_000_000) as i64
+    msg.id.created_at_ms().unwrap_or(0)
 }
 
 fn msg_as_claimed(msg: &NewMessage, token: &str, attempt: i64) -> journal::Claimed {

@@ -18,6 +18,13 @@ impl MessageId {
     pub fn as_uuid(&self) -> Uuid {
         self.0
     }
+
+    /// When the id was made, in Unix milliseconds: a UUIDv7 carries it. `None` for an
+    /// id of another version (parsed from outside).
+    pub fn created_at_ms(&self) -> Option<i64> {
+        let (secs, nanos) = self.0.get_timestamp()?.to_unix();
+        Some(secs as i64 * 1000 + (nanos / 1_000_000) as i64)
+    }
 }
 
 impl Default for MessageId {
@@ -71,5 +78,18 @@ mod tests {
         assert!(a < b);
         assert_eq!(a.as_uuid().get_version_num(), 7);
         assert_eq!(a.to_string().parse::<MessageId>().unwrap(), a);
+    }
+
+    #[test]
+    fn a_message_id_knows_when_it_was_made() {
+        let before = chrono::Utc::now().timestamp_millis();
+        let made = MessageId::new().created_at_ms().unwrap();
+        let after = chrono::Utc::now().timestamp_millis();
+        assert!(
+            (before..=after).contains(&made),
+            "{before} <= {made} <= {after}"
+        );
+        let v4: MessageId = "8c0f6a1e-6f4b-4d5e-9a2b-3c4d5e6f7a8b".parse().unwrap();
+        assert_eq!(v4.created_at_ms(), None);
     }
 }

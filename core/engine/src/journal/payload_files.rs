@@ -172,12 +172,8 @@ impl PayloadFiles {
 /// The day message `id` was made (UTC), from its time-ordered id; ids without a time
 /// go under `undated`.
 fn day_of(id: MessageId) -> String {
-    id.as_uuid()
-        .get_timestamp()
-        .and_then(|t| {
-            let (secs, _) = t.to_unix();
-            chrono::DateTime::from_timestamp(secs as i64, 0)
-        })
+    id.created_at_ms()
+        .and_then(chrono::DateTime::from_timestamp_millis)
         .map(|t| t.format("%Y-%m-%d").to_string())
         .unwrap_or_else(|| "undated".into())
 }
