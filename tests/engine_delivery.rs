@@ -23,6 +23,17 @@ fn status_fault(status: u16, count: u32) -> Fault {
     }
 }
 
+/// One 503 that asks for the next attempt in a second: the message waits, retrying.
+fn one_503_retry_after_a_second() -> Fault {
+    Fault {
+        kind: FaultKind::Status {
+            status: 503,
+            retry_after: Some(1),
+        },
+        count: 1,
+    }
+}
+
 async fn redelivery_follows_backoff(backend: Backend) {
     let sandbox = start_sandbox().await;
     let db = fresh_database(backend, "redelivery").await;
@@ -225,13 +236,11 @@ async fn altered_while_it_waits(
     altered: &[u8],
 ) {
     let sent_before = sandbox.handles.generic.recorder.stats().unique;
-    sandbox.handles.generic.faults.push(Fault {
-        kind: FaultKind::Status {
-            status: 503,
-            retry_after: Some(1),
-        },
-        count: 1,
-    });
+    sandbox
+        .handles
+        .generic
+        .faults
+        .push(one_503_retry_after_a_second());
     let id = common::submit(engine, "test.notify", event).await;
     wait_state(
         engine.journal(),
@@ -824,13 +833,11 @@ async fn a_lost_payload_file_is_named_and_nothing_is_sent() {
     let db = fresh_database(Backend::Sqlite, "lost-file").await;
     let engine = engine(&db, &sandbox).await;
     let workers = engine.start();
-    sandbox.handles.generic.faults.push(Fault {
-        kind: FaultKind::Status {
-            status: 503,
-            retry_after: Some(1),
-        },
-        count: 1,
-    });
+    sandbox
+        .handles
+        .generic
+        .faults
+        .push(one_503_retry_after_a_second());
     let event = json!({"id": "lost-1", "text": "y".repeat(100_000)});
     let id = common::submit(&engine, "test.notify", event).await;
     wait_state(
