@@ -213,9 +213,10 @@ async fn take(inner: &Arc<Inner>, batch: Vec<Taken>, lease_ms: i64) {
                 drop(permit);
             }
             Some(msg) => {
-                let inner = inner.clone();
+                // Only the tag goes on: the broker message's body is let go here.
+                let (inner, tag) = (inner.clone(), d.delivery_tag);
                 tokio::spawn(async move {
-                    deliver(&inner, msg, d.delivery_tag, &settler).await;
+                    deliver(&inner, msg, tag, &settler).await;
                     drop(permit);
                 });
             }
