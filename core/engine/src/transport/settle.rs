@@ -126,26 +126,25 @@ async fn run(channel: Channel, mut rx: mpsc::UnboundedReceiver<Settle>) {
     let mut book = Book::default();
     let mut out = Vec::new();
     loop {
-        let next = if book.acked.is_empty() {
-            rx.recv().await
+        let waited = if book.acked.is_empty() {
+            Ok(rx.recv().await)
         } else {
-            match tokio::time::timeout(HOLD_AT_MOST, rx.recv()).await {
-                Ok(next) => next,
-                Err(_) => {
-                    book.due(Instant::now(), HOLD_AT_MOST, &mut out);
-                    send(&channel, &mut out).await;
-                    continue;
+            tokio::time::timeout(HOLD_AT_MOST, rx.recv()).await
+        };
+        let now = Instant::now();
+        match waited {
+            Ok(None) => break,
+            Ok(Some(first)) => {
+                book.take(first, now, &mut out);
+                while let Ok(s) = rx.try_recv() {
+                    book.take(s, now, &mut out);
                 }
             }
-        };
-        let Some(first) = next else { break };
-        let now = Instant::now();
-        book.take(first, now, &mut out);
-        while let Ok(s) = rx.try_recv() {
-            book.take(s, now, &mut out);
+            // Nothing new within the hold: only acks that waited long enough go.
+            Err(_) => {}
         }
-        // Nacks first: an ack with `multiple` sent before them would settle them too.
-        send(&channel, &mut out).await;
+        // `out` holds the nacks first: an ack with `multiple` sent before them would
+        // settle them too.
         book.due(now, HOLD_AT_MOST, &mut out);
         send(&channel, &mut out).await;
     }
