@@ -707,7 +707,7 @@ impl Engine {
                     token: &token,
                     attempt,
                     correlation_id: msg.correlation_id.as_deref(),
-                    created_at: msg_created(&msg),
+                    created_at: msg.id.created_at_ms().unwrap_or(0),
                     told: None,
                 };
                 let Ok(attempted) = attempted else {
@@ -804,10 +804,6 @@ impl Engine {
     }
 }
 
-fn msg_created(msg: &NewMessage) -> i64 {
-    msg.id.created_at_ms().unwrap_or(0)
-}
-
 fn msg_as_claimed(msg: &NewMessage, token: &str, attempt: i64) -> journal::Claimed {
     journal::Claimed {
         id: msg.id,
@@ -822,7 +818,7 @@ fn msg_as_claimed(msg: &NewMessage, token: &str, attempt: i64) -> journal::Claim
         claimed_from: MessageState::Pending,
         external_ids: msg.external_ids.clone(),
         deadline_at: msg.deadline_at,
-        created_at: msg_created(msg),
+        created_at: msg.id.created_at_ms().unwrap_or(0),
         claim_token: token.to_string(),
     }
 }

@@ -19,8 +19,8 @@ fn goes_to_a_file(msg: &NewMessage) -> bool {
 }
 
 impl Journal {
-    /// Writes the payloads of `msgs` of [`FILE_MIN`] or more to the journal's payload files, to disk, and
-    /// lets go of them in memory (see [`NewMessage::payload_file`]); a journal without
+    /// Writes the payloads of `msgs` of [`FILE_MIN`] or more to the journal's payload
+    /// files, to disk, and lets go of them in memory (see [`NewMessage::payload_file`]); a journal without
     /// payload files leaves them as they are. Blocking: call it where blocking is
     /// allowed (see [`Journal::stage`] otherwise).
     pub fn stage_blocking<'a>(
