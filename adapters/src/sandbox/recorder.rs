@@ -1,6 +1,6 @@
 //! What a simulator received, deduplicated by message id like the real receiver.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
@@ -34,10 +34,17 @@ pub struct Stats {
     pub invalid: u64,
 }
 
+/// The most body bytes a recorder keeps for inspection, whatever its count: a
+/// simulator run for hours, or fed large documents, keeps its latest few megabytes.
+pub const KEEP_BYTES: usize = 4 * 1024 * 1024;
+
 #[derive(Debug)]
 struct Inner {
     seen: HashMap<String, u64>,
-    log: Vec<Received>,
+    /// The latest requests, oldest first.
+    log: VecDeque<Received>,
+    /// The bytes of the bodies in `log`.
+    log_bytes: usize,
     stats: Stats,
 }
 
@@ -45,7 +52,8 @@ struct Inner {
 #[derive(Debug)]
 pub struct Recorder {
     inner: Mutex<Inner>,
-    /// How many bodies to keep for inspection; counting goes on past it.
+    /// How many of the latest requests to keep for inspection (and at most
+    /// [`KEEP_BYTES`] of their bodies); counting goes on past it.
     keep: usize,
 }
 
@@ -60,7 +68,8 @@ impl Recorder {
         Recorder {
             inner: Mutex::new(Inner {
                 seen: HashMap::new(),
-                log: Vec::new(),
+                log: VecDeque::new(),
+                log_bytes: 0,
                 stats: Stats::default(),
             }),
             keep,
@@ -103,17 +112,27 @@ impl Recorder {
         } else {
             inner.stats.unique += 1;
         }
-        if inner.log.len() < self.keep {
-            inner.log.push(Received {
+        if self.keep > 0 {
+            let size = body.len();
+            let body = String::from_utf8_lossy(body).into_owned();
+            inner.log_bytes += body.len();
+            inner.log.push_back(Received {
                 seq: next_seq,
                 key: key.to_string(),
                 message_id: message_id.map(str::to_string),
                 content_type: content_type.map(str::to_string),
-                size: body.len(),
+                size,
                 duplicate,
                 at: chrono::Utc::now().to_rfc3339(),
-                body: String::from_utf8_lossy(body).into_owned(),
+                body,
             });
+            // The oldest make room; the latest is kept whatever its size.
+            while inner.log.len() > self.keep
+                || (inner.log_bytes > KEEP_BYTES && inner.log.len() > 1)
+            {
+                let oldest = inner.log.pop_front().expect("longer than one");
+                inner.log_bytes -= oldest.body.len();
+            }
         }
         (duplicate, seq)
     }
@@ -145,6 +164,7 @@ impl Recorder {
         let mut inner = self.inner.lock().expect("recorder");
         inner.seen.clear();
         inner.log.clear();
+        inner.log_bytes = 0;
         inner.stats = Stats::default();
     }
 }
@@ -161,5 +181,43 @@ mod tests {
         assert_eq!(r.accept("k2", None, None, b"b"), (false, 3));
         let s = r.stats();
         assert_eq!((s.unique, s.duplicates, s.accepted), (2, 1, 3));
+    }
+
+    #[test]
+    fn the_latest_requests_are_kept_within_the_count() {
+        let r = Recorder::new(3);
+        for k in 0..5 {
+            r.accept(&format!("k{k}"), None, None, b"body");
+        }
+        let keys: Vec<String> = r.received(10).into_iter().map(|x| x.key).collect();
+        assert_eq!(keys, ["k4", "k3", "k2"]);
+        assert_eq!(r.stats().unique, 5, "counting goes on past what is kept");
+    }
+
+    #[test]
+    fn bodies_are_kept_within_the_byte_budget_and_the_latest_always() {
+        let r = Recorder::new(100);
+        let big = vec![b'x'; KEEP_BYTES / 3 + 1];
+        for k in 0..4 {
+            r.accept(&format!("k{k}"), None, None, &big);
+        }
+        let kept = r.received(100);
+        assert_eq!(
+            kept.len(),
+            2,
+            "three of a third and a byte each are over the budget"
+        );
+        assert_eq!(kept[0].key, "k3");
+        let huge = vec![b'y'; KEEP_BYTES + 1];
+        r.accept("huge", None, None, &huge);
+        let kept = r.received(100);
+        assert_eq!(kept.len(), 1);
+        assert_eq!(
+            (kept[0].key.as_str(), kept[0].size),
+            ("huge", KEEP_BYTES + 1)
+        );
+        r.reset();
+        r.accept("after", None, None, b"small");
+        assert_eq!(r.received(100).len(), 1);
     }
 }
