@@ -1,5 +1,6 @@
 //! `knudepunkt`: the command line and the wiring of engine, case core and adapters.
 
+mod allocator;
 mod commands;
 mod cpr_register;
 mod dubu_source;
@@ -10,13 +11,6 @@ mod org_source;
 mod setup;
 
 use clap::{Parser, Subcommand};
-
-// Many small allocations per message (JSON, templates, HTTP); glibc's malloc was a tenth
-// of the benchmark's time. Built without transparent huge pages (`no_thp`): with them a
-// page touched in a new region made 2 MB resident, and letters in flight left the
-// process some 30 MB larger than they were.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(
@@ -115,6 +109,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    allocator::return_freed_memory_at_once();
     let cli = Cli::parse();
     logging::init();
     let ctx = setup::Context {
