@@ -62,14 +62,15 @@ fn progress(label: &str, done: usize, total: usize) {
 }
 
 /// The share of `wall` SQLite's one write connection was held since `before`, in per
-/// cent: near 100 it, not the cores, bounds the rate.
+/// cent (near 100 it, not the cores, bounds the rate), and in how many turns (each a
+/// transaction or a statement of its own).
 fn held_share(
     engine: &knudepunkt_engine::Engine,
     before: Option<knudepunkt_engine::journal::WriterOccupancy>,
     wall: Duration,
-) -> Option<f64> {
-    let now = engine.journal().writer_occupancy()?;
-    Some(now.since(&before?).percent_of(wall))
+) -> Option<(f64, u64)> {
+    let held = engine.journal().writer_occupancy()?.since(&before?);
+    Some((held.percent_of(wall), held.turns))
 }
 
 async fn wait_delivered(stack: &Stack, want: u64, label: &str) -> anyhow::Result<()> {
@@ -314,8 +315,10 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         "cpu_us_per_message": throughput_cpu.round(),
         "cpu_us_per_bare_post": bare_cpu.round(),
         "cpu_us_per_sync_request": sync_cpu.round(),
-        "writer_held_percent_throughput": throughput_held.map(f64::round),
-        "writer_held_percent_sync": sync_held.map(f64::round),
+        "writer_held_percent_throughput": throughput_held.map(|h| h.0.round()),
+        "writer_turns_throughput": throughput_held.map(|h| h.1),
+        "writer_held_percent_sync": sync_held.map(|h| h.0.round()),
+        "writer_turns_sync": sync_held.map(|h| h.1),
     });
     if ctx.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -342,9 +345,15 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         println!(
             "  CPU per item        {throughput_cpu:>8.0} us/msg, bare {bare_cpu:.0} us/POST, sync {sync_cpu:.0} us/req (both cores; includes receiver and load generator)"
         );
-        if let (Some(t), Some(s)) = (throughput_held, sync_held) {
+        if let (Some((t, t_turns)), Some((s, s_turns))) = (throughput_held, sync_held) {
             println!(
                 "  journal writer held {t:>8.0} %      of the throughput run, {s:.0} % of the sync run (SQLite's one write connection)"
+            );
+            let per = |items: usize, turns: u64| items as f64 / turns.max(1) as f64;
+            println!(
+                "  writer turns        {t_turns:>8}        in the throughput run ({:.1} messages a turn), {s_turns} in the sync run ({:.1} requests a turn)",
+                per(n, t_turns),
+                per(sync_lat.len(), s_turns)
             );
         }
         println!("  peak RSS            {rss:>8.0} MB     (engine + sandbox + load generators)");
