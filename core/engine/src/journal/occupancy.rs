@@ -50,21 +50,27 @@ impl Occupancy {
     /// The connection is back in the pool. A return without a noted hand-out is not
     /// counted.
     pub(super) fn returned(&self) {
-        let taken = self
-            .taken_at
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(at) = taken {
+        // Counted under the lock, so that a reading sees a turn either in progress or
+        // added, never neither nor both.
+        let mut taken_at = self.taken_at.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(at) = taken_at.take() {
             let ns = u64::try_from(at.elapsed().as_nanos()).unwrap_or(u64::MAX);
             self.held_ns.fetch_add(ns, Ordering::Relaxed);
             self.turns.fetch_add(1, Ordering::Relaxed);
         }
     }
 
+    /// The time held so far, the turn in progress included: the difference of two
+    /// readings is what was held between them, even when a turn spans one of them.
     pub(super) fn reading(&self) -> WriterOccupancy {
+        let taken_at = self.taken_at.lock().unwrap_or_else(|e| e.into_inner());
+        let current = taken_at.map_or(0, |at| {
+            u64::try_from(at.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        });
         WriterOccupancy {
-            held: Duration::from_nanos(self.held_ns.load(Ordering::Relaxed)),
+            held: Duration::from_nanos(
+                self.held_ns.load(Ordering::Relaxed).saturating_add(current),
+            ),
             turns: self.turns.load(Ordering::Relaxed),
         }
     }
@@ -95,5 +101,25 @@ mod tests {
         assert_eq!(d.held, Duration::from_millis(30));
         assert_eq!(d.percent_of(Duration::from_millis(60)), 50.0);
         assert_eq!(d.percent_of(Duration::ZERO), 0.0);
+    }
+
+    #[test]
+    fn a_turn_spanning_a_reading_is_split_at_it() {
+        let o = Occupancy::default();
+        o.taken();
+        std::thread::sleep(Duration::from_millis(30));
+        let wall = Instant::now();
+        let before = o.reading();
+        assert!(before.held >= Duration::from_millis(30), "{before:?}");
+        assert_eq!(before.turns, 0, "the turn is not over");
+        std::thread::sleep(Duration::from_millis(10));
+        o.returned();
+        let between = o.reading().since(&before);
+        assert_eq!(between.turns, 1);
+        assert!(between.held >= Duration::from_millis(10), "{between:?}");
+        assert!(
+            between.held <= wall.elapsed(),
+            "only the part after the first reading: {between:?}"
+        );
     }
 }
