@@ -97,6 +97,12 @@ impl Book {
         }
     }
 
+    /// When the longest-held ack will have waited `hold`: until then, only news can
+    /// let an ack go.
+    fn next_due(&self, hold: Duration) -> Option<Instant> {
+        self.acked.values().min().map(|&at| at + hold)
+    }
+
     /// The acks that may go now: one `multiple` for those below the oldest delivery
     /// still open, and on its own each one that has waited `hold` or longer (all, with
     /// a zero hold).
@@ -126,10 +132,9 @@ async fn run(channel: Channel, mut rx: mpsc::UnboundedReceiver<Settle>) {
     let mut book = Book::default();
     let mut out = Vec::new();
     loop {
-        let waited = if book.acked.is_empty() {
-            Ok(rx.recv().await)
-        } else {
-            tokio::time::timeout(HOLD_AT_MOST, rx.recv()).await
+        let waited = match book.next_due(HOLD_AT_MOST) {
+            None => Ok(rx.recv().await),
+            Some(due) => tokio::time::timeout_at(due, rx.recv()).await,
         };
         let now = Instant::now();
         match waited {
@@ -231,6 +236,20 @@ mod tests {
             settle(&mut book, vec![Settle::Ack(1)], later, hold),
             vec![Send::AckUpTo(1)]
         );
+    }
+
+    #[test]
+    fn the_next_ack_due_is_the_one_held_longest() {
+        let mut book = Book::default();
+        let now = Instant::now();
+        let hold = Duration::from_millis(50);
+        assert_eq!(book.next_due(hold), None);
+        let steps = (1..=3).map(Settle::Received).collect();
+        settle(&mut book, steps, now, hold);
+        settle(&mut book, vec![Settle::Ack(3)], now, hold);
+        let later = now + Duration::from_millis(20);
+        settle(&mut book, vec![Settle::Ack(2)], later, hold);
+        assert_eq!(book.next_due(hold), Some(now + hold));
     }
 
     #[test]
