@@ -6,7 +6,7 @@
 //! 3. two instances with RabbitMQ and PostgreSQL;
 //! 4. raw lapin: publish with confirms and consume with acks, nothing else, at the size
 //!    of what the transport puts on the broker (a message id) and at the route's
-//!    payload size.
+//!    payload size, after an unmeasured warm-up run.
 //!
 //! Each engine run submits through the outbox (500 per transaction) and ends when the
 //! journal has every message delivered; the rate is messages over that time. After the
@@ -36,6 +36,9 @@ use super::stack::{Stack, Tweaks, fresh_sqlite};
 use crate::setup::Context;
 
 const ROUTE: &str = "generic.notify";
+
+/// Messages in the raw broker's unmeasured warm-up run.
+const RAW_WARM_UP: usize = 10_000;
 
 /// One run's figures: its rate, and the busy CPU of the whole machine per message.
 #[derive(Clone, Copy)]
@@ -512,6 +515,15 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
 
     // 4. The broker alone.
     let wire_size = knudepunkt_engine::MessageId::new().to_string().len();
+    // Unmeasured first: right after the engine runs the broker is still busy with their
+    // queues, and the first raw run read 10-25 % slower than the same run again.
+    raw_lapin(
+        &args.amqp_url,
+        RAW_WARM_UP.min(args.messages),
+        wire_size,
+        args.prefetch,
+    )
+    .await?;
     let raw_wire_run = raw_lapin(&args.amqp_url, args.messages, wire_size, args.prefetch).await?;
     let raw_payload_run =
         raw_lapin(&args.amqp_url, args.messages, payload_size, args.prefetch).await?;
