@@ -197,10 +197,11 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         let events: Vec<_> = (i..end)
             .map(|k| json!({"id": format!("t-{k}"), "case_id": format!("SAG-{}", k % 88_000), "text": body}))
             .collect();
+        // Rendered before the transaction begins, as a caller does: SQLite has one
+        // writer, and a transaction that renders holds it from the workers meanwhile.
+        let prepared = engine.prepare_many("generic.notify", &events)?;
         let mut tx = engine.journal().begin().await?;
-        engine
-            .submit_many(&mut tx, "generic.notify", &events)
-            .await?;
+        engine.submit_prepared(&mut tx, prepared).await?;
         tx.commit().await?;
         engine.wake();
         i = end;
