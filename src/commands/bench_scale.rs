@@ -138,6 +138,13 @@ async fn submit_and_wait(
             if open == 0 {
                 let elapsed = started.elapsed();
                 eprintln!();
+                // Every message is delivered in the journal, so each is at the simulator.
+                let got = received().await?.saturating_sub(before);
+                if got as usize != n {
+                    bail!(
+                        "{label}: the journal has every message delivered, but the simulator counts {got} new distinct messages of {n}"
+                    );
+                }
                 let counts = engine.journal().count_by_state(Some(ROUTE)).await?;
                 if let Some((s, k)) = counts
                     .iter()
@@ -341,7 +348,9 @@ async fn scaled_out(
         let rate = submit_and_wait(
             &submitter,
             sandbox_url,
-            "scale",
+            // Keys of their own: the same keys as another run's would all be duplicates,
+            // which the simulator answers without keeping them.
+            &format!("scale-{k}"),
             args.messages,
             body,
             &format!("{k} instance(s), RabbitMQ + PostgreSQL"),
@@ -499,7 +508,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let embedded_run = submit_and_wait(
         &stack.engine,
         &sandbox.url,
-        "scale",
+        "embedded",
         args.messages,
         &body,
         "embedded (SQLite)",
