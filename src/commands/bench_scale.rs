@@ -348,8 +348,8 @@ async fn scaled_out(
         let rate = submit_and_wait(
             &submitter,
             sandbox_url,
-            // Keys of their own: the same keys as another run's would all be duplicates,
-            // which the simulator answers without keeping them.
+            // Keys of their own: another run's keys would all count as duplicates at the
+            // simulator, and its count of distinct messages would show nothing of this run.
             &format!("scale-{k}"),
             args.messages,
             body,
