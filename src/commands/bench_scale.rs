@@ -9,7 +9,9 @@
 //!    payload size, after an unmeasured warm-up run.
 //!
 //! Each engine run submits through the outbox (500 per transaction) and ends when the
-//! journal has every message delivered; the rate is messages over that time. After the
+//! journal has every message delivered; the rate is messages over that time. Each run's
+//! CPU is told apart by process: PostgreSQL, RabbitMQ, the instances, the simulator,
+//! this process (the submitter, or the embedded engine) and the rest. After the
 //! one-instance run, 200 messages meet a 503 with Retry-After on their first attempt:
 //! how late their second attempt comes measures delayed retries on the broker transport.
 
@@ -30,8 +32,8 @@ use lapin::{BasicProperties, Connection, ConnectionProperties};
 use serde_json::json;
 
 use super::bench_journals::{drop_postgres, scratch_postgres};
-use super::machine_cpu;
-use super::sandbox_process::sandbox_process;
+use super::machine_cpu::{self, Processes};
+use super::sandbox_process::{SandboxProcess, sandbox_process};
 use super::stack::{Stack, Tweaks, fresh_sqlite};
 use crate::setup::Context;
 
@@ -40,11 +42,78 @@ const ROUTE: &str = "generic.notify";
 /// Messages in the raw broker's unmeasured warm-up run.
 const RAW_WARM_UP: usize = 10_000;
 
-/// One run's figures: its rate, and the busy CPU of the whole machine per message.
-#[derive(Clone, Copy)]
+/// One run's figures: its rate, the busy CPU of the whole machine per message, and
+/// who used it.
+#[derive(Clone)]
 struct Run {
     rate: f64,
     cpu_us: f64,
+    /// Microseconds of CPU a message by group of processes ([`Who::group`]).
+    split: Vec<(&'static str, f64)>,
+}
+
+impl Run {
+    /// `n` messages in `elapsed`; the CPU from the readings `busy` and `procs` to now.
+    fn measured(
+        n: usize,
+        elapsed: Duration,
+        busy: Option<f64>,
+        procs: &Processes,
+        who: &Who,
+    ) -> Run {
+        Run {
+            rate: n as f64 / elapsed.as_secs_f64(),
+            cpu_us: machine_cpu::micros_per_message(busy, machine_cpu::busy_seconds(), n),
+            split: procs
+                .per_message_by_group(&Processes::read(), n, |pid, name| who.group(pid, name)),
+        }
+    }
+
+    /// `PostgreSQL 140, instances 115, ...`.
+    fn split_line(&self) -> String {
+        let parts: Vec<String> = self
+            .split
+            .iter()
+            .map(|(g, us)| format!("{g} {us:.0}"))
+            .collect();
+        format!("{} µs a message", parts.join(", "))
+    }
+
+    fn split_json(&self) -> serde_json::Value {
+        self.split
+            .iter()
+            .map(|(g, us)| (g.to_string(), json!(us.round())))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    }
+}
+
+/// The processes a run's CPU is told apart by.
+struct Who {
+    simulator: u32,
+    instances: Vec<u32>,
+}
+
+impl Who {
+    fn group(&self, pid: u32, name: &str) -> &'static str {
+        if pid == std::process::id() {
+            "this process"
+        } else if pid == self.simulator {
+            "simulator"
+        } else if self.instances.contains(&pid) {
+            "instances"
+        } else if name == "postgres" {
+            "PostgreSQL"
+        } else if name.starts_with("beam")
+            || name.starts_with("erl")
+            || name == "epmd"
+            || name == "inet_gethost"
+        {
+            "RabbitMQ"
+        } else {
+            "other"
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -96,6 +165,7 @@ async fn submit_and_wait(
     n: usize,
     body: &str,
     label: &str,
+    who: &Who,
 ) -> anyhow::Result<Run> {
     let http = reqwest::Client::new();
     let stats_url = format!("{sandbox_url}/generic/_sandbox/stats");
@@ -112,6 +182,7 @@ async fn submit_and_wait(
     let before = received().await?;
     let started = Instant::now();
     let busy = machine_cpu::busy_seconds();
+    let procs = Processes::read();
     for from in (0..n).step_by(500) {
         let evs = events(prefix, from, (from + 500).min(n), body);
         let mut tx = engine.journal().begin().await?;
@@ -152,10 +223,7 @@ async fn submit_and_wait(
                 {
                     bail!("{label}: nothing is open, but {k} messages are {s}: {counts:?}");
                 }
-                return Ok(Run {
-                    rate: n as f64 / elapsed.as_secs_f64(),
-                    cpu_us: machine_cpu::micros_per_message(busy, machine_cpu::busy_seconds(), n),
-                });
+                return Ok(Run::measured(n, elapsed, busy, &procs, who));
             }
             if Instant::now() > until {
                 bail!("{label}: {open} still open after 15 minutes");
@@ -211,6 +279,7 @@ async fn retry_lateness(
     submitter: &Engine,
     sandbox_url: &str,
     body: &str,
+    who: &Who,
 ) -> anyhow::Result<RetryLateness> {
     use knudepunkt_adapters::sandbox::{Fault, FaultKind};
     use sqlx::Row as _;
@@ -240,6 +309,7 @@ async fn retry_lateness(
         RETRY_SAMPLE,
         body,
         "delayed retries",
+        who,
     )
     .await?;
     let rows = sqlx::query(
@@ -282,11 +352,12 @@ async fn scaled_out(
     ctx: &Context,
     args: &Args,
     routes: &Arc<RouteSet>,
-    sandbox_url: &str,
+    sandbox: &SandboxProcess,
     k: usize,
     body: &str,
     probe_retries: bool,
 ) -> anyhow::Result<(Run, Option<RetryLateness>)> {
+    let sandbox_url = sandbox.url.as_str();
     let (db, name) = scratch_postgres(&args.postgres_admin_url).await?;
     let result = async {
         let journal = Journal::open(&db).await?;
@@ -345,6 +416,10 @@ async fn scaled_out(
             AdapterRegistry::new(),
             EngineOptions::default(),
         );
+        let who = Who {
+            simulator: sandbox.pid(),
+            instances: children.0.iter().map(|c| c.id()).collect(),
+        };
         let rate = submit_and_wait(
             &submitter,
             sandbox_url,
@@ -354,10 +429,11 @@ async fn scaled_out(
             args.messages,
             body,
             &format!("{k} instance(s), RabbitMQ + PostgreSQL"),
+            &who,
         )
         .await?;
         let retries = if probe_retries {
-            Some(retry_lateness(&submitter, sandbox_url, body).await?)
+            Some(retry_lateness(&submitter, sandbox_url, body, &who).await?)
         } else {
             None
         };
@@ -384,7 +460,13 @@ async fn scaled_out(
 /// Publish with confirms (windows of 512, as the relay does) and consume with acks
 /// (the same prefetch), concurrently, on a quorum queue of its own; messages per second
 /// from the first publish to the last ack.
-async fn raw_lapin(url: &str, n: usize, size: usize, prefetch: u16) -> anyhow::Result<Run> {
+async fn raw_lapin(
+    url: &str,
+    n: usize,
+    size: usize,
+    prefetch: u16,
+    who: &Who,
+) -> anyhow::Result<Run> {
     let conn = Connection::connect(url, ConnectionProperties::default()).await?;
     let queue = "knudepunkt.bench.raw";
     let setup = conn.create_channel().await?;
@@ -425,6 +507,7 @@ async fn raw_lapin(url: &str, n: usize, size: usize, prefetch: u16) -> anyhow::R
     let body = vec![b'x'; size];
     let started = Instant::now();
     let busy = machine_cpu::busy_seconds();
+    let procs = Processes::read();
     let consuming = tokio::spawn(async move {
         let mut got = 0;
         while got < n {
@@ -456,10 +539,7 @@ async fn raw_lapin(url: &str, n: usize, size: usize, prefetch: u16) -> anyhow::R
         }
     }
     consuming.await??;
-    let measured = Run {
-        rate: n as f64 / started.elapsed().as_secs_f64(),
-        cpu_us: machine_cpu::micros_per_message(busy, machine_cpu::busy_seconds(), n),
-    };
+    let measured = Run::measured(n, started.elapsed(), busy, &procs, who);
     let _ = setup
         .queue_delete(queue.into(), QueueDeleteOptions::default())
         .await;
@@ -512,18 +592,26 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         args.messages,
         &body,
         "embedded (SQLite)",
+        &Who {
+            simulator: sandbox.pid(),
+            instances: Vec::new(),
+        },
     )
     .await?;
     stack.stop().await;
     knudepunkt_engine::journal::remove_sqlite_database(&db);
 
     // 2 and 3. One and two instances with RabbitMQ and PostgreSQL.
-    let (one_run, retries) = scaled_out(ctx, &args, &routes, &sandbox.url, 1, &body, true).await?;
+    let (one_run, retries) = scaled_out(ctx, &args, &routes, &sandbox, 1, &body, true).await?;
     let retries = retries.context("the one-instance run measures delayed retries")?;
-    let (two_run, _) = scaled_out(ctx, &args, &routes, &sandbox.url, 2, &body, false).await?;
+    let (two_run, _) = scaled_out(ctx, &args, &routes, &sandbox, 2, &body, false).await?;
 
     // 4. The broker alone.
     let wire_size = knudepunkt_engine::MessageId::new().to_string().len();
+    let broker_alone = Who {
+        simulator: sandbox.pid(),
+        instances: Vec::new(),
+    };
     // Unmeasured first: right after the engine runs the broker is still busy with their
     // queues, and the first raw run read 10-25 % slower than the same run again.
     raw_lapin(
@@ -531,17 +619,31 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         RAW_WARM_UP.min(args.messages),
         wire_size,
         args.prefetch,
+        &broker_alone,
     )
     .await?;
-    let raw_wire_run = raw_lapin(&args.amqp_url, args.messages, wire_size, args.prefetch).await?;
-    let raw_payload_run =
-        raw_lapin(&args.amqp_url, args.messages, payload_size, args.prefetch).await?;
+    let raw_wire_run = raw_lapin(
+        &args.amqp_url,
+        args.messages,
+        wire_size,
+        args.prefetch,
+        &broker_alone,
+    )
+    .await?;
+    let raw_payload_run = raw_lapin(
+        &args.amqp_url,
+        args.messages,
+        payload_size,
+        args.prefetch,
+        &broker_alone,
+    )
+    .await?;
     let [embedded, one, two, raw_wire, raw_payload] = [
-        embedded_run,
-        one_run,
-        two_run,
-        raw_wire_run,
-        raw_payload_run,
+        &embedded_run,
+        &one_run,
+        &two_run,
+        &raw_wire_run,
+        &raw_payload_run,
     ]
     .map(|r| r.rate);
 
@@ -569,6 +671,12 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             "raw_lapin_at_broker_message_size": raw_wire_run.cpu_us.round(),
             "raw_lapin_at_payload_size": raw_payload_run.cpu_us.round(),
         },
+        "cpu_us_per_message_by_process": {
+            "embedded_sqlite": embedded_run.split_json(),
+            "rabbitmq_postgres_1_instance": one_run.split_json(),
+            "rabbitmq_postgres_2_instances": two_run.split_json(),
+            "raw_lapin_at_broker_message_size": raw_wire_run.split_json(),
+        },
         "delayed_retries": {
             "retry_after_s": RETRY_AFTER_S,
             "retried": retries.retried,
@@ -584,24 +692,29 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             "knudepunkt bench-scale: {} messages on {ROUTE} ({payload_size}-byte payloads) to one sandbox process",
             args.messages
         );
-        let cpu = |r: Run| format!("{:>5.0} µs of machine CPU a message", r.cpu_us);
+        let cpu = |r: &Run| format!("{:>5.0} µs of machine CPU a message", r.cpu_us);
+        let by_process = |r: &Run| println!("      by process: {}", r.split_line());
         println!(
             "  embedded (SQLite, in-process)        {embedded:>8.0} msg/s   {}",
-            cpu(embedded_run)
+            cpu(&embedded_run)
         );
+        by_process(&embedded_run);
         println!(
             "  1 instance, RabbitMQ + PostgreSQL    {one:>8.0} msg/s   {}",
-            cpu(one_run)
+            cpu(&one_run)
         );
+        by_process(&one_run);
         println!(
             "  2 instances, RabbitMQ + PostgreSQL   {two:>8.0} msg/s   {}",
-            cpu(two_run)
+            cpu(&two_run)
         );
+        by_process(&two_run);
         println!(
             "  raw lapin, confirms + acks           {raw_wire:>8.0} msg/s   {} at {wire_size} bytes (what the transport publishes: the id); {raw_payload:.0} msg/s, {:.0} µs at {payload_size} bytes",
-            cpu(raw_wire_run),
+            cpu(&raw_wire_run),
             raw_payload_run.cpu_us
         );
+        by_process(&raw_wire_run);
         println!(
             "  delayed retries (503 with Retry-After: {RETRY_AFTER_S} s, waiting in the journal, relayed when due): {} re-attempted, at most p50 {} ms, p99 {} ms, max {} ms after their due time",
             retries.retried, retries.p50_ms, retries.p99_ms, retries.max_ms

@@ -1,6 +1,9 @@
 //! The whole machine's busy CPU time, from the first line of `/proc/stat`, for the
 //! benchmarks' figures: what a run costs every process on the box, the journal's
-//! database and the broker included. Steadier than a rate on a shared machine.
+//! database and the broker included. Steadier than a rate on a shared machine. And
+//! each process's CPU time, from `/proc/PID/stat`, to say who used it.
+
+use std::collections::HashMap;
 
 /// Busy CPU time used so far by every process, in seconds (user, nice, system, irq,
 /// softirq and steal; idle and I/O wait left out). `None` where `/proc/stat` is not.
@@ -26,6 +29,78 @@ fn parse_busy_ticks(line: &str) -> Option<u64> {
     Some(user + nice + system + irq + softirq + steal)
 }
 
+/// Every process's CPU time so far (user and system, in ticks), by pid, with its name:
+/// read twice, it says which of the processes sharing the machine used its CPU. A
+/// process that ends between the readings is left out; one that starts is counted whole.
+pub struct Processes(HashMap<u32, (String, u64)>);
+
+impl Processes {
+    /// The processes `/proc` shows now; none where there is no `/proc`.
+    pub fn read() -> Processes {
+        let mut found = HashMap::new();
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return Processes(found);
+        };
+        for entry in dir.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+                continue;
+            };
+            // Gone since the listing: nothing to count.
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            if let Some((name, ticks)) = parse_process_ticks(&stat) {
+                found.insert(pid, (name.to_string(), ticks));
+            }
+        }
+        Processes(found)
+    }
+
+    /// Microseconds of CPU per message from this reading to `later`, summed by the
+    /// group `group_of` gives each process (by pid and name); the largest first, the
+    /// groups that used none left out.
+    pub fn per_message_by_group(
+        &self,
+        later: &Processes,
+        messages: usize,
+        group_of: impl Fn(u32, &str) -> &'static str,
+    ) -> Vec<(&'static str, f64)> {
+        // SAFETY: sysconf reads a constant of the system; nothing is written.
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        if per_second <= 0 || messages == 0 {
+            return Vec::new();
+        }
+        let mut by_group: HashMap<&'static str, u64> = HashMap::new();
+        for (pid, (name, ticks)) in &later.0 {
+            let before = self.0.get(pid).map_or(0, |(_, t)| *t);
+            *by_group.entry(group_of(*pid, name)).or_default() += ticks.saturating_sub(before);
+        }
+        let mut split: Vec<(&'static str, f64)> = by_group
+            .into_iter()
+            .filter(|(_, ticks)| *ticks > 0)
+            .map(|(group, ticks)| {
+                let seconds = ticks as f64 / per_second as f64;
+                (group, seconds * 1e6 / messages as f64)
+            })
+            .collect();
+        split.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
+        split
+    }
+}
+
+/// The name and CPU ticks (user + system) of a `/proc/PID/stat` line. The name stands
+/// between the first `(` and the last `)`, and may hold spaces and parentheses.
+fn parse_process_ticks(stat: &str) -> Option<(&str, u64)> {
+    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+    let name = stat.get(open + 1..close)?;
+    // After the name: state, ppid, pgrp, session, tty_nr, tpgid, flags, minflt,
+    // cminflt, majflt, cmajflt, utime, stime.
+    let mut fields = stat.get(close + 1..)?.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some((name, user + system))
+}
+
 /// Microseconds of busy machine CPU per message, between two readings.
 pub fn micros_per_message(before: Option<f64>, after: Option<f64>, messages: usize) -> f64 {
     match (before, after) {
@@ -36,6 +111,8 @@ pub fn micros_per_message(before: Option<f64>, after: Option<f64>, messages: usi
 
 #[cfg(test)]
 mod tests {
+    use std::time::{Duration, Instant};
+
     use super::*;
 
     #[test]
@@ -49,6 +126,51 @@ mod tests {
         assert_eq!(parse_busy_ticks("cpu0 1 2 3 4 5 6 7 8"), None);
         assert_eq!(parse_busy_ticks("cpu  1 2 x 4 5 6 7 8"), None);
         assert_eq!(parse_busy_ticks("cpu  1 2 3"), None);
+    }
+
+    #[test]
+    fn a_process_s_ticks_are_user_and_system_whatever_its_name() {
+        let stat = "4242 (tokio (rt) x) S 1 4242 4242 0 -1 4194560 900 0 3 0 120 35 0 0 20 0 9 0";
+        assert_eq!(parse_process_ticks(stat), Some(("tokio (rt) x", 155)));
+        assert_eq!(parse_process_ticks("4242 (short) S 1 2"), None);
+        assert_eq!(parse_process_ticks("no name here"), None);
+    }
+
+    #[test]
+    fn this_process_s_cpu_is_found_under_its_group() {
+        let me = std::process::id();
+        let ticks = || {
+            let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc on Linux");
+            parse_process_ticks(&stat).expect("a stat line").1
+        };
+        // SAFETY: sysconf reads a constant of the system; nothing is written.
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+        let before = Processes::read();
+        // Busy until this process has used a quarter of a second, however loaded the
+        // machine (other tests run beside this one).
+        let (start, deadline) = (ticks(), Instant::now() + Duration::from_secs(60));
+        let mut spin = 0u64;
+        while ticks() < start + per_second / 4 && Instant::now() < deadline {
+            let slice = Instant::now();
+            while slice.elapsed() < Duration::from_millis(5) {
+                spin = std::hint::black_box(spin.wrapping_add(1));
+            }
+        }
+        let after = Processes::read();
+        let split = before.per_message_by_group(&after, 1000, |pid, _| {
+            if pid == me { "this test" } else { "the others" }
+        });
+        let mine = split
+            .iter()
+            .find(|(g, _)| *g == "this test")
+            .map(|(_, us)| *us);
+        // A quarter of a second over 1,000 messages: at least 250 µs a message.
+        assert!(mine.is_some_and(|us| us >= 249.0), "{split:?}");
+        assert!(
+            before
+                .per_message_by_group(&after, 0, |_, _| "any")
+                .is_empty()
+        );
     }
 
     #[test]

@@ -22,6 +22,11 @@ impl Drop for SandboxProcess {
 }
 
 impl SandboxProcess {
+    /// The sandbox process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The sandbox process's peak resident set so far, in MB.
     pub fn peak_rss_mb(&self) -> f64 {
         super::rss::status_mb(&format!("/proc/{}/status", self.child.id()), "VmHWM:")
