@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use knudepunkt_engine::{EngineOptions, Outbound};
 use serde_json::json;
 
+use super::machine_cpu::Processes;
 use super::rss::peak_rss_mb;
 use super::stack::{Stack, fresh_sqlite};
 use crate::setup::Context;
@@ -64,6 +65,35 @@ fn progress(label: &str, done: usize, total: usize) {
 /// The share of `wall` SQLite's one write connection was held since `before`, in per
 /// cent (near 100 it, not the cores, bounds the rate), and in how many turns (each a
 /// transaction or a statement of its own).
+/// A thread of this process by what it does: SQLite's connection threads, the
+/// runtime's workers (the engine, the receiver and the load generators' tasks), and the
+/// main thread (which renders and submits the throughput run's batches).
+fn thread_group(tid: u32, name: &str) -> &'static str {
+    if name.starts_with("sqlx-sqlite") {
+        "SQLite"
+    } else if name.starts_with("tokio-rt-worker") {
+        "runtime workers"
+    } else if tid == std::process::id() {
+        "main"
+    } else {
+        "other threads"
+    }
+}
+
+/// `SQLite 41, runtime workers 87, ...`.
+fn thread_line(split: &[(&str, f64)]) -> String {
+    let parts: Vec<String> = split.iter().map(|(g, us)| format!("{g} {us:.0}")).collect();
+    parts.join(", ")
+}
+
+fn thread_json(split: &[(&str, f64)]) -> serde_json::Value {
+    split
+        .iter()
+        .map(|(g, us)| (g.to_string(), json!(us.round())))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
 fn held_share(
     engine: &knudepunkt_engine::Engine,
     before: Option<knudepunkt_engine::journal::WriterOccupancy>,
@@ -191,6 +221,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let cpu = cpu_micros();
     let held_before = engine.journal().writer_occupancy();
+    let threads = Processes::threads();
     let mut i = 0;
     while i < n {
         let end = (i + 500).min(n);
@@ -212,6 +243,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let throughput = n as f64 / started.elapsed().as_secs_f64();
     let throughput_cpu = (cpu_micros() - cpu) / n as f64;
     let throughput_held = held_share(&engine, held_before, started.elapsed());
+    let throughput_threads = threads.per_message_by_group(&Processes::threads(), n, thread_group);
     stack.sandbox.generic.recorder.reset();
 
     // 3. Latency at an offered rate: one message at a time, as a case core would.
@@ -255,6 +287,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let cpu = cpu_micros();
     let held_before = engine.journal().writer_occupancy();
+    let sync_threads_before = Processes::threads();
     let mut tasks = Vec::new();
     for _ in 0..args.clients {
         let (client, next, url, failures, body) = (
@@ -293,6 +326,8 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let sync_rate = sync_lat.len() as f64 / started.elapsed().as_secs_f64();
     let sync_cpu = (cpu_micros() - cpu) / sync_n.max(1) as f64;
     let sync_held = held_share(&engine, held_before, started.elapsed());
+    let sync_threads =
+        sync_threads_before.per_message_by_group(&Processes::threads(), sync_n, thread_group);
     sync_lat.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
     let rss = peak_rss_mb();
     stack.stop().await;
@@ -320,6 +355,8 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         "writer_turns_throughput": throughput_held.map(|h| h.1),
         "writer_held_percent_sync": sync_held.map(|h| h.0.round()),
         "writer_turns_sync": sync_held.map(|h| h.1),
+        "cpu_us_by_thread_throughput": thread_json(&throughput_threads),
+        "cpu_us_by_thread_sync": thread_json(&sync_threads),
     });
     if ctx.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -345,6 +382,11 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         );
         println!(
             "  CPU per item        {throughput_cpu:>8.0} us/msg, bare {bare_cpu:.0} us/POST, sync {sync_cpu:.0} us/req (both cores; includes receiver and load generator)"
+        );
+        println!(
+            "  CPU by thread       throughput: {} us/msg; sync: {} us/req",
+            thread_line(&throughput_threads),
+            thread_line(&sync_threads)
         );
         if let (Some((t, t_turns)), Some((s, s_turns))) = (throughput_held, sync_held) {
             println!(

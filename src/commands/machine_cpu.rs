@@ -32,13 +32,23 @@ fn parse_busy_ticks(line: &str) -> Option<u64> {
 /// Every process's CPU time so far (user and system, in ticks), by pid, with its name:
 /// read twice, it says which of the processes sharing the machine used its CPU. A
 /// process that ends between the readings is left out; one that starts is counted whole.
+/// [`Processes::threads`] reads this process's threads the same way.
 pub struct Processes(HashMap<u32, (String, u64)>);
 
 impl Processes {
     /// The processes `/proc` shows now; none where there is no `/proc`.
     pub fn read() -> Processes {
+        Processes::read_in("/proc")
+    }
+
+    /// This process's threads, by thread id and name.
+    pub fn threads() -> Processes {
+        Processes::read_in("/proc/self/task")
+    }
+
+    fn read_in(root: &str) -> Processes {
         let mut found = HashMap::new();
-        let Ok(dir) = std::fs::read_dir("/proc") else {
+        let Ok(dir) = std::fs::read_dir(root) else {
             return Processes(found);
         };
         for entry in dir.flatten() {
@@ -170,6 +180,47 @@ mod tests {
             before
                 .per_message_by_group(&after, 0, |_, _| "any")
                 .is_empty()
+        );
+    }
+
+    #[test]
+    fn this_process_s_threads_are_read_by_their_names() {
+        let name = "kp-cpu-probe";
+        let before = Processes::threads();
+        let probe = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(|| {
+                // Busy until this thread has used some CPU, however loaded the machine.
+                let deadline = Instant::now() + Duration::from_secs(60);
+                let mut spin = 0u64;
+                while Instant::now() < deadline {
+                    let mine = Processes::threads()
+                        .0
+                        .values()
+                        .find(|(n, _)| n == "kp-cpu-probe")
+                        .map_or(0, |t| t.1);
+                    if mine >= 5 {
+                        break;
+                    }
+                    let slice = Instant::now();
+                    while slice.elapsed() < Duration::from_millis(5) {
+                        spin = std::hint::black_box(spin.wrapping_add(1));
+                    }
+                }
+            })
+            .expect("a thread");
+        // Read while the probe still runs: a thread that has ended is gone from /proc.
+        let mut during = Processes::threads();
+        while !probe.is_finished() {
+            during = Processes::threads();
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        probe.join().expect("the probe");
+        let split = before
+            .per_message_by_group(&during, 1, |_, n| if n == name { "probe" } else { "rest" });
+        assert!(
+            split.iter().any(|(g, us)| *g == "probe" && *us > 0.0),
+            "{split:?}"
         );
     }
 
