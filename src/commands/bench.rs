@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use knudepunkt_engine::{EngineOptions, Outbound};
 use serde_json::json;
 
-use super::machine_cpu::Processes;
+use super::machine_cpu::{Processes, split_json, split_text};
 use super::rss::peak_rss_mb;
 use super::stack::{Stack, fresh_sqlite};
 use crate::setup::Context;
@@ -78,20 +78,6 @@ fn thread_group(tid: u32, name: &str) -> &'static str {
     } else {
         "other threads"
     }
-}
-
-/// `SQLite 41, runtime workers 87, ...`.
-fn thread_line(split: &[(&str, f64)]) -> String {
-    let parts: Vec<String> = split.iter().map(|(g, us)| format!("{g} {us:.0}")).collect();
-    parts.join(", ")
-}
-
-fn thread_json(split: &[(&str, f64)]) -> serde_json::Value {
-    split
-        .iter()
-        .map(|(g, us)| (g.to_string(), json!(us.round())))
-        .collect::<serde_json::Map<_, _>>()
-        .into()
 }
 
 fn held_share(
@@ -355,8 +341,8 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         "writer_turns_throughput": throughput_held.map(|h| h.1),
         "writer_held_percent_sync": sync_held.map(|h| h.0.round()),
         "writer_turns_sync": sync_held.map(|h| h.1),
-        "cpu_us_by_thread_throughput": thread_json(&throughput_threads),
-        "cpu_us_by_thread_sync": thread_json(&sync_threads),
+        "cpu_us_by_thread_throughput": split_json(&throughput_threads),
+        "cpu_us_by_thread_sync": split_json(&sync_threads),
     });
     if ctx.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -385,8 +371,8 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         );
         println!(
             "  CPU by thread       throughput: {} us/msg; sync: {} us/req",
-            thread_line(&throughput_threads),
-            thread_line(&sync_threads)
+            split_text(&throughput_threads),
+            split_text(&sync_threads)
         );
         if let (Some((t, t_turns)), Some((s, s_turns))) = (throughput_held, sync_held) {
             println!(

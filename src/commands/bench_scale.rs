@@ -68,24 +68,6 @@ impl Run {
                 .per_message_by_group(&Processes::read(), n, |pid, name| who.group(pid, name)),
         }
     }
-
-    /// `PostgreSQL 140, instances 115, ...`.
-    fn split_line(&self) -> String {
-        let parts: Vec<String> = self
-            .split
-            .iter()
-            .map(|(g, us)| format!("{g} {us:.0}"))
-            .collect();
-        format!("{} µs a message", parts.join(", "))
-    }
-
-    fn split_json(&self) -> serde_json::Value {
-        self.split
-            .iter()
-            .map(|(g, us)| (g.to_string(), json!(us.round())))
-            .collect::<serde_json::Map<_, _>>()
-            .into()
-    }
 }
 
 /// The processes a run's CPU is told apart by.
@@ -672,10 +654,10 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             "raw_lapin_at_payload_size": raw_payload_run.cpu_us.round(),
         },
         "cpu_us_per_message_by_process": {
-            "embedded_sqlite": embedded_run.split_json(),
-            "rabbitmq_postgres_1_instance": one_run.split_json(),
-            "rabbitmq_postgres_2_instances": two_run.split_json(),
-            "raw_lapin_at_broker_message_size": raw_wire_run.split_json(),
+            "embedded_sqlite": machine_cpu::split_json(&embedded_run.split),
+            "rabbitmq_postgres_1_instance": machine_cpu::split_json(&one_run.split),
+            "rabbitmq_postgres_2_instances": machine_cpu::split_json(&two_run.split),
+            "raw_lapin_at_broker_message_size": machine_cpu::split_json(&raw_wire_run.split),
         },
         "delayed_retries": {
             "retry_after_s": RETRY_AFTER_S,
@@ -693,7 +675,12 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             args.messages
         );
         let cpu = |r: &Run| format!("{:>5.0} µs of machine CPU a message", r.cpu_us);
-        let by_process = |r: &Run| println!("      by process: {}", r.split_line());
+        let by_process = |r: &Run| {
+            println!(
+                "      by process: {} µs a message",
+                machine_cpu::split_text(&r.split)
+            )
+        };
         println!(
             "  embedded (SQLite, in-process)        {embedded:>8.0} msg/s   {}",
             cpu(&embedded_run)

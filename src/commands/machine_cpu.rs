@@ -98,6 +98,21 @@ impl Processes {
     }
 }
 
+/// A split from [`Processes::per_message_by_group`] as text: `PostgreSQL 127, instances 99`.
+pub fn split_text(split: &[(&str, f64)]) -> String {
+    let parts: Vec<String> = split.iter().map(|(g, us)| format!("{g} {us:.0}")).collect();
+    parts.join(", ")
+}
+
+/// The same as a JSON object, microseconds rounded.
+pub fn split_json(split: &[(&str, f64)]) -> serde_json::Value {
+    split
+        .iter()
+        .map(|(g, us)| (g.to_string(), serde_json::json!(us.round())))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
 /// The name and CPU ticks (user + system) of a `/proc/PID/stat` line. The name stands
 /// between the first `(` and the last `)`, and may hold spaces and parentheses.
 fn parse_process_ticks(stat: &str) -> Option<(&str, u64)> {
