@@ -62,9 +62,6 @@ fn progress(label: &str, done: usize, total: usize) {
     let _ = std::io::stderr().flush();
 }
 
-/// The share of `wall` SQLite's one write connection was held since `before`, in per
-/// cent (near 100 it, not the cores, bounds the rate), and in how many turns (each a
-/// transaction or a statement of its own).
 /// A thread of this process by what it does: SQLite's connection threads, the
 /// runtime's workers (the engine, the receiver and the load generators' tasks), and the
 /// main thread (which renders and submits the throughput run's batches).
@@ -80,6 +77,9 @@ fn thread_group(tid: u32, name: &str) -> &'static str {
     }
 }
 
+/// The share of `wall` SQLite's one write connection was held since `before`, in per
+/// cent (near 100 it, not the cores, bounds the rate), and in how many turns (each a
+/// transaction or a statement of its own).
 fn held_share(
     engine: &knudepunkt_engine::Engine,
     before: Option<knudepunkt_engine::journal::WriterOccupancy>,

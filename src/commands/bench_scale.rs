@@ -44,7 +44,6 @@ const RAW_WARM_UP: usize = 10_000;
 
 /// One run's figures: its rate, the busy CPU of the whole machine per message, and
 /// who used it.
-#[derive(Clone)]
 struct Run {
     rate: f64,
     cpu_us: f64,
@@ -567,6 +566,11 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             .payload
             .len()
     };
+    // The embedded run and the broker alone: no instances to tell apart.
+    let no_instances = Who {
+        simulator: sandbox.pid(),
+        instances: Vec::new(),
+    };
     let embedded_run = submit_and_wait(
         &stack.engine,
         &sandbox.url,
@@ -574,10 +578,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         args.messages,
         &body,
         "embedded (SQLite)",
-        &Who {
-            simulator: sandbox.pid(),
-            instances: Vec::new(),
-        },
+        &no_instances,
     )
     .await?;
     stack.stop().await;
@@ -590,10 +591,6 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
 
     // 4. The broker alone.
     let wire_size = knudepunkt_engine::MessageId::new().to_string().len();
-    let broker_alone = Who {
-        simulator: sandbox.pid(),
-        instances: Vec::new(),
-    };
     // Unmeasured first: right after the engine runs the broker is still busy with their
     // queues, and the first raw run read 10-25 % slower than the same run again.
     raw_lapin(
@@ -601,7 +598,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         RAW_WARM_UP.min(args.messages),
         wire_size,
         args.prefetch,
-        &broker_alone,
+        &no_instances,
     )
     .await?;
     let raw_wire_run = raw_lapin(
@@ -609,7 +606,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         args.messages,
         wire_size,
         args.prefetch,
-        &broker_alone,
+        &no_instances,
     )
     .await?;
     let raw_payload_run = raw_lapin(
@@ -617,7 +614,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         args.messages,
         payload_size,
         args.prefetch,
-        &broker_alone,
+        &no_instances,
     )
     .await?;
     let [embedded, one, two, raw_wire, raw_payload] = [

@@ -10,9 +10,14 @@ use std::collections::HashMap;
 pub fn busy_seconds() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     let ticks = parse_busy_ticks(stat.lines().next()?)?;
+    Some(ticks as f64 / ticks_per_second()?)
+}
+
+/// The clock ticks in a second that `/proc` counts CPU time in.
+fn ticks_per_second() -> Option<f64> {
     // SAFETY: sysconf reads a constant of the system; nothing is written.
     let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    (per_second > 0).then(|| ticks as f64 / per_second as f64)
+    (per_second > 0).then_some(per_second as f64)
 }
 
 /// The busy ticks of a `cpu  user nice system idle iowait irq softirq steal ...` line.
@@ -75,11 +80,9 @@ impl Processes {
         messages: usize,
         group_of: impl Fn(u32, &str) -> &'static str,
     ) -> Vec<(&'static str, f64)> {
-        // SAFETY: sysconf reads a constant of the system; nothing is written.
-        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-        if per_second <= 0 || messages == 0 {
+        let Some(per_second) = ticks_per_second().filter(|_| messages > 0) else {
             return Vec::new();
-        }
+        };
         let mut by_group: HashMap<&'static str, u64> = HashMap::new();
         for (pid, (name, ticks)) in &later.0 {
             let before = self.0.get(pid).map_or(0, |(_, t)| *t);
@@ -89,7 +92,7 @@ impl Processes {
             .into_iter()
             .filter(|(_, ticks)| *ticks > 0)
             .map(|(group, ticks)| {
-                let seconds = ticks as f64 / per_second as f64;
+                let seconds = ticks as f64 / per_second;
                 (group, seconds * 1e6 / messages as f64)
             })
             .collect();
@@ -153,6 +156,24 @@ mod tests {
         assert_eq!(parse_busy_ticks("cpu  1 2 3"), None);
     }
 
+    /// Busy until the process or thread whose stat file is `stat` has used `ticks` more
+    /// CPU ticks, however loaded the machine (at most a minute).
+    fn spin_until_used(stat: &str, ticks: u64) {
+        let used = || {
+            parse_process_ticks(&std::fs::read_to_string(stat).expect("/proc on Linux"))
+                .expect("a stat line")
+                .1
+        };
+        let (start, deadline) = (used(), Instant::now() + Duration::from_secs(60));
+        let mut spin = 0u64;
+        while used() < start + ticks && Instant::now() < deadline {
+            let slice = Instant::now();
+            while slice.elapsed() < Duration::from_millis(5) {
+                spin = std::hint::black_box(spin.wrapping_add(1));
+            }
+        }
+    }
+
     #[test]
     fn a_process_s_ticks_are_user_and_system_whatever_its_name() {
         let stat = "4242 (tokio (rt) x) S 1 4242 4242 0 -1 4194560 900 0 3 0 120 35 0 0 20 0 9 0";
@@ -164,23 +185,11 @@ mod tests {
     #[test]
     fn this_process_s_cpu_is_found_under_its_group() {
         let me = std::process::id();
-        let ticks = || {
-            let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc on Linux");
-            parse_process_ticks(&stat).expect("a stat line").1
-        };
-        // SAFETY: sysconf reads a constant of the system; nothing is written.
-        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+        let per_second = ticks_per_second().expect("sysconf on Linux") as u64;
         let before = Processes::read();
         // Busy until this process has used a quarter of a second, however loaded the
         // machine (other tests run beside this one).
-        let (start, deadline) = (ticks(), Instant::now() + Duration::from_secs(60));
-        let mut spin = 0u64;
-        while ticks() < start + per_second / 4 && Instant::now() < deadline {
-            let slice = Instant::now();
-            while slice.elapsed() < Duration::from_millis(5) {
-                spin = std::hint::black_box(spin.wrapping_add(1));
-            }
-        }
+        spin_until_used("/proc/self/stat", per_second / 4);
         let after = Processes::read();
         let split = before.per_message_by_group(&after, 1000, |pid, _| {
             if pid == me { "this test" } else { "the others" }
@@ -204,25 +213,7 @@ mod tests {
         let before = Processes::threads();
         let probe = std::thread::Builder::new()
             .name(name.into())
-            .spawn(|| {
-                // Busy until this thread has used some CPU, however loaded the machine.
-                let deadline = Instant::now() + Duration::from_secs(60);
-                let mut spin = 0u64;
-                while Instant::now() < deadline {
-                    let mine = Processes::threads()
-                        .0
-                        .values()
-                        .find(|(n, _)| n == "kp-cpu-probe")
-                        .map_or(0, |t| t.1);
-                    if mine >= 5 {
-                        break;
-                    }
-                    let slice = Instant::now();
-                    while slice.elapsed() < Duration::from_millis(5) {
-                        spin = std::hint::black_box(spin.wrapping_add(1));
-                    }
-                }
-            })
+            .spawn(|| spin_until_used("/proc/thread-self/stat", 5))
             .expect("a thread");
         // Read while the probe still runs: a thread that has ended is gone from /proc.
         let mut during = Processes::threads();

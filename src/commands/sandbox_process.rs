@@ -29,7 +29,7 @@ impl SandboxProcess {
 
     /// The sandbox process's peak resident set so far, in MB.
     pub fn peak_rss_mb(&self) -> f64 {
-        super::rss::status_mb(&format!("/proc/{}/status", self.child.id()), "VmHWM:")
+        super::rss::status_mb(&format!("/proc/{}/status", self.pid()), "VmHWM:")
     }
 }
 
