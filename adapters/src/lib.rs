@@ -13,6 +13,7 @@ pub mod edoc;
 pub mod events;
 pub mod fordeling;
 pub mod generic_http;
+pub mod http;
 pub mod kki;
 pub mod kkorg;
 pub mod klassifikation;

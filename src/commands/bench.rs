@@ -126,7 +126,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
 
     // 1. The bare client: the same POSTs with nothing durable in between.
     let bare_n = args.messages.clamp(1000, 50_000);
-    let client = reqwest::Client::builder()
+    let client = knudepunkt_adapters::http::builder()
         .pool_max_idle_per_host(256)
         .tcp_nodelay(true)
         .build()?;

@@ -145,7 +145,7 @@ async fn one(ctx: &Context, args: &Args, backend: &str, db: &str) -> anyhow::Res
     // DUBU makes its packages before they are fetched; not part of the import's time.
     match &external {
         Some(p) => {
-            reqwest::Client::new()
+            knudepunkt_adapters::http::client()
                 .post(format!("{}/kki/dubu/_sandbox/prepare", p.url))
                 .send()
                 .await?

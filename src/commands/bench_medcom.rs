@@ -89,7 +89,7 @@ async fn wait_for(
 
 /// Registers the citizen and opens a case through the API (as the demo's caseworker).
 async fn open_case(stack: &Stack) -> anyhow::Result<String> {
-    let http = reqwest::Client::new();
+    let http = knudepunkt_adapters::http::client();
     let base = format!("http://{}/api/v1", stack.server_addr);
     let post = |path: &str, body: serde_json::Value| {
         http.post(format!("{base}{path}"))

@@ -148,7 +148,7 @@ async fn submit_and_wait(
     label: &str,
     who: &Who,
 ) -> anyhow::Result<Run> {
-    let http = reqwest::Client::new();
+    let http = knudepunkt_adapters::http::client();
     let stats_url = format!("{sandbox_url}/generic/_sandbox/stats");
     let received = || async {
         let stats: knudepunkt_adapters::sandbox::Stats = http
@@ -272,7 +272,7 @@ async fn retry_lateness(
         count: RETRY_SAMPLE as u32,
     };
     let url = format!("{sandbox_url}/generic/_sandbox/faults");
-    let answer = reqwest::Client::new()
+    let answer = knudepunkt_adapters::http::client()
         .post(&url)
         .json(&fault)
         .send()

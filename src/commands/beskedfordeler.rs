@@ -49,7 +49,7 @@ pub async fn run(ctx: &Context, cmd: BeskedfordelerCommand) -> anyhow::Result<Ex
     })?;
     let wanted = subscriptions::desired(&routes, &dueslag);
     let done = subscriptions::reconcile(
-        &reqwest::Client::new(),
+        &knudepunkt_adapters::http::client(),
         &service.url,
         &dueslag,
         &wanted,

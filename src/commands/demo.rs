@@ -50,7 +50,7 @@ pub async fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         knudepunkt_engine::schema_dir::describe(&engine.routes().schema_dir)
     );
 
-    let client = reqwest::Client::new();
+    let client = knudepunkt_adapters::http::client();
     let case_ok = super::demo_case::run(&stack, &client, 1).await?;
 
     step(

@@ -34,7 +34,7 @@ pub async fn run(stack: &Stack, step: u32) -> anyhow::Result<bool> {
         "   dubu.forberedelse: {} young people turn 18 before {}; {} preparation task(s) raised",
         run["listed"], run["turning_18_before"], run["tasks_raised"]
     );
-    let http = reqwest::Client::new();
+    let http = knudepunkt_adapters::http::client();
     let base = format!("http://{}/api/v1", stack.server_addr);
     let call = |method: reqwest::Method, path: String, body: Option<Value>| {
         let mut req = http

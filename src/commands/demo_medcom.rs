@@ -43,7 +43,7 @@ pub async fn run(stack: &Stack, step: u32, case_id: &str) -> anyhow::Result<bool
         step,
         "MedCom: the hospital admits the citizen (XDIS20); with consent, the admission report (XDIS16) goes back and its receipt confirms it; the caseworker writes to the GP (XDIS91)",
     );
-    let http = reqwest::Client::new();
+    let http = knudepunkt_adapters::http::client();
     let base = format!("http://{}/api/v1", stack.server_addr);
     let post = |path: String, body: serde_json::Value| {
         http.post(format!("{base}{path}"))

@@ -53,7 +53,7 @@ pub async fn run(ctx: &Context, stack: &Stack, step: u32) -> anyhow::Result<bool
         step,
         "Statutory reporting: the month's stays and treatment courses, prepared by the scheduled jobs, approved by a named user, accepted by Danmarks Statistik and SEI2 (NAB)",
     );
-    let http = reqwest::Client::new();
+    let http = knudepunkt_adapters::http::client();
     let base = format!("http://{}/api/v1", stack.server_addr);
     let call = |method: reqwest::Method, path: String, body: Option<serde_json::Value>| {
         let mut req = http

@@ -68,7 +68,7 @@ pub(super) async fn sandbox_process(envs: &[(&str, String)]) -> anyhow::Result<S
         url: format!("http://127.0.0.1:{port}"),
         _dir: dir,
     };
-    let http = reqwest::Client::new();
+    let http = knudepunkt_adapters::http::client();
     let until = Instant::now() + Duration::from_secs(20);
     while http
         .get(format!("{}/sagdokumentindeks/_sandbox/counts", process.url))

@@ -190,7 +190,7 @@ impl Stack {
                 let service = format!("http://{sandbox_addr}/beskedfordeler/abonnementer");
                 let wanted = bf::subscriptions::desired(engine.routes(), queue);
                 bf::subscriptions::reconcile(
-                    &reqwest::Client::new(),
+                    &knudepunkt_adapters::http::client(),
                     &service,
                     queue,
                     &wanted,

@@ -34,7 +34,7 @@ pub struct DstUploadAdapter {
 impl Default for DstUploadAdapter {
     fn default() -> Self {
         DstUploadAdapter {
-            http: reqwest::Client::new(),
+            http: crate::http::client(),
         }
     }
 }

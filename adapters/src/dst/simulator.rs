@@ -73,7 +73,7 @@ impl DstIntake {
                 delay: Duration::from_millis(300),
                 reject_next: VecDeque::new(),
             })),
-            http: reqwest::Client::new(),
+            http: crate::http::client(),
         }
     }
 

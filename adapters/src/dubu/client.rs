@@ -45,7 +45,7 @@ impl DubuClient {
             .get(ENDPOINT)
             .ok_or_else(|| format!("the {} profile has no endpoint {ENDPOINT}", env.name))?;
         let key = crate::kki::api_key(endpoint)?;
-        let http = reqwest::Client::builder()
+        let http = crate::http::builder()
             .connect_timeout(std::time::Duration::from_secs(5))
             .read_timeout(endpoint.timeout)
             .build()
@@ -61,7 +61,7 @@ impl DubuClient {
     /// A client for the sandbox at `base` (`http://host:port`).
     pub fn sandbox(base: &str) -> Self {
         DubuClient {
-            http: reqwest::Client::new(),
+            http: crate::http::client(),
             base: format!("{}{PATH}", base.trim_end_matches('/')),
             key: crate::kki::SANDBOX_KEY.into(),
             name: ENDPOINT.into(),

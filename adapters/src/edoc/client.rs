@@ -23,7 +23,7 @@ pub struct KkiAdapter {
 impl Default for KkiAdapter {
     fn default() -> Self {
         KkiAdapter {
-            http: reqwest::Client::builder()
+            http: crate::http::builder()
                 .connect_timeout(Duration::from_secs(5))
                 .build()
                 .expect("an HTTP client without TLS settings always builds"),

@@ -94,7 +94,7 @@ impl Default for EdocSimulator {
             faults: Arc::new(FaultPlan::default()),
             store: Default::default(),
             push_url: Default::default(),
-            http: reqwest::Client::new(),
+            http: crate::http::client(),
         }
     }
 }

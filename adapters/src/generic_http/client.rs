@@ -21,7 +21,7 @@ impl Default for HttpAdapter {
 
 impl HttpAdapter {
     pub fn new() -> Self {
-        let client = reqwest::Client::builder()
+        let client = crate::http::builder()
             .pool_max_idle_per_host(256)
             .tcp_nodelay(true)
             .connect_timeout(Duration::from_secs(5))

@@ -35,7 +35,7 @@ impl KkOrgClient {
             .get("kk-org2")
             .ok_or_else(|| format!("the {} profile has no endpoint kk-org2", env.name))?;
         let key = crate::kki::api_key(endpoint)?;
-        let http = reqwest::Client::builder()
+        let http = crate::http::builder()
             .timeout(endpoint.timeout)
             .build()
             .map_err(|e| e.to_string())?;

@@ -18,15 +18,20 @@ use super::vans::Envelope;
 use super::{ADAPTER, ENVELOPE_ID, LETTER_ID, emessage};
 use crate::generic_http::client::{Classified, classify_status, read_answer};
 
-#[derive(Default)]
 pub struct VansAdapter {
     http: reqwest::Client,
+}
+
+impl Default for VansAdapter {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl VansAdapter {
     pub fn new() -> Self {
         VansAdapter {
-            http: reqwest::Client::new(),
+            http: crate::http::client(),
         }
     }
 }

@@ -82,7 +82,7 @@ impl MedComNetwork {
                 mode: ReceiptMode::Positive,
                 receipt_delay: Duration::from_millis(50),
             })),
-            http: reqwest::Client::new(),
+            http: crate::http::client(),
         }
     }
 
