@@ -23,6 +23,7 @@ pub mod sandbox;
 pub mod sei2;
 pub mod serviceplatformen;
 pub mod sts;
+mod sts_clients;
 pub mod sts_organisation;
 pub mod sts_service;
 pub mod ydelsesindeks;
@@ -72,7 +73,8 @@ fn with_serviceplatformen(
 }
 
 /// An STS client for `env`'s Serviceplatformen profile and the municipality's CVR, or
-/// why there is none.
+/// why there is none. The callers with the same profile and the same certificate files
+/// share what making one costs (see `sts_clients`).
 pub fn serviceplatformen_client(
     env: &knudepunkt_engine::Environment,
 ) -> Result<(Arc<sts::client::StsClient>, String), String> {
@@ -80,10 +82,17 @@ pub fn serviceplatformen_client(
         .serviceplatformen
         .as_ref()
         .ok_or_else(|| format!("the {} profile has no serviceplatformen section", env.name))?;
-    let (config, credential) =
-        serviceplatformen::profile::load(profile, &env.name).map_err(|e| e.to_string())?;
-    let sts = sts::client::StsClient::new(config, credential).map_err(|e| e.to_string())?;
-    Ok((Arc::new(sts), profile.cvr.clone()))
+    let sts = sts_clients::client(profile, &env.name, || {
+        let (config, credential) =
+            serviceplatformen::profile::load(profile, &env.name).map_err(|e| e.to_string())?;
+        let tls = sts::client::StsClient::tls(&config, &credential).map_err(|e| e.to_string())?;
+        Ok(sts_clients::Setup {
+            config,
+            credential,
+            tls,
+        })
+    })?;
+    Ok((sts, profile.cvr.clone()))
 }
 
 /// Every adapter, set up for `env` (its Serviceplatformen profile, if any).

@@ -68,24 +68,49 @@ pub struct StsClient {
 impl StsClient {
     /// A client presenting `credential` for mTLS and signing with it.
     pub fn new(config: StsConfig, credential: Arc<Credential>) -> Result<Self, StsError> {
-        let identity = credential
-            .tls_identity()
-            .map_err(|e| StsError::Response(format!("the client certificate for TLS: {e}")))?;
-        let mut http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .identity(identity);
+        let tls = Self::tls(&config, &credential)?;
+        Self::with_tls(config, credential, tls)
+    }
+
+    /// The TLS setup such a client uses: `credential` presented, the environment's trust
+    /// store (or the system's roots) trusted. Making it reads and parses the system's
+    /// roots; clients of one profile can share it (see `sts_clients`).
+    pub fn tls(
+        config: &StsConfig,
+        credential: &Credential,
+    ) -> Result<native_tls::TlsConnector, StsError> {
+        let for_tls = |e: &dyn std::fmt::Display| {
+            StsError::Response(format!("the client certificate for TLS: {e}"))
+        };
+        let (chain, mut key) = credential.pkcs8_pem().map_err(|e| for_tls(&e))?;
+        let identity = native_tls::Identity::from_pkcs8(&chain, &key);
+        key.iter_mut().for_each(|b| *b = 0);
+        let mut tls = native_tls::TlsConnector::builder();
+        tls.identity(identity.map_err(|e| for_tls(&e))?);
         if !config.trust.is_empty() {
-            let mut roots = Vec::new();
+            tls.disable_built_in_roots(true);
             for c in &config.trust {
                 let der = c.to_der().map_err(|e| StsError::Response(e.to_string()))?;
-                roots.push(
-                    reqwest::Certificate::from_der(&der)
+                tls.add_root_certificate(
+                    native_tls::Certificate::from_der(&der)
                         .map_err(|e| StsError::Response(e.to_string()))?,
                 );
             }
-            http = http.tls_certs_only(roots);
         }
-        let http = http
+        tls.build()
+            .map_err(|e| StsError::Response(format!("the TLS setup: {e}")))
+    }
+
+    /// A client on a TLS setup made by [`StsClient::tls`] for the same config and
+    /// credential. Its HTTP client (and its pooled connections) is its own.
+    pub fn with_tls(
+        config: StsConfig,
+        credential: Arc<Credential>,
+        tls: native_tls::TlsConnector,
+    ) -> Result<Self, StsError> {
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .tls_backend_preconfigured(tls)
             .build()
             .map_err(|e| StsError::Response(format!("the HTTP client: {e}")))?;
         Ok(StsClient {
