@@ -746,6 +746,73 @@ async fn ordered_routes_keep_each_cases_order(backend: Backend) {
     engine.shutdown(workers).await;
 }
 
+/// A receiver that answers a POST with a redirect has not taken the message: the
+/// redirect is not followed (followed, the POST became a GET without the body and the
+/// GET's 200 counted as delivered), and the message goes dead naming where it pointed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_redirect_is_an_answer_not_a_delivery() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let landed = Arc::new(AtomicUsize::new(0));
+    let app = axum::Router::new()
+        .route(
+            "/generic/receive",
+            axum::routing::post(|| async {
+                (
+                    axum::http::StatusCode::SEE_OTHER,
+                    [(axum::http::header::LOCATION, "/generic/login")],
+                )
+            }),
+        )
+        .route(
+            "/generic/login",
+            axum::routing::get({
+                let landed = landed.clone();
+                move || async move {
+                    landed.fetch_add(1, Ordering::SeqCst);
+                    "log ind"
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let db = fresh_database(Backend::Sqlite, "redirect").await;
+    let engine = knudepunkt_engine::Engine::new(
+        knudepunkt_engine::Journal::open(&db).await.unwrap(),
+        common::test_routes(addr),
+        knudepunkt_adapters::registry(),
+        common::quick_options(),
+    );
+    let workers = engine.start();
+    let id = common::submit(
+        &engine,
+        "test.notify",
+        json!({"id": "r-1", "case_id": "SAG-9", "text": "videre"}),
+    )
+    .await;
+    common::expect_state(
+        engine.journal(),
+        id,
+        MessageState::Dead,
+        Duration::from_secs(10),
+    )
+    .await;
+    let msg = engine.journal().get(id).await.unwrap();
+    let error = msg.last_error.unwrap_or_default();
+    assert!(
+        error.contains("answered 303 (redirected to /generic/login)"),
+        "{error}"
+    );
+    assert_eq!(
+        landed.load(Ordering::SeqCst),
+        0,
+        "the redirect was followed"
+    );
+    engine.shutdown(workers).await;
+}
+
 /// A payload staged for a message that was never journaled (its transaction rolled
 /// back, or it was a duplicate) is swept away once it is old enough; a journaled
 /// message's stays and is delivered.

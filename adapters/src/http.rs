@@ -23,11 +23,12 @@ fn system_roots() -> Result<native_tls::TlsConnector, String> {
         .clone()
 }
 
-/// A builder whose clients trust the system's roots through the shared setup. Its own
-/// TLS settings (roots, identity) would be ignored: a client that needs them starts
-/// from `reqwest::Client::builder()`.
+/// A builder whose clients trust the system's roots through the shared setup, and do
+/// not follow redirects. Its own TLS settings (roots, identity) would be ignored: a
+/// client that needs them starts from `reqwest::Client::builder()` (and sets
+/// [`no_redirects`] itself).
 pub fn builder() -> reqwest::ClientBuilder {
-    let builder = reqwest::Client::builder();
+    let builder = reqwest::Client::builder().redirect(no_redirects());
     match system_roots() {
         Ok(tls) => builder.tls_backend_preconfigured(tls),
         // reqwest makes its own, and reports the same failure when it is built.
@@ -35,7 +36,13 @@ pub fn builder() -> reqwest::ClientBuilder {
     }
 }
 
-/// A client with reqwest's defaults on the shared setup.
+/// A receiver's redirect is its answer, not a place to deliver to. Followed, a 301, 302 or
+/// 303 to a POST became a GET without the body, and the GET's 200 counted as delivered.
+pub fn no_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::none()
+}
+
+/// A client with reqwest's defaults (redirects aside) on the shared setup.
 pub fn client() -> reqwest::Client {
     builder()
         .build()

@@ -113,6 +113,13 @@ impl Adapter for HttpAdapter {
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        // A redirect is not followed (see `http::no_redirects`): where it pointed is named.
+        let moved = resp
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .filter(|_| resp.status().is_redirection())
+            .map(|l| format!(" (redirected to {})", String::from_utf8_lossy(l.as_bytes())))
+            .unwrap_or_default();
         let body = match read_limited(resp).await {
             Ok(b) => b,
             Err(e) => {
@@ -140,7 +147,7 @@ impl Adapter for HttpAdapter {
                 retry_after: wait,
             },
             Classified::Permanent => DeliveryOutcome::Permanent {
-                error: format!("{} answered {status}: {snippet}", d.endpoint.name),
+                error: format!("{} answered {status}{moved}: {snippet}", d.endpoint.name),
                 reply: Some(reply),
             },
         }

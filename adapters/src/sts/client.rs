@@ -110,6 +110,7 @@ impl StsClient {
     ) -> Result<Self, StsError> {
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
+            .redirect(crate::http::no_redirects())
             .tls_backend_preconfigured(tls)
             .build()
             .map_err(|e| StsError::Response(format!("the HTTP client: {e}")))?;
