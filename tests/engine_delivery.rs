@@ -779,12 +779,7 @@ async fn a_redirect_is_an_answer_not_a_delivery() {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
     let db = fresh_database(Backend::Sqlite, "redirect").await;
-    let engine = knudepunkt_engine::Engine::new(
-        knudepunkt_engine::Journal::open(&db).await.unwrap(),
-        common::test_routes(addr),
-        knudepunkt_adapters::registry(),
-        common::quick_options(),
-    );
+    let engine = common::engine_at(&db, addr).await;
     let workers = engine.start();
     let id = common::submit(
         &engine,

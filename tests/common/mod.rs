@@ -176,10 +176,15 @@ pub fn submitter(journal: &Journal, addr: SocketAddr) -> Engine {
 }
 
 pub async fn engine(db: &str, sandbox: &Sandbox) -> Engine {
+    engine_at(db, sandbox.addr).await
+}
+
+/// [`engine`] for a receiver of the test's own at `addr` (serving `/generic/receive`).
+pub async fn engine_at(db: &str, addr: SocketAddr) -> Engine {
     let journal = Journal::open(db).await.unwrap();
     Engine::new(
         journal,
-        test_routes(sandbox.addr),
+        test_routes(addr),
         knudepunkt_adapters::registry(),
         quick_options(),
     )
