@@ -66,10 +66,13 @@ async fn receive(State(sim): State<GenericReceiver>, headers: HeaderMap, body: B
             Some(xsd) => {
                 knudepunkt_engine::transform::xsd::validate(xsd, &body).map_err(|e| e.to_string())
             }
-            None => libxml::parser::Parser::default()
-                .parse_string(&body)
-                .map(|_| ())
-                .map_err(|e| format!("not well-formed XML: {e:?}")),
+            None => {
+                knudepunkt_engine::transform::xsd::init_libxml();
+                libxml::parser::Parser::default()
+                    .parse_string(&body)
+                    .map(|_| ())
+                    .map_err(|e| format!("not well-formed XML: {e:?}"))
+            }
         };
         if let Err(e) = checked {
             sim.recorder.count_invalid();

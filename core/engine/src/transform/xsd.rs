@@ -28,6 +28,24 @@ thread_local! {
     static SCHEMAS: RefCell<HashMap<PathBuf, Compiled>> = RefCell::new(HashMap::new());
 }
 
+/// Sets libxml2 up once per process, before any thread parses with it. libxml2 (2.9)
+/// makes its parser's globals and its catalogs' lock on first use without a lock of its
+/// own: two threads compiling their first schemas at once each made a catalog lock, and
+/// both then waited forever on one of them (seen as a test that hung in
+/// `xmlCatalogResolve`). Every entry point to libxml2 in this crate, and the sandbox's,
+/// calls this first; after the first call it costs an atomic load.
+pub fn init_libxml() {
+    static READY: std::sync::Once = std::sync::Once::new();
+    READY.call_once(|| {
+        // SAFETY: both take no arguments and only set up libxml2's own globals; the Once
+        // runs them on one thread while every other caller waits.
+        unsafe {
+            libxml::bindings::xmlInitParser();
+            libxml::bindings::xmlInitializeCatalog();
+        }
+    });
+}
+
 /// A schema compiled by libxml2, and its elements that are plain base64Binary.
 struct Compiled {
     context: SchemaValidationContext,
@@ -94,6 +112,7 @@ fn with_schema<T>(
     path: &Path,
     f: impl FnOnce(&mut Compiled) -> Result<T, XsdError>,
 ) -> Result<T, XsdError> {
+    init_libxml();
     SCHEMAS.with(|cell| {
         let mut schemas = cell.borrow_mut();
         if !schemas.contains_key(path) {
