@@ -2,9 +2,10 @@
 //! compiles its first schemas at the same moment. libxml2 (2.9) wants `xmlInitParser`
 //! called once before threads use it; without it, two tests loading routes at once
 //! hung in CI with both threads waiting on the catalogs' lock in `xmlCatalogResolve`.
-//! `init_libxml` now does that set-up once. The hang is a race: this test did not
-//! reproduce it in 30 runs without the fix, so it guards the path rather than proving
-//! the fix. This file holds one test, so that the process is fresh.
+//! `init_libxml` now does that set-up once, and schemas compile one at a time. The hang
+//! is a race: this test did not reproduce it in 30 runs without the fix (nor did the
+//! test that hung, in 10), so it guards the path rather than proving the fix. This file
+//! holds one test, so that the process is fresh.
 
 mod common;
 

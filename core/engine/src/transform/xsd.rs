@@ -28,23 +28,26 @@ thread_local! {
     static SCHEMAS: RefCell<HashMap<PathBuf, Compiled>> = RefCell::new(HashMap::new());
 }
 
-/// Sets libxml2 up once per process, before any thread parses with it. libxml2 (2.9)
-/// makes its parser's globals and its catalogs' lock on first use without a lock of its
-/// own: two threads compiling their first schemas at once each made a catalog lock, and
-/// both then waited forever on one of them (seen as a test that hung in
-/// `xmlCatalogResolve`). Every entry point to libxml2 in this crate, and the sandbox's,
+/// Sets libxml2 up once per process, before any thread parses with it: the parser (as
+/// the libxml crate does at its entry points) and the catalogs, which libxml2 (2.9)
+/// otherwise sets up on a thread's first lookup without a lock of its own. A CI run hung
+/// with two threads compiling schemas at once, both waiting forever on the catalogs' lock
+/// in `xmlCatalogResolve`. Every entry point to libxml2 in this crate, and the sandbox's,
 /// calls this first; after the first call it costs an atomic load.
 pub fn init_libxml() {
     static READY: std::sync::Once = std::sync::Once::new();
     READY.call_once(|| {
-        // SAFETY: both take no arguments and only set up libxml2's own globals; the Once
-        // runs them on one thread while every other caller waits.
-        unsafe {
-            libxml::bindings::xmlInitParser();
-            libxml::bindings::xmlInitializeCatalog();
-        }
+        libxml::init_parser();
+        // SAFETY: takes no arguments and only sets up libxml2's own catalog globals; the
+        // Once runs it on one thread while every other caller waits.
+        unsafe { libxml::bindings::xmlInitializeCatalog() };
     });
 }
+
+/// Held while a schema is compiled: compiling loads the schema's files, each through the
+/// catalogs, and one compile at a time keeps those lookups apart. A thread compiles a
+/// schema once and keeps it, so the wait is short and rare; validation runs in parallel.
+static COMPILING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// A schema compiled by libxml2, and its elements that are plain base64Binary.
 struct Compiled {
@@ -116,8 +119,11 @@ fn with_schema<T>(
     SCHEMAS.with(|cell| {
         let mut schemas = cell.borrow_mut();
         if !schemas.contains_key(path) {
-            let context = compile(path)?;
-            let binary = BinaryElements::of(path);
+            let (context, binary) = {
+                // A thread that panicked while compiling left nothing half-done here.
+                let _one_at_a_time = COMPILING.lock().unwrap_or_else(|e| e.into_inner());
+                (compile(path)?, BinaryElements::of(path))
+            };
             schemas.insert(path.to_path_buf(), Compiled { context, binary });
         }
         f(schemas.get_mut(path).expect("just inserted"))
