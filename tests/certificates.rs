@@ -124,7 +124,7 @@ async fn the_health_endpoint_turns_503_on_an_expired_certificate() {
     let url = format!("http://127.0.0.1:{port}/healthz/certificates");
     let until = Instant::now() + Duration::from_secs(30);
     let resp = loop {
-        match reqwest::get(&url).await {
+        match knudepunkt_adapters::http::client().get(&url).send().await {
             Ok(r) => break r,
             Err(_) if Instant::now() < until => {
                 tokio::time::sleep(Duration::from_millis(100)).await

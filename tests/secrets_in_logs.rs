@@ -57,7 +57,7 @@ fn pem_body_lines(pem: &str) -> Vec<String> {
 async fn wait_ok(url: &str) {
     let until = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Ok(r) = reqwest::get(url).await
+        if let Ok(r) = knudepunkt_adapters::http::client().get(url).send().await
             && r.status().is_success()
         {
             return;
@@ -140,7 +140,9 @@ async fn no_private_key_and_no_whole_cpr_in_logs_or_journal() {
     wait_ok(&format!("{base}/healthz")).await;
 
     // A token bought with the client certificate.
-    let sts: serde_json::Value = reqwest::get(format!("{base}/healthz/sts"))
+    let sts: serde_json::Value = knudepunkt_adapters::http::client()
+        .get(format!("{base}/healthz/sts"))
+        .send()
         .await
         .unwrap()
         .json()

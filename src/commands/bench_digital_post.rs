@@ -97,14 +97,13 @@ impl Serviceplatformen {
     async fn stats(&self) -> anyhow::Result<Stats> {
         match self {
             Serviceplatformen::InProcess(recorder) => Ok(recorder.stats()),
-            Serviceplatformen::Apart(p) => Ok(reqwest::get(format!(
-                "{}/digitalpost/_sandbox/stats",
-                p.url
-            ))
-            .await?
-            .error_for_status()?
-            .json()
-            .await?),
+            Serviceplatformen::Apart(p) => Ok(knudepunkt_adapters::http::client()
+                .get(format!("{}/digitalpost/_sandbox/stats", p.url))
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?),
         }
     }
 }

@@ -54,7 +54,9 @@ struct Report {
 }
 
 async fn index_counts(url: &str) -> anyhow::Result<(u64, u64)> {
-    let v: serde_json::Value = reqwest::get(format!("{url}/sagdokumentindeks/_sandbox/counts"))
+    let v: serde_json::Value = knudepunkt_adapters::http::client()
+        .get(format!("{url}/sagdokumentindeks/_sandbox/counts"))
+        .send()
         .await?
         .json()
         .await?;

@@ -97,7 +97,8 @@ impl As {
     /// `user` at the API under `base` (`http://host:port`), with a token for ten minutes.
     pub fn at(base: &str, user: &str) -> As {
         As {
-            http: reqwest::Client::new(),
+            // The shared TLS set-up: a client a call, without the roots read again.
+            http: knudepunkt_adapters::http::client(),
             base: base.to_string(),
             token: SignedTokens::new(SECRET, false)
                 .issue(user, std::time::Duration::from_secs(600)),
