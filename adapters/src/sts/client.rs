@@ -79,14 +79,11 @@ impl StsClient {
         config: &StsConfig,
         credential: &Credential,
     ) -> Result<native_tls::TlsConnector, StsError> {
-        let for_tls = |e: &dyn std::fmt::Display| {
-            StsError::Response(format!("the client certificate for TLS: {e}"))
-        };
-        let (chain, mut key) = credential.pkcs8_pem().map_err(|e| for_tls(&e))?;
-        let identity = native_tls::Identity::from_pkcs8(&chain, &key);
-        key.iter_mut().for_each(|b| *b = 0);
+        let identity = credential
+            .native_tls_identity()
+            .map_err(|e| StsError::Response(format!("the client certificate for TLS: {e}")))?;
         let mut tls = native_tls::TlsConnector::builder();
-        tls.identity(identity.map_err(|e| for_tls(&e))?);
+        tls.identity(identity);
         if !config.trust.is_empty() {
             tls.disable_built_in_roots(true);
             for c in &config.trust {

@@ -100,8 +100,22 @@ impl Credential {
     /// The credential as a TLS client identity (mTLS). The key's PEM exists only in this
     /// call's memory, handed to the TLS library and then overwritten.
     pub fn tls_identity(&self) -> Result<reqwest::Identity, CredentialError> {
+        self.identity_from_pem(reqwest::Identity::from_pkcs8_pem)
+    }
+
+    /// The same for a TLS set-up made with native-tls directly (one several clients
+    /// share, see `StsClient::tls`).
+    pub fn native_tls_identity(&self) -> Result<native_tls::Identity, CredentialError> {
+        self.identity_from_pem(native_tls::Identity::from_pkcs8)
+    }
+
+    /// `make` given the chain and the key as PEM; the key's copy is overwritten after.
+    fn identity_from_pem<I, E: std::fmt::Display>(
+        &self,
+        make: impl FnOnce(&[u8], &[u8]) -> Result<I, E>,
+    ) -> Result<I, CredentialError> {
         let (chain, mut key) = self.pkcs8_pem()?;
-        let identity = reqwest::Identity::from_pkcs8_pem(&chain, &key);
+        let identity = make(&chain, &key);
         key.iter_mut().for_each(|b| *b = 0);
         identity.map_err(|e| CredentialError::Tls(e.to_string()))
     }
